@@ -1,0 +1,31 @@
+/*  cli - what the mctl subcommands share: global options and exit codes. */
+#ifndef MC_CLI_H
+#define MC_CLI_H
+
+#include "output.h"
+
+/* Exit statuses, as the design sets them. */
+#define EXIT_OK          0
+#define EXIT_FAILED      1  /* some function failed */
+#define EXIT_NO_RETURN   2  /* some minion did not return (or none matched) */
+#define EXIT_USAGE       64 /* bad command line */
+#define EXIT_UNAVAILABLE 69 /* the master cannot be reached */
+
+typedef struct {
+    const char *config_dir;
+    int timeout;        /* seconds */
+    int gather_timeout; /* seconds to wait for a minion to acknowledge */
+    bool async;
+    out_format_t out;
+    bool verbose;
+} cli_opts_t;
+
+/* A "Usage:" message for a wrong command line; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_run(const cli_opts_t *o, const char *tgt_type, const char *tgt, const char *fun, int argc,
+            char **argv);
+int cmd_key(const cli_opts_t *o, int argc, char **argv);
+int cmd_status(const cli_opts_t *o, int argc, char **argv);
+
+#endif

@@ -1,0 +1,129 @@
+/*  client - see client.h. */
+#include "client.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "wire.h"
+
+int client_open(client_t *c, const char *config_dir, mc_err_t *err)
+{
+    memset(c, 0, sizeof *c);
+    mc_master_config_t cfg;
+    if (mc_master_config_load(&cfg, config_dir, err) != 0)
+        return -1;
+    c->path = mc_sprintf("%s/master.ipc", cfg.sock_dir);
+    mc_master_config_free(&cfg);
+    struct stat st;
+    if (stat(c->path, &st) != 0) {
+        if (errno == EACCES)
+            mc_err_set(err,
+                       "cannot reach the master: permission denied on %s (run mctl as the "
+                       "user the master runs as)",
+                       c->path);
+        else
+            mc_err_set(err,
+                       "cannot reach the master: %s does not exist (is mctl-master running? "
+                       "is the config folder %s right?)",
+                       c->path, config_dir);
+        client_close(c);
+        return -1;
+    }
+    if (access(c->path, R_OK | W_OK) != 0) {
+        mc_err_set(err,
+                   "cannot reach the master: permission denied on %s (run mctl as the user "
+                   "the master runs as)",
+                   c->path);
+        client_close(c);
+        return -1;
+    }
+    c->sock = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(c->sock, 0);
+    zsock_set_rcvhwm(c->sock, 0);
+    zsock_set_maxmsgsize(c->sock, MC_MAX_RETURN_MSG + 1024);
+    if (zsock_connect(c->sock, "ipc://%s", c->path) != 0) {
+        mc_err_set(err, "cannot connect to %s: %s", c->path, zmq_strerror(zmq_errno()));
+        client_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+void client_close(client_t *c)
+{
+    zsock_destroy(&c->sock);
+    free(c->path);
+    c->path = NULL;
+}
+
+int client_next(client_t *c, char kind[16], zframe_t **body, int timeout_ms)
+{
+    for (;;) {
+        zmq_pollitem_t item = {zsock_resolve(c->sock), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, timeout_ms);
+        if (rc < 0)
+            return zmq_errno() == EINTR ? -1 : 0;
+        if (rc == 0)
+            return 0;
+        zmsg_t *msg = zmsg_recv(c->sock);
+        if (!msg)
+            return -1;
+        if (zmsg_size(msg) != 2) {
+            zmsg_destroy(&msg);
+            continue;
+        }
+        zframe_t *k = zmsg_pop(msg);
+        size_t n = zframe_size(k) < 15 ? zframe_size(k) : 15;
+        memcpy(kind, zframe_data(k), n);
+        kind[n] = '\0';
+        zframe_destroy(&k);
+        *body = zmsg_pop(msg);
+        zmsg_destroy(&msg);
+        return 1;
+    }
+}
+
+int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
+                mc_err_t *err)
+{
+    if (zmq_send(zsock_resolve(c->sock), req->data, req->size, 0) < 0) {
+        mc_err_set(err, "cannot send to the master: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    int64_t deadline = mc_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - mc_mono_ms();
+        char kind[16];
+        zframe_t *body = NULL;
+        int rc = left > 0 ? client_next(c, kind, &body, (int)left) : 0;
+        if (rc <= 0) {
+            mc_err_set(err,
+                       rc < 0 ? "interrupted"
+                              : "the master at %s did not answer within %d s (is it running?)",
+                       c->path, timeout_ms / 1000);
+            return -1;
+        }
+        if (strcmp(kind, "reply") != 0) {
+            zframe_destroy(&body);
+            continue;
+        }
+        int prc = mc_mp_parse(reply, zframe_data(body), zframe_size(body), err);
+        zframe_destroy(&body);
+        if (prc != 0) {
+            mc_err_prefix(err, "bad answer from the master");
+            return -1;
+        }
+        const msgpack_object *ok = mc_mp_get(&reply->root, "ok");
+        if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+            char msg[400] = "the master refused the request";
+            mc_mp_str_opt(&reply->root, "error", msg, sizeof msg, NULL);
+            mc_err_set(err, "%s", msg);
+            mc_mp_doc_done(reply);
+            return -1;
+        }
+        return 0;
+    }
+}

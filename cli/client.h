@@ -1,0 +1,30 @@
+/*  client - mctl's connection to the master's client socket
+    (ipc://SOCK_DIR/master.ipc). Requests are msgpack maps; answers come as
+    [kind][msgpack] with kind "reply", and for a running job "ack" and
+    "ret" as minions answer. */
+#ifndef MC_CLIENT_H
+#define MC_CLIENT_H
+
+#include <czmq.h>
+
+#include "mp.h"
+
+typedef struct {
+    zsock_t *sock;
+    char *path;
+} client_t;
+
+/* Find the socket from DIR/master and connect. Errors say what to do:
+   the master is not running, or the socket is not ours to use. */
+int client_open(client_t *c, const char *config_dir, mc_err_t *err);
+void client_close(client_t *c);
+
+/* Send a request and wait up to timeout_ms for its reply; a reply with
+   ok: false becomes an error carrying the master's message. */
+int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
+                mc_err_t *err);
+/* Wait up to timeout_ms for the next message: 1 with kind and body, 0 on
+   timeout, -1 when interrupted. */
+int client_next(client_t *c, char kind[16], zframe_t **body, int timeout_ms);
+
+#endif

@@ -1,0 +1,166 @@
+/*  mctl - the command line: run jobs on minions, manage keys, see status.
+
+    mctl [OPTIONS] TARGET FUNCTION [ARG ...] [KEY=VALUE ...]
+    mctl key ...      mctl status
+
+    Options come before the target, so arguments meant for the function
+    (even ones starting with '-') pass through untouched. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "target.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: mctl [OPTIONS] TARGET FUNCTION [ARG ...] [KEY=VALUE ...]\n"
+               "       mctl key list|accept|reject|delete|finger [ID ...|-A]\n"
+               "       mctl status\n"
+               "\n"
+               "Run FUNCTION on every minion TARGET selects, print each minion's return as it\n"
+               "arrives, then list the minions that did not return.\n"
+               "\n"
+               "Targets (glob on the minion id unless told otherwise):\n"
+               "  -L, --list             TARGET is a comma-separated list of ids\n"
+               "\n"
+               "Options:\n"
+               "  -t, --timeout SECONDS  time limit for the job (default 30); minions stop the\n"
+               "                         function when it passes\n"
+               "      --gather-timeout S how long a minion has to acknowledge the job before it\n"
+               "                         counts as not returned (default 5)\n"
+               "      --async            publish, print the job id, and exit\n"
+               "      --out FORMAT       txt (default, like Salt's nested output) or json\n"
+               "  -c, --config-dir DIR   where the master config is (default $MCTL_CONFIG_DIR\n"
+               "                         or /etc/mctl)\n"
+               "  -v, --verbose          print the job id before the returns\n"
+               "  -h, --help             show this help\n"
+               "      --version          show the version\n"
+               "\n"
+               "Arguments of the form KEY=VALUE are passed as keyword arguments.\n"
+               "\n"
+               "Exit status: 0 every minion returned success; 1 some function failed; 2 some\n"
+               "minion did not return, or none matched; 64 bad usage; 69 master unreachable.\n"
+               "\n"
+               "Examples:\n"
+               "  mctl '*' test.ping\n"
+               "  mctl 'web*' cmd.run 'systemctl restart nginx' timeout=60\n"
+               "  mctl -L web1,web2 grains.get os\n"
+               "  mctl '*' sys.doc cmd.run\n");
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nTry 'mctl --help' for more information.\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static int parse_seconds(const char *opt, const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || v > 365L * 86400) {
+        cli_usage_error("%s: expected a number of seconds, got '%s'", opt, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 't'},
+        {"gather-timeout", required_argument, NULL, 'g'},
+        {"async", no_argument, NULL, 'a'},
+        {"out", required_argument, NULL, 'o'},
+        {"config-dir", required_argument, NULL, 'c'},
+        {"list", no_argument, NULL, 'L'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
+    const char *tgt_type = "glob";
+    int c;
+    while ((c = getopt_long(argc, argv, "+t:c:Lvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (parse_seconds("--timeout", optarg, &o.timeout) != 0)
+                return EXIT_USAGE;
+            break;
+        case 'g':
+            if (parse_seconds("--gather-timeout", optarg, &o.gather_timeout) != 0)
+                return EXIT_USAGE;
+            break;
+        case 'a':
+            o.async = true;
+            break;
+        case 'o':
+            if (output_parse(optarg, &o.out) != 0)
+                return cli_usage_error("--out: expected txt or json, got '%s'", optarg);
+            break;
+        case 'c':
+            o.config_dir = optarg;
+            break;
+        case 'L':
+            tgt_type = "list";
+            break;
+        case 'v':
+            o.verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("mctl %s\n", MCTL_VERSION);
+            return EXIT_OK;
+        default:
+            return cli_usage_error("unknown option");
+        }
+    }
+    o.config_dir = mc_config_dir(o.config_dir);
+    mc_log_open("mctl", MC_LOG_WARNING, NULL, NULL);
+    zsys_handler_set(NULL);
+    zsys_set_logstream(NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "mctl: libsodium failed to start\n");
+        return 70;
+    }
+    int rest = argc - optind;
+    char **args = argv + optind;
+    if (rest < 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int rc;
+    if (strcmp(args[0], "key") == 0) {
+        rc = cmd_key(&o, rest, args);
+    } else if (strcmp(args[0], "status") == 0) {
+        rc = cmd_status(&o, rest, args);
+    } else if (rest < 2) {
+        rc = cli_usage_error("missing FUNCTION after the target '%s'", args[0]);
+    } else {
+        mc_err_t err;
+        if (mc_target_validate(args[0], tgt_type, &err) != 0)
+            rc = cli_usage_error("%s", err.msg);
+        else
+            rc = cmd_run(&o, tgt_type, args[0], args[1], rest - 2, args + 2);
+    }
+    zsys_shutdown();
+    return rc;
+}

@@ -1,0 +1,125 @@
+/*  status - mctl status: which accepted minions answer (up) and which do
+    not (down), like Salt's manage.status. It pings every accepted minion
+    through the ordinary job path, so "up" means "runs jobs". */
+#include <getopt.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "wire.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cmd_status(const cli_opts_t *opts, int argc, char **argv)
+{
+    cli_opts_t o = *opts;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("Usage: mctl [-t SECONDS] status [--out txt|json]\n\n"
+                   "Ping every accepted minion and list those that answer (up) and those\n"
+                   "that do not (down). Exit status 0 when all are up, 2 when some are down.\n");
+            return EXIT_OK;
+        }
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+            if (output_parse(argv[++i], &o.out) != 0)
+                return cli_usage_error("--out: expected txt or json, got '%s'", argv[i]);
+        } else {
+            return cli_usage_error("status: unexpected argument '%s'", argv[i]);
+        }
+    }
+    client_t c;
+    mc_err_t err;
+    if (client_open(&c, o.config_dir, &err) != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return EXIT_UNAVAILABLE;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 9);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "publish");
+    mc_pk_kv_str(&pk, "tgt", "*");
+    mc_pk_kv_str(&pk, "tgt_type", "glob");
+    mc_pk_kv_str(&pk, "fun", "test.ping");
+    mc_pk_str(&pk, "arg");
+    msgpack_pack_array(&pk, 0);
+    mc_pk_str(&pk, "kwarg");
+    msgpack_pack_map(&pk, 0);
+    mc_pk_kv_int(&pk, "timeout", o.timeout);
+    mc_pk_kv_str(&pk, "user", "status");
+    mc_mp_doc_t reply;
+    int rc = client_call(&c, &sb, &reply, 10000, &err);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        client_close(&c);
+        return EXIT_UNAVAILABLE;
+    }
+    char jid[MC_JID_LEN + 1] = "";
+    const msgpack_object *minions = NULL;
+    mc_mp_str(&reply.root, "jid", jid, sizeof jid, NULL);
+    mc_mp_array(&reply.root, "minions", false, 1000000, &minions, NULL);
+    size_t n = minions ? minions->via.array.size : 0;
+    char **ids = mc_calloc(n + 1, sizeof *ids);
+    bool *up = mc_calloc(n + 1, sizeof *up);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = mc_mp_cstr(&minions->via.array.ptr[i]);
+    mc_mp_doc_done(&reply);
+    qsort(ids, n, sizeof *ids, cmp_str);
+
+    size_t answered = 0;
+    int64_t deadline = mc_mono_ms() + (int64_t)o.timeout * 1000;
+    while (answered < n && mc_mono_ms() < deadline) {
+        char kind[16];
+        zframe_t *body = NULL;
+        int got = client_next(&c, kind, &body, (int)(deadline - mc_mono_ms()));
+        if (got < 0)
+            break;
+        mc_ret_t ret;
+        if (got > 0 && strcmp(kind, "ret") == 0 &&
+            mc_ret_decode(&ret, zframe_data(body), zframe_size(body), &err) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (!up[i] && strcmp(ids[i], ret.id) == 0 && strcmp(ret.jid, jid) == 0) {
+                    up[i] = ret.success;
+                    answered++;
+                }
+            }
+            mc_ret_done(&ret);
+        }
+        zframe_destroy(&body);
+    }
+    client_close(&c);
+
+    size_t down = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        bool want_up = pass == 0;
+        if (o.out == OUT_JSON)
+            printf("%s    \"%s\": [", pass == 0 ? "{\n" : ",\n", want_up ? "up" : "down");
+        else
+            printf("%s:\n", want_up ? "up" : "down");
+        bool first = true;
+        for (size_t i = 0; i < n; i++) {
+            if (up[i] != want_up)
+                continue;
+            if (o.out == OUT_JSON)
+                printf("%s\"%s\"", first ? "" : ", ", ids[i]);
+            else
+                printf("    - %s\n", ids[i]);
+            first = false;
+            down += !want_up;
+        }
+        if (o.out == OUT_JSON)
+            printf("]%s", pass == 1 ? "\n}\n" : "");
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(up);
+    return down ? EXIT_NO_RETURN : EXIT_OK;
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mctl needs to build, test and run, skipping
+# those already present. Safe to run repeatedly; needs root (or sudo) only
+# when something is missing.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libyaml-dev
+    libcmocka-dev
+    procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root to install ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,43 @@
+/*  jobs - the jobs in flight on the master: whom each job went to, who has
+    acknowledged and returned, and which clients are waiting to hear.
+
+    A job stays here until its time limit has passed (plus a grace period
+    for late returns); the client API streams every ack and return for a
+    jid to the clients registered as its waiters. */
+#ifndef MC_JOBS_H
+#define MC_JOBS_H
+
+#include <czmq.h>
+
+#include "wire.h"
+
+typedef enum { MINION_SENT, MINION_ACKED, MINION_RETURNED } minion_progress_t;
+
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    char fun[MC_FUN_MAX + 1];
+    zhashx_t *progress; /* id -> minion_progress_t (as a pointer-sized int) */
+    size_t returned;
+    zlistx_t *waiters;  /* zframe_t routing ids of clients */
+    int64_t expires_ms; /* monotonic */
+} job_t;
+
+typedef struct _jobs_t jobs_t;
+
+jobs_t *jobs_new(void);
+void jobs_destroy(jobs_t **self);
+job_t *jobs_add(jobs_t *self, const char *jid, const char *fun, const char *const *ids, size_t n,
+                int64_t expires_ms);
+job_t *jobs_find(jobs_t *self, const char *jid);
+size_t jobs_count(jobs_t *self);
+/* Drop jobs whose time is up. */
+void jobs_expire(jobs_t *self, int64_t now_ms);
+
+void job_add_waiter(job_t *job, zframe_t *route);
+void job_remove_waiter(job_t *job, zframe_t *route);
+/* Record progress for a minion: returns false when the minion was not
+   targeted or already got that far (a duplicate). */
+bool job_advance(job_t *job, const char *id, minion_progress_t to);
+bool job_complete(const job_t *job);
+
+#endif

@@ -1,0 +1,319 @@
+/*  registry - see registry.h. */
+#include "registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct _registry_t {
+    char *pki_dir;
+    unsigned char master_sec[MC_KEY_LEN];
+    zhashx_t *by_id;  /* id -> minion_t (owned) */
+    zhashx_t *by_key; /* z85 public key -> minion_t, accepted only */
+    zhashx_t *denied; /* id -> 32-byte key (owned) */
+};
+
+static const char *state_names[KEY_STATES] = {"accepted", "pending", "rejected", "denied"};
+static const char *state_dirs[KEY_STATES] = {"minions", "minions_pre", "minions_rejected",
+                                             "minions_denied"};
+
+const char *key_state_name(key_state_t state)
+{
+    return state_names[state];
+}
+
+const char *key_state_dir(key_state_t state)
+{
+    return state_dirs[state];
+}
+
+static void minion_free(void **item)
+{
+    minion_t *m = *item;
+    if (!m)
+        return;
+    if (m->has_grains)
+        mc_grains_done(&m->grains);
+    zframe_destroy(&m->waiting);
+    free(m);
+    *item = NULL;
+}
+
+static char *key_path(registry_t *self, key_state_t state, const char *id)
+{
+    return mc_sprintf("%s/%s/%s", self->pki_dir, state_dirs[state], id);
+}
+
+static void index_key(registry_t *self, minion_t *m)
+{
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(m->pub, z85);
+    if (m->state == KEY_ACCEPTED) {
+        mc_seal_key(m->seal, m->pub, self->master_sec);
+        zhashx_update(self->by_key, z85, m);
+    } else {
+        zhashx_delete(self->by_key, z85);
+    }
+}
+
+static minion_t *add_minion(registry_t *self, const char *id, key_state_t state,
+                            const unsigned char pub[MC_KEY_LEN])
+{
+    minion_t *m = mc_calloc(1, sizeof *m);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    m->state = state;
+    memcpy(m->pub, pub, MC_KEY_LEN);
+    zhashx_insert(self->by_id, id, m);
+    index_key(self, m);
+    return m;
+}
+
+static int load_state_dir(registry_t *self, key_state_t state, mc_err_t *err)
+{
+    char *dir = mc_sprintf("%s/%s", self->pki_dir, state_dirs[state]);
+    int rc = mc_mkdir_p(dir, 0700, err);
+    DIR *d = rc == 0 ? opendir(dir) : NULL;
+    if (rc == 0 && !d) {
+        mc_err_set(err, "cannot read %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        const char *id = de->d_name;
+        if (id[0] == '.' || strstr(id, ".tmp"))
+            continue;
+        if (!mc_id_valid(id, strlen(id))) {
+            mc_warn("%s/%s: not a valid minion id; ignored", dir, id);
+            continue;
+        }
+        char *path = mc_sprintf("%s/%s", dir, id);
+        unsigned char pub[MC_KEY_LEN];
+        mc_err_t kerr;
+        if (mc_curve_load_public(path, pub, &kerr) != 0) {
+            mc_warn("%s; ignored", kerr.msg);
+        } else if (state == KEY_DENIED) {
+            zhashx_update(self->denied, id, mc_strndup((const char *)pub, MC_KEY_LEN));
+        } else if (zhashx_lookup(self->by_id, id)) {
+            mc_warn("%s: a key for this id is also in another folder; ignored", path);
+        } else {
+            add_minion(self, id, state, pub);
+        }
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    return rc;
+}
+
+/* Keep what minions told us (grains, last seen, a waiting registration)
+   across a reload, for every minion whose id and key are unchanged. */
+static void carry_runtime_state(registry_t *self, zhashx_t *old)
+{
+    for (minion_t *o = zhashx_first(old); o; o = zhashx_next(old)) {
+        minion_t *m = registry_find(self, o->id);
+        if (!m || memcmp(m->pub, o->pub, MC_KEY_LEN) != 0)
+            continue;
+        m->last_seen_ms = o->last_seen_ms;
+        if (o->has_grains) {
+            m->grains = o->grains;
+            m->has_grains = true;
+            o->has_grains = false;
+        }
+        m->waiting = o->waiting;
+        o->waiting = NULL;
+    }
+}
+
+int registry_reload(registry_t *self, mc_err_t *err)
+{
+    zhashx_t *old = self->by_id;
+    self->by_id = zhashx_new();
+    zhashx_set_destructor(self->by_id, minion_free);
+    zhashx_purge(self->by_key);
+    zhashx_purge(self->denied);
+    int rc = 0;
+    for (int s = 0; s < KEY_STATES && rc == 0; s++)
+        rc = load_state_dir(self, (key_state_t)s, err);
+    if (old) {
+        carry_runtime_state(self, old);
+        zhashx_destroy(&old);
+    }
+    return rc;
+}
+
+registry_t *registry_new(const char *pki_dir, const unsigned char master_sec[MC_KEY_LEN],
+                         mc_err_t *err)
+{
+    registry_t *self = mc_calloc(1, sizeof *self);
+    self->pki_dir = mc_strdup(pki_dir);
+    memcpy(self->master_sec, master_sec, MC_KEY_LEN);
+    self->by_key = zhashx_new();
+    self->denied = zhashx_new();
+    zhashx_set_destructor(self->denied, (zhashx_destructor_fn *)zstr_free);
+    if (registry_reload(self, err) != 0) {
+        registry_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void registry_destroy(registry_t **pself)
+{
+    registry_t *self = *pself;
+    if (!self)
+        return;
+    zhashx_destroy(&self->by_key);
+    zhashx_destroy(&self->by_id);
+    zhashx_destroy(&self->denied);
+    sodium_memzero(self->master_sec, sizeof self->master_sec);
+    free(self->pki_dir);
+    free(self);
+    *pself = NULL;
+}
+
+minion_t *registry_find(registry_t *self, const char *id)
+{
+    return zhashx_lookup(self->by_id, id);
+}
+
+minion_t *registry_find_accepted_key(registry_t *self, const unsigned char pub[MC_KEY_LEN])
+{
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(pub, z85);
+    return zhashx_lookup(self->by_key, z85);
+}
+
+const unsigned char *registry_denied_key(registry_t *self, const char *id)
+{
+    return zhashx_lookup(self->denied, id);
+}
+
+int registry_present(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
+                     bool auto_accept, key_state_t *state, mc_err_t *err)
+{
+    minion_t *m = registry_find(self, id);
+    if (m && memcmp(m->pub, pub, MC_KEY_LEN) == 0) {
+        *state = m->state;
+        return 0;
+    }
+    if (m) {
+        /* Another key for a known id: keep it aside, as Salt does. */
+        const unsigned char *old = registry_denied_key(self, id);
+        if (!old || memcmp(old, pub, MC_KEY_LEN) != 0) {
+            char *path = key_path(self, KEY_DENIED, id);
+            int rc = mc_curve_save_public(path, pub, id, err);
+            free(path);
+            if (rc != 0)
+                return -1;
+            zhashx_update(self->denied, id, mc_strndup((const char *)pub, MC_KEY_LEN));
+            mc_warn("minion %s presented a key other than its %s one; denied", id,
+                    key_state_name(m->state));
+        }
+        *state = KEY_DENIED;
+        return 0;
+    }
+    key_state_t s = auto_accept ? KEY_ACCEPTED : KEY_PENDING;
+    char *path = key_path(self, s, id);
+    int rc = mc_curve_save_public(path, pub, id, err);
+    free(path);
+    if (rc != 0)
+        return -1;
+    add_minion(self, id, s, pub);
+    char finger[MC_FINGERPRINT_LEN];
+    mc_fingerprint(pub, finger);
+    mc_info("minion %s presented a new key (%s): %s", id, finger, key_state_name(s));
+    *state = s;
+    return 0;
+}
+
+int registry_set_state(registry_t *self, minion_t *m, key_state_t state, mc_err_t *err)
+{
+    if (m->state == state)
+        return 0;
+    char *from = key_path(self, m->state, m->id);
+    char *to = key_path(self, state, m->id);
+    int rc = rename(from, to);
+    if (rc != 0)
+        mc_err_set(err, "cannot move %s to %s: %s", from, to, strerror(errno));
+    free(from);
+    free(to);
+    if (rc != 0)
+        return -1;
+    mc_info("key of minion %s: %s -> %s", m->id, key_state_name(m->state), key_state_name(state));
+    m->state = state;
+    index_key(self, m);
+    return 0;
+}
+
+int registry_delete(registry_t *self, const char *id, mc_err_t *err)
+{
+    minion_t *m = registry_find(self, id);
+    bool denied = registry_denied_key(self, id) != NULL;
+    if (!m && !denied) {
+        mc_err_set(err, "no key for minion '%s'", id);
+        return -1;
+    }
+    if (m) {
+        char *path = key_path(self, m->state, id);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            mc_err_set(err, "cannot delete %s: %s", path, strerror(errno));
+            free(path);
+            return -1;
+        }
+        free(path);
+        char z85[MC_Z85_KEY_LEN + 1];
+        mc_z85_key(m->pub, z85);
+        zhashx_delete(self->by_key, z85);
+        zhashx_delete(self->by_id, id);
+    }
+    if (denied) {
+        char *path = key_path(self, KEY_DENIED, id);
+        unlink(path);
+        free(path);
+        zhashx_delete(self->denied, id);
+    }
+    mc_info("key of minion %s deleted", id);
+    return 0;
+}
+
+static int cmp_minion(const void *a, const void *b)
+{
+    return strcmp((*(minion_t *const *)a)->id, (*(minion_t *const *)b)->id);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+minion_t **registry_list(registry_t *self, size_t *count)
+{
+    *count = zhashx_size(self->by_id);
+    minion_t **list = mc_calloc(*count + 1, sizeof *list);
+    size_t i = 0;
+    for (minion_t *m = zhashx_first(self->by_id); m; m = zhashx_next(self->by_id))
+        list[i++] = m;
+    qsort(list, *count, sizeof *list, cmp_minion);
+    return list;
+}
+
+const char **registry_denied_list(registry_t *self, size_t *count)
+{
+    *count = zhashx_size(self->denied);
+    const char **list = mc_calloc(*count + 1, sizeof *list);
+    size_t i = 0;
+    for (void *k = zhashx_first(self->denied); k; k = zhashx_next(self->denied))
+        list[i++] = zhashx_cursor(self->denied);
+    qsort(list, *count, sizeof *list, cmp_str);
+    return list;
+}
+
+size_t registry_accepted_count(registry_t *self)
+{
+    return zhashx_size(self->by_key);
+}

@@ -1,0 +1,65 @@
+/*  registry - the minions the master knows: their keys, key states, and
+    what they last told us (grains, heartbeat time).
+
+    Keys live on disk as Salt lays them out, one zcert public file per id in
+    PKI_DIR/minions (accepted), minions_pre (pending), minions_rejected and
+    minions_denied (a second key presented for an id that has one already).
+    The disk is the record; the registry mirrors it in memory, indexed by id
+    and, for accepted minions, by public key, which is what the ZAP handler
+    needs to let a connection in and name the minion behind it. */
+#ifndef MC_REGISTRY_H
+#define MC_REGISTRY_H
+
+#include <czmq.h>
+
+#include "keys.h"
+#include "wire.h"
+
+typedef enum { KEY_ACCEPTED, KEY_PENDING, KEY_REJECTED, KEY_DENIED, KEY_STATES } key_state_t;
+
+typedef struct {
+    char id[MC_ID_MAX + 1];
+    key_state_t state;
+    unsigned char pub[MC_KEY_LEN];
+    mc_seal_key_t seal;     /* precomputed crypto_box key, accepted only */
+    int64_t last_seen_ms;   /* monotonic; 0 = not since the master started */
+    mc_grains_msg_t grains; /* last grains message, if any */
+    bool has_grains;
+    zframe_t *waiting; /* routing id of a registration waiting for acceptance */
+} minion_t;
+
+typedef struct _registry_t registry_t;
+
+registry_t *registry_new(const char *pki_dir, const unsigned char master_sec[MC_KEY_LEN],
+                         mc_err_t *err);
+void registry_destroy(registry_t **self);
+/* Drop what is in memory and read the folders again (SIGHUP). */
+int registry_reload(registry_t *self, mc_err_t *err);
+
+const char *key_state_name(key_state_t state);
+/* The folder name for a state: minions, minions_pre, ... */
+const char *key_state_dir(key_state_t state);
+
+minion_t *registry_find(registry_t *self, const char *id);
+/* The accepted minion holding this CURVE public key, or NULL. */
+minion_t *registry_find_accepted_key(registry_t *self, const unsigned char pub[MC_KEY_LEN]);
+/* A denied key recorded for this id, or NULL. */
+const unsigned char *registry_denied_key(registry_t *self, const char *id);
+
+/* A minion presents id and key. Returns the state it is in afterwards: a
+   new id becomes pending (accepted with auto_accept), a known id with the
+   same key keeps its state, a known id with another key is denied. */
+int registry_present(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
+                     bool auto_accept, key_state_t *state, mc_err_t *err);
+/* Move a minion's key to another state (accept, reject). */
+int registry_set_state(registry_t *self, minion_t *m, key_state_t state, mc_err_t *err);
+/* Forget a minion and its key(s), including a denied one. */
+int registry_delete(registry_t *self, const char *id, mc_err_t *err);
+
+/* All minions, sorted by id; the array is the caller's to free. */
+minion_t **registry_list(registry_t *self, size_t *count);
+/* Ids with a denied key, sorted; caller frees the array (not the strings). */
+const char **registry_denied_list(registry_t *self, size_t *count);
+size_t registry_accepted_count(registry_t *self);
+
+#endif

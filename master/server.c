@@ -1,0 +1,839 @@
+/*  server - the master's sockets and its one event loop.
+
+    Design. The master is one thread around one zmq_poll. Everything it
+    owns (registry, jobs in flight, sockets) is touched only from here, so
+    there are no locks. The sockets:
+
+      zap     REP     inproc ZAP handler: admits CURVE clients (see zap.h)
+      reg     ROUTER  tcp auth_port: minions present their key, wait for
+                      acceptance, and learn the master's signing key
+      pub     PUB     tcp publish_port: jobs, one message per targeted
+                      minion on topic "m:<id>\0", payload sealed to that
+                      minion and signed
+      pull    PULL    tcp ret_port: returns, acks, heartbeats and grains;
+                      each message's ZMQ User-Id names the minion whose key
+                      sent it, and the master refuses messages whose claimed
+                      id is another
+      client  ROUTER  ipc SOCK_DIR/master.ipc, mode 0600: the mctl command
+                      line; requests are msgpack maps {v, cmd, ...}, answers
+                      are [kind][msgpack] with kind "reply", "ack" or "ret"
+
+    Handlers are named for what they handle: on_register, on_minion_message,
+    on_client_request. A publish answers the client first (jid and expected
+    minions) and then publishes, so a client always knows whom to wait for
+    before the first return can reach it. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jid.h"
+#include "jobs.h"
+#include "log.h"
+#include "registry.h"
+#include "target.h"
+#include "zap.h"
+
+/* Returns that come after the job's time limit still reach waiting clients
+   for this long. */
+#define LATE_RETURN_GRACE_MS 30000
+
+typedef struct {
+    mc_master_config_t *cfg;
+    mc_curve_keys_t curve;
+    mc_sign_keys_t sign;
+    registry_t *registry;
+    jobs_t *jobs;
+    zsock_t *zap, *reg, *pub, *pull, *client;
+    int sigfd;
+    int64_t last_jid_us;
+    char *ipc_path;
+    bool stop;
+} master_t;
+
+/* ---- replies to clients ------------------------------------------------ */
+
+static int send_to_client(master_t *self, zframe_t *route, const char *kind, const void *data,
+                          size_t len)
+{
+    void *s = zsock_resolve(self->client);
+    if (zmq_send(s, zframe_data(route), zframe_size(route), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1; /* EHOSTUNREACH: the client has gone */
+    zmq_send(s, kind, strlen(kind), ZMQ_SNDMORE);
+    return zmq_send(s, data, len, 0) < 0 ? -1 : 0;
+}
+
+static void reply_sbuf(master_t *self, zframe_t *route, msgpack_sbuffer *sb)
+{
+    send_to_client(self, route, "reply", sb->data, sb->size);
+}
+
+static void reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_bool(&pk, "ok", false);
+    mc_pk_kv_str(&pk, "error", msg);
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void pack_reply_header(msgpack_packer *pk, size_t extra)
+{
+    msgpack_pack_map(pk, 2 + extra);
+    mc_pk_kv_int(pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_bool(pk, "ok", true);
+}
+
+/* Stream one minion message to every client waiting on the job. */
+static void notify_waiters(master_t *self, job_t *job, const char *kind, zframe_t *payload)
+{
+    zlistx_t *gone = NULL;
+    for (zframe_t *route = zlistx_first(job->waiters); route; route = zlistx_next(job->waiters)) {
+        if (send_to_client(self, route, kind, zframe_data(payload), zframe_size(payload)) != 0) {
+            if (!gone)
+                gone = zlistx_new();
+            zlistx_add_end(gone, route);
+        }
+    }
+    for (zframe_t *route = gone ? zlistx_first(gone) : NULL; route; route = zlistx_next(gone))
+        job_remove_waiter(job, route);
+    zlistx_destroy(&gone);
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+static void publish_to(master_t *self, const minion_t *m, const msgpack_sbuffer *job)
+{
+    size_t sealed_len = job->size + MC_SEAL_OVERHEAD;
+    unsigned char *sealed = mc_malloc(sealed_len);
+    unsigned char sig[crypto_sign_BYTES];
+    mc_seal(m->seal, job->data, job->size, sealed);
+    crypto_sign_detached(sig, NULL, sealed, sealed_len, self->sign.sec);
+
+    char topic[MC_ID_MAX + 4];
+    int tlen = snprintf(topic, sizeof topic, "m:%s", m->id) + 1; /* with the NUL */
+    void *s = zsock_resolve(self->pub);
+    if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(s, sealed, sealed_len, ZMQ_SNDMORE) < 0 || zmq_send(s, sig, sizeof sig, 0) < 0)
+        mc_error("publish to %s failed: %s", m->id, zmq_strerror(zmq_errno()));
+    free(sealed);
+}
+
+static bool fun_name_valid(const char *fun)
+{
+    const char *dot = strchr(fun, '.');
+    if (!dot || dot == fun || !dot[1] || strchr(dot + 1, '.'))
+        return false;
+    for (const char *p = fun; *p; p++)
+        if (!(*p == '.' || *p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+static void handle_publish(master_t *self, zframe_t *route, const msgpack_object *req)
+{
+    mc_err_t err;
+    char fun[MC_FUN_MAX + 1], tgt_type[16], user[MC_USER_MAX + 1];
+    char *tgt = NULL;
+    const msgpack_object *arg, *kwarg;
+    int64_t timeout;
+    if (mc_mp_strdup(req, "tgt", MC_TGT_MAX, &tgt, &err) ||
+        mc_mp_str(req, "tgt_type", tgt_type, sizeof tgt_type, &err) ||
+        mc_mp_str(req, "fun", fun, sizeof fun, &err) ||
+        mc_mp_array(req, "arg", false, MC_ARGS_MAX, &arg, &err) ||
+        mc_mp_map(req, "kwarg", false, MC_ARGS_MAX, &kwarg, &err) ||
+        mc_mp_int(req, "timeout", 1, 365LL * 86400, &timeout, &err) ||
+        mc_mp_str(req, "user", user, sizeof user, &err)) {
+        reply_error(self, route, "bad publish request: %s", err.msg);
+        goto out;
+    }
+    for (uint32_t i = 0; i < kwarg->via.map.size; i++) {
+        if (kwarg->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR) {
+            reply_error(self, route, "bad publish request: keyword argument names must be strings");
+            goto out;
+        }
+    }
+    if (!fun_name_valid(fun)) {
+        reply_error(self, route, "'%s' is not a function name (expected module.function)", fun);
+        goto out;
+    }
+    if (mc_target_validate(tgt, tgt_type, &err) != 0) {
+        reply_error(self, route, "%s", err.msg);
+        goto out;
+    }
+
+    size_t n;
+    minion_t **all = registry_list(self->registry, &n);
+    minion_t **matched = mc_calloc(n + 1, sizeof *matched);
+    const char **ids = mc_calloc(n + 1, sizeof *ids);
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        minion_t *m = all[i];
+        if (m->state == KEY_ACCEPTED &&
+            mc_target_match(tgt, tgt_type, m->id, m->has_grains ? m->grains.grains : NULL)) {
+            matched[count] = m;
+            ids[count++] = m->id;
+        }
+    }
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    char jid[MC_JID_LEN + 1] = "";
+    if (count > 0)
+        mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
+    pack_reply_header(&pk, 2);
+    mc_pk_kv_str(&pk, "jid", jid);
+    mc_pk_str(&pk, "minions");
+    msgpack_pack_array(&pk, count);
+    for (size_t i = 0; i < count; i++)
+        mc_pk_str(&pk, ids[i]);
+
+    if (count > 0) {
+        job_t *job = jobs_add(self->jobs, jid, fun, ids, count,
+                              mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
+        job_add_waiter(job, route);
+    }
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+
+    if (count > 0) {
+        msgpack_sbuffer_init(&sb);
+        mc_job_spec_t spec = {.jid = jid,
+                              .tgt_type = tgt_type,
+                              .tgt = tgt,
+                              .fun = fun,
+                              .user = user,
+                              .ts = mc_wall_us() / 1000000,
+                              .timeout = timeout,
+                              .arg = arg,
+                              .kwarg = kwarg};
+        mc_job_pack(&sb, &spec);
+        for (size_t i = 0; i < count; i++)
+            publish_to(self, matched[i], &sb);
+        msgpack_sbuffer_destroy(&sb);
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)", jid, fun, user, count,
+                count == 1 ? "" : "s", tgt_type, tgt);
+    }
+    free(ids);
+    free(matched);
+    free(all);
+out:
+    free(tgt);
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+static void pack_id_list(msgpack_packer *pk, minion_t **all, size_t n, key_state_t state)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += all[i]->state == state;
+    msgpack_pack_array(pk, count);
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state == state)
+            mc_pk_str(pk, all[i]->id);
+}
+
+static void handle_key_list(master_t *self, zframe_t *route)
+{
+    size_t n, nd;
+    minion_t **all = registry_list(self->registry, &n);
+    const char **denied = registry_denied_list(self->registry, &nd);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, KEY_STATES);
+    for (int s = 0; s < KEY_DENIED; s++) {
+        mc_pk_str(&pk, key_state_dir((key_state_t)s));
+        pack_id_list(&pk, all, n, (key_state_t)s);
+    }
+    mc_pk_str(&pk, key_state_dir(KEY_DENIED));
+    msgpack_pack_array(&pk, nd);
+    for (size_t i = 0; i < nd; i++)
+        mc_pk_str(&pk, denied[i]);
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    free(all);
+    free(denied);
+}
+
+static void pack_finger(msgpack_packer *pk, const char *id, const char *state,
+                        const unsigned char *key)
+{
+    char finger[MC_FINGERPRINT_LEN];
+    mc_fingerprint(key, finger);
+    msgpack_pack_map(pk, 3);
+    mc_pk_kv_str(pk, "id", id);
+    mc_pk_kv_str(pk, "state", state);
+    mc_pk_kv_str(pk, "finger", finger);
+}
+
+static void handle_key_finger(master_t *self, zframe_t *route)
+{
+    size_t n, nd;
+    minion_t **all = registry_list(self->registry, &n);
+    const char **denied = registry_denied_list(self->registry, &nd);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 1);
+    mc_pk_str(&pk, "keys");
+    msgpack_pack_array(&pk, 2 + n + nd);
+    pack_finger(&pk, "master.cert", "local", self->curve.pub);
+    pack_finger(&pk, "master.sign", "local", self->sign.pub);
+    for (size_t i = 0; i < n; i++)
+        pack_finger(&pk, all[i]->id, key_state_name(all[i]->state), all[i]->pub);
+    for (size_t i = 0; i < nd; i++)
+        pack_finger(&pk, denied[i], "denied", registry_denied_key(self->registry, denied[i]));
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    free(all);
+    free(denied);
+}
+
+/* Tell a minion waiting on the registration socket that it was accepted. */
+static void send_registration_reply(master_t *self, zframe_t *route, key_state_t state)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_register_reply_pack(&sb, key_state_name(state),
+                           state == KEY_ACCEPTED ? self->sign.pub : NULL);
+    void *s = zsock_resolve(self->reg);
+    if (zmq_send(s, zframe_data(route), zframe_size(route), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(s, sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* accept / reject / delete: ids are globs, as salt-key takes them. */
+static void handle_key_change(master_t *self, zframe_t *route, const msgpack_object *req,
+                              const char *action)
+{
+    mc_err_t err;
+    const msgpack_object *pats;
+    bool include_rejected = false, include_accepted = false;
+    if (mc_mp_array(req, "ids", false, 10000, &pats, &err)) {
+        reply_error(self, route, "bad key request: %s", err.msg);
+        return;
+    }
+    if (mc_mp_get(req, "include_rejected"))
+        mc_mp_bool(req, "include_rejected", &include_rejected, NULL);
+    if (mc_mp_get(req, "include_accepted"))
+        mc_mp_bool(req, "include_accepted", &include_accepted, NULL);
+
+    size_t n, nd;
+    minion_t **all = registry_list(self->registry, &n);
+    const char **denied = registry_denied_list(self->registry, &nd);
+    zlistx_t *changed = zlistx_new();
+    zlistx_set_destructor(changed, (zlistx_destructor_fn *)zstr_free);
+    zlistx_set_duplicator(changed, (zlistx_duplicator_fn *)strdup);
+    char failure[512] = "";
+    bool is_delete = strcmp(action, "delete") == 0;
+
+    for (uint32_t p = 0; p < pats->via.array.size; p++) {
+        const msgpack_object *po = &pats->via.array.ptr[p];
+        if (po->type != MSGPACK_OBJECT_STR)
+            continue;
+        char *pat = mc_mp_cstr(po);
+        for (size_t i = 0; i < n; i++) {
+            minion_t *m = all[i];
+            if (!m || !mc_target_match(pat, "glob", m->id, NULL))
+                continue;
+            key_state_t to = KEY_ACCEPTED;
+            bool eligible;
+            if (is_delete) {
+                eligible = true;
+            } else if (strcmp(action, "accept") == 0) {
+                eligible =
+                    m->state == KEY_PENDING || (include_rejected && m->state == KEY_REJECTED);
+            } else {
+                to = KEY_REJECTED;
+                eligible =
+                    m->state == KEY_PENDING || (include_accepted && m->state == KEY_ACCEPTED);
+            }
+            if (!eligible)
+                continue;
+            char id[MC_ID_MAX + 1];
+            snprintf(id, sizeof id, "%s", m->id);
+            int rc;
+            if (is_delete) {
+                rc = registry_delete(self->registry, id, &err);
+                all[i] = NULL; /* freed */
+            } else {
+                rc = registry_set_state(self->registry, m, to, &err);
+                if (rc == 0 && m->waiting) {
+                    send_registration_reply(self, m->waiting, to);
+                    zframe_destroy(&m->waiting);
+                }
+            }
+            if (rc == 0)
+                zlistx_add_end(changed, id);
+            else
+                snprintf(failure, sizeof failure, "%s", err.msg);
+        }
+        if (is_delete) {
+            for (size_t i = 0; i < nd; i++) {
+                if (denied[i] && mc_target_match(pat, "glob", denied[i], NULL) &&
+                    !registry_find(self->registry, denied[i])) {
+                    char id[MC_ID_MAX + 1];
+                    snprintf(id, sizeof id, "%s", denied[i]);
+                    denied[i] = NULL;
+                    if (registry_delete(self->registry, id, &err) == 0)
+                        zlistx_add_end(changed, id);
+                }
+            }
+        }
+        free(pat);
+    }
+    if (failure[0]) {
+        reply_error(self, route, "%s", failure);
+    } else {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pack_reply_header(&pk, 1);
+        mc_pk_str(&pk, "changed");
+        msgpack_pack_array(&pk, zlistx_size(changed));
+        for (char *id = zlistx_first(changed); id; id = zlistx_next(changed))
+            mc_pk_str(&pk, id);
+        reply_sbuf(self, route, &sb);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    zlistx_destroy(&changed);
+    free(all);
+    free(denied);
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static void on_client_request(master_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->client);
+    if (!msg)
+        return;
+    zframe_t *route = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    char cmd[32];
+    if (!route || !body) {
+        mc_warn("client: malformed request (missing frames)");
+    } else if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0) {
+        reply_error(self, route, "malformed request: %s", err.msg);
+    } else {
+        if (mc_mp_str(&doc.root, "cmd", cmd, sizeof cmd, &err) != 0)
+            reply_error(self, route, "malformed request: %s", err.msg);
+        else if (strcmp(cmd, "publish") == 0)
+            handle_publish(self, route, &doc.root);
+        else if (strcmp(cmd, "key_list") == 0)
+            handle_key_list(self, route);
+        else if (strcmp(cmd, "key_finger") == 0)
+            handle_key_finger(self, route);
+        else if (strcmp(cmd, "key_accept") == 0 || strcmp(cmd, "key_reject") == 0 ||
+                 strcmp(cmd, "key_delete") == 0)
+            handle_key_change(self, route, &doc.root, cmd + 4);
+        else
+            reply_error(self, route, "unknown request '%s'", cmd);
+        mc_mp_doc_done(&doc);
+    }
+    zframe_destroy(&route);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+}
+
+static void on_register(master_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->reg);
+    if (!msg)
+        return;
+    zframe_t *route = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    mc_register_t reg;
+    mc_err_t err;
+    if (!route || !body || zmsg_size(msg) != 0) {
+        mc_warn("registration: malformed message");
+        goto out;
+    }
+    if (mc_register_decode(&reg, zframe_data(body), zframe_size(body), &err) != 0) {
+        mc_warn("registration: refused: %s", err.msg);
+        goto out;
+    }
+    const char *key_z85 = zframe_meta(body, "User-Id");
+    unsigned char conn_key[MC_KEY_LEN];
+    if (!key_z85 || mc_z85_key_decode(key_z85, conn_key) != 0 ||
+        memcmp(conn_key, reg.pub, MC_KEY_LEN) != 0) {
+        mc_warn("registration: %s presented a key other than the one it connected with; refused",
+                reg.id);
+        goto out;
+    }
+    key_state_t state;
+    if (registry_present(self->registry, reg.id, reg.pub, self->cfg->auto_accept, &state, &err)) {
+        mc_error("registration of %s: %s", reg.id, err.msg);
+        goto out;
+    }
+    send_registration_reply(self, route, state);
+    minion_t *m = registry_find(self->registry, reg.id);
+    if (state == KEY_PENDING && m) {
+        zframe_destroy(&m->waiting);
+        m->waiting = route;
+        route = NULL;
+    }
+out:
+    zframe_destroy(&route);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+}
+
+static void on_return(master_t *self, const char *sender, zframe_t *body)
+{
+    mc_ret_t ret;
+    mc_err_t err;
+    if (mc_ret_decode(&ret, zframe_data(body), zframe_size(body), &err) != 0) {
+        mc_warn("return from %s refused: %s", sender, err.msg);
+        return;
+    }
+    if (strcmp(ret.id, sender) != 0) {
+        mc_warn("return claiming to be from %s arrived with the key of %s; refused", ret.id,
+                sender);
+    } else {
+        job_t *job = jobs_find(self->jobs, ret.jid);
+        if (!job)
+            mc_warn("return from %s for job %s, which is not in flight (too late, or the master "
+                    "restarted); not delivered",
+                    sender, ret.jid);
+        else if (!job_advance(job, sender, MINION_RETURNED))
+            mc_warn("return from %s for job %s was not expected or came twice; ignored", sender,
+                    ret.jid);
+        else
+            notify_waiters(self, job, "ret", body);
+    }
+    mc_ret_done(&ret);
+}
+
+static void on_ack(master_t *self, const char *sender, zframe_t *body)
+{
+    mc_ack_t ack;
+    mc_err_t err;
+    if (mc_ack_decode(&ack, zframe_data(body), zframe_size(body), &err) != 0) {
+        mc_warn("ack from %s refused: %s", sender, err.msg);
+        return;
+    }
+    if (strcmp(ack.id, sender) != 0) {
+        mc_warn("ack claiming to be from %s arrived with the key of %s; refused", ack.id, sender);
+        return;
+    }
+    job_t *job = jobs_find(self->jobs, ack.jid);
+    if (job && job_advance(job, sender, MINION_ACKED))
+        notify_waiters(self, job, "ack", body);
+}
+
+static void on_heartbeat(master_t *self, minion_t *m, zframe_t *body)
+{
+    mc_heartbeat_t hb;
+    mc_err_t err;
+    if (mc_heartbeat_decode(&hb, zframe_data(body), zframe_size(body), &err) != 0)
+        mc_warn("heartbeat from %s refused: %s", m->id, err.msg);
+    else if (strcmp(hb.id, m->id) != 0)
+        mc_warn("heartbeat claiming to be from %s arrived with the key of %s; refused", hb.id,
+                m->id);
+}
+
+static void on_grains(master_t *self, minion_t *m, zframe_t *body)
+{
+    mc_grains_msg_t g;
+    mc_err_t err;
+    if (mc_grains_decode(&g, zframe_data(body), zframe_size(body), &err) != 0) {
+        mc_warn("grains from %s refused: %s", m->id, err.msg);
+        return;
+    }
+    if (strcmp(g.id, m->id) != 0) {
+        mc_warn("grains claiming to be from %s arrived with the key of %s; refused", g.id, m->id);
+        mc_grains_done(&g);
+        return;
+    }
+    if (m->has_grains)
+        mc_grains_done(&m->grains);
+    m->grains = g;
+    m->has_grains = true;
+    mc_debug("grains of %s updated", m->id);
+}
+
+static void on_minion_message(master_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->pull);
+    if (!msg)
+        return;
+    zframe_t *kind = zmsg_first(msg);
+    zframe_t *body = zmsg_next(msg);
+    const char *sender = body ? zframe_meta(body, "User-Id") : NULL;
+    minion_t *m = sender ? registry_find(self->registry, sender) : NULL;
+    if (!kind || !body || zmsg_size(msg) != 2) {
+        mc_warn("message from %s refused: expected 2 frames, got %zu", sender ? sender : "?",
+                zmsg_size(msg));
+    } else if (!m || m->state != KEY_ACCEPTED) {
+        /* Its key was rejected or deleted after it connected. */
+        mc_warn("message from %s dropped: its key is no longer accepted", sender ? sender : "?");
+    } else {
+        m->last_seen_ms = mc_mono_ms();
+        if (zframe_streq(kind, MC_KIND_RETURN))
+            on_return(self, sender, body);
+        else if (zframe_streq(kind, MC_KIND_ACK))
+            on_ack(self, sender, body);
+        else if (zframe_streq(kind, MC_KIND_HEARTBEAT))
+            on_heartbeat(self, m, body);
+        else if (zframe_streq(kind, MC_KIND_GRAINS))
+            on_grains(self, m, body);
+        else
+            mc_warn("message from %s refused: unknown kind", sender);
+    }
+    zmsg_destroy(&msg);
+}
+
+static void on_zap(master_t *self)
+{
+    zap_handle(self->zap, self->registry);
+}
+
+static void on_signal(master_t *self)
+{
+    struct signalfd_siginfo si;
+    if (read(self->sigfd, &si, sizeof si) != sizeof si)
+        return;
+    if (si.ssi_signo == SIGHUP) {
+        mc_log_reopen();
+        mc_err_t err;
+        if (registry_reload(self->registry, &err) != 0)
+            mc_error("reloading keys: %s", err.msg);
+        else
+            mc_info("SIGHUP: keys reloaded (%zu accepted)",
+                    registry_accepted_count(self->registry));
+    } else {
+        mc_info("%s: stopping", strsignal((int)si.ssi_signo));
+        self->stop = true;
+    }
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static zsock_t *curve_socket(master_t *self, int type, const char *domain, int port, int maxmsgsize,
+                             mc_err_t *err)
+{
+    zsock_t *s = zsock_new(type);
+    if (!s) {
+        mc_err_set(err, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    zsock_set_zap_domain(s, domain);
+    zsock_set_curve_server(s, 1);
+    zsock_set_curve_secretkey_bin(s, self->curve.sec);
+    zsock_set_curve_publickey_bin(s, self->curve.pub);
+    zsock_set_maxmsgsize(s, maxmsgsize);
+    zsock_set_linger(s, 1000);
+    zsock_set_sndhwm(s, 100000);
+    zsock_set_rcvhwm(s, 100000);
+    if (type == ZMQ_ROUTER)
+        zsock_set_router_mandatory(s, 1);
+    const char *iface = self->cfg->interface;
+    bool v6 = strchr(iface, ':') != NULL;
+    if (v6)
+        zsock_set_ipv6(s, 1);
+    if (zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port) < 0) {
+        mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+    }
+    return s;
+}
+
+static int open_client_socket(master_t *self, mc_err_t *err)
+{
+    if (mc_mkdir_p(self->cfg->sock_dir, 0700, err) != 0)
+        return -1;
+    self->ipc_path = mc_sprintf("%s/master.ipc", self->cfg->sock_dir);
+    if (strlen(self->ipc_path) >= 100) {
+        mc_err_set(err, "%s: socket path too long (sock_dir must be shorter)", self->ipc_path);
+        return -1;
+    }
+    unlink(self->ipc_path);
+    self->client = zsock_new(ZMQ_ROUTER);
+    zsock_set_router_mandatory(self->client, 1);
+    zsock_set_maxmsgsize(self->client, MC_MAX_JOB_MSG);
+    zsock_set_sndhwm(self->client, 0);
+    zsock_set_linger(self->client, 0);
+    mode_t old = umask(077);
+    int rc = zsock_bind(self->client, "ipc://%s", self->ipc_path);
+    umask(old);
+    if (rc < 0 || chmod(self->ipc_path, 0600) != 0) {
+        mc_err_set(err, "cannot listen on %s: %s", self->ipc_path, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static void raise_fd_limit(int minions)
+{
+    /* Each minion holds two TCP connections, plus slack for clients. */
+    rlim_t want = (rlim_t)minions * 2 + 256;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        mc_warn("open files limited to %llu (wanted %llu for %d minions): raise the hard limit "
+                "(LimitNOFILE= in the unit, or ulimit -Hn)",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)want, minions);
+    else
+        mc_debug("open files limit raised from %llu to %llu", (unsigned long long)old,
+                 (unsigned long long)rl.rlim_cur);
+}
+
+static int setup(master_t *self, mc_err_t *err)
+{
+    mc_master_config_t *cfg = self->cfg;
+    bool created;
+    if (mc_mkdir_p(cfg->pki_dir, 0700, err) != 0 || mc_check_private_dir(cfg->pki_dir, err) != 0)
+        return -1;
+    if (mc_curve_load_or_create(cfg->pki_dir, "master", &self->curve, &created, err) != 0)
+        return -1;
+    if (created)
+        mc_info("created the master's CURVE key in %s", cfg->pki_dir);
+    if (mc_sign_load_or_create(cfg->pki_dir, "master", &self->sign, &created, err) != 0)
+        return -1;
+    char finger[MC_FINGERPRINT_LEN];
+    mc_fingerprint(self->curve.pub, finger);
+    mc_info("master key fingerprint %s", finger);
+
+    self->registry = registry_new(cfg->pki_dir, self->curve.sec, err);
+    if (!self->registry)
+        return -1;
+    self->jobs = jobs_new();
+    raise_fd_limit(cfg->max_minions);
+
+    self->zap = zap_new(err);
+    if (!self->zap)
+        return -1;
+    self->reg =
+        curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_REGISTER, cfg->auth_port, MC_MAX_SMALL_MSG, err);
+    if (!self->reg)
+        return -1;
+    self->pull =
+        curve_socket(self, ZMQ_PULL, ZAP_DOMAIN_MINION, cfg->ret_port, MC_MAX_RETURN_MSG, err);
+    if (!self->pull)
+        return -1;
+    /* The PUB socket receives only subscriptions (and the CURVE handshake,
+       whose HELLO alone is 200 bytes); keep them small. */
+    self->pub = curve_socket(self, ZMQ_PUB, ZAP_DOMAIN_MINION, cfg->publish_port, 4096, err);
+    if (!self->pub)
+        return -1;
+    if (open_client_socket(self, err) != 0)
+        return -1;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    self->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (self->sigfd < 0) {
+        mc_err_set(err, "signalfd: %s", strerror(errno));
+        return -1;
+    }
+    mc_info("master up: publish %s:%d, returns %s:%d, registration %s:%d, client %s, %zu "
+            "accepted minions",
+            cfg->interface, cfg->publish_port, cfg->interface, cfg->ret_port, cfg->interface,
+            cfg->auth_port, self->ipc_path, registry_accepted_count(self->registry));
+    return 0;
+}
+
+static void teardown(master_t *self)
+{
+    zsock_destroy(&self->client);
+    zsock_destroy(&self->pub);
+    zsock_destroy(&self->pull);
+    zsock_destroy(&self->reg);
+    zsock_destroy(&self->zap);
+    if (self->ipc_path)
+        unlink(self->ipc_path);
+    free(self->ipc_path);
+    jobs_destroy(&self->jobs);
+    registry_destroy(&self->registry);
+    if (self->sigfd > 0)
+        close(self->sigfd);
+    sodium_memzero(&self->curve, sizeof self->curve);
+    sodium_memzero(&self->sign, sizeof self->sign);
+}
+
+int server_run(mc_master_config_t *cfg)
+{
+    master_t self = {.cfg = cfg, .sigfd = -1};
+    mc_err_t err;
+    if (setup(&self, &err) != 0) {
+        mc_error("%s", err.msg);
+        teardown(&self);
+        return 1;
+    }
+    /* Socket handlers in poll order; the signalfd comes last. */
+    struct {
+        zsock_t *sock;
+        void (*handle)(master_t *);
+    } handlers[] = {
+        {self.zap, on_zap},
+        {self.pull, on_minion_message},
+        {self.client, on_client_request},
+        {self.reg, on_register},
+    };
+    enum { NSOCK = sizeof handlers / sizeof handlers[0] };
+    zmq_pollitem_t items[NSOCK + 1];
+    for (int i = 0; i < NSOCK; i++)
+        items[i] = (zmq_pollitem_t){zsock_resolve(handlers[i].sock), 0, ZMQ_POLLIN, 0};
+    items[NSOCK] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
+
+    int64_t next_tick = mc_mono_ms() + 1000;
+    while (!self.stop) {
+        int64_t wait = next_tick - mc_mono_ms();
+        int rc = zmq_poll(items, NSOCK + 1, wait < 0 ? 0 : (long)wait);
+        if (rc < 0 && zmq_errno() != EINTR) {
+            mc_error("poll: %s", zmq_strerror(zmq_errno()));
+            break;
+        }
+        /* Drain a bounded batch per socket so one busy socket cannot
+           starve the others. */
+        for (int i = 0; rc > 0 && i < NSOCK; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            for (int n = 0; n < 256 && (zsock_events(handlers[i].sock) & ZMQ_POLLIN); n++)
+                handlers[i].handle(&self);
+        }
+        if (rc > 0 && (items[NSOCK].revents & ZMQ_POLLIN))
+            on_signal(&self);
+        if (mc_mono_ms() >= next_tick) {
+            jobs_expire(self.jobs, mc_mono_ms());
+            next_tick = mc_mono_ms() + 1000;
+        }
+    }
+    teardown(&self);
+    mc_info("master stopped");
+    return 0;
+}

@@ -1,0 +1,27 @@
+/*  zap - the master's ZAP handler (RFC 27): who may connect with CURVE.
+
+    libzmq asks it about every CURVE handshake on the master's TCP sockets.
+    On the registration socket (domain "reg") any key may connect; the reply
+    names the key itself (Z85) as the user id, so the registration handler
+    can check that a minion presents the key it connected with. On the
+    publish and return sockets (domain "minion") only accepted keys get in,
+    and the user id is the minion id, so every return carries, as ZMQ
+    "User-Id" metadata, the id its sender's key belongs to.
+
+    Keeping the handler in the master's own loop, over the registry in
+    memory, means an accepted key is admitted and a deleted one refused on
+    the very next handshake, with no folder to rescan. */
+#ifndef MC_ZAP_H
+#define MC_ZAP_H
+
+#include "registry.h"
+
+#define ZAP_DOMAIN_REGISTER "reg"
+#define ZAP_DOMAIN_MINION   "minion"
+
+/* Bind the handler socket; it must exist before the CURVE sockets bind. */
+zsock_t *zap_new(mc_err_t *err);
+/* Answer one request waiting on the socket. */
+void zap_handle(zsock_t *zap, registry_t *registry);
+
+#endif

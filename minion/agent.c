@@ -1,0 +1,615 @@
+/*  agent - the minion's main process.
+
+    Design. Start-up happens in this order: load (or create) the minion's
+    CURVE keys; fork the workers before any ZeroMQ thread exists; register
+    on the master's auth port and wait, with backoff and a log line saying
+    what we wait for, until the key is accepted, learning (and pinning) the
+    master's Ed25519 signing key from the reply; then subscribe to our own
+    topic, m:<id>\0, and open the return channel.
+
+    A job passes four gates before it reaches a worker, each logging why it
+    refused: the signature over the sealed payload (the master's pinned
+    signing key), the seal (only a job sealed to our key opens), the replay
+    check (a jid we already ran, or a timestamp outside job_max_age), and
+    the target (the job's expression must match this minion). Then the
+    master gets an ack at once and, later, the return.
+
+    Returns go out on PUSH without blocking. When the master is away they
+    wait in an outbox, in order, and go out when it is back; a socket
+    monitor on the return channel notices each new connection and re-sends
+    grains, so a restarted master learns them straight away. */
+#include "agent.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "grains.h"
+#include "keys.h"
+#include "log.h"
+#include "pool.h"
+#include "replay.h"
+#include "target.h"
+#include "wire.h"
+
+#define OUTBOX_MAX        100000
+#define GRAINS_REFRESH_MS 60000
+#define MAX_WORKERS_POLL  1024
+
+typedef struct {
+    mc_minion_config_t *cfg;
+    mc_curve_keys_t keys;
+    unsigned char master_pub[MC_KEY_LEN];
+    unsigned char sign_pub[MC_KEY_LEN];
+    mc_seal_key_t seal;
+    pool_t *pool;
+    replay_t *replay;
+    zsock_t *sub, *push, *monitor;
+    int sigfd;
+    msgpack_sbuffer grains;
+    mc_mp_doc_t grains_doc;
+    zlistx_t *outbox; /* zmsg_t: [kind][payload] waiting for the master */
+    int64_t started_ms;
+    char topic[MC_ID_MAX + 4];
+    size_t topic_len;
+    bool stop;
+} agent_t;
+
+/* ---- sending to the master ---------------------------------------------- */
+
+static void outbox_flush(agent_t *self)
+{
+    zmsg_t *msg;
+    while ((msg = zlistx_first(self->outbox))) {
+        void *s = zsock_resolve(self->push);
+        zframe_t *kind = zmsg_first(msg), *body = zmsg_next(msg);
+        if (zmq_send(s, zframe_data(kind), zframe_size(kind), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            return;
+        zmq_send(s, zframe_data(body), zframe_size(body), 0);
+        zlistx_delete(self->outbox, zlistx_cursor(self->outbox));
+    }
+}
+
+static void send_to_master(agent_t *self, const char *kind, const void *data, size_t len)
+{
+    if (zlistx_size(self->outbox) == 0) {
+        void *s = zsock_resolve(self->push);
+        if (zmq_send(s, kind, strlen(kind), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+            zmq_send(s, data, len, 0);
+            return;
+        }
+    }
+    /* Heartbeats and acks are only worth something now. */
+    if (strcmp(kind, MC_KIND_RETURN) != 0 && strcmp(kind, MC_KIND_GRAINS) != 0)
+        return;
+    if (zlistx_size(self->outbox) >= OUTBOX_MAX) {
+        zmsg_t *oldest = zlistx_first(self->outbox);
+        mc_error("outbox full (%d messages waiting for the master): dropping the oldest",
+                 OUTBOX_MAX);
+        zlistx_delete(self->outbox, zlistx_cursor(self->outbox));
+        (void)oldest;
+    }
+    if (zlistx_size(self->outbox) == 0)
+        mc_warn("the master is not reachable; keeping returns until it is");
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, kind);
+    zmsg_addmem(msg, data, len);
+    zlistx_add_end(self->outbox, msg);
+}
+
+static void on_worker_return(void *arg, const char *ret, size_t len)
+{
+    send_to_master(arg, MC_KIND_RETURN, ret, len);
+}
+
+static void send_error_return(agent_t *self, const mc_job_t *job, int retcode, const char *msg)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_ret_pack_error(&sb, job->jid, self->cfg->id, job->fun, retcode, msg);
+    send_to_master(self, MC_KIND_RETURN, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void send_grains(agent_t *self)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "id", self->cfg->id);
+    mc_pk_str(&pk, "grains");
+    msgpack_sbuffer_write(&sb, self->grains.data, self->grains.size);
+    send_to_master(self, MC_KIND_GRAINS, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void send_heartbeat(agent_t *self)
+{
+    double load[1] = {0};
+    getloadavg(load, 1);
+    mc_heartbeat_t hb = {.uptime = (mc_mono_ms() - self->started_ms) / 1000,
+                         .load = load[0],
+                         .jobs_running = pool_busy(self->pool)};
+    snprintf(hb.id, sizeof hb.id, "%s", self->cfg->id);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_heartbeat_pack(&sb, &hb);
+    send_to_master(self, MC_KIND_HEARTBEAT, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Collect grains; returns true when they differ from what we had. */
+static bool refresh_grains(agent_t *self)
+{
+    msgpack_sbuffer fresh;
+    msgpack_sbuffer_init(&fresh);
+    grains_collect(self->cfg, &fresh);
+    bool changed =
+        fresh.size != self->grains.size || memcmp(fresh.data, self->grains.data, fresh.size) != 0;
+    if (changed) {
+        mc_err_t err;
+        mc_mp_doc_t doc;
+        if (mc_mp_parse(&doc, fresh.data, fresh.size, &err) != 0) {
+            mc_error("grains: %s", err.msg);
+            msgpack_sbuffer_destroy(&fresh);
+            return false;
+        }
+        if (self->grains_doc.root.type == MSGPACK_OBJECT_MAP)
+            mc_mp_doc_done(&self->grains_doc);
+        self->grains_doc = doc;
+        msgpack_sbuffer_destroy(&self->grains);
+        self->grains = fresh;
+        pool_set_grains(self->pool, self->grains.data, self->grains.size);
+    } else {
+        msgpack_sbuffer_destroy(&fresh);
+    }
+    return changed;
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+static void on_job(agent_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->sub);
+    if (!msg)
+        return;
+    zframe_t *topic = zmsg_first(msg);
+    zframe_t *sealed = zmsg_next(msg);
+    zframe_t *sig = zmsg_next(msg);
+    unsigned char *plain = NULL;
+    mc_job_t job;
+    mc_err_t err;
+    bool decoded = false;
+
+    if (zmsg_size(msg) != 3 || zframe_size(topic) != self->topic_len ||
+        memcmp(zframe_data(topic), self->topic, self->topic_len) != 0) {
+        mc_warn("dropped a message that is not a job for this minion");
+        goto out;
+    }
+    if (zframe_size(sig) != crypto_sign_BYTES ||
+        crypto_sign_verify_detached(zframe_data(sig), zframe_data(sealed), zframe_size(sealed),
+                                    self->sign_pub) != 0) {
+        mc_warn("refused a job with a bad signature");
+        goto out;
+    }
+    size_t len = zframe_size(sealed);
+    if (len < MC_SEAL_OVERHEAD) {
+        mc_warn("refused a job too short to be sealed");
+        goto out;
+    }
+    plain = mc_malloc(len - MC_SEAL_OVERHEAD + 1);
+    if (mc_unseal(self->seal, zframe_data(sealed), len, plain) != 0) {
+        mc_warn("refused a job not sealed to this minion's key");
+        goto out;
+    }
+    size_t plain_len = len - MC_SEAL_OVERHEAD;
+    if (mc_job_decode(&job, plain, plain_len, &err) != 0) {
+        mc_warn("refused a malformed job: %s", err.msg);
+        goto out;
+    }
+    decoded = true;
+    if (replay_seen(self->replay, job.jid)) {
+        mc_warn("job %s: refused, this jid has already run here (replay)", job.jid);
+        goto out;
+    }
+    int64_t age = mc_wall_us() / 1000000 - job.ts;
+    if (age > self->cfg->job_max_age || age < -self->cfg->job_max_age) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "job %s refused: published %lld s %s (job_max_age is %d s; "
+                 "check the clocks)",
+                 job.jid, (long long)(age < 0 ? -age : age), age < 0 ? "in the future" : "ago",
+                 self->cfg->job_max_age);
+        mc_warn("%s", why);
+        if (replay_add(self->replay, job.jid, &err) == 0)
+            send_error_return(self, &job, 1, why);
+        goto out;
+    }
+    if (!mc_target_match(job.tgt, job.tgt_type, self->cfg->id, &self->grains_doc.root)) {
+        mc_warn("job %s: target '%s' (%s) does not match this minion; not run", job.jid, job.tgt,
+                job.tgt_type);
+        goto out;
+    }
+    if (replay_add(self->replay, job.jid, &err) != 0) {
+        mc_error("%s", err.msg);
+        send_error_return(self, &job, 1, err.msg);
+        goto out;
+    }
+    mc_ack_t ack;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    snprintf(ack.jid, sizeof ack.jid, "%s", job.jid);
+    mc_ack_pack(&sb, job.jid, self->cfg->id);
+    send_to_master(self, MC_KIND_ACK, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    mc_debug("job %s: %s", job.jid, job.fun);
+    if (pool_submit(self->pool, job.jid, job.fun, job.timeout, (const char *)plain, plain_len)) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "minion busy: %d jobs running and %d queued (queue_max); job "
+                 "refused",
+                 pool_busy(self->pool), pool_queued(self->pool));
+        mc_warn("job %s: %s", job.jid, why);
+        send_error_return(self, &job, 1, why);
+    }
+out:
+    if (decoded)
+        mc_job_done(&job);
+    free(plain);
+    zmsg_destroy(&msg);
+}
+
+/* The monitor reports connections on the return channel. */
+static void on_monitor(agent_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->monitor);
+    if (!msg)
+        return;
+    zframe_t *f = zmsg_first(msg);
+    if (f && zframe_size(f) >= 2) {
+        uint16_t event;
+        memcpy(&event, zframe_data(f), 2);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            mc_info("connected to the master");
+            send_grains(self);
+            send_heartbeat(self);
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            mc_error("the master refused this minion's key on the return channel (deleted or "
+                     "rejected?)");
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            mc_warn("lost the connection to the master; reconnecting");
+        }
+    }
+    zmsg_destroy(&msg);
+}
+
+static void on_signal(agent_t *self)
+{
+    struct signalfd_siginfo si;
+    while (read(self->sigfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGCHLD) {
+            pool_check(self->pool);
+        } else if (si.ssi_signo == SIGHUP) {
+            mc_log_reopen();
+            if (refresh_grains(self))
+                send_grains(self);
+        } else {
+            mc_info("%s: stopping", strsignal((int)si.ssi_signo));
+            self->stop = true;
+        }
+    }
+}
+
+/* ---- start-up ------------------------------------------------------------- */
+
+static void curve_client(agent_t *self, zsock_t *s)
+{
+    zsock_set_curve_serverkey_bin(s, self->master_pub);
+    zsock_set_curve_publickey_bin(s, self->keys.pub);
+    zsock_set_curve_secretkey_bin(s, self->keys.sec);
+    zsock_set_linger(s, 0);
+    zsock_set_reconnect_ivl(s, 200);
+    zsock_set_reconnect_ivl_max(s, 5000);
+    if (strchr(self->cfg->master, ':'))
+        zsock_set_ipv6(s, 1);
+}
+
+static char *endpoint(agent_t *self, int port)
+{
+    const char *m = self->cfg->master;
+    return strchr(m, ':') ? mc_sprintf("tcp://[%s]:%d", m, port)
+                          : mc_sprintf("tcp://%s:%d", m, port);
+}
+
+/* The master's CURVE key: master_pubkey is its Z85 text or the path of its
+   master.cert file. */
+static int load_master_key(agent_t *self, mc_err_t *err)
+{
+    const char *k = self->cfg->master_pubkey;
+    if (!k[0]) {
+        mc_err_set(err, "master_pubkey is not set in the minion config: set it to the master's "
+                        "public key (the 'public-key' line of the master's pki_dir/master.cert, "
+                        "or that file's path)");
+        return -1;
+    }
+    if (k[0] == '/')
+        return mc_curve_load_public(k, self->master_pub, err);
+    if (mc_z85_key_decode(k, self->master_pub) != 0) {
+        mc_err_set(err, "master_pubkey: \"%s\" is not a 40-character Z85 key or a file path", k);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pin the master's signing key on first acceptance; refuse a change. */
+static int pin_sign_key(agent_t *self, const unsigned char key[MC_KEY_LEN], mc_err_t *err)
+{
+    char *path = mc_sprintf("%s/master_sign.pub", self->cfg->pki_dir);
+    char *text = NULL;
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(key, z85);
+    int rc = 0;
+    if (mc_read_file(path, 1024, &text, NULL, NULL) == 0) {
+        text[strcspn(text, "\r\n")] = '\0';
+        if (strcmp(text, z85) != 0) {
+            mc_err_set(err,
+                       "the master's signing key changed (pinned %s, offered %s); refusing. "
+                       "If the master's keys were replaced on purpose, delete %s",
+                       text, z85, path);
+            rc = -1;
+        }
+    } else {
+        char line[MC_Z85_KEY_LEN + 2];
+        snprintf(line, sizeof line, "%s\n", z85);
+        rc = mc_write_file(path, line, strlen(line), 0600, err);
+        if (rc == 0) {
+            char finger[MC_FINGERPRINT_LEN];
+            mc_fingerprint(key, finger);
+            mc_info("pinned the master's signing key, fingerprint %s", finger);
+        }
+    }
+    memcpy(self->sign_pub, key, MC_KEY_LEN);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* Present our key until the master accepts it. Returns -1 on a stop
+   signal or a fatal error. */
+static int register_with_master(agent_t *self, mc_err_t *err)
+{
+    zsock_t *reg = zsock_new(ZMQ_DEALER);
+    curve_client(self, reg);
+    zsock_set_immediate(reg, 1);
+    zsock_set_maxmsgsize(reg, MC_MAX_SMALL_MSG);
+    char *ep = endpoint(self, self->cfg->auth_port);
+    zsock_connect(reg, "%s", ep);
+    msgpack_sbuffer req;
+    msgpack_sbuffer_init(&req);
+    mc_register_pack(&req, self->cfg->id, self->keys.pub);
+    char finger[MC_FINGERPRINT_LEN];
+    mc_fingerprint(self->keys.pub, finger);
+
+    int rc = -1, wait_ms = 250;
+    int64_t start = mc_mono_ms(), last_note = start;
+    char last_status[16] = "";
+    zmq_pollitem_t items[] = {{zsock_resolve(reg), 0, ZMQ_POLLIN, 0},
+                              {NULL, self->sigfd, ZMQ_POLLIN, 0}};
+    while (!self->stop) {
+        zmq_send(zsock_resolve(reg), req.data, req.size, ZMQ_DONTWAIT);
+        int64_t until = mc_mono_ms() + wait_ms;
+        bool answered = false;
+        while (!self->stop && mc_mono_ms() < until) {
+            if (zmq_poll(items, 2, (long)(until - mc_mono_ms())) <= 0)
+                continue;
+            if (items[1].revents & ZMQ_POLLIN) {
+                on_signal(self);
+                continue;
+            }
+            zframe_t *f = zframe_recv(reg);
+            mc_register_reply_t reply;
+            mc_err_t derr;
+            if (!f || mc_register_reply_decode(&reply, zframe_data(f), zframe_size(f), &derr)) {
+                mc_warn("registration: bad answer from the master: %s", f ? derr.msg : "none");
+                zframe_destroy(&f);
+                continue;
+            }
+            zframe_destroy(&f);
+            answered = true;
+            if (strcmp(reply.status, "accepted") == 0 && reply.has_sign_pub) {
+                rc = pin_sign_key(self, reply.sign_pub, err);
+                goto done;
+            }
+            if (strcmp(reply.status, last_status) != 0) {
+                if (strcmp(reply.status, "pending") == 0)
+                    mc_info("waiting for the master to accept this minion's key (fingerprint "
+                            "%s): run 'mctl key accept %s' on the master",
+                            finger, self->cfg->id);
+                else
+                    mc_error("the master has this minion's key as %s: ask its operator to accept "
+                             "it (mctl key accept --include-rejected %s) or delete it",
+                             reply.status, self->cfg->id);
+                snprintf(last_status, sizeof last_status, "%s", reply.status);
+            }
+        }
+        if (!answered && mc_mono_ms() - last_note >= 30000) {
+            mc_info("no answer from the master at %s yet (%lld s); still trying", ep,
+                    (long long)((mc_mono_ms() - start) / 1000));
+            last_note = mc_mono_ms();
+        }
+        /* Pending keys are answered the moment they are accepted, so a
+           slow re-send costs nothing; an unreachable master gets a gentle
+           backoff. */
+        wait_ms = wait_ms * 2 > 10000 ? 10000 : wait_ms * 2;
+    }
+    mc_err_set(err, "stopped before the master accepted this minion");
+done:
+    msgpack_sbuffer_destroy(&req);
+    free(ep);
+    zsock_destroy(&reg);
+    return rc;
+}
+
+static int connect_channels(agent_t *self, mc_err_t *err)
+{
+    self->push = zsock_new(ZMQ_PUSH);
+    curve_client(self, self->push);
+    zsock_set_immediate(self->push, 1);
+    zsock_set_sndhwm(self->push, 10000);
+    zsock_set_linger(self->push, 2000);
+    if (zmq_socket_monitor(zsock_resolve(self->push), "inproc://mctl-minion-push",
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_DISCONNECTED) != 0) {
+        mc_err_set(err, "socket monitor: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    self->monitor = zsock_new(ZMQ_PAIR);
+    zsock_connect(self->monitor, "inproc://mctl-minion-push");
+    char *ep = endpoint(self, self->cfg->ret_port);
+    zsock_connect(self->push, "%s", ep);
+    free(ep);
+
+    self->sub = zsock_new(ZMQ_SUB);
+    curve_client(self, self->sub);
+    zsock_set_maxmsgsize(self->sub, MC_MAX_JOB_MSG + 1024);
+    zsock_set_rcvhwm(self->sub, 10000);
+    self->topic_len = (size_t)snprintf(self->topic, sizeof self->topic, "m:%s", self->cfg->id) + 1;
+    zmq_setsockopt(zsock_resolve(self->sub), ZMQ_SUBSCRIBE, self->topic, self->topic_len);
+    ep = endpoint(self, self->cfg->publish_port);
+    zsock_connect(self->sub, "%s", ep);
+    free(ep);
+    return 0;
+}
+
+static int open_signals(agent_t *self, mc_err_t *err)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    self->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (self->sigfd < 0) {
+        mc_err_set(err, "signalfd: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(agent_t *self, mc_err_t *err)
+{
+    mc_minion_config_t *cfg = self->cfg;
+    bool created;
+    if (mc_mkdir_p(cfg->pki_dir, 0700, err) || mc_check_private_dir(cfg->pki_dir, err) ||
+        mc_mkdir_p(cfg->cachedir, 0700, err))
+        return -1;
+    if (mc_curve_load_or_create(cfg->pki_dir, "minion", &self->keys, &created, err) != 0)
+        return -1;
+    if (created)
+        mc_info("created this minion's key in %s", cfg->pki_dir);
+    if (load_master_key(self, err) != 0)
+        return -1;
+    mc_seal_key(self->seal, self->master_pub, self->keys.sec);
+    char *jids = mc_sprintf("%s/jids", cfg->cachedir);
+    self->replay = replay_new(jids, cfg->job_max_age, err);
+    free(jids);
+    if (!self->replay)
+        return -1;
+
+    worker_ctx_t ctx = {.id = cfg->id, .output_max = cfg->output_max};
+    self->pool = pool_new(cfg->workers, cfg->queue_max, &ctx, on_worker_return, self);
+    refresh_grains(self);
+    if (pool_start(self->pool, err) != 0)
+        return -1;
+    self->outbox = zlistx_new();
+    zlistx_set_destructor(self->outbox, (zlistx_destructor_fn *)zmsg_destroy);
+    if (open_signals(self, err) != 0)
+        return -1;
+    mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
+    if (register_with_master(self, err) != 0)
+        return -1;
+    return connect_channels(self, err);
+}
+
+static void teardown(agent_t *self)
+{
+    if (self->outbox && zlistx_size(self->outbox) > 0)
+        mc_warn("stopping with %zu messages the master has not received",
+                zlistx_size(self->outbox));
+    pool_destroy(&self->pool);
+    zsock_destroy(&self->monitor);
+    zsock_destroy(&self->sub);
+    zsock_destroy(&self->push);
+    zlistx_destroy(&self->outbox);
+    replay_destroy(&self->replay);
+    if (self->grains_doc.root.type == MSGPACK_OBJECT_MAP)
+        mc_mp_doc_done(&self->grains_doc);
+    msgpack_sbuffer_destroy(&self->grains);
+    if (self->sigfd >= 0)
+        close(self->sigfd);
+    sodium_memzero(&self->keys, sizeof self->keys);
+}
+
+int agent_run(mc_minion_config_t *cfg)
+{
+    agent_t self = {.cfg = cfg, .sigfd = -1, .started_ms = mc_mono_ms()};
+    msgpack_sbuffer_init(&self.grains);
+    mc_err_t err;
+    if (setup(&self, &err) != 0) {
+        int rc = self.stop ? 0 : 1;
+        if (!self.stop)
+            mc_error("%s", err.msg);
+        teardown(&self);
+        return rc;
+    }
+    zmq_pollitem_t items[3 + MAX_WORKERS_POLL];
+    int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
+    int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS;
+    while (!self.stop) {
+        items[0] = (zmq_pollitem_t){zsock_resolve(self.sub), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t){zsock_resolve(self.monitor), 0, ZMQ_POLLIN, 0};
+        items[2] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
+        int n = 3 + pool_pollitems(self.pool, items + 3, MAX_WORKERS_POLL);
+        long timeout = zlistx_size(self.outbox) ? 100 : 1000;
+        int rc = zmq_poll(items, n, timeout);
+        if (rc < 0 && zmq_errno() != EINTR) {
+            mc_error("poll: %s", zmq_strerror(zmq_errno()));
+            break;
+        }
+        for (int i = 3; rc > 0 && i < n; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                pool_on_readable(self.pool, items[i].fd);
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            for (int k = 0; k < 256 && (zsock_events(self.sub) & ZMQ_POLLIN); k++)
+                on_job(&self);
+        if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
+            on_monitor(&self);
+        if (rc > 0 && (items[2].revents & ZMQ_POLLIN))
+            on_signal(&self);
+
+        outbox_flush(&self);
+        int64_t now = mc_mono_ms();
+        pool_check(self.pool);
+        if (now >= next_heartbeat) {
+            send_heartbeat(&self);
+            replay_prune(self.replay);
+            next_heartbeat = now + cfg->heartbeat * 1000;
+        }
+        if (now >= next_grains) {
+            if (refresh_grains(&self))
+                send_grains(&self);
+            next_grains = now + GRAINS_REFRESH_MS;
+        }
+    }
+    teardown(&self);
+    mc_info("minion stopped");
+    return 0;
+}

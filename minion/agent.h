@@ -1,0 +1,12 @@
+/*  agent - the minion's main process: keys, registration, the connection
+    to the master, and the loop that verifies jobs and hands them to the
+    worker pool. */
+#ifndef MC_AGENT_H
+#define MC_AGENT_H
+
+#include "config.h"
+
+/* Run until SIGTERM or SIGINT; returns the exit status. */
+int agent_run(mc_minion_config_t *cfg);
+
+#endif

@@ -1,0 +1,66 @@
+/*  module - what an execution module is, and what a function gets.
+
+    A module is one C file in minion/modules/ that defines
+        const mc_module_t mc_module_NAME = {"NAME", functions};
+    with a table of functions. The build collects every file in that folder
+    (see CMakeLists.txt), so adding a module touches no other module.
+
+    A function receives an mc_call_t: its arguments (positional and
+    keyword), the job's time limit, the minion's grains, and a packer on
+    which it packs exactly one value, its return. It sets retcode/success,
+    and may fill stdout/stderr. mc_call_fail() packs an error message. */
+#ifndef MC_MODULE_H
+#define MC_MODULE_H
+
+#include <msgpack.h>
+
+#include "util.h"
+
+typedef struct {
+    const char *fun;
+    const msgpack_object *arg;    /* array */
+    const msgpack_object *kwarg;  /* map with string keys */
+    const msgpack_object *grains; /* map */
+    int64_t timeout_s;
+    long output_max;
+    msgpack_packer *pk;
+    int retcode;
+    bool success;
+    mc_buf_t out, err;
+    bool truncated;
+} mc_call_t;
+
+typedef void (*mc_fn_t)(mc_call_t *call);
+
+typedef struct {
+    const char *name; /* function name without the module */
+    mc_fn_t fn;
+    const char *doc;
+} mc_function_t;
+
+typedef struct {
+    const char *name;
+    const mc_function_t *functions; /* ends with {NULL} */
+} mc_module_t;
+
+/* Every module the build collected, ends with NULL. */
+extern const mc_module_t *const mc_modules[];
+
+const mc_function_t *mc_function_find(const char *fun);
+
+/* Pack an error string as the return and mark the call failed. */
+void mc_call_fail(mc_call_t *call, int retcode, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Argument i, or the keyword argument name when given that way. Strings
+   and numbers are accepted; the result is NUL-terminated (malloc'd). An
+   absent argument returns 1 (and *out = NULL); a wrong type fails the call
+   and returns -1. */
+int mc_call_str(mc_call_t *call, int index, const char *name, char **out);
+/* The same for a whole number; returns 1 and leaves *out when absent. */
+int mc_call_int(mc_call_t *call, int index, const char *name, int64_t min, int64_t max,
+                int64_t *out);
+/* Fail the call when more positional arguments than max were given. */
+int mc_call_max_args(mc_call_t *call, int max);
+
+#endif

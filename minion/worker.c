@@ -1,0 +1,106 @@
+/*  worker - see worker.h. */
+#include "worker.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "module.h"
+#include "wire.h"
+
+static void pack_return(msgpack_sbuffer *sb, const worker_ctx_t *ctx, const mc_job_t *job,
+                        const mc_call_t *call, const msgpack_sbuffer *value, int64_t started_us,
+                        int64_t duration_ms)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 12);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "jid", job->jid);
+    mc_pk_kv_str(&pk, "id", ctx->id);
+    mc_pk_kv_str(&pk, "fun", job->fun);
+    mc_pk_kv_int(&pk, "retcode", call->retcode);
+    mc_pk_kv_bool(&pk, "success", call->success);
+    mc_pk_str(&pk, "return");
+    msgpack_sbuffer_write(sb, value->data, value->size); /* already packed */
+    mc_pk_str(&pk, "stdout");
+    mc_pk_bin(&pk, call->out.data ? call->out.data : "", call->out.len);
+    mc_pk_str(&pk, "stderr");
+    mc_pk_bin(&pk, call->err.data ? call->err.data : "", call->err.len);
+    mc_pk_kv_int(&pk, "started", started_us);
+    mc_pk_kv_int(&pk, "duration_ms", duration_ms);
+    mc_pk_kv_bool(&pk, "truncated", call->truncated);
+}
+
+void worker_run_job(const worker_ctx_t *ctx, const char *job_bytes, size_t job_len,
+                    const char *grains_bytes, size_t grains_len, mc_buf_t *ret)
+{
+    mc_job_t job;
+    mc_err_t err;
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    if (mc_job_decode(&job, job_bytes, job_len, &err) != 0) {
+        /* The main process decoded it already; this cannot happen. */
+        mc_ret_pack_error(&out, "00000000000000000000", ctx->id, "?", 1, err.msg);
+        goto done;
+    }
+    mc_mp_doc_t grains;
+    static const char empty_map = (char)0x80;
+    if (mc_mp_parse(&grains, grains_len ? grains_bytes : &empty_map, grains_len ? grains_len : 1,
+                    &err) != 0) {
+        mc_ret_pack_error(&out, job.jid, ctx->id, job.fun, 1, "grains are unreadable");
+        mc_job_done(&job);
+        goto done;
+    }
+
+    msgpack_sbuffer value;
+    msgpack_sbuffer_init(&value);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &value, msgpack_sbuffer_write);
+    mc_call_t call = {.fun = job.fun,
+                      .arg = job.arg,
+                      .kwarg = job.kwarg,
+                      .grains = &grains.root,
+                      .timeout_s = job.timeout,
+                      .output_max = ctx->output_max,
+                      .pk = &pk,
+                      .retcode = 0,
+                      .success = true};
+    int64_t started = mc_wall_us(), t0 = mc_mono_ms();
+    const mc_function_t *f = mc_function_find(job.fun);
+    if (!f)
+        mc_call_fail(&call, 254, "'%s' is not available.", job.fun);
+    else
+        f->fn(&call);
+    if (mc_mp_check(value.data, value.size, &err) != 0) {
+        /* A function must pack exactly one value; say so rather than send
+           something the master would refuse. */
+        msgpack_sbuffer_clear(&value);
+        mc_call_fail(&call, 1, "%s returned a malformed value: %s", job.fun, err.msg);
+    }
+    pack_return(&out, ctx, &job, &call, &value, started, mc_mono_ms() - t0);
+    msgpack_sbuffer_destroy(&value);
+    mc_buf_free(&call.out);
+    mc_buf_free(&call.err);
+    mc_mp_doc_done(&grains);
+    mc_job_done(&job);
+done:
+    ret->len = 0;
+    mc_buf_append(ret, out.data, out.size);
+    msgpack_sbuffer_destroy(&out);
+}
+
+void worker_main(int fd, const worker_ctx_t *ctx)
+{
+    mc_buf_t job = {0}, grains = {0}, ret = {0};
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    for (;;) {
+        if (frame_read(fd, &job) != 0 || frame_read(fd, &grains) != 0)
+            break;
+        worker_run_job(ctx, job.data, job.len, grains.data, grains.len, &ret);
+        if (frame_write(fd, ret.data, ret.len) != 0)
+            break;
+    }
+    _exit(0);
+}

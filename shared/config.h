@@ -1,0 +1,51 @@
+/*  config - the master's and the minion's YAML configuration.
+
+    Files are DIR/master and DIR/minion (DIR is /etc/mctl unless -c or
+    MCTL_CONFIG_DIR says otherwise). Keys carry Salt's names where Salt has
+    one. A missing file means all defaults; a bad value is an error that
+    names the file, line and key: "master: line 4: publish_port: expected a
+    port number, got "abc"". Unknown keys are reported as warnings so a typo
+    does not pass silently. */
+#ifndef MC_CONFIG_H
+#define MC_CONFIG_H
+
+#include "log.h"
+#include "ydoc.h"
+
+#define MC_DEFAULT_CONFIG_DIR "/etc/mctl"
+
+typedef struct {
+    char *interface;
+    int publish_port, ret_port, auth_port;
+    char *pki_dir, *cachedir, *sock_dir, *log_file, *pidfile;
+    mc_log_level_t log_level;
+    bool auto_accept;
+    int keep_jobs;   /* hours */
+    int max_minions; /* file descriptors are raised for this many */
+    mc_yaml_t *doc;  /* the parsed file, for nested settings */
+} mc_master_config_t;
+
+typedef struct {
+    char *master, *master_pubkey, *id;
+    int publish_port, ret_port, auth_port;
+    char *pki_dir, *cachedir, *log_file, *pidfile;
+    mc_log_level_t log_level;
+    int workers, queue_max, job_max_age, heartbeat;
+    long output_max;
+    const mc_yaml_t *grains; /* the grains: map, or NULL */
+    mc_yaml_t *doc;
+} mc_minion_config_t;
+
+/* The config folder: the -c argument, else $MCTL_CONFIG_DIR, else /etc/mctl. */
+const char *mc_config_dir(const char *arg);
+
+/* Load DIR/master; warnings (unknown keys) go to the log. */
+int mc_master_config_load(mc_master_config_t *cfg, const char *dir, mc_err_t *err);
+void mc_master_config_free(mc_master_config_t *cfg);
+int mc_minion_config_load(mc_minion_config_t *cfg, const char *dir, mc_err_t *err);
+void mc_minion_config_free(mc_minion_config_t *cfg);
+/* Parse from text, for tests and fuzzing. */
+int mc_master_config_parse(mc_master_config_t *cfg, const char *text, size_t len, mc_err_t *err);
+int mc_minion_config_parse(mc_minion_config_t *cfg, const char *text, size_t len, mc_err_t *err);
+
+#endif

@@ -1,0 +1,186 @@
+/*  keys - see keys.h. */
+#include "keys.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void mc_z85_key(const unsigned char key[MC_KEY_LEN], char out[MC_Z85_KEY_LEN + 1])
+{
+    zmq_z85_encode(out, key, MC_KEY_LEN);
+}
+
+int mc_z85_key_decode(const char *text, unsigned char key[MC_KEY_LEN])
+{
+    if (!text || strlen(text) != MC_Z85_KEY_LEN)
+        return -1;
+    return zmq_z85_decode(key, text) ? 0 : -1;
+}
+
+void mc_fingerprint(const unsigned char key[MC_KEY_LEN], char out[MC_FINGERPRINT_LEN])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, key, MC_KEY_LEN);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + i * 3, 4, "%02x%s", h[i], i < 31 ? ":" : "");
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int mc_curve_load_public(const char *path, unsigned char pub[MC_KEY_LEN], mc_err_t *err)
+{
+    if (!exists(path)) {
+        mc_err_set(err, "cannot read %s: %s", path, strerror(ENOENT));
+        return -1;
+    }
+    zcert_t *cert = zcert_load(path);
+    if (!cert) {
+        mc_err_set(err, "%s: not a valid key file", path);
+        return -1;
+    }
+    memcpy(pub, zcert_public_key(cert), MC_KEY_LEN);
+    zcert_destroy(&cert);
+    static const unsigned char zero[MC_KEY_LEN];
+    if (memcmp(pub, zero, MC_KEY_LEN) == 0) {
+        mc_err_set(err, "%s: holds no public key", path);
+        return -1;
+    }
+    return 0;
+}
+
+int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], const char *id,
+                         mc_err_t *err)
+{
+    static const byte no_secret[MC_KEY_LEN];
+    zcert_t *cert = zcert_new_from(pub, no_secret);
+    if (id)
+        zcert_set_meta(cert, "id", "%s", id);
+    char *tmp = mc_sprintf("%s.tmp%d", path, (int)getpid());
+    int rc = zcert_save_public(cert, tmp);
+    zcert_destroy(&cert);
+    if (rc != 0 || chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
+        mc_err_set(err, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int mc_curve_load_or_create(const char *dir, const char *name, mc_curve_keys_t *keys, bool *created,
+                            mc_err_t *err)
+{
+    char *pub_path = mc_sprintf("%s/%s.cert", dir, name);
+    char *sec_path = mc_sprintf("%s/%s.cert_secret", dir, name);
+    int rc = -1;
+    *created = false;
+    if (!exists(sec_path)) {
+        zcert_t *cert = zcert_new();
+        mode_t old = umask(077);
+        int src = zcert_save(cert, pub_path); /* writes both files */
+        umask(old);
+        if (src != 0 || chmod(sec_path, 0600) != 0 || chmod(pub_path, 0644) != 0) {
+            mc_err_set(err, "cannot write %s: %s", sec_path, strerror(errno));
+            zcert_destroy(&cert);
+            goto out;
+        }
+        zcert_destroy(&cert);
+        *created = true;
+    }
+    struct stat st;
+    if (stat(sec_path, &st) == 0 && (st.st_mode & 077)) {
+        mc_err_set(err, "%s is readable by others (mode %03o); chmod 600 it", sec_path,
+                   (unsigned)(st.st_mode & 0777));
+        goto out;
+    }
+    zcert_t *cert = zcert_load(sec_path);
+    if (!cert) {
+        mc_err_set(err, "%s: not a valid key file", sec_path);
+        goto out;
+    }
+    memcpy(keys->pub, zcert_public_key(cert), MC_KEY_LEN);
+    memcpy(keys->sec, zcert_secret_key(cert), MC_KEY_LEN);
+    zcert_destroy(&cert);
+    unsigned char check[MC_KEY_LEN];
+    if (crypto_scalarmult_base(check, keys->sec) != 0 || memcmp(check, keys->pub, MC_KEY_LEN)) {
+        mc_err_set(err, "%s: public and secret key do not belong together", sec_path);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(pub_path);
+    free(sec_path);
+    return rc;
+}
+
+int mc_sign_load_or_create(const char *dir, const char *name, mc_sign_keys_t *keys, bool *created,
+                           mc_err_t *err)
+{
+    char *pub_path = mc_sprintf("%s/%s.sign_pub", dir, name);
+    char *sec_path = mc_sprintf("%s/%s.sign", dir, name);
+    char *text = NULL;
+    int rc = -1;
+    *created = false;
+    if (!exists(sec_path)) {
+        crypto_sign_keypair(keys->pub, keys->sec);
+        char sec_txt[82], pub_txt[42]; /* Z85 text, newline, NUL */
+        zmq_z85_encode(sec_txt, keys->sec, sizeof keys->sec);
+        zmq_z85_encode(pub_txt, keys->pub, sizeof keys->pub);
+        strcat(sec_txt, "\n");
+        strcat(pub_txt, "\n");
+        if (mc_write_file(sec_path, sec_txt, strlen(sec_txt), 0600, err) != 0 ||
+            mc_write_file(pub_path, pub_txt, strlen(pub_txt), 0644, err) != 0)
+            goto out;
+        *created = true;
+    }
+    struct stat st;
+    if (stat(sec_path, &st) == 0 && (st.st_mode & 077)) {
+        mc_err_set(err, "%s is readable by others (mode %03o); chmod 600 it", sec_path,
+                   (unsigned)(st.st_mode & 0777));
+        goto out;
+    }
+    size_t len;
+    if (mc_read_file(sec_path, 1024, &text, &len, err) != 0)
+        goto out;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    if (len != 80 || !zmq_z85_decode(keys->sec, text)) {
+        mc_err_set(err, "%s: not a signing key", sec_path);
+        goto out;
+    }
+    crypto_sign_ed25519_sk_to_pk(keys->pub, keys->sec);
+    rc = 0;
+out:
+    free(text);
+    free(pub_path);
+    free(sec_path);
+    return rc;
+}
+
+int mc_seal_key(mc_seal_key_t k, const unsigned char their_pub[MC_KEY_LEN],
+                const unsigned char my_sec[MC_KEY_LEN])
+{
+    return crypto_box_beforenm(k, their_pub, my_sec);
+}
+
+void mc_seal(const mc_seal_key_t k, const void *plain, size_t len, unsigned char *out)
+{
+    randombytes_buf(out, crypto_box_NONCEBYTES);
+    crypto_box_easy_afternm(out + crypto_box_NONCEBYTES, plain, len, out, k);
+}
+
+int mc_unseal(const mc_seal_key_t k, const void *sealed, size_t len, unsigned char *out)
+{
+    if (len < MC_SEAL_OVERHEAD)
+        return -1;
+    const unsigned char *s = sealed;
+    return crypto_box_open_easy_afternm(out, s + crypto_box_NONCEBYTES, len - crypto_box_NONCEBYTES,
+                                        s, k);
+}

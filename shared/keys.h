@@ -1,0 +1,57 @@
+/*  keys - the key material of master and minions, and what is done with it.
+
+    CURVE keypairs (X25519) are kept as zcert files, NAME.cert (public) and
+    NAME.cert_secret (mode 0600), and serve both CurveZMQ and the sealing of
+    job payloads (crypto_box with a key precomputed per minion). The master
+    also has an Ed25519 signing keypair, NAME.sign_pub / NAME.sign (0600),
+    as Z85 text. Fingerprints are the SHA-256 of a public key, hex pairs
+    joined by ':', as Salt prints them. */
+#ifndef MC_KEYS_H
+#define MC_KEYS_H
+
+#include <sodium.h>
+
+#include "util.h"
+
+#define MC_KEY_LEN         32
+#define MC_Z85_KEY_LEN     40
+#define MC_FINGERPRINT_LEN 96 /* 32 hex pairs and colons, plus NUL */
+
+typedef struct {
+    unsigned char pub[MC_KEY_LEN];
+    unsigned char sec[MC_KEY_LEN];
+} mc_curve_keys_t;
+
+typedef struct {
+    unsigned char pub[crypto_sign_PUBLICKEYBYTES];
+    unsigned char sec[crypto_sign_SECRETKEYBYTES];
+} mc_sign_keys_t;
+
+/* Load dir/NAME.cert{,_secret}, creating both on first use. */
+int mc_curve_load_or_create(const char *dir, const char *name, mc_curve_keys_t *keys, bool *created,
+                            mc_err_t *err);
+/* Load just a public CURVE key from a zcert file. */
+int mc_curve_load_public(const char *path, unsigned char pub[MC_KEY_LEN], mc_err_t *err);
+/* Save a public CURVE key as a zcert file (with "id" metadata). */
+int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], const char *id,
+                         mc_err_t *err);
+
+int mc_sign_load_or_create(const char *dir, const char *name, mc_sign_keys_t *keys, bool *created,
+                           mc_err_t *err);
+
+/* A public key as Z85 text (40 chars) and back. */
+void mc_z85_key(const unsigned char key[MC_KEY_LEN], char out[MC_Z85_KEY_LEN + 1]);
+int mc_z85_key_decode(const char *text, unsigned char key[MC_KEY_LEN]);
+
+void mc_fingerprint(const unsigned char key[MC_KEY_LEN], char out[MC_FINGERPRINT_LEN]);
+
+/* Sealed box between two CURVE keypairs, precomputed: out = nonce || box. */
+#define MC_SEAL_OVERHEAD (crypto_box_NONCEBYTES + crypto_box_MACBYTES)
+typedef unsigned char mc_seal_key_t[crypto_box_BEFORENMBYTES];
+int mc_seal_key(mc_seal_key_t k, const unsigned char their_pub[MC_KEY_LEN],
+                const unsigned char my_sec[MC_KEY_LEN]);
+void mc_seal(const mc_seal_key_t k, const void *plain, size_t len, unsigned char *out);
+/* out must hold len - MC_SEAL_OVERHEAD bytes. */
+int mc_unseal(const mc_seal_key_t k, const void *sealed, size_t len, unsigned char *out);
+
+#endif

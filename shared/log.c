@@ -1,0 +1,111 @@
+/*  log - see log.h. The daemons are single-threaded where they log, so the
+    state below is the process's one logger, set once at start. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+    char ident[64];
+    mc_log_level_t level;
+    char *path;
+    int fd;
+} logger = {"mctl", MC_LOG_INFO, NULL, 2};
+
+static const char *level_names[] = {"error", "warning", "info", "debug"};
+
+int mc_log_level_parse(const char *name, mc_log_level_t *out)
+{
+    for (int i = 0; i <= MC_LOG_DEBUG; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (mc_log_level_t)i;
+            return 0;
+        }
+    }
+    if (strcmp(name, "warn") == 0) {
+        *out = MC_LOG_WARNING;
+        return 0;
+    }
+    return -1;
+}
+
+int mc_log_open(const char *ident, mc_log_level_t level, const char *file, mc_err_t *err)
+{
+    snprintf(logger.ident, sizeof logger.ident, "%s", ident);
+    logger.level = level;
+    free(logger.path);
+    logger.path = NULL;
+    if (logger.fd > 2)
+        close(logger.fd);
+    logger.fd = 2;
+    if (file && *file) {
+        int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            mc_err_set(err, "cannot open log file %s: %s", file, strerror(errno));
+            return -1;
+        }
+        logger.fd = fd;
+        logger.path = mc_strdup(file);
+    }
+    return 0;
+}
+
+void mc_log_reopen(void)
+{
+    if (!logger.path)
+        return;
+    int fd = open(logger.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return;
+    if (logger.fd > 2)
+        close(logger.fd);
+    logger.fd = fd;
+}
+
+void mc_log_after_fork(void)
+{
+    logger.fd = 2; /* the inherited descriptor is the parent's; it was closed */
+    mc_log_reopen();
+}
+
+void mc_log_close(void)
+{
+    if (logger.fd > 2)
+        close(logger.fd);
+    logger.fd = 2;
+    free(logger.path);
+    logger.path = NULL;
+}
+
+bool mc_log_enabled(mc_log_level_t level)
+{
+    return level <= logger.level;
+}
+
+void mc_log(mc_log_level_t level, const char *fmt, ...)
+{
+    if (level > logger.level)
+        return;
+    char line[2048];
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03d [%s:%d] %s: ", (int)(tv.tv_usec / 1000),
+                          logger.ident, (int)getpid(), level_names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+    va_end(ap);
+    n = (m < 0 || n + (size_t)m >= sizeof line - 1) ? sizeof line - 2 : n + (size_t)m;
+    line[n++] = '\n';
+    ssize_t w = write(logger.fd, line, n);
+    (void)w;
+}

@@ -1,0 +1,64 @@
+/*  util - small helpers every part of mctl uses: errors as values,
+    checked allocation, clocks, files and paths.
+
+    Errors travel as an mc_err_t filled by the function that failed, with a
+    message a user can act on; callers return -1 and pass the same mc_err_t
+    up, adding context where it helps. */
+#ifndef MC_UTIL_H
+#define MC_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MC_ID_MAX 128 /* longest minion id */
+
+typedef struct {
+    char msg[512];
+} mc_err_t;
+
+void mc_err_set(mc_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the message already in err with "fmt: " */
+void mc_err_prefix(mc_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void *mc_malloc(size_t n);
+void *mc_calloc(size_t n, size_t size);
+void *mc_realloc(void *p, size_t n);
+char *mc_strdup(const char *s);
+char *mc_strndup(const char *s, size_t n);
+char *mc_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds on the monotonic clock; microseconds of wall time. */
+int64_t mc_mono_ms(void);
+int64_t mc_wall_us(void);
+
+/* A growable byte buffer. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} mc_buf_t;
+void mc_buf_append(mc_buf_t *b, const void *data, size_t len);
+void mc_buf_free(mc_buf_t *b);
+
+/* Create a folder and its parents; the last one gets mode. */
+int mc_mkdir_p(const char *path, mode_t mode, mc_err_t *err);
+/* Write a whole file through a temporary name and rename, so that readers
+   never see half of it. */
+int mc_write_file(const char *path, const void *data, size_t len, mode_t mode, mc_err_t *err);
+/* Read a whole file of at most max bytes; the result is NUL-terminated. */
+int mc_read_file(const char *path, size_t max, char **out, size_t *len, mc_err_t *err);
+/* Refuse folders that others may write to: keys in them can't be trusted. */
+int mc_check_private_dir(const char *path, mc_err_t *err);
+
+/* Minion ids become file names and topics: letters, digits, '.', '-', '_',
+   '@', not starting with '.', at most MC_ID_MAX bytes. */
+bool mc_id_valid(const char *id, size_t len);
+
+/* Pidfile: create (refusing if a live process holds it) and remove. */
+int mc_pidfile_write(const char *path, mc_err_t *err);
+/* Detach from the terminal: fork, setsid, stdio to /dev/null. */
+int mc_daemonize(mc_err_t *err);
+
+#endif

@@ -1,0 +1,189 @@
+# lib.sh - helpers for mctl's end-to-end tests, in the manner of git's
+# test-lib.sh. A test script sources this, then runs
+#
+#     test_expect_success 'description' '
+#         commands chained with &&
+#     '
+#
+# and ends with test_done. Each script gets a fresh folder with its own
+# master config, free loopback ports and CURVE keys; daemons started with
+# start_master / start_minion are stopped (and checked to exit cleanly) at
+# the end. Waiting is always wait_until with a deadline, never a bare sleep.
+
+set -u
+BIN=${MCTL_BIN:?MCTL_BIN must name the folder holding mctl, mctl-master, mctl-minion}
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "/tmp/mctl-$TEST_NAME.XXXXXX")
+chmod 755 "$T"
+mkdir -p "$T/etc" "$T/log" "$T/run"
+export MCTL_CONFIG_DIR=$T/etc
+cd "$T" || exit 1
+test_count=0
+test_failed=0
+declare -A DAEMON_PIDS=()
+
+say() { printf '%s\n' "$*" >&2; }
+
+pick_ports() {
+    local base
+    while :; do
+        base=$((20000 + RANDOM % 30000))
+        if ! ss -Hltn | awk '{print $4}' | grep -qE ":($base|$((base + 1))|$((base + 2)))\$"; then
+            break
+        fi
+    done
+    PUB_PORT=$base RET_PORT=$((base + 1)) AUTH_PORT=$((base + 2))
+}
+pick_ports
+
+mctl() { "$BIN/mctl" "$@"; }
+
+# wait_until SECONDS COMMAND...: poll COMMAND until it succeeds.
+wait_until() {
+    local secs=$1; shift
+    local end=$(($(date +%s%N) / 1000000 + secs * 1000))
+    until "$@" >/dev/null 2>&1; do
+        if [ $(($(date +%s%N) / 1000000)) -ge $end ]; then
+            say "timed out after ${secs}s waiting for: $*"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# start_master [CONFIG LINES...]: write $T/etc/master and start the master.
+start_master() {
+    {
+        echo "interface: 127.0.0.1"
+        echo "publish_port: $PUB_PORT"
+        echo "ret_port: $RET_PORT"
+        echo "auth_port: $AUTH_PORT"
+        echo "pki_dir: $T/pki/master"
+        echo "cachedir: $T/cache/master"
+        echo "sock_dir: $T/run/master"
+        echo "pidfile: $T/run/master.pid"
+        echo "log_level: debug"
+        printf '%s\n' "$@"
+    } > "$T/etc/master"
+    "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
+    DAEMON_PIDS[master]=$!
+    wait_until 10 test -S "$T/run/master/master.ipc"
+}
+
+# start_minion ID [CONFIG LINES...]
+start_minion() {
+    local id=$1; shift
+    mkdir -p "$T/etc/$id"
+    {
+        echo "id: $id"
+        echo "master: 127.0.0.1"
+        echo "master_pubkey: $T/pki/master/master.cert"
+        echo "publish_port: $PUB_PORT"
+        echo "ret_port: $RET_PORT"
+        echo "auth_port: $AUTH_PORT"
+        echo "pki_dir: $T/pki/$id"
+        echo "cachedir: $T/cache/$id"
+        echo "pidfile: $T/run/$id.pid"
+        echo "workers: 2"
+        echo "heartbeat: 1"
+        echo "log_level: debug"
+        printf '%s\n' "$@"
+    } > "$T/etc/$id/minion"
+    "$BIN/mctl-minion" -c "$T/etc/$id" >> "$T/log/$id" 2>&1 &
+    DAEMON_PIDS[$id]=$!
+}
+
+# stop_daemon NAME [SIGNAL]: stop it and wait; fails if it exits non-zero
+# (a crash, or a sanitizer report).
+stop_daemon() {
+    local name=$1 sig=${2:-TERM} pid=${DAEMON_PIDS[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill -s "$sig" "$pid" 2>/dev/null
+    local rc=0
+    wait "$pid" || rc=$?
+    unset "DAEMON_PIDS[$name]"
+    if [ "$sig" = TERM ] && [ $rc -ne 0 ]; then
+        say "$name exited with status $rc"
+        return 1
+    fi
+    return 0
+}
+
+# Key state as the master lists it.
+key_in() { # key_in SECTION ID  (SECTION: minions, minions_pre, ...)
+    mctl key list --out json | tr -d ' \n' | grep -q "\"$1\":\[[^]]*\"$2\""
+}
+
+accept_all() {
+    local id
+    for id in "$@"; do wait_until 20 key_in minions_pre "$id" || return 1; done
+    mctl key accept -A -y >/dev/null
+}
+
+# The minion has connected after acceptance (its log says so).
+minion_connected() { grep -q "connected to the master" "$T/log/$1"; }
+
+# Start minions, accept them, and wait until they all answer test.ping.
+start_and_accept() {
+    local id
+    for id in "$@"; do start_minion "$id"; done
+    accept_all "$@" || return 1
+    for id in "$@"; do wait_until 20 minion_connected "$id" || return 1; done
+    wait_until 20 mctl -t 3 --gather-timeout 1 -L "$(IFS=,; echo "$*")" test.ping
+}
+
+test_expect_success() {
+    local desc=$1 body=$2
+    test_count=$((test_count + 1))
+    local out=$T/test-$test_count.out
+    # In the current shell, as git does, so daemons a test starts stay
+    # children of this script and later tests can stop and wait for them.
+    local rc=0
+    eval "$body" > "$out" 2>&1 || rc=$?
+    if [ $rc -eq 0 ]; then
+        echo "ok $test_count - $desc"
+    else
+        echo "not ok $test_count - $desc"
+        sed 's/^/#   /' "$out"
+        test_failed=$((test_failed + 1))
+    fi
+}
+
+cleanup() {
+    local name
+    for name in "${!DAEMON_PIDS[@]}"; do
+        if ! stop_daemon "$name"; then
+            test_failed=$((test_failed + 1))
+            echo "not ok - $name did not stop cleanly"
+        fi
+    done
+    if [ "$test_failed" -ne 0 ]; then
+        for f in "$T"/log/*; do
+            echo "# ---- $f (last 40 lines)"
+            tail -n 40 "$f" | sed 's/^/#   /'
+        done
+    else
+        rm -rf "$T"
+    fi
+}
+
+test_done() {
+    cleanup
+    trap - EXIT
+    echo "$((test_count - test_failed)) passed, $test_failed failed"
+    [ "$test_failed" -eq 0 ]
+    exit
+}
+trap cleanup EXIT
+
+# Start the master again with the config it had.
+restart_master() {
+    "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
+    DAEMON_PIDS[master]=$!
+    wait_until 10 test -S "$T/run/master/master.ipc"
+}
+
+restart_minion() {
+    "$BIN/mctl-minion" -c "$T/etc/$1" >> "$T/log/$1" 2>&1 &
+    DAEMON_PIDS[$1]=$!
+}

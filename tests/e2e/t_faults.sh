@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Faults: a minion that is down, master restarts, a worker that dies mid-job,
+# keys that are not (or no longer) accepted, and command-line errors.
+. "$(dirname "$0")/lib.sh"
+
+test_expect_success 'set-up: master and three accepted minions' '
+    start_master && start_and_accept m1 m2 m3
+'
+
+test_expect_success 'a minion that is down is listed as not returned (exit 2)' '
+    stop_daemon m3 &&
+    start=$(date +%s%N) &&
+    { mctl --gather-timeout 2 "*" test.ping > out.txt 2> err.txt; test $? = 2; } &&
+    test $(( ($(date +%s%N) - start) / 1000000 )) -lt 5000 &&
+    grep -A1 "^m3:$" out.txt | grep -q "Minion did not return. \[No response\]" &&
+    grep -q "^    True$" out.txt &&
+    grep -q "1 of 3 minions did not return" err.txt
+'
+
+test_expect_success 'the minion comes back and answers' '
+    restart_minion m3 &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 m3 test.ping
+'
+
+test_expect_success 'master restart: minions reconnect and answer again' '
+    stop_daemon master &&
+    restart_master &&
+    wait_until 30 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    mctl "*" test.ping | grep -c "^    True$" | grep -qx 3
+'
+
+test_expect_success 'master killed with SIGKILL: minions reconnect and answer again' '
+    stop_daemon master KILL &&
+    restart_master &&
+    wait_until 30 mctl -t 3 --gather-timeout 1 "*" test.ping
+'
+
+test_expect_success 'a worker killed mid-job gives an error return and is replaced' '
+    marker=mctl-worker-$$-$RANDOM &&
+    { mctl -t 60 m1 cmd.run "exec -a $marker sleep 120" > out.txt 2>&1 & } &&
+    client=$! &&
+    wait_until 10 pgrep -f "^$marker" &&
+    worker=$(ps -o ppid= -p "$(pgrep -f "^$marker")" | tr -d " ") &&
+    test -n "$worker" &&
+    kill -9 "$worker" &&
+    { wait $client; test $? = 1; } &&
+    grep -q "the worker running cmd.run died (signal 9)" out.txt &&
+    pkill -f "^$marker";
+    minion=${DAEMON_PIDS[m1]} &&
+    wait_until 10 test "$(pgrep -c -P "$minion")" = 2 &&
+    mctl m1 test.ping | grep -q "^    True$"
+'
+
+test_expect_success 'a minion whose key is not accepted receives no job' '
+    start_minion m4 &&
+    wait_until 20 key_in minions_pre m4 &&
+    mctl "*" test.ping > out.txt &&
+    ! grep -q "^m4:" out.txt &&
+    jid=$(mctl --async "*" test.ping | grep -oE "[0-9]{20}") &&
+    wait_until 10 grep -q "job $jid: test.ping" "$T/log/m1" &&
+    ! grep -q "$jid" "$T/log/m4"
+'
+
+test_expect_success 'a rejected key stays out; the same id with another key is denied' '
+    mctl key reject m4 -y | grep -q "Key for minion m4 rejected." &&
+    key_in minions_rejected m4 &&
+    stop_daemon m4 &&
+    rm -rf "$T/pki/m4" &&
+    restart_minion m4 &&
+    wait_until 20 key_in minions_denied m4 &&
+    wait_until 10 grep -q "has this minion.s key as denied" "$T/log/m4"
+'
+
+test_expect_success 'a deleted key is refused and its minion gets no more jobs' '
+    mctl key delete m3 -y | grep -q "Key for minion m3 deleted." &&
+    ! key_in minions m3 &&
+    mctl "*" test.ping > out.txt &&
+    ! grep -q "^m3:" out.txt && grep -q "^m1:" out.txt
+'
+
+test_expect_success 'unknown key commands and ids are errors' '
+    { mctl key frobnicate > /dev/null 2>&1; test $? = 64; } &&
+    { mctl key accept nosuchminion -y > /dev/null 2> err.txt; test $? = 1; } &&
+    grep -q "no key matched nosuchminion" err.txt
+'
+
+test_expect_success 'usage errors exit 64 with a message' '
+    { mctl > /dev/null 2>&1; test $? = 64; } &&
+    { mctl "*" 2> err.txt; test $? = 64; } && grep -q "missing FUNCTION" err.txt &&
+    { mctl -t abc "*" test.ping 2> err.txt; test $? = 64; } && grep -q "expected a number of seconds" err.txt &&
+    { mctl --out xml "*" test.ping 2> err.txt; test $? = 64; } &&
+    { mctl "*" bad-name 2> err.txt; test $? = 64; } && grep -q "not a function name" err.txt &&
+    mctl --help | grep -q "^Usage: mctl"
+'
+
+test_expect_success 'an unreachable master is one clear line and exit 69' '
+    mkdir -p "$T/nomaster" &&
+    echo "sock_dir: $T/nomaster/run" > "$T/nomaster/master" &&
+    { mctl -c "$T/nomaster" "*" test.ping 2> err.txt; test $? = 69; } &&
+    test $(wc -l < err.txt) = 1 &&
+    grep -q "is mctl-master running" err.txt
+'
+
+test_expect_success 'the client socket refuses users without permission' '
+    chmod 755 "$T" "$T/etc" &&
+    chmod 644 "$T/etc/master" &&
+    chmod 755 "$T/run" &&
+    { setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/mctl" -c "$T/etc" "*" test.ping 2> err.txt; test $? = 69; } &&
+    grep -q "permission denied" err.txt
+'
+
+test_expect_success 'a bad config stops the master with the file, line and key' '
+    mkdir -p "$T/badcfg" &&
+    printf "interface: 127.0.0.1\n\npublish_port: abc\n" > "$T/badcfg/master" &&
+    { "$BIN/mctl-master" -c "$T/badcfg" 2> err.txt; test $? = 78; } &&
+    grep -q "master: line 3: publish_port: expected a port number, got \"abc\"" err.txt
+'
+
+test_expect_success 'the master refuses a pki_dir others can write to' '
+    mkdir -p "$T/openpki/pki" && chmod 777 "$T/openpki/pki" &&
+    printf "pki_dir: $T/openpki/pki\nsock_dir: $T/openpki/run\npublish_port: 1\n" > "$T/openpki/master" &&
+    { "$BIN/mctl-master" -c "$T/openpki" 2> err.txt; test $? = 1; } &&
+    grep -q "writable by group or others" err.txt
+'
+
+test_done

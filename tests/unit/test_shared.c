@@ -1,0 +1,212 @@
+/*  Unit tests for config loading, job ids, targets, keys and sealing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "jid.h"
+#include "keys.h"
+#include "target.h"
+#include "wire.h"
+
+static void master_config_values(void **state)
+{
+    const char *text = "interface: 127.0.0.1\npublish_port: 14505\nauto_accept: true\n"
+                       "keep_jobs: 48\nlog_level: debug\n";
+    mc_master_config_t cfg;
+    mc_err_t err;
+    assert_int_equal(mc_master_config_parse(&cfg, text, strlen(text), &err), 0);
+    assert_string_equal(cfg.interface, "127.0.0.1");
+    assert_int_equal(cfg.publish_port, 14505);
+    assert_int_equal(cfg.ret_port, 4506); /* default kept */
+    assert_true(cfg.auto_accept);
+    assert_int_equal(cfg.keep_jobs, 48);
+    assert_int_equal(cfg.log_level, MC_LOG_DEBUG);
+    mc_master_config_free(&cfg);
+}
+
+static void config_errors_point_at_the_line(void **state)
+{
+    mc_master_config_t cfg;
+    mc_err_t err;
+    const char *bad_port = "# comment\ninterface: 0.0.0.0\n\npublish_port: abc\n";
+    assert_int_equal(mc_master_config_parse(&cfg, bad_port, strlen(bad_port), &err), -1);
+    assert_string_equal(err.msg,
+                        "master: line 4: publish_port: expected a port number, got \"abc\"");
+    const char *big_port = "ret_port: 70000\n";
+    assert_int_equal(mc_master_config_parse(&cfg, big_port, strlen(big_port), &err), -1);
+    const char *bad_bool = "auto_accept: maybe\n";
+    assert_int_equal(mc_master_config_parse(&cfg, bad_bool, strlen(bad_bool), &err), -1);
+    assert_non_null(strstr(err.msg, "line 1: auto_accept"));
+    const char *bad_yaml = "interface: [unclosed\n";
+    assert_int_equal(mc_master_config_parse(&cfg, bad_yaml, strlen(bad_yaml), &err), -1);
+    assert_non_null(strstr(err.msg, "master: line"));
+    const char *twice = "ret_port: 1\nret_port: 2\n";
+    assert_int_equal(mc_master_config_parse(&cfg, twice, strlen(twice), &err), -1);
+    assert_non_null(strstr(err.msg, "twice"));
+    const char *alias = "a: &x 1\nb: *x\n";
+    assert_int_equal(mc_master_config_parse(&cfg, alias, strlen(alias), &err), -1);
+    const char *list = "interface: [a, b]\n";
+    assert_int_equal(mc_master_config_parse(&cfg, list, strlen(list), &err), -1);
+    assert_non_null(strstr(err.msg, "single value"));
+}
+
+static void minion_config_and_grains(void **state)
+{
+    const char *text = "id: web1\nmaster: 10.0.0.1\nworkers: 4\n"
+                       "grains:\n  roles: [web, db]\n  dc: {name: par1, rack: 7}\n";
+    mc_minion_config_t cfg;
+    mc_err_t err;
+    assert_int_equal(mc_minion_config_parse(&cfg, text, strlen(text), &err), 0);
+    assert_string_equal(cfg.id, "web1");
+    assert_int_equal(cfg.workers, 4);
+    assert_non_null(cfg.grains);
+    const mc_yaml_t *roles = mc_yaml_get(cfg.grains, "roles");
+    assert_non_null(roles);
+    assert_int_equal(roles->kind, MC_YAML_LIST);
+    assert_int_equal(roles->count, 2);
+    mc_minion_config_free(&cfg);
+
+    const char *bad_id = "id: ../../etc\n";
+    assert_int_equal(mc_minion_config_parse(&cfg, bad_id, strlen(bad_id), &err), -1);
+    assert_non_null(strstr(err.msg, "not a valid minion id"));
+    const char *zero_workers = "id: a\nworkers: 0\n";
+    assert_int_equal(mc_minion_config_parse(&cfg, zero_workers, strlen(zero_workers), &err), -1);
+}
+
+static void jids_are_unique_and_ordered(void **state)
+{
+    int64_t last = 0;
+    char a[21], b[21], c[21];
+    int64_t t = 1795000000123456LL;
+    mc_jid_next(a, t, &last);
+    mc_jid_next(b, t, &last);      /* same clock reading */
+    mc_jid_next(c, t - 10, &last); /* clock went back */
+    assert_int_equal(strlen(a), 20);
+    assert_true(strcmp(a, b) < 0);
+    assert_true(strcmp(b, c) < 0);
+    assert_true(mc_jid_valid(a, strlen(a)));
+    assert_int_equal(mc_jid_time_us(a), t);
+    assert_int_equal(mc_jid_time_us("2026112215301212345"), -1);
+    assert_int_equal(mc_jid_time_us("20261399153012123456"), -1);
+}
+
+static void glob_and_list_targets(void **state)
+{
+    assert_true(mc_target_match("*", "glob", "web1.example.com", NULL));
+    assert_true(mc_target_match("web?", "glob", "web1", NULL));
+    assert_false(mc_target_match("web?", "glob", "web10", NULL));
+    assert_false(mc_target_match("web1", "glob", "web10", NULL));
+    assert_true(mc_target_match("web[0-9]*", "glob", "web10", NULL));
+    assert_true(mc_target_match("web1,db2", "list", "db2", NULL));
+    assert_false(mc_target_match("web1,db2", "list", "db", NULL));
+    assert_false(mc_target_match("web1,db2", "list", "web10", NULL));
+    mc_err_t err;
+    assert_int_equal(mc_target_validate("  ", "glob", &err), -1);
+    assert_int_equal(mc_target_validate("x", "nodegroupz", &err), -1);
+}
+
+static void ids(void **state)
+{
+    assert_true(mc_id_valid("web-1.example_com@dc", strlen("web-1.example_com@dc")));
+    assert_false(mc_id_valid("", 0));
+    assert_false(mc_id_valid("..", 2));
+    assert_false(mc_id_valid("a/b", 3));
+    assert_false(mc_id_valid("a b", 3));
+    assert_false(mc_id_valid("-rf", 3));
+    char long_id[200];
+    memset(long_id, 'a', sizeof long_id);
+    assert_false(mc_id_valid(long_id, sizeof long_id));
+}
+
+static void keys_seal_and_sign(void **state)
+{
+    char dir[] = "/tmp/mctl-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    mc_curve_keys_t master, minion, again;
+    mc_sign_keys_t sign, sign_again;
+    bool created;
+    mc_err_t err;
+    assert_int_equal(mc_curve_load_or_create(dir, "master", &master, &created, &err), 0);
+    assert_true(created);
+    assert_int_equal(mc_curve_load_or_create(dir, "master", &again, &created, &err), 0);
+    assert_false(created);
+    assert_memory_equal(master.pub, again.pub, 32);
+    assert_int_equal(mc_curve_load_or_create(dir, "minion", &minion, &created, &err), 0);
+    assert_int_equal(mc_sign_load_or_create(dir, "master", &sign, &created, &err), 0);
+    assert_int_equal(mc_sign_load_or_create(dir, "master", &sign_again, &created, &err), 0);
+    assert_memory_equal(sign.pub, sign_again.pub, 32);
+
+    char *secret = mc_sprintf("%s/master.cert_secret", dir);
+    struct stat st;
+    assert_int_equal(stat(secret, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* A secret others can read is refused. */
+    chmod(secret, 0644);
+    assert_int_equal(mc_curve_load_or_create(dir, "master", &again, &created, &err), -1);
+    assert_non_null(strstr(err.msg, "readable by others"));
+    chmod(secret, 0600);
+
+    mc_seal_key_t k_master, k_minion, k_other;
+    mc_seal_key(k_master, minion.pub, master.sec);
+    mc_seal_key(k_minion, master.pub, minion.sec);
+    mc_seal_key(k_other, master.pub, again.sec); /* again == master: not the minion */
+    const char msg[] = "job payload";
+    unsigned char sealed[sizeof msg + MC_SEAL_OVERHEAD], opened[sizeof msg];
+    mc_seal(k_master, msg, sizeof msg, sealed);
+    assert_int_equal(mc_unseal(k_minion, sealed, sizeof sealed, opened), 0);
+    assert_memory_equal(opened, msg, sizeof msg);
+    assert_int_equal(mc_unseal(k_other, sealed, sizeof sealed, opened), -1);
+    sealed[30] ^= 1;
+    assert_int_equal(mc_unseal(k_minion, sealed, sizeof sealed, opened), -1);
+    assert_int_equal(mc_unseal(k_minion, sealed, 10, opened), -1);
+
+    char z85[41];
+    unsigned char back[32];
+    mc_z85_key(master.pub, z85);
+    assert_int_equal(mc_z85_key_decode(z85, back), 0);
+    assert_memory_equal(back, master.pub, 32);
+    assert_int_equal(mc_z85_key_decode("short", back), -1);
+    char finger[MC_FINGERPRINT_LEN];
+    mc_fingerprint(master.pub, finger);
+    assert_int_equal(strlen(finger), 95);
+
+    char *cmd = mc_sprintf("rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(secret);
+}
+
+static void private_dirs(void **state)
+{
+    char dir[] = "/tmp/mctl-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    mc_err_t err;
+    chmod(dir, 0700);
+    assert_int_equal(mc_check_private_dir(dir, &err), 0);
+    chmod(dir, 0770);
+    assert_int_equal(mc_check_private_dir(dir, &err), -1);
+    assert_non_null(strstr(err.msg, "writable by group or others"));
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(master_config_values),
+        cmocka_unit_test(config_errors_point_at_the_line),
+        cmocka_unit_test(minion_config_and_grains),
+        cmocka_unit_test(jids_are_unique_and_ordered),
+        cmocka_unit_test(glob_and_list_targets),
+        cmocka_unit_test(ids),
+        cmocka_unit_test(keys_seal_and_sign),
+        cmocka_unit_test(private_dirs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,281 @@
+/*  Unit tests for the wire format: every decoder against good input and
+    against the malformed input the network can send (truncated, wrong
+    types, absurd lengths, trailing bytes). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mp.h"
+#include "wire.h"
+
+static void pack_job(msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer_init(sb);
+    mc_job_spec_t spec = {.jid = "20261122153012123456",
+                          .tgt_type = "glob",
+                          .tgt = "web*",
+                          .fun = "cmd.run",
+                          .user = "root",
+                          .ts = 1790000000,
+                          .timeout = 30};
+    mc_job_pack(sb, &spec);
+}
+
+static void job_roundtrip(void **state)
+{
+    msgpack_sbuffer sb;
+    pack_job(&sb);
+    mc_job_t job;
+    mc_err_t err;
+    assert_int_equal(mc_job_decode(&job, sb.data, sb.size, &err), 0);
+    assert_string_equal(job.jid, "20261122153012123456");
+    assert_string_equal(job.tgt, "web*");
+    assert_string_equal(job.fun, "cmd.run");
+    assert_int_equal(job.timeout, 30);
+    assert_int_equal(job.arg->via.array.size, 0);
+    mc_job_done(&job);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Every prefix of a valid job must be refused, none may crash. */
+static void job_truncated(void **state)
+{
+    msgpack_sbuffer sb;
+    pack_job(&sb);
+    mc_job_t job;
+    mc_err_t err;
+    for (size_t n = 0; n < sb.size; n++)
+        assert_int_equal(mc_job_decode(&job, sb.data, n, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void job_trailing_bytes(void **state)
+{
+    msgpack_sbuffer sb;
+    pack_job(&sb);
+    msgpack_sbuffer_write(&sb, "\xc0", 1);
+    mc_job_t job;
+    mc_err_t err;
+    assert_int_equal(mc_job_decode(&job, sb.data, sb.size, &err), -1);
+    assert_non_null(strstr(err.msg, "trailing"));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A map of the right keys with one field of the wrong type. */
+static int decode_job_with(const char *field, void (*pack_value)(msgpack_packer *), mc_err_t *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    const char *keys[] = {"v",   "jid",   "tgt",  "tgt_type", "fun",
+                          "arg", "kwarg", "user", "ts",       "timeout"};
+    msgpack_pack_map(&pk, 10);
+    for (int i = 0; i < 10; i++) {
+        mc_pk_str(&pk, keys[i]);
+        if (strcmp(keys[i], field) == 0)
+            pack_value(&pk);
+        else if (i == 0)
+            msgpack_pack_int(&pk, 1);
+        else if (i == 1)
+            mc_pk_str(&pk, "20261122153012123456");
+        else if (i == 5)
+            msgpack_pack_array(&pk, 0);
+        else if (i == 6)
+            msgpack_pack_map(&pk, 0);
+        else if (i >= 8)
+            msgpack_pack_int(&pk, 10);
+        else
+            mc_pk_str(&pk, "x");
+    }
+    mc_job_t job;
+    int rc = mc_job_decode(&job, sb.data, sb.size, err);
+    if (rc == 0)
+        mc_job_done(&job);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void pack_int(msgpack_packer *pk)
+{
+    msgpack_pack_int(pk, 7);
+}
+static void pack_str(msgpack_packer *pk)
+{
+    mc_pk_str(pk, "7");
+}
+static void pack_neg(msgpack_packer *pk)
+{
+    msgpack_pack_int(pk, -5);
+}
+static void pack_badjid(msgpack_packer *pk)
+{
+    mc_pk_str(pk, "2026112215301212345x");
+}
+static void pack_intkey_map(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_int(pk, 1);
+}
+
+static void job_wrong_types(void **state)
+{
+    mc_err_t err;
+    assert_int_equal(decode_job_with("jid", pack_int, &err), -1);
+    assert_non_null(strstr(err.msg, "jid"));
+    assert_int_equal(decode_job_with("jid", pack_badjid, &err), -1);
+    assert_int_equal(decode_job_with("fun", pack_int, &err), -1);
+    assert_non_null(strstr(err.msg, "fun"));
+    assert_int_equal(decode_job_with("arg", pack_str, &err), -1);
+    assert_int_equal(decode_job_with("kwarg", pack_intkey_map, &err), -1);
+    assert_int_equal(decode_job_with("timeout", pack_str, &err), -1);
+    assert_int_equal(decode_job_with("timeout", pack_neg, &err), -1);
+    assert_int_equal(decode_job_with("v", pack_str, &err), -1);
+    assert_int_equal(decode_job_with("ts", pack_int, &err), 0);
+}
+
+/* Containers that claim more elements than there are bytes. */
+static void huge_lengths(void **state)
+{
+    mc_err_t err;
+    const unsigned char array32[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const unsigned char map32[] = {0xdf, 0x7f, 0xff, 0xff, 0xff};
+    const unsigned char str32[] = {0xdb, 0xff, 0xff, 0xff, 0xf0, 'a'};
+    const unsigned char bin32[] = {0xc6, 0x10, 0x00, 0x00, 0x00};
+    assert_int_equal(mc_mp_check(array32, sizeof array32, &err), -1);
+    assert_int_equal(mc_mp_check(map32, sizeof map32, &err), -1);
+    assert_int_equal(mc_mp_check(str32, sizeof str32, &err), -1);
+    assert_int_equal(mc_mp_check(bin32, sizeof bin32, &err), -1);
+    unsigned char deep[64];
+    memset(deep, 0x91, sizeof deep); /* arrays of one, nested 64 deep */
+    deep[63] = 0xc0;
+    assert_int_equal(mc_mp_check(deep, sizeof deep, &err), -1);
+    assert_non_null(strstr(err.msg, "nested"));
+    const unsigned char reserved[] = {0xc1};
+    assert_int_equal(mc_mp_check(reserved, 1, &err), -1);
+    assert_int_equal(mc_mp_check("", 0, &err), -1);
+}
+
+static void return_roundtrip_and_errors(void **state)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_ret_pack_error(&sb, "20261122153012123456", "web1", "cmd.run", 3, "boom");
+    mc_ret_t r;
+    mc_err_t err;
+    assert_int_equal(mc_ret_decode(&r, sb.data, sb.size, &err), 0);
+    assert_string_equal(r.id, "web1");
+    assert_int_equal(r.retcode, 3);
+    assert_false(r.success);
+    assert_true(mc_mp_is_str(r.ret, "boom"));
+    mc_ret_done(&r);
+    for (size_t n = 0; n < sb.size; n++)
+        assert_int_equal(mc_ret_decode(&r, sb.data, n, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* An id that could escape a folder or a topic is refused. */
+    msgpack_sbuffer_init(&sb);
+    mc_ret_pack_error(&sb, "20261122153012123456", "../etc", "cmd.run", 3, "boom");
+    assert_int_equal(mc_ret_decode(&r, sb.data, sb.size, &err), -1);
+    assert_non_null(strstr(err.msg, "id"));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void small_messages(void **state)
+{
+    msgpack_sbuffer sb;
+    mc_err_t err;
+    msgpack_sbuffer_init(&sb);
+    mc_ack_pack(&sb, "20261122153012123456", "db-1");
+    mc_ack_t ack;
+    assert_int_equal(mc_ack_decode(&ack, sb.data, sb.size, &err), 0);
+    assert_string_equal(ack.id, "db-1");
+    assert_int_equal(mc_ack_decode(&ack, sb.data, sb.size - 1, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+
+    msgpack_sbuffer_init(&sb);
+    mc_heartbeat_t hb = {.id = "m1", .uptime = 5, .load = 0.5, .jobs_running = 2}, out;
+    mc_heartbeat_pack(&sb, &hb);
+    assert_int_equal(mc_heartbeat_decode(&out, sb.data, sb.size, &err), 0);
+    assert_int_equal(out.jobs_running, 2);
+    assert_int_equal(mc_heartbeat_decode(&out, sb.data, sb.size - 3, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+
+    unsigned char key[32] = {1, 2, 3};
+    msgpack_sbuffer_init(&sb);
+    mc_register_pack(&sb, "m1", key);
+    mc_register_t reg;
+    assert_int_equal(mc_register_decode(&reg, sb.data, sb.size, &err), 0);
+    assert_memory_equal(reg.pub, key, 32);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* A key of the wrong size. */
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", 1);
+    mc_pk_kv_str(&pk, "id", "m1");
+    mc_pk_str(&pk, "pub");
+    mc_pk_bin(&pk, key, 31);
+    assert_int_equal(mc_register_decode(&reg, sb.data, sb.size, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+
+    msgpack_sbuffer_init(&sb);
+    mc_register_reply_pack(&sb, "accepted", key);
+    mc_register_reply_t rr;
+    assert_int_equal(mc_register_reply_decode(&rr, sb.data, sb.size, &err), 0);
+    assert_true(rr.has_sign_pub);
+    assert_string_equal(rr.status, "accepted");
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void grains_message(void **state)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", 1);
+    mc_pk_kv_str(&pk, "id", "m1");
+    mc_pk_str(&pk, "grains");
+    msgpack_pack_map(&pk, 1);
+    mc_pk_kv_str(&pk, "os", "Debian");
+    mc_grains_msg_t g;
+    mc_err_t err;
+    assert_int_equal(mc_grains_decode(&g, sb.data, sb.size, &err), 0);
+    assert_non_null(mc_mp_get(g.grains, "os"));
+    mc_grains_done(&g);
+    assert_int_equal(mc_grains_decode(&g, sb.data, sb.size - 2, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void utf8(void **state)
+{
+    assert_true(mc_utf8_valid("héllo", strlen("héllo")));
+    assert_false(mc_utf8_valid("\xff\xfe", 2));
+    assert_false(mc_utf8_valid("\xc0\x80", 2));     /* overlong NUL */
+    assert_false(mc_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+    assert_false(mc_utf8_valid("\xe2\x82", 2));     /* cut short */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(job_roundtrip),
+        cmocka_unit_test(job_truncated),
+        cmocka_unit_test(job_trailing_bytes),
+        cmocka_unit_test(job_wrong_types),
+        cmocka_unit_test(huge_lengths),
+        cmocka_unit_test(return_roundtrip_and_errors),
+        cmocka_unit_test(small_messages),
+        cmocka_unit_test(grains_message),
+        cmocka_unit_test(utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

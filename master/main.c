@@ -44,6 +44,15 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* The main loop reads these through a signalfd. Block them first
+       thing, so a signal during start-up is handled like any other, and
+       every thread czmq starts later inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     const char *dir_arg = NULL, *level_arg = NULL, *pidfile_arg = NULL;
     bool daemon = false;
     int c;
@@ -114,14 +123,6 @@ int main(int argc, char **argv)
             return 73;
         }
     }
-    /* The loop reads these through a signalfd; block them before czmq
-       starts its threads so every thread inherits the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     zsys_handler_set(NULL);
     zsys_set_logstream(NULL);

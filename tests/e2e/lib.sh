@@ -70,23 +70,22 @@ start_master() {
     wait_until 10 test -S "$T/run/master/master.ipc"
 }
 
-# start_minion ID [CONFIG LINES...]
+# start_minion ID [CONFIG LINES...]: lines given override the defaults.
 start_minion() {
     local id=$1; shift
     mkdir -p "$T/etc/$id"
+    local defaults=(
+        "id: $id" "master: 127.0.0.1" "master_pubkey: $T/pki/master/master.cert"
+        "publish_port: $PUB_PORT" "ret_port: $RET_PORT" "auth_port: $AUTH_PORT"
+        "pki_dir: $T/pki/$id" "cachedir: $T/cache/$id" "pidfile: $T/run/$id.pid"
+        "workers: 2" "heartbeat: 1" "log_level: debug"
+    )
+    local line key
     {
-        echo "id: $id"
-        echo "master: 127.0.0.1"
-        echo "master_pubkey: $T/pki/master/master.cert"
-        echo "publish_port: $PUB_PORT"
-        echo "ret_port: $RET_PORT"
-        echo "auth_port: $AUTH_PORT"
-        echo "pki_dir: $T/pki/$id"
-        echo "cachedir: $T/cache/$id"
-        echo "pidfile: $T/run/$id.pid"
-        echo "workers: 2"
-        echo "heartbeat: 1"
-        echo "log_level: debug"
+        for line in "${defaults[@]}"; do
+            key=${line%%:*}
+            printf '%s\n' "$@" | grep -q "^$key:" || echo "$line"
+        done
         printf '%s\n' "$@"
     } > "$T/etc/$id/minion"
     "$BIN/mctl-minion" -c "$T/etc/$id" >> "$T/log/$id" 2>&1 &

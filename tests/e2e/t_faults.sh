@@ -51,6 +51,18 @@ test_expect_success 'a worker killed mid-job gives an error return and is replac
     mctl m1 test.ping | grep -q "^    True$"
 '
 
+test_expect_success 'a full queue refuses a job with an error, not silence' '
+    start_minion q1 "queue_max: 1" "workers: 1" &&
+    accept_all q1 &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 q1 test.ping &&
+    clients="" &&
+    for i in 1 2 3; do mctl -t 20 q1 test.sleep 2 > q$i.out 2>&1 & clients="$clients $!"; done &&
+    wait $clients;
+    cat q1.out q2.out q3.out > all.out &&
+    test "$(grep -c "^    True$" all.out)" = 2 &&
+    grep -q "minion busy: 1 jobs running and 1 queued (queue_max); job refused" all.out
+'
+
 test_expect_success 'a minion whose key is not accepted receives no job' '
     start_minion m4 &&
     wait_until 20 key_in minions_pre m4 &&

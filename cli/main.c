@@ -44,7 +44,9 @@ static void usage(FILE *f)
                "  -h, --help             show this help\n"
                "      --version          show the version\n"
                "\n"
-               "Arguments of the form KEY=VALUE are passed as keyword arguments.\n"
+               "Arguments of the form KEY=VALUE are passed as keyword arguments. Options may\n"
+               "come anywhere; after '--' everything is an argument, even if it starts\n"
+               "with '-'.\n"
                "\n"
                "Exit status: 0 every minion returned success; 1 some function failed; 2 some\n"
                "minion did not return, or none matched; 64 bad usage; 69 master unreachable.\n"
@@ -79,59 +81,90 @@ static int parse_seconds(const char *opt, const char *s, int *out)
     return 0;
 }
 
-int main(int argc, char **argv)
+static const struct option global_opts[] = {
+    {"timeout", required_argument, NULL, 't'},
+    {"gather-timeout", required_argument, NULL, 'g'},
+    {"async", no_argument, NULL, 'a'},
+    {"out", required_argument, NULL, 'o'},
+    {"config-dir", required_argument, NULL, 'c'},
+    {"list", no_argument, NULL, 'L'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parse global options. With permute, options may stand anywhere (as Salt
+   allows: mctl '*' test.ping --out json); "--" ends them, so arguments
+   starting with '-' can still reach the function. Returns -1 to exit with
+   *status. */
+static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o, const char **tgt_type,
+                         int *status)
 {
-    static const struct option opts[] = {
-        {"timeout", required_argument, NULL, 't'},
-        {"gather-timeout", required_argument, NULL, 'g'},
-        {"async", no_argument, NULL, 'a'},
-        {"out", required_argument, NULL, 'o'},
-        {"config-dir", required_argument, NULL, 'c'},
-        {"list", no_argument, NULL, 'L'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
-    const char *tgt_type = "glob";
     int c;
-    while ((c = getopt_long(argc, argv, "+t:c:Lvh", opts, NULL)) != -1) {
+    optind = 0; /* 0, not 1: GNU getopt then starts afresh, permutation included */
+    while ((c = getopt_long(argc, argv, permute ? "t:c:Lvh" : "+t:c:Lvh", global_opts, NULL)) !=
+           -1) {
         switch (c) {
         case 't':
-            if (parse_seconds("--timeout", optarg, &o.timeout) != 0)
-                return EXIT_USAGE;
+            if (parse_seconds("--timeout", optarg, &o->timeout) != 0)
+                goto usage;
             break;
         case 'g':
-            if (parse_seconds("--gather-timeout", optarg, &o.gather_timeout) != 0)
-                return EXIT_USAGE;
+            if (parse_seconds("--gather-timeout", optarg, &o->gather_timeout) != 0)
+                goto usage;
             break;
         case 'a':
-            o.async = true;
+            o->async = true;
             break;
         case 'o':
-            if (output_parse(optarg, &o.out) != 0)
-                return cli_usage_error("--out: expected txt or json, got '%s'", optarg);
+            if (output_parse(optarg, &o->out) != 0) {
+                cli_usage_error("--out: expected txt or json, got '%s'", optarg);
+                goto usage;
+            }
             break;
         case 'c':
-            o.config_dir = optarg;
+            o->config_dir = optarg;
             break;
         case 'L':
-            tgt_type = "list";
+            *tgt_type = "list";
             break;
         case 'v':
-            o.verbose = true;
+            o->verbose = true;
             break;
         case 'h':
             usage(stdout);
-            return EXIT_OK;
+            *status = EXIT_OK;
+            return -1;
         case 'V':
             printf("mctl %s\n", MCTL_VERSION);
-            return EXIT_OK;
+            *status = EXIT_OK;
+            return -1;
         default:
-            return cli_usage_error("unknown option");
+            cli_usage_error("unknown option");
+            goto usage;
         }
     }
+    return 0;
+usage:
+    *status = EXIT_USAGE;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
+    const char *tgt_type = "glob";
+    int status;
+    opterr = 1;
+    /* Options before a subcommand (key, status) are global; the
+       subcommand parses the rest. A job's options may stand anywhere. */
+    if (parse_options(argc, argv, false, &o, &tgt_type, &status) != 0)
+        return status;
+    bool subcommand =
+        optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0);
+    if (!subcommand && parse_options(argc, argv, true, &o, &tgt_type, &status) != 0)
+        return status;
     o.config_dir = mc_config_dir(o.config_dir);
     mc_log_open("mctl", MC_LOG_WARNING, NULL, NULL);
     zsys_handler_set(NULL);

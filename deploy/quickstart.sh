@@ -107,7 +107,7 @@ The demo is running in $demo. Try:
     export MCTL_CONFIG_DIR=$demo/etc
     $bin/mctl '*' test.ping
     $bin/mctl 'm*' grains.get os
-    $bin/mctl -L m1,m2 cmd.run 'id -un' --out json
+    $bin/mctl --out json -L m1,m2 cmd.run 'id -un'
     $bin/mctl key list
 
 Logs: $demo/log.  Stop it with:  deploy/quickstart.sh stop $demo

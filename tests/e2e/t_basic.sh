@@ -89,6 +89,11 @@ test_expect_success 'an unknown function is an error, not silence' '
     grep -q "'"'"'nosuch.function'"'"' is not available." out.txt
 '
 
+test_expect_success 'options may follow the function, as in Salt; -- passes dashes through' '
+    mctl m1 test.ping --out json | tr -d " \n" | grep -qx "{\"m1\":true}" &&
+    mctl m1 test.echo -- --not-an-option | grep -q "^    --not-an-option$"
+'
+
 test_expect_success 'grains and sys functions answer' '
     mctl m1 grains.get id | grep -q "^    m1$" &&
     mctl m1 grains.get kernel | grep -q "^    Linux$" &&

@@ -138,22 +138,8 @@ static int round_trip(client_t *c, const char *fun, const char *arg, int expect,
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 9);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "publish");
-    mc_pk_kv_str(&pk, "tgt", "*");
-    mc_pk_kv_str(&pk, "tgt_type", "glob");
-    mc_pk_kv_str(&pk, "fun", fun);
-    mc_pk_str(&pk, "arg");
-    msgpack_pack_array(&pk, arg ? 1 : 0);
-    if (arg)
-        mc_pk_str(&pk, arg);
-    mc_pk_str(&pk, "kwarg");
-    msgpack_pack_map(&pk, 0);
-    mc_pk_kv_int(&pk, "timeout", 30);
-    mc_pk_kv_str(&pk, "user", "bench");
+    char *args[] = {(char *)arg};
+    client_pack_publish(&sb, "*", "glob", fun, arg ? 1 : 0, args, 30, "bench");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     mc_mp_doc_t reply;

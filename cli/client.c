@@ -127,3 +127,57 @@ int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int
         return 0;
     }
 }
+
+static bool is_kwarg(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return false;
+    for (const char *p = arg; p < eq; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (p > arg && *p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+void client_pack_publish(msgpack_sbuffer *sb, const char *tgt, const char *tgt_type,
+                         const char *fun, int argc, char *const *argv, int timeout,
+                         const char *user)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    int nkw = 0;
+    for (int i = 0; i < argc; i++)
+        nkw += is_kwarg(argv[i]);
+    msgpack_pack_map(&pk, 9);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "publish");
+    mc_pk_kv_str(&pk, "tgt", tgt);
+    mc_pk_kv_str(&pk, "tgt_type", tgt_type);
+    mc_pk_kv_str(&pk, "fun", fun);
+    mc_pk_str(&pk, "arg");
+    msgpack_pack_array(&pk, (size_t)(argc - nkw));
+    for (int i = 0; i < argc; i++)
+        if (!is_kwarg(argv[i]))
+            mc_pk_str(&pk, argv[i]);
+    mc_pk_str(&pk, "kwarg");
+    msgpack_pack_map(&pk, (size_t)nkw);
+    for (int i = 0; i < argc; i++) {
+        if (!is_kwarg(argv[i]))
+            continue;
+        const char *eq = strchr(argv[i], '=');
+        mc_pk_strn(&pk, argv[i], (size_t)(eq - argv[i]));
+        mc_pk_str(&pk, eq + 1);
+    }
+    mc_pk_kv_int(&pk, "timeout", timeout);
+    mc_pk_kv_str(&pk, "user", user);
+}
+
+void client_pack_simple(msgpack_sbuffer *sb, const char *cmd)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", cmd);
+}

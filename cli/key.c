@@ -89,11 +89,7 @@ static int key_list(const cli_opts_t *o)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "key_list");
+    client_pack_simple(&sb, "key_list");
     mc_mp_doc_t reply;
     int rc = call(o, &sb, &reply);
     msgpack_sbuffer_destroy(&sb);
@@ -123,11 +119,7 @@ static int key_finger(const cli_opts_t *o, int n, char **ids)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "key_finger");
+    client_pack_simple(&sb, "key_finger");
     mc_mp_doc_t reply;
     int rc = call(o, &sb, &reply);
     msgpack_sbuffer_destroy(&sb);

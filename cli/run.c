@@ -26,51 +26,6 @@ typedef struct {
     zframe_t *ret; /* raw return, kept for json */
 } expected_t;
 
-static bool is_kwarg(const char *arg)
-{
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg)
-        return false;
-    for (const char *p = arg; p < eq; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (p > arg && *p >= '0' && *p <= '9')))
-            return false;
-    return true;
-}
-
-static void pack_publish(msgpack_sbuffer *sb, const cli_opts_t *o, const char *tgt_type,
-                         const char *tgt, const char *fun, int argc, char **argv)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    struct passwd *pw = getpwuid(getuid());
-    int nargs = 0, nkw = 0;
-    for (int i = 0; i < argc; i++)
-        is_kwarg(argv[i]) ? nkw++ : nargs++;
-    msgpack_pack_map(&pk, 9);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "publish");
-    mc_pk_kv_str(&pk, "tgt", tgt);
-    mc_pk_kv_str(&pk, "tgt_type", tgt_type);
-    mc_pk_kv_str(&pk, "fun", fun);
-    mc_pk_str(&pk, "arg");
-    msgpack_pack_array(&pk, (size_t)nargs);
-    for (int i = 0; i < argc; i++)
-        if (!is_kwarg(argv[i]))
-            mc_pk_str(&pk, argv[i]);
-    mc_pk_str(&pk, "kwarg");
-    msgpack_pack_map(&pk, (size_t)nkw);
-    for (int i = 0; i < argc; i++) {
-        if (!is_kwarg(argv[i]))
-            continue;
-        const char *eq = strchr(argv[i], '=');
-        mc_pk_strn(&pk, argv[i], (size_t)(eq - argv[i]));
-        mc_pk_str(&pk, eq + 1);
-    }
-    mc_pk_kv_int(&pk, "timeout", o->timeout);
-    mc_pk_kv_str(&pk, "user", pw ? pw->pw_name : "?");
-}
-
 static expected_t *find_expected(expected_t *e, size_t n, const char *id)
 {
     for (size_t i = 0; i < n; i++)
@@ -112,7 +67,8 @@ int cmd_run(const cli_opts_t *o, const char *tgt_type, const char *tgt, const ch
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    pack_publish(&sb, o, tgt_type, tgt, fun, argc, argv);
+    struct passwd *pw = getpwuid(getuid());
+    client_pack_publish(&sb, tgt, tgt_type, fun, argc, argv, o->timeout, pw ? pw->pw_name : "?");
     mc_mp_doc_t reply;
     int rc = client_call(&c, &sb, &reply, 10000, &err);
     msgpack_sbuffer_destroy(&sb);

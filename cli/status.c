@@ -39,20 +39,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 9);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "publish");
-    mc_pk_kv_str(&pk, "tgt", "*");
-    mc_pk_kv_str(&pk, "tgt_type", "glob");
-    mc_pk_kv_str(&pk, "fun", "test.ping");
-    mc_pk_str(&pk, "arg");
-    msgpack_pack_array(&pk, 0);
-    mc_pk_str(&pk, "kwarg");
-    msgpack_pack_map(&pk, 0);
-    mc_pk_kv_int(&pk, "timeout", o.timeout);
-    mc_pk_kv_str(&pk, "user", "status");
+    client_pack_publish(&sb, "*", "glob", "test.ping", 0, NULL, o.timeout, "status");
     mc_mp_doc_t reply;
     int rc = client_call(&c, &sb, &reply, 10000, &err);
     msgpack_sbuffer_destroy(&sb);

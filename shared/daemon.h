@@ -1,0 +1,28 @@
+/*  daemon - what mctl-master and mctl-minion do alike before their loop:
+    the command line (-c, -d, -l, --pidfile), signals, logging, detaching
+    and the pidfile. */
+#ifndef MC_DAEMON_H
+#define MC_DAEMON_H
+
+#include "log.h"
+
+typedef struct {
+    const char *config_dir;
+    const char *log_level; /* NULL: the config's */
+    const char *pidfile;   /* NULL: the config's */
+    bool daemonize;
+} mc_daemon_args_t;
+
+/* Block the signals the daemon's loop reads through a signalfd; call first
+   thing, so every thread started later inherits the mask. */
+void mc_daemon_block_signals(bool with_sigchld);
+/* Parse the shared options. Returns 0 to go on, or -1 with *status the
+   exit status (after --help, --version or a usage error). */
+int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *summary,
+                         const char *signals, mc_daemon_args_t *args, int *status);
+/* Open the log, detach when asked, write the pidfile. Errors are printed;
+   returns the exit status to fail with, or 0. */
+int mc_daemon_start(const char *name, mc_log_level_t level, const char *log_file,
+                    const mc_daemon_args_t *args, const char *pidfile);
+
+#endif

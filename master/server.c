@@ -49,6 +49,7 @@ typedef struct {
     mc_sign_keys_t sign;
     registry_t *registry;
     jobs_t *jobs;
+    zhashx_t *nodegroups; /* name -> compound expression */
     zsock_t *zap, *reg, *pub, *pull, *client;
     int sigfd;
     int64_t last_jid_us;
@@ -148,97 +149,164 @@ static bool fun_name_valid(const char *fun)
     return true;
 }
 
+/* A nodegroup's expression, for mc_target_expand. */
+static const char *nodegroup_of(void *arg, const char *name)
+{
+    return zhashx_lookup(((master_t *)arg)->nodegroups, name);
+}
+
+typedef struct {
+    char *tgt; /* after nodegroup expansion */
+    char tgt_type[16];
+    char delimiter;
+    minion_t **matched;
+    size_t count;
+} resolved_t;
+
+static void resolved_done(resolved_t *r)
+{
+    free(r->tgt);
+    free(r->matched);
+}
+
+/* Read tgt, tgt_type and delimiter from a request, expand nodegroups,
+   compile the target once and evaluate it against every accepted minion.
+   On error the client has been answered and -1 is returned. */
+static int resolve_target(master_t *self, zframe_t *route, const msgpack_object *req, resolved_t *r)
+{
+    mc_err_t err;
+    char *tgt = NULL, delim[2] = ":";
+    memset(r, 0, sizeof *r);
+    if (mc_mp_strdup(req, "tgt", MC_TGT_MAX, &tgt, &err) ||
+        mc_mp_str(req, "tgt_type", r->tgt_type, sizeof r->tgt_type, &err) ||
+        mc_mp_str_opt(req, "delimiter", delim, sizeof delim, &err)) {
+        reply_error(self, route, "bad request: %s", err.msg);
+        free(tgt);
+        return -1;
+    }
+    r->delimiter = delim[0] ? delim[0] : ':';
+    r->tgt = mc_target_expand(tgt, r->tgt_type, nodegroup_of, self, &err);
+    free(tgt);
+    if (!r->tgt) {
+        reply_error(self, route, "%s", err.msg);
+        return -1;
+    }
+    if (strcmp(r->tgt_type, "nodegroup") == 0)
+        snprintf(r->tgt_type, sizeof r->tgt_type, "compound");
+    mc_target_t *target = mc_target_compile(r->tgt, r->tgt_type, r->delimiter, &err);
+    if (!target) {
+        reply_error(self, route, "%s", err.msg);
+        resolved_done(r);
+        return -1;
+    }
+    size_t n;
+    minion_t **all = registry_list(self->registry, &n);
+    r->matched = mc_calloc(n + 1, sizeof *r->matched);
+    for (size_t i = 0; i < n; i++) {
+        minion_t *m = all[i];
+        if (m->state == KEY_ACCEPTED &&
+            mc_target_eval(target, m->id, m->has_grains ? m->grains.grains : NULL))
+            r->matched[r->count++] = m;
+    }
+    free(all);
+    mc_target_destroy(&target);
+    return 0;
+}
+
+static void pack_minion_ids(msgpack_packer *pk, const resolved_t *r)
+{
+    mc_pk_str(pk, "minions");
+    msgpack_pack_array(pk, r->count);
+    for (size_t i = 0; i < r->count; i++)
+        mc_pk_str(pk, r->matched[i]->id);
+}
+
+static void handle_list_targets(master_t *self, zframe_t *route, const msgpack_object *req)
+{
+    resolved_t r;
+    if (resolve_target(self, route, req, &r) != 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 1);
+    pack_minion_ids(&pk, &r);
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    resolved_done(&r);
+}
+
 static void handle_publish(master_t *self, zframe_t *route, const msgpack_object *req)
 {
     mc_err_t err;
-    char fun[MC_FUN_MAX + 1], tgt_type[16], user[MC_USER_MAX + 1];
-    char *tgt = NULL;
+    char fun[MC_FUN_MAX + 1], user[MC_USER_MAX + 1];
     const msgpack_object *arg, *kwarg;
     int64_t timeout;
-    if (mc_mp_strdup(req, "tgt", MC_TGT_MAX, &tgt, &err) ||
-        mc_mp_str(req, "tgt_type", tgt_type, sizeof tgt_type, &err) ||
-        mc_mp_str(req, "fun", fun, sizeof fun, &err) ||
+    if (mc_mp_str(req, "fun", fun, sizeof fun, &err) ||
         mc_mp_array(req, "arg", false, MC_ARGS_MAX, &arg, &err) ||
         mc_mp_map(req, "kwarg", false, MC_ARGS_MAX, &kwarg, &err) ||
         mc_mp_int(req, "timeout", 1, 365LL * 86400, &timeout, &err) ||
         mc_mp_str(req, "user", user, sizeof user, &err)) {
         reply_error(self, route, "bad publish request: %s", err.msg);
-        goto out;
+        return;
     }
     for (uint32_t i = 0; i < kwarg->via.map.size; i++) {
         if (kwarg->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR) {
             reply_error(self, route, "bad publish request: keyword argument names must be strings");
-            goto out;
+            return;
         }
     }
     if (!fun_name_valid(fun)) {
         reply_error(self, route, "'%s' is not a function name (expected module.function)", fun);
-        goto out;
+        return;
     }
-    if (mc_target_validate(tgt, tgt_type, &err) != 0) {
-        reply_error(self, route, "%s", err.msg);
-        goto out;
-    }
-
-    size_t n;
-    minion_t **all = registry_list(self->registry, &n);
-    minion_t **matched = mc_calloc(n + 1, sizeof *matched);
-    const char **ids = mc_calloc(n + 1, sizeof *ids);
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++) {
-        minion_t *m = all[i];
-        if (m->state == KEY_ACCEPTED &&
-            mc_target_match(tgt, tgt_type, m->id, m->has_grains ? m->grains.grains : NULL)) {
-            matched[count] = m;
-            ids[count++] = m->id;
-        }
-    }
+    resolved_t r;
+    if (resolve_target(self, route, req, &r) != 0)
+        return;
 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     char jid[MC_JID_LEN + 1] = "";
-    if (count > 0)
+    if (r.count > 0)
         mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
     pack_reply_header(&pk, 2);
     mc_pk_kv_str(&pk, "jid", jid);
-    mc_pk_str(&pk, "minions");
-    msgpack_pack_array(&pk, count);
-    for (size_t i = 0; i < count; i++)
-        mc_pk_str(&pk, ids[i]);
-
-    if (count > 0) {
-        job_t *job = jobs_add(self->jobs, jid, fun, ids, count,
+    pack_minion_ids(&pk, &r);
+    if (r.count > 0) {
+        const char **ids = mc_calloc(r.count, sizeof *ids);
+        for (size_t i = 0; i < r.count; i++)
+            ids[i] = r.matched[i]->id;
+        job_t *job = jobs_add(self->jobs, jid, fun, ids, r.count,
                               mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
         job_add_waiter(job, route);
+        free(ids);
     }
     reply_sbuf(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
 
-    if (count > 0) {
+    if (r.count > 0) {
         msgpack_sbuffer_init(&sb);
         mc_job_spec_t spec = {.jid = jid,
-                              .tgt_type = tgt_type,
-                              .tgt = tgt,
+                              .tgt_type = r.tgt_type,
+                              .tgt = r.tgt,
                               .fun = fun,
                               .user = user,
                               .ts = mc_wall_us() / 1000000,
                               .timeout = timeout,
+                              .delimiter = r.delimiter,
                               .arg = arg,
                               .kwarg = kwarg};
         mc_job_pack(&sb, &spec);
-        for (size_t i = 0; i < count; i++)
-            publish_to(self, matched[i], &sb);
+        for (size_t i = 0; i < r.count; i++)
+            publish_to(self, r.matched[i], &sb);
         msgpack_sbuffer_destroy(&sb);
-        mc_info("job %s: %s by %s to %zu minion%s (%s %s)", jid, fun, user, count,
-                count == 1 ? "" : "s", tgt_type, tgt);
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)", jid, fun, user, r.count,
+                r.count == 1 ? "" : "s", r.tgt_type, r.tgt);
     }
-    free(ids);
-    free(matched);
-    free(all);
-out:
-    free(tgt);
+    resolved_done(&r);
 }
 
 /* ---- keys --------------------------------------------------------------- */
@@ -447,6 +515,8 @@ static void on_client_request(master_t *self)
             reply_error(self, route, "malformed request: %s", err.msg);
         else if (strcmp(cmd, "publish") == 0)
             handle_publish(self, route, &doc.root);
+        else if (strcmp(cmd, "list_targets") == 0)
+            handle_list_targets(self, route, &doc.root);
         else if (strcmp(cmd, "key_list") == 0)
             handle_key_list(self, route);
         else if (strcmp(cmd, "key_finger") == 0)
@@ -709,6 +779,39 @@ static void raise_fd_limit(int minions)
                  (unsigned long long)rl.rlim_cur);
 }
 
+/* nodegroups: in the master config, each a compound expression or a list
+   of ids, as in Salt. */
+static int load_nodegroups(master_t *self, mc_err_t *err)
+{
+    self->nodegroups = zhashx_new();
+    zhashx_set_destructor(self->nodegroups, (zhashx_destructor_fn *)zstr_free);
+    const mc_yaml_t *groups = mc_yaml_get(self->cfg->doc, "nodegroups");
+    for (size_t i = 0; groups && i < groups->count; i++) {
+        const mc_yaml_t *g = groups->items[i];
+        mc_buf_t expr = {0};
+        if (g->kind == MC_YAML_SCALAR) {
+            mc_buf_append(&expr, g->value, strlen(g->value));
+        } else if (g->kind == MC_YAML_LIST) {
+            mc_buf_append(&expr, "L@", 2);
+            for (size_t k = 0; k < g->count; k++) {
+                if (g->items[k]->kind != MC_YAML_SCALAR)
+                    continue;
+                if (k)
+                    mc_buf_append(&expr, ",", 1);
+                mc_buf_append(&expr, g->items[k]->value, strlen(g->items[k]->value));
+            }
+        } else {
+            mc_err_set(err,
+                       "master: line %d: nodegroups: %s: expected a compound expression or "
+                       "a list of ids",
+                       g->line, g->key);
+            return -1;
+        }
+        zhashx_update(self->nodegroups, g->key, expr.data ? expr.data : mc_strdup(""));
+    }
+    return 0;
+}
+
 static int setup(master_t *self, mc_err_t *err)
 {
     mc_master_config_t *cfg = self->cfg;
@@ -729,6 +832,8 @@ static int setup(master_t *self, mc_err_t *err)
     if (!self->registry)
         return -1;
     self->jobs = jobs_new();
+    if (load_nodegroups(self, err) != 0)
+        return -1;
     raise_fd_limit(cfg->max_minions);
 
     self->zap = zap_new(err);
@@ -778,6 +883,7 @@ static void teardown(master_t *self)
         unlink(self->ipc_path);
     free(self->ipc_path);
     jobs_destroy(&self->jobs);
+    zhashx_destroy(&self->nodegroups);
     registry_destroy(&self->registry);
     if (self->sigfd > 0)
         close(self->sigfd);

@@ -232,7 +232,10 @@ static void on_job(agent_t *self)
             send_error_return(self, &job, 1, why);
         goto out;
     }
-    if (!mc_target_match(job.tgt, job.tgt_type, self->cfg->id, &self->grains_doc.root)) {
+    mc_target_t *target = mc_target_compile(job.tgt, job.tgt_type, job.delimiter, &err);
+    bool mine = target && mc_target_eval(target, self->cfg->id, &self->grains_doc.root);
+    mc_target_destroy(&target);
+    if (!mine) {
         mc_warn("job %s: target '%s' (%s) does not match this minion; not run", job.jid, job.tgt,
                 job.tgt_type);
         goto out;

@@ -65,7 +65,8 @@ void mc_job_pack(msgpack_sbuffer *sb, const mc_job_spec_t *s)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    pk_header(&pk, 9);
+    bool delim = s->delimiter && s->delimiter != ':';
+    pk_header(&pk, delim ? 10 : 9);
     mc_pk_kv_str(&pk, "jid", s->jid);
     mc_pk_kv_str(&pk, "tgt", s->tgt);
     mc_pk_kv_str(&pk, "tgt_type", s->tgt_type);
@@ -83,6 +84,10 @@ void mc_job_pack(msgpack_sbuffer *sb, const mc_job_spec_t *s)
     mc_pk_kv_str(&pk, "user", s->user);
     mc_pk_kv_int(&pk, "ts", s->ts);
     mc_pk_kv_int(&pk, "timeout", s->timeout);
+    if (delim) {
+        mc_pk_str(&pk, "delimiter");
+        mc_pk_strn(&pk, &s->delimiter, 1);
+    }
 }
 
 int mc_job_decode(mc_job_t *job, const void *buf, size_t len, mc_err_t *err)
@@ -106,6 +111,14 @@ int mc_job_decode(mc_job_t *job, const void *buf, size_t len, mc_err_t *err)
             goto fail;
         }
     }
+    char delim[2];
+    if (mc_mp_str_opt(m, "delimiter", delim, sizeof delim, err))
+        goto fail;
+    if (mc_mp_get(m, "delimiter") && !delim[0]) {
+        mc_err_set(err, "field 'delimiter' is empty");
+        goto fail;
+    }
+    job->delimiter = delim[0] ? delim[0] : ':';
     return 0;
 fail:
     mc_job_done(job);

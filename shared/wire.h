@@ -43,6 +43,7 @@ typedef struct {
     char user[MC_USER_MAX + 1];
     int64_t ts;                  /* seconds since the epoch when published */
     int64_t timeout;             /* seconds the function may run */
+    char delimiter;              /* between nested grain keys in the target */
     const msgpack_object *arg;   /* array */
     const msgpack_object *kwarg; /* map of string keys */
     mc_mp_doc_t doc;
@@ -51,6 +52,7 @@ typedef struct {
 typedef struct {
     const char *jid, *tgt_type, *tgt, *fun, *user;
     int64_t ts, timeout;
+    char delimiter;                    /* 0 or ':' for the default */
     const msgpack_object *arg, *kwarg; /* may be NULL: empty */
 } mc_job_spec_t;
 

@@ -139,7 +139,8 @@ static int round_trip(client_t *c, const char *fun, const char *arg, int expect,
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     char *args[] = {(char *)arg};
-    client_pack_publish(&sb, "*", "glob", fun, arg ? 1 : 0, args, 30, "bench");
+    client_target_t all = {"*", "glob", 0};
+    client_pack_publish(&sb, &all, fun, arg ? 1 : 0, args, 30, "bench");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     mc_mp_doc_t reply;

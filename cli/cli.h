@@ -2,6 +2,7 @@
 #ifndef MC_CLI_H
 #define MC_CLI_H
 
+#include "client.h"
 #include "output.h"
 
 /* Exit statuses, as the design sets them. */
@@ -18,13 +19,16 @@ typedef struct {
     bool async;
     out_format_t out;
     bool verbose;
+    const char *batch; /* -b N or N%, or NULL */
+    int batch_wait;    /* seconds between batch starts */
 } cli_opts_t;
 
 /* A "Usage:" message for a wrong command line; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-int cmd_run(const cli_opts_t *o, const char *tgt_type, const char *tgt, const char *fun, int argc,
+int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun, int argc,
             char **argv);
+int cmd_list_targets(const cli_opts_t *o, const client_target_t *target);
 int cmd_key(const cli_opts_t *o, int argc, char **argv);
 int cmd_status(const cli_opts_t *o, int argc, char **argv);
 

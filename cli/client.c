@@ -140,20 +140,26 @@ static bool is_kwarg(const char *arg)
     return true;
 }
 
-void client_pack_publish(msgpack_sbuffer *sb, const char *tgt, const char *tgt_type,
-                         const char *fun, int argc, char *const *argv, int timeout,
-                         const char *user)
+static void pack_target(msgpack_packer *pk, const client_target_t *t)
+{
+    mc_pk_kv_str(pk, "tgt", t->tgt);
+    mc_pk_kv_str(pk, "tgt_type", t->tgt_type);
+    char delim[2] = {t->delimiter ? t->delimiter : ':', '\0'};
+    mc_pk_kv_str(pk, "delimiter", delim);
+}
+
+void client_pack_publish(msgpack_sbuffer *sb, const client_target_t *target, const char *fun,
+                         int argc, char *const *argv, int timeout, const char *user)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     int nkw = 0;
     for (int i = 0; i < argc; i++)
         nkw += is_kwarg(argv[i]);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 10);
     mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
     mc_pk_kv_str(&pk, "cmd", "publish");
-    mc_pk_kv_str(&pk, "tgt", tgt);
-    mc_pk_kv_str(&pk, "tgt_type", tgt_type);
+    pack_target(&pk, target);
     mc_pk_kv_str(&pk, "fun", fun);
     mc_pk_str(&pk, "arg");
     msgpack_pack_array(&pk, (size_t)(argc - nkw));
@@ -171,6 +177,16 @@ void client_pack_publish(msgpack_sbuffer *sb, const char *tgt, const char *tgt_t
     }
     mc_pk_kv_int(&pk, "timeout", timeout);
     mc_pk_kv_str(&pk, "user", user);
+}
+
+void client_pack_list_targets(msgpack_sbuffer *sb, const client_target_t *target)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "list_targets");
+    pack_target(&pk, target);
 }
 
 void client_pack_simple(msgpack_sbuffer *sb, const char *cmd)

@@ -27,11 +27,19 @@ int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int
    timeout, -1 when interrupted. */
 int client_next(client_t *c, char kind[16], zframe_t **body, int timeout_ms);
 
+/* What a request targets: an expression, its kind, and the delimiter
+   between nested grain keys (0 for the default ':'). */
+typedef struct {
+    const char *tgt, *tgt_type;
+    char delimiter;
+} client_target_t;
+
 /* A publish request: ARGs of the form KEY=VALUE become keyword arguments,
    the rest positional ones, all as strings, as Salt's CLI passes them. */
-void client_pack_publish(msgpack_sbuffer *sb, const char *tgt, const char *tgt_type,
-                         const char *fun, int argc, char *const *argv, int timeout,
-                         const char *user);
+void client_pack_publish(msgpack_sbuffer *sb, const client_target_t *target, const char *fun,
+                         int argc, char *const *argv, int timeout, const char *user);
+/* Ask which minions a target selects, without running anything. */
+void client_pack_list_targets(msgpack_sbuffer *sb, const client_target_t *target);
 /* A request with no fields but its name: {v, cmd}. */
 void client_pack_simple(msgpack_sbuffer *sb, const char *cmd);
 

@@ -55,6 +55,9 @@ static void usage(FILE *f)
                "  mctl '*' test.ping\n"
                "  mctl 'web*' cmd.run 'systemctl restart nginx' timeout=60\n"
                "  mctl -L web1,web2 grains.get os\n"
+               "  mctl -G 'roles:web' cmd.run 'systemctl restart nginx'\n"
+               "  mctl -C 'G@os:Debian and web* and not E@web-dc2-.*' test.ping\n"
+               "  mctl -b 10%% '*' cmd.run 'apt-get -y upgrade' -t 600\n"
                "  mctl '*' sys.doc cmd.run\n");
 }
 
@@ -88,6 +91,16 @@ static const struct option global_opts[] = {
     {"out", required_argument, NULL, 'o'},
     {"config-dir", required_argument, NULL, 'c'},
     {"list", no_argument, NULL, 'L'},
+    {"pcre", no_argument, NULL, 'E'},
+    {"grain", no_argument, NULL, 'G'},
+    {"grain-pcre", no_argument, NULL, 'P'},
+    {"ipcidr", no_argument, NULL, 'S'},
+    {"nodegroup", no_argument, NULL, 'N'},
+    {"compound", no_argument, NULL, 'C'},
+    {"delimiter", required_argument, NULL, 'D'},
+    {"list-targets", no_argument, NULL, 'T'},
+    {"batch", required_argument, NULL, 'b'},
+    {"batch-wait", required_argument, NULL, 'W'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -98,13 +111,20 @@ static const struct option global_opts[] = {
    allows: mctl '*' test.ping --out json); "--" ends them, so arguments
    starting with '-' can still reach the function. Returns -1 to exit with
    *status. */
-static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o, const char **tgt_type,
-                         int *status)
+static bool batch_valid(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    return *s && v >= 1 && (*end == '\0' || (end[0] == '%' && end[1] == '\0' && v <= 100));
+}
+
+static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
+                         client_target_t *target, bool *list_targets, int *status)
 {
     int c;
     optind = 0; /* 0, not 1: GNU getopt then starts afresh, permutation included */
-    while ((c = getopt_long(argc, argv, permute ? "t:c:Lvh" : "+t:c:Lvh", global_opts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, permute ? "t:c:LEGPSNCb:vh" : "+t:c:LEGPSNCb:vh",
+                            global_opts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (parse_seconds("--timeout", optarg, &o->timeout) != 0)
@@ -127,8 +147,51 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o, con
             o->config_dir = optarg;
             break;
         case 'L':
-            *tgt_type = "list";
+            target->tgt_type = "list";
             break;
+        case 'E':
+            target->tgt_type = "pcre";
+            break;
+        case 'G':
+            target->tgt_type = "grain";
+            break;
+        case 'P':
+            target->tgt_type = "grain_pcre";
+            break;
+        case 'S':
+            target->tgt_type = "ipcidr";
+            break;
+        case 'N':
+            target->tgt_type = "nodegroup";
+            break;
+        case 'C':
+            target->tgt_type = "compound";
+            break;
+        case 'D':
+            if (strlen(optarg) != 1) {
+                cli_usage_error("--delimiter: expected one character, got '%s'", optarg);
+                goto usage;
+            }
+            target->delimiter = optarg[0];
+            break;
+        case 'T':
+            *list_targets = true;
+            break;
+        case 'b':
+            if (!batch_valid(optarg)) {
+                cli_usage_error("--batch: expected a number of minions or a percentage, got '%s'",
+                                optarg);
+                goto usage;
+            }
+            o->batch = optarg;
+            break;
+        case 'W': {
+            int secs;
+            if (parse_seconds("--batch-wait", optarg, &secs) != 0)
+                goto usage;
+            o->batch_wait = secs;
+            break;
+        }
         case 'v':
             o->verbose = true;
             break;
@@ -154,16 +217,17 @@ usage:
 int main(int argc, char **argv)
 {
     cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
-    const char *tgt_type = "glob";
+    client_target_t target = {NULL, "glob", 0};
+    bool list_targets = false;
     int status;
     opterr = 1;
     /* Options before a subcommand (key, status) are global; the
        subcommand parses the rest. A job's options may stand anywhere. */
-    if (parse_options(argc, argv, false, &o, &tgt_type, &status) != 0)
+    if (parse_options(argc, argv, false, &o, &target, &list_targets, &status) != 0)
         return status;
     bool subcommand =
         optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0);
-    if (!subcommand && parse_options(argc, argv, true, &o, &tgt_type, &status) != 0)
+    if (!subcommand && parse_options(argc, argv, true, &o, &target, &list_targets, &status) != 0)
         return status;
     o.config_dir = mc_config_dir(o.config_dir);
     mc_log_open("mctl", MC_LOG_WARNING, NULL, NULL);
@@ -185,14 +249,26 @@ int main(int argc, char **argv)
         rc = cmd_key(&o, rest, args);
     } else if (strcmp(args[0], "status") == 0) {
         rc = cmd_status(&o, rest, args);
+    } else if (list_targets) {
+        target.tgt = args[0];
+        rc = rest > 1 ? cli_usage_error("--list-targets takes only a target")
+                      : cmd_list_targets(&o, &target);
     } else if (rest < 2) {
         rc = cli_usage_error("missing FUNCTION after the target '%s'", args[0]);
     } else {
         mc_err_t err;
-        if (mc_target_validate(args[0], tgt_type, &err) != 0)
+        target.tgt = args[0];
+        /* Catch a malformed expression before anything leaves this host;
+           nodegroups are known only to the master, which checks them. */
+        mc_target_t *check = NULL;
+        bool groups = strcmp(target.tgt_type, "nodegroup") == 0 ||
+                      (strcmp(target.tgt_type, "compound") == 0 && strstr(target.tgt, "N@"));
+        if (!groups &&
+            !(check = mc_target_compile(target.tgt, target.tgt_type, target.delimiter, &err)))
             rc = cli_usage_error("%s", err.msg);
         else
-            rc = cmd_run(&o, tgt_type, args[0], args[1], rest - 2, args + 2);
+            rc = cmd_run(&o, &target, args[1], rest - 2, args + 2);
+        mc_target_destroy(&check);
     }
     zsys_shutdown();
     return rc;

@@ -1,12 +1,20 @@
-/*  run - mctl TARGET FUNCTION [ARG ...]: publish a job and gather returns.
+/*  run - mctl TARGET FUNCTION [ARG ...]: publish, gather, print.
 
-    The master answers the publish with the jid and the minions it expects;
-    from then on it streams an "ack" when a minion has the job and a "ret"
-    with its return. A minion that has not acknowledged within the gather
-    timeout (5 s, or the job's limit if shorter) is taken as not there; one
-    that did acknowledge is waited for until the job's time limit, plus a
-    grace for the minion to report that it killed the job. Returns print as
-    they arrive (txt) or all at the end (json). */
+    Every targeted minion is an entry that goes PENDING -> WAITING (job
+    published) -> ACKED (the minion has it) -> RETURNED, or MISSING when
+    its time runs out: a minion that has not acknowledged within the
+    gather timeout (5 s, or the job's limit if shorter) is taken as not
+    there; one that did is waited for until the job's time limit plus a
+    grace for the minion to report that it killed the job.
+
+    A plain job publishes once to the whole target; the master answers with
+    the jid and the minions to expect. In batch mode (-b N or N%) the
+    target is resolved first and each minion gets its own job as a slot
+    frees up, so that at most N run at once, as Salt's --batch does; the
+    publish answers then come back in the order they were asked for.
+
+    Returns print as they arrive (txt) or all at the end (json). */
+#include <math.h>
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,47 +25,320 @@
 
 #define KILL_REPORT_GRACE_MS 4000
 
-typedef enum { WAITING, ACKED, RETURNED } state_t;
+typedef enum { PENDING, WAITING, ACKED, RETURNED, MISSING } state_t;
 
 typedef struct {
     char *id;
+    char jid[MC_JID_LEN + 1];
     state_t state;
     bool success;
+    int64_t started_ms;
     zframe_t *ret; /* raw return, kept for json */
-} expected_t;
+} entry_t;
 
-static expected_t *find_expected(expected_t *e, size_t n, const char *id)
+typedef struct {
+    const cli_opts_t *o;
+    client_t c;
+    entry_t *e;
+    size_t n, done, running, next;
+    size_t *asked; /* batch: entries whose publish awaits its answer, in order */
+    size_t asked_head, asked_tail;
+    int64_t next_start_ms;
+    const char *fun;
+    int argc;
+    char **argv;
+    const char *user;
+} gather_t;
+
+static entry_t *find_entry(gather_t *g, const char *jid, const char *id)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(e[i].id, id) == 0)
-            return &e[i];
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->e[i].id, id) == 0 && strcmp(g->e[i].jid, jid) == 0)
+            return &g->e[i];
     return NULL;
 }
 
-static void print_json(expected_t *e, size_t n)
+static void finish(gather_t *g, entry_t *x, state_t how)
+{
+    if (x->state == WAITING || x->state == ACKED)
+        g->running--;
+    x->state = how;
+    g->done++;
+    if (g->o->batch_wait > 0)
+        g->next_start_ms = mc_mono_ms() + (int64_t)g->o->batch_wait * 1000;
+}
+
+/* Batch: publish to the next minion, without waiting for the answer. */
+static int start_next(gather_t *g)
+{
+    entry_t *x = &g->e[g->next];
+    client_target_t one = {x->id, "list", 0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    client_pack_publish(&sb, &one, g->fun, g->argc, g->argv, g->o->timeout, g->user);
+    int rc = zmq_send(zsock_resolve(g->c.sock), sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc < 0)
+        return -1;
+    if (g->o->verbose)
+        fprintf(stderr, "Executing run on %s\n", x->id);
+    x->state = WAITING;
+    x->started_ms = mc_mono_ms();
+    g->asked[g->asked_tail++] = g->next++;
+    g->running++;
+    return 0;
+}
+
+/* Batch: the answer to the oldest publish we have not heard back on. */
+static void on_publish_answer(gather_t *g, zframe_t *body)
+{
+    if (g->asked_head == g->asked_tail)
+        return;
+    entry_t *x = &g->e[g->asked[g->asked_head++]];
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    const msgpack_object *ok = NULL;
+    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) == 0) {
+        ok = mc_mp_get(&doc.root, "ok");
+        if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
+            mc_mp_str(&doc.root, "jid", x->jid, sizeof x->jid, NULL);
+        else
+            mc_mp_str_opt(&doc.root, "error", err.msg, sizeof err.msg, NULL);
+        mc_mp_doc_done(&doc);
+    }
+    if (!x->jid[0]) {
+        fprintf(stderr, "mctl: %s: %s\n", x->id, ok ? err.msg : "no longer matches the target");
+        finish(g, x, MISSING);
+    }
+}
+
+static void on_return(gather_t *g, zframe_t **body)
+{
+    mc_ret_t ret;
+    mc_err_t err;
+    if (mc_ret_decode(&ret, zframe_data(*body), zframe_size(*body), &err) != 0) {
+        fprintf(stderr, "mctl: a malformed return was ignored: %s\n", err.msg);
+        return;
+    }
+    entry_t *x = find_entry(g, ret.jid, ret.id);
+    if (x && (x->state == WAITING || x->state == ACKED)) {
+        x->success = ret.success;
+        finish(g, x, RETURNED);
+        if (g->o->out == OUT_TXT) {
+            output_txt_minion(stdout, ret.id, ret.ret);
+            fflush(stdout);
+        } else {
+            x->ret = *body;
+            *body = NULL;
+        }
+    }
+    mc_ret_done(&ret);
+}
+
+/* Mark minions whose time is up; returns when the next one's will be. */
+static int64_t expire(gather_t *g, int64_t now)
+{
+    int gather = g->o->gather_timeout < g->o->timeout ? g->o->gather_timeout : g->o->timeout;
+    int64_t wake = now + 1000;
+    for (size_t i = 0; i < g->n; i++) {
+        entry_t *x = &g->e[i];
+        if (x->state != WAITING && x->state != ACKED)
+            continue;
+        int64_t limit = x->started_ms + (x->state == WAITING ? (int64_t)gather * 1000
+                                                             : (int64_t)g->o->timeout * 1000 +
+                                                                   KILL_REPORT_GRACE_MS);
+        if (now >= limit)
+            finish(g, x, MISSING);
+        else if (limit < wake)
+            wake = limit;
+    }
+    return wake;
+}
+
+static void gather(gather_t *g, size_t limit)
+{
+    while (g->done < g->n) {
+        int64_t now = mc_mono_ms();
+        while (g->next < g->n && g->running < limit && now >= g->next_start_ms)
+            if (start_next(g) != 0)
+                return;
+        int64_t wake = expire(g, now);
+        if (g->done == g->n)
+            break;
+        if (g->next < g->n && g->running < limit && g->next_start_ms < wake)
+            wake = g->next_start_ms;
+        char kind[16];
+        zframe_t *body = NULL;
+        int got = client_next(&g->c, kind, &body, wake > now ? (int)(wake - now) : 0);
+        if (got < 0)
+            return;
+        if (got > 0 && strcmp(kind, "reply") == 0) {
+            on_publish_answer(g, body);
+        } else if (got > 0 && strcmp(kind, "ack") == 0) {
+            mc_ack_t ack;
+            mc_err_t err;
+            if (mc_ack_decode(&ack, zframe_data(body), zframe_size(body), &err) == 0) {
+                entry_t *x = find_entry(g, ack.jid, ack.id);
+                if (x && x->state == WAITING)
+                    x->state = ACKED;
+            }
+        } else if (got > 0 && strcmp(kind, "ret") == 0) {
+            on_return(g, &body);
+        }
+        zframe_destroy(&body);
+    }
+}
+
+static void print_json(gather_t *g)
 {
     printf("{\n");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < g->n; i++) {
         printf("    ");
-        output_json_string(stdout, e[i].id, strlen(e[i].id));
+        output_json_string(stdout, g->e[i].id, strlen(g->e[i].id));
         printf(": ");
         mc_ret_t ret;
         mc_err_t err;
-        if (e[i].ret &&
-            mc_ret_decode(&ret, zframe_data(e[i].ret), zframe_size(e[i].ret), &err) == 0) {
+        zframe_t *f = g->e[i].ret;
+        if (f && mc_ret_decode(&ret, zframe_data(f), zframe_size(f), &err) == 0) {
             output_json_value(stdout, ret.ret, 4);
             mc_ret_done(&ret);
         } else {
             const char *msg = "Minion did not return. [No response]";
             output_json_string(stdout, msg, strlen(msg));
         }
-        printf(i + 1 < n ? ",\n" : "\n");
+        printf(i + 1 < g->n ? ",\n" : "\n");
     }
     printf("}\n");
 }
 
-int cmd_run(const cli_opts_t *o, const char *tgt_type, const char *tgt, const char *fun, int argc,
+static int report(gather_t *g, const char *jid)
+{
+    size_t failed = 0, missing = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        entry_t *x = &g->e[i];
+        if (x->state != RETURNED) {
+            missing++;
+            if (g->o->out == OUT_TXT)
+                printf("%s:\n    Minion did not return. [%s]\n", x->id,
+                       x->state == MISSING && x->jid[0] && x->started_ms ? "No response"
+                                                                         : "Not run");
+        } else if (!x->success) {
+            failed++;
+        }
+    }
+    if (g->o->out == OUT_JSON)
+        print_json(g);
+    fflush(stdout);
+    if (missing) {
+        fprintf(stderr, "ERROR: %zu of %zu minion%s did not return%s%s%s\n", missing, g->n,
+                g->n == 1 ? "" : "s", jid ? " (jid " : "", jid ? jid : "", jid ? ")" : "");
+        return EXIT_NO_RETURN;
+    }
+    if (failed) {
+        fprintf(stderr, "ERROR: Minions returned with non-zero exit code\n");
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}
+
+/* The ids in a reply's "minions" list, as new entries. */
+static int take_minions(gather_t *g, const mc_mp_doc_t *reply, const char *jid)
+{
+    const msgpack_object *minions = NULL;
+    mc_err_t err;
+    if (mc_mp_array(&reply->root, "minions", false, 1000000, &minions, &err) != 0) {
+        fprintf(stderr, "mctl: bad answer from the master: %s\n", err.msg);
+        return -1;
+    }
+    g->n = minions->via.array.size;
+    g->e = mc_calloc(g->n + 1, sizeof *g->e);
+    for (size_t i = 0; i < g->n; i++) {
+        g->e[i].id = mc_mp_cstr(&minions->via.array.ptr[i]);
+        if (jid) {
+            snprintf(g->e[i].jid, sizeof g->e[i].jid, "%s", jid);
+            g->e[i].state = WAITING;
+            g->e[i].started_ms = mc_mono_ms();
+        }
+    }
+    /* A plain job has started on every minion already. */
+    g->running = jid ? g->n : 0;
+    g->next = jid ? g->n : 0;
+    return 0;
+}
+
+static size_t batch_size(const char *spec, size_t n)
+{
+    char *end;
+    double v = strtod(spec, &end);
+    size_t size = *end == '%' ? (size_t)ceil((double)n * v / 100.0) : (size_t)v;
+    return size < 1 ? 1 : size;
+}
+
+int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun, int argc,
             char **argv)
+{
+    struct passwd *pw = getpwuid(getuid());
+    gather_t g = {.o = o, .fun = fun, .argc = argc, .argv = argv, .user = pw ? pw->pw_name : "?"};
+    mc_err_t err;
+    if (client_open(&g.c, o->config_dir, &err) != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return EXIT_UNAVAILABLE;
+    }
+    bool batch = o->batch != NULL && !o->async;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if (batch)
+        client_pack_list_targets(&sb, target);
+    else
+        client_pack_publish(&sb, target, fun, argc, argv, o->timeout, g.user);
+    mc_mp_doc_t reply;
+    int rc = client_call(&g.c, &sb, &reply, 10000, &err);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        client_close(&g.c);
+        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_USAGE;
+    }
+    char jid[MC_JID_LEN + 1] = "";
+    if (!batch)
+        mc_mp_str(&reply.root, "jid", jid, sizeof jid, NULL);
+    rc = take_minions(&g, &reply, batch ? NULL : jid);
+    mc_mp_doc_done(&reply);
+    if (rc != 0) {
+        client_close(&g.c);
+        return EXIT_UNAVAILABLE;
+    }
+    int status = EXIT_OK;
+    if (g.n == 0) {
+        fprintf(stderr,
+                "No minions matched the target. No command was sent, no jid was assigned.\n");
+        status = EXIT_NO_RETURN;
+    } else if (o->async) {
+        if (o->out == OUT_JSON)
+            printf("{\n    \"jid\": \"%s\"\n}\n", jid);
+        else
+            printf("Executed command with job ID: %s\n", jid);
+    } else {
+        if (o->verbose && !batch)
+            fprintf(stderr,
+                    "Executing job with jid %s\n----------------------------------------"
+                    "---\n\n",
+                    jid);
+        g.asked = mc_calloc(g.n + 1, sizeof *g.asked);
+        gather(&g, batch ? batch_size(o->batch, g.n) : g.n);
+        status = report(&g, batch ? NULL : jid);
+    }
+    for (size_t i = 0; i < g.n; i++) {
+        free(g.e[i].id);
+        zframe_destroy(&g.e[i].ret);
+    }
+    free(g.e);
+    free(g.asked);
+    client_close(&g.c);
+    return status;
+}
+
+int cmd_list_targets(const cli_opts_t *o, const client_target_t *target)
 {
     client_t c;
     mc_err_t err;
@@ -67,137 +348,34 @@ int cmd_run(const cli_opts_t *o, const char *tgt_type, const char *tgt, const ch
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    struct passwd *pw = getpwuid(getuid());
-    client_pack_publish(&sb, tgt, tgt_type, fun, argc, argv, o->timeout, pw ? pw->pw_name : "?");
+    client_pack_list_targets(&sb, target);
     mc_mp_doc_t reply;
     int rc = client_call(&c, &sb, &reply, 10000, &err);
     msgpack_sbuffer_destroy(&sb);
+    client_close(&c);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
-        client_close(&c);
         return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_USAGE;
     }
-    char jid[MC_JID_LEN + 1] = "";
-    const msgpack_object *minions = NULL;
-    if (mc_mp_str(&reply.root, "jid", jid, sizeof jid, &err) ||
-        mc_mp_array(&reply.root, "minions", false, 1000000, &minions, &err)) {
-        fprintf(stderr, "mctl: bad answer from the master: %s\n", err.msg);
-        mc_mp_doc_done(&reply);
-        client_close(&c);
-        return EXIT_UNAVAILABLE;
+    const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
+    uint32_t n = minions && minions->type == MSGPACK_OBJECT_ARRAY ? minions->via.array.size : 0;
+    if (o->out == OUT_JSON) {
+        if (minions)
+            output_json_value(stdout, minions, 0);
+        else
+            printf("[]");
+        printf("\n");
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            const msgpack_object *id = &minions->via.array.ptr[i];
+            if (id->type == MSGPACK_OBJECT_STR)
+                printf("%.*s\n", (int)id->via.str.size, id->via.str.ptr);
+        }
     }
-    size_t n = minions->via.array.size;
+    mc_mp_doc_done(&reply);
     if (n == 0) {
-        fprintf(stderr,
-                "No minions matched the target. No command was sent, no jid was assigned.\n");
-        mc_mp_doc_done(&reply);
-        client_close(&c);
+        fprintf(stderr, "No minions matched the target.\n");
         return EXIT_NO_RETURN;
     }
-    if (o->async) {
-        if (o->out == OUT_JSON)
-            printf("{\n    \"jid\": \"%s\"\n}\n", jid);
-        else
-            printf("Executed command with job ID: %s\n", jid);
-        mc_mp_doc_done(&reply);
-        client_close(&c);
-        return EXIT_OK;
-    }
-    if (o->verbose)
-        fprintf(stderr,
-                "Executing job with jid %s\n-------------------------------------------\n\n", jid);
-
-    expected_t *e = mc_calloc(n, sizeof *e);
-    for (size_t i = 0; i < n; i++)
-        e[i].id = mc_mp_cstr(&minions->via.array.ptr[i]);
-    mc_mp_doc_done(&reply);
-
-    int64_t start = mc_mono_ms();
-    int gather = o->gather_timeout < o->timeout ? o->gather_timeout : o->timeout;
-    int64_t ack_deadline = start + gather * 1000;
-    int64_t final_deadline = start + (int64_t)o->timeout * 1000 + KILL_REPORT_GRACE_MS;
-    size_t returned = 0;
-    while (returned < n) {
-        int64_t now = mc_mono_ms();
-        bool acked_waiting = false;
-        for (size_t i = 0; i < n; i++)
-            acked_waiting |= e[i].state == ACKED;
-        /* Only minions that never acknowledged are left, and their time
-           to do so is up: they are not there. */
-        if (!acked_waiting && now >= ack_deadline)
-            break;
-        int64_t wake = acked_waiting ? final_deadline : ack_deadline;
-        if (now >= final_deadline)
-            break;
-        if (wake > final_deadline)
-            wake = final_deadline;
-        char kind[16];
-        zframe_t *body = NULL;
-        int got = client_next(&c, kind, &body, (int)(wake - now));
-        if (got < 0)
-            break;
-        if (got == 0)
-            continue;
-        if (strcmp(kind, "ack") == 0) {
-            mc_ack_t ack;
-            if (mc_ack_decode(&ack, zframe_data(body), zframe_size(body), &err) == 0 &&
-                strcmp(ack.jid, jid) == 0) {
-                expected_t *x = find_expected(e, n, ack.id);
-                if (x && x->state == WAITING)
-                    x->state = ACKED;
-            }
-        } else if (strcmp(kind, "ret") == 0) {
-            mc_ret_t ret;
-            if (mc_ret_decode(&ret, zframe_data(body), zframe_size(body), &err) != 0) {
-                fprintf(stderr, "mctl: a malformed return was ignored: %s\n", err.msg);
-            } else {
-                expected_t *x = strcmp(ret.jid, jid) == 0 ? find_expected(e, n, ret.id) : NULL;
-                if (x && x->state != RETURNED) {
-                    x->state = RETURNED;
-                    x->success = ret.success;
-                    returned++;
-                    if (o->out == OUT_TXT) {
-                        output_txt_minion(stdout, ret.id, ret.ret);
-                        fflush(stdout);
-                    } else {
-                        x->ret = body;
-                        body = NULL;
-                    }
-                }
-                mc_ret_done(&ret);
-            }
-        }
-        zframe_destroy(&body);
-    }
-
-    int status = EXIT_OK;
-    size_t failed = 0, missing = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (e[i].state != RETURNED) {
-            missing++;
-            if (o->out == OUT_TXT)
-                printf("%s:\n    Minion did not return. [%s]\n", e[i].id,
-                       e[i].state == ACKED ? "Still running" : "No response");
-        } else if (!e[i].success) {
-            failed++;
-        }
-    }
-    if (o->out == OUT_JSON)
-        print_json(e, n);
-    fflush(stdout);
-    if (missing) {
-        fprintf(stderr, "ERROR: %zu of %zu minion%s did not return (jid %s)\n", missing, n,
-                n == 1 ? "" : "s", jid);
-        status = EXIT_NO_RETURN;
-    } else if (failed) {
-        fprintf(stderr, "ERROR: Minions returned with non-zero exit code\n");
-        status = EXIT_FAILED;
-    }
-    for (size_t i = 0; i < n; i++) {
-        free(e[i].id);
-        zframe_destroy(&e[i].ret);
-    }
-    free(e);
-    client_close(&c);
-    return status;
+    return EXIT_OK;
 }

@@ -39,7 +39,8 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    client_pack_publish(&sb, "*", "glob", "test.ping", 0, NULL, o.timeout, "status");
+    client_target_t all = {"*", "glob", 0};
+    client_pack_publish(&sb, &all, "test.ping", 0, NULL, o.timeout, "status");
     mc_mp_doc_t reply;
     int rc = client_call(&c, &sb, &reply, 10000, &err);
     msgpack_sbuffer_destroy(&sb);

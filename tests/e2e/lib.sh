@@ -186,3 +186,33 @@ restart_minion() {
     "$BIN/mctl-minion" -c "$T/etc/$1" >> "$T/log/$1" 2>&1 &
     DAEMON_PIDS[$1]=$!
 }
+
+# The ids that answered a job, sorted, one line: run_ids ARGS...
+run_ids() {
+    mctl --out json "$@" 2>/dev/null |
+        python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))'
+}
+
+# The ids a target selects, sorted, one line.
+target_ids() {
+    mctl --list-targets "$@" 2>/dev/null | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# expect_ids "EXPECTED IDS" TARGET-ARGS...: both the master's resolution
+# and the minions that really answer a job must be exactly EXPECTED.
+expect_ids() {
+    local want=$1; shift
+    local listed ran
+    listed=$(target_ids "$@")
+    ran=$(run_ids "$@" test.ping)
+    if [ "$listed" != "$want" ] || [ "$ran" != "$want" ]; then
+        say "target $*: expected [$want], listed [$listed], answered [$ran]"
+        return 1
+    fi
+}
+
+# targets_are "IDS" TARGET-ARGS...: for wait_until, re-evaluated each poll.
+targets_are() {
+    local want=$1; shift
+    [ "$(target_ids "$@")" = "$want" ]
+}

@@ -42,6 +42,7 @@
 
 typedef struct {
     mc_minion_config_t *cfg;
+    const char *config_dir;
     mc_curve_keys_t keys;
     unsigned char master_pub[MC_KEY_LEN];
     unsigned char sign_pub[MC_KEY_LEN];
@@ -293,6 +294,24 @@ static void on_monitor(agent_t *self)
     zmsg_destroy(&msg);
 }
 
+/* SIGHUP: take the grains: map from the config file as it is now (the
+   rest of the config needs a restart). */
+static void reload_config_grains(agent_t *self)
+{
+    mc_minion_config_t fresh;
+    mc_err_t err;
+    if (mc_minion_config_load(&fresh, self->config_dir, &err) != 0) {
+        mc_error("SIGHUP: config not re-read: %s", err.msg);
+        return;
+    }
+    mc_yaml_t *old = self->cfg->doc;
+    self->cfg->doc = fresh.doc;
+    self->cfg->grains = fresh.grains;
+    fresh.doc = old;
+    mc_minion_config_free(&fresh);
+    mc_info("SIGHUP: grains re-read from the config");
+}
+
 static void on_signal(agent_t *self)
 {
     struct signalfd_siginfo si;
@@ -301,6 +320,7 @@ static void on_signal(agent_t *self)
             pool_check(self->pool);
         } else if (si.ssi_signo == SIGHUP) {
             mc_log_reopen();
+            reload_config_grains(self);
             if (refresh_grains(self))
                 send_grains(self);
         } else {
@@ -561,9 +581,9 @@ static void teardown(agent_t *self)
     sodium_memzero(&self->keys, sizeof self->keys);
 }
 
-int agent_run(mc_minion_config_t *cfg)
+int agent_run(mc_minion_config_t *cfg, const char *config_dir)
 {
-    agent_t self = {.cfg = cfg, .sigfd = -1, .started_ms = mc_mono_ms()};
+    agent_t self = {.cfg = cfg, .config_dir = config_dir, .sigfd = -1, .started_ms = mc_mono_ms()};
     msgpack_sbuffer_init(&self.grains);
     mc_err_t err;
     if (setup(&self, &err) != 0) {

@@ -6,7 +6,8 @@
 
 #include "config.h"
 
-/* Run until SIGTERM or SIGINT; returns the exit status. */
-int agent_run(mc_minion_config_t *cfg);
+/* Run until SIGTERM or SIGINT; returns the exit status. config_dir is
+   where SIGHUP re-reads grains from. */
+int agent_run(mc_minion_config_t *cfg, const char *config_dir);
 
 #endif

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
             mc_error("libsodium failed to start");
             status = 70;
         } else {
-            status = agent_run(&cfg);
+            status = agent_run(&cfg, mc_config_dir(args.config_dir));
         }
         if (pidfile[0])
             unlink(pidfile);

@@ -110,4 +110,11 @@ test_expect_success 'the master matches a minion on its new grains after a chang
     expect_ids "cache1 db2.example.com web2" -G env:staging
 '
 
+test_expect_success 'SIGHUP makes a minion re-read its config grains' '
+    sed -i "s/roles: \[db, backup\]/roles: [db, backup, archive]/" "$T/etc/db2.example.com/minion" &&
+    kill -HUP ${DAEMON_PIDS[db2.example.com]} &&
+    wait_until 20 targets_are "db2.example.com" -G roles:archive &&
+    mctl db2.example.com grains.get roles | grep -q "^    - archive$"
+'
+
 test_done

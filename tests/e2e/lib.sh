@@ -174,6 +174,8 @@ test_done() {
     exit
 }
 trap cleanup EXIT
+# Killed (Ctrl-C, a timeout, a closed pipe): still stop every daemon.
+trap 'cleanup; trap - EXIT; exit 1' INT TERM HUP PIPE
 
 # Start the master again with the config it had.
 restart_master() {

@@ -23,6 +23,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: mctl [OPTIONS] TARGET FUNCTION [ARG ...] [KEY=VALUE ...]\n"
                "       mctl key list|accept|reject|delete|finger [ID ...|-A]\n"
+               "       mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
+               "       mctl jobs show JID\n"
                "       mctl status\n"
                "\n"
                "Run FUNCTION on every minion TARGET selects, print each minion's return as it\n"
@@ -226,7 +228,8 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, false, &o, &target, &list_targets, &status) != 0)
         return status;
     bool subcommand =
-        optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0);
+        optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0 ||
+                          strcmp(argv[optind], "jobs") == 0);
     if (!subcommand && parse_options(argc, argv, true, &o, &target, &list_targets, &status) != 0)
         return status;
     o.config_dir = mc_config_dir(o.config_dir);
@@ -247,6 +250,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(args[0], "key") == 0) {
         rc = cmd_key(&o, rest, args);
+    } else if (strcmp(args[0], "jobs") == 0) {
+        rc = cmd_jobs(&o, rest, args);
     } else if (strcmp(args[0], "status") == 0) {
         rc = cmd_status(&o, rest, args);
     } else if (list_targets) {

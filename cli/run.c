@@ -21,25 +21,15 @@
 
 #include "cli.h"
 #include "client.h"
+#include "results.h"
 #include "wire.h"
 
 #define KILL_REPORT_GRACE_MS 4000
 
-typedef enum { PENDING, WAITING, ACKED, RETURNED, MISSING } state_t;
-
-typedef struct {
-    char *id;
-    char jid[MC_JID_LEN + 1];
-    state_t state;
-    bool success;
-    int64_t started_ms;
-    zframe_t *ret; /* raw return, kept for json */
-} entry_t;
-
 typedef struct {
     const cli_opts_t *o;
     client_t c;
-    entry_t *e;
+    result_t *e;
     size_t n, done, running, next;
     size_t *asked; /* batch: entries whose publish awaits its answer, in order */
     size_t asked_head, asked_tail;
@@ -50,7 +40,7 @@ typedef struct {
     const char *user;
 } gather_t;
 
-static entry_t *find_entry(gather_t *g, const char *jid, const char *id)
+static result_t *find_entry(gather_t *g, const char *jid, const char *id)
 {
     for (size_t i = 0; i < g->n; i++)
         if (strcmp(g->e[i].id, id) == 0 && strcmp(g->e[i].jid, jid) == 0)
@@ -58,7 +48,7 @@ static entry_t *find_entry(gather_t *g, const char *jid, const char *id)
     return NULL;
 }
 
-static void finish(gather_t *g, entry_t *x, state_t how)
+static void finish(gather_t *g, result_t *x, result_state_t how)
 {
     if (x->state == WAITING || x->state == ACKED)
         g->running--;
@@ -71,7 +61,7 @@ static void finish(gather_t *g, entry_t *x, state_t how)
 /* Batch: publish to the next minion, without waiting for the answer. */
 static int start_next(gather_t *g)
 {
-    entry_t *x = &g->e[g->next];
+    result_t *x = &g->e[g->next];
     client_target_t one = {x->id, "list", 0};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -94,7 +84,7 @@ static void on_publish_answer(gather_t *g, zframe_t *body)
 {
     if (g->asked_head == g->asked_tail)
         return;
-    entry_t *x = &g->e[g->asked[g->asked_head++]];
+    result_t *x = &g->e[g->asked[g->asked_head++]];
     mc_mp_doc_t doc;
     mc_err_t err;
     const msgpack_object *ok = NULL;
@@ -120,7 +110,7 @@ static void on_return(gather_t *g, zframe_t **body)
         fprintf(stderr, "mctl: a malformed return was ignored: %s\n", err.msg);
         return;
     }
-    entry_t *x = find_entry(g, ret.jid, ret.id);
+    result_t *x = find_entry(g, ret.jid, ret.id);
     if (x && (x->state == WAITING || x->state == ACKED)) {
         x->success = ret.success;
         finish(g, x, RETURNED);
@@ -141,7 +131,7 @@ static int64_t expire(gather_t *g, int64_t now)
     int gather = g->o->gather_timeout < g->o->timeout ? g->o->gather_timeout : g->o->timeout;
     int64_t wake = now + 1000;
     for (size_t i = 0; i < g->n; i++) {
-        entry_t *x = &g->e[i];
+        result_t *x = &g->e[i];
         if (x->state != WAITING && x->state != ACKED)
             continue;
         int64_t limit = x->started_ms + (x->state == WAITING ? (int64_t)gather * 1000
@@ -178,7 +168,7 @@ static void gather(gather_t *g, size_t limit)
             mc_ack_t ack;
             mc_err_t err;
             if (mc_ack_decode(&ack, zframe_data(body), zframe_size(body), &err) == 0) {
-                entry_t *x = find_entry(g, ack.jid, ack.id);
+                result_t *x = find_entry(g, ack.jid, ack.id);
                 if (x && x->state == WAITING)
                     x->state = ACKED;
             }
@@ -189,56 +179,9 @@ static void gather(gather_t *g, size_t limit)
     }
 }
 
-static void print_json(gather_t *g)
-{
-    printf("{\n");
-    for (size_t i = 0; i < g->n; i++) {
-        printf("    ");
-        output_json_string(stdout, g->e[i].id, strlen(g->e[i].id));
-        printf(": ");
-        mc_ret_t ret;
-        mc_err_t err;
-        zframe_t *f = g->e[i].ret;
-        if (f && mc_ret_decode(&ret, zframe_data(f), zframe_size(f), &err) == 0) {
-            output_json_value(stdout, ret.ret, 4);
-            mc_ret_done(&ret);
-        } else {
-            const char *msg = "Minion did not return. [No response]";
-            output_json_string(stdout, msg, strlen(msg));
-        }
-        printf(i + 1 < g->n ? ",\n" : "\n");
-    }
-    printf("}\n");
-}
-
 static int report(gather_t *g, const char *jid)
 {
-    size_t failed = 0, missing = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        entry_t *x = &g->e[i];
-        if (x->state != RETURNED) {
-            missing++;
-            if (g->o->out == OUT_TXT)
-                printf("%s:\n    Minion did not return. [%s]\n", x->id,
-                       x->state == MISSING && x->jid[0] && x->started_ms ? "No response"
-                                                                         : "Not run");
-        } else if (!x->success) {
-            failed++;
-        }
-    }
-    if (g->o->out == OUT_JSON)
-        print_json(g);
-    fflush(stdout);
-    if (missing) {
-        fprintf(stderr, "ERROR: %zu of %zu minion%s did not return%s%s%s\n", missing, g->n,
-                g->n == 1 ? "" : "s", jid ? " (jid " : "", jid ? jid : "", jid ? ")" : "");
-        return EXIT_NO_RETURN;
-    }
-    if (failed) {
-        fprintf(stderr, "ERROR: Minions returned with non-zero exit code\n");
-        return EXIT_FAILED;
-    }
-    return EXIT_OK;
+    return results_report(g->o, g->e, g->n, jid);
 }
 
 /* The ids in a reply's "minions" list, as new entries. */

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libyaml-dev
-    libcmocka-dev libpcre2-dev
+    libcmocka-dev libpcre2-dev libsqlite3-dev
     procps iproute2
 )
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "jid.h"
+#include "jobcache.h"
 #include "jobs.h"
 #include "log.h"
 #include "registry.h"
@@ -49,6 +50,8 @@ typedef struct {
     mc_sign_keys_t sign;
     registry_t *registry;
     jobs_t *jobs;
+    jobcache_t *cache;
+    int64_t next_prune_ms;
     zhashx_t *nodegroups; /* name -> compound expression */
     zsock_t *zap, *reg, *pub, *pull, *client;
     int sigfd;
@@ -282,6 +285,8 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
         job_t *job = jobs_add(self->jobs, jid, fun, ids, r.count,
                               mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
         job_add_waiter(job, route);
+        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, user, mc_wall_us(), arg, kwarg,
+                         ids, r.count);
         free(ids);
     }
     reply_sbuf(self, route, &sb);
@@ -307,6 +312,58 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
                 r.count == 1 ? "" : "s", r.tgt_type, r.tgt);
     }
     resolved_done(&r);
+}
+
+/* ---- job history -------------------------------------------------------- */
+
+static void handle_jobs_list(master_t *self, zframe_t *route, const msgpack_object *req)
+{
+    mc_err_t err;
+    char fun[MC_FUN_MAX + 1], target[256];
+    int64_t limit = 50, since = 0;
+    if (mc_mp_str_opt(req, "fun", fun, sizeof fun, &err) ||
+        mc_mp_str_opt(req, "target", target, sizeof target, &err) ||
+        (mc_mp_get(req, "limit") && mc_mp_int(req, "limit", 1, 1000000, &limit, &err)) ||
+        (mc_mp_get(req, "since") && mc_mp_int(req, "since", 0, INT64_MAX, &since, &err))) {
+        reply_error(self, route, "bad jobs request: %s", err.msg);
+        return;
+    }
+    jobcache_flush(self->cache);
+    jobcache_query_t q = {.limit = (int)limit,
+                          .fun = fun[0] ? fun : NULL,
+                          .target = target[0] ? target : NULL,
+                          .since_us = since};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 1);
+    if (jobcache_pack_list(self->cache, &q, &pk, &err) != 0)
+        reply_error(self, route, "%s", err.msg);
+    else
+        reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void handle_jobs_show(master_t *self, zframe_t *route, const msgpack_object *req)
+{
+    mc_err_t err;
+    char jid[MC_JID_LEN + 1];
+    if (mc_mp_str(req, "jid", jid, sizeof jid, &err) || !mc_jid_valid(jid, strlen(jid))) {
+        reply_error(self, route, "'%s' is not a job id (20 digits)", jid);
+        return;
+    }
+    jobcache_flush(self->cache);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 3);
+    if (jobcache_pack_show(self->cache, jid, &pk, &err) != 0)
+        reply_error(self, route, "%s", err.msg);
+    else
+        reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 /* ---- keys --------------------------------------------------------------- */
@@ -517,6 +574,10 @@ static void on_client_request(master_t *self)
             handle_publish(self, route, &doc.root);
         else if (strcmp(cmd, "list_targets") == 0)
             handle_list_targets(self, route, &doc.root);
+        else if (strcmp(cmd, "jobs_list") == 0)
+            handle_jobs_list(self, route, &doc.root);
+        else if (strcmp(cmd, "jobs_show") == 0)
+            handle_jobs_show(self, route, &doc.root);
         else if (strcmp(cmd, "key_list") == 0)
             handle_key_list(self, route);
         else if (strcmp(cmd, "key_finger") == 0)
@@ -588,15 +649,17 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
         mc_warn("return claiming to be from %s arrived with the key of %s; refused", ret.id,
                 sender);
     } else {
+        /* Into history in any case (the cache keeps one per job and
+           minion, and only from minions the job went to); to waiting
+           clients when the job is still in flight. */
+        jobcache_add_return(self->cache, ret.jid, sender, ret.retcode, ret.success,
+                            zframe_data(body), zframe_size(body));
         job_t *job = jobs_find(self->jobs, ret.jid);
         if (!job)
-            mc_warn("return from %s for job %s, which is not in flight (too late, or the master "
-                    "restarted); not delivered",
+            mc_info("return from %s for job %s, which is no longer in flight: stored in the job "
+                    "cache",
                     sender, ret.jid);
-        else if (!job_advance(job, sender, MINION_RETURNED))
-            mc_warn("return from %s for job %s was not expected or came twice; ignored", sender,
-                    ret.jid);
-        else
+        else if (job_advance(job, sender, MINION_RETURNED))
             notify_waiters(self, job, "ret", body);
     }
     mc_ret_done(&ret);
@@ -679,6 +742,20 @@ static void on_minion_message(master_t *self)
             mc_warn("message from %s refused: unknown kind", sender);
     }
     zmsg_destroy(&msg);
+}
+
+/* keep_jobs (hours; 0 keeps everything): a thousand old jobs at a time,
+   so pruning never stalls the loop for long. */
+static void prune_history(master_t *self)
+{
+    if (self->cfg->keep_jobs == 0 || mc_mono_ms() < self->next_prune_ms)
+        return;
+    int64_t cutoff = mc_wall_us() - (int64_t)self->cfg->keep_jobs * 3600 * 1000000;
+    int n = jobcache_prune(self->cache, cutoff);
+    if (n > 0)
+        mc_info("job cache: pruned %d jobs older than %d hours", n, self->cfg->keep_jobs);
+    /* More to do: come back on the next tick; else in a minute. */
+    self->next_prune_ms = mc_mono_ms() + (n >= 1000 ? 0 : 60000);
 }
 
 static void on_zap(master_t *self)
@@ -832,6 +909,13 @@ static int setup(master_t *self, mc_err_t *err)
     if (!self->registry)
         return -1;
     self->jobs = jobs_new();
+    if (mc_mkdir_p(cfg->cachedir, 0700, err) != 0)
+        return -1;
+    char *db = mc_sprintf("%s/jobs.db", cfg->cachedir);
+    self->cache = jobcache_open(db, err);
+    free(db);
+    if (!self->cache)
+        return -1;
     if (load_nodegroups(self, err) != 0)
         return -1;
     raise_fd_limit(cfg->max_minions);
@@ -883,6 +967,9 @@ static void teardown(master_t *self)
         unlink(self->ipc_path);
     free(self->ipc_path);
     jobs_destroy(&self->jobs);
+    if (self->cache && jobcache_flush(self->cache) < 0)
+        mc_error("job cache: some returns could not be written before stopping");
+    jobcache_close(&self->cache);
     zhashx_destroy(&self->nodegroups);
     registry_destroy(&self->registry);
     if (self->sigfd > 0)
@@ -934,8 +1021,11 @@ int server_run(mc_master_config_t *cfg)
         }
         if (rc > 0 && (items[NSOCK].revents & ZMQ_POLLIN))
             on_signal(&self);
+        /* One transaction for everything this turn received. */
+        jobcache_flush(self.cache);
         if (mc_mono_ms() >= next_tick) {
             jobs_expire(self.jobs, mc_mono_ms());
+            prune_history(&self);
             next_tick = mc_mono_ms() + 1000;
         }
     }

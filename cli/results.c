@@ -1,0 +1,55 @@
+/*  results - see results.h. */
+#include "results.h"
+
+#include <string.h>
+
+static void print_json(result_t *r, size_t n)
+{
+    printf("{\n");
+    for (size_t i = 0; i < n; i++) {
+        printf("    ");
+        output_json_string(stdout, r[i].id, strlen(r[i].id));
+        printf(": ");
+        mc_ret_t ret;
+        mc_err_t err;
+        zframe_t *f = r[i].ret;
+        if (f && mc_ret_decode(&ret, zframe_data(f), zframe_size(f), &err) == 0) {
+            output_json_value(stdout, ret.ret, 4);
+            mc_ret_done(&ret);
+        } else {
+            const char *msg = "Minion did not return. [No response]";
+            output_json_string(stdout, msg, strlen(msg));
+        }
+        printf(i + 1 < n ? ",\n" : "\n");
+    }
+    printf("}\n");
+}
+
+int results_report(const cli_opts_t *o, result_t *r, size_t n, const char *jid)
+{
+    size_t failed = 0, missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        result_t *x = &r[i];
+        if (x->state != RETURNED) {
+            missing++;
+            if (o->out == OUT_TXT)
+                printf("%s:\n    Minion did not return. [%s]\n", x->id,
+                       x->state == PENDING ? "Not run" : "No response");
+        } else if (!x->success) {
+            failed++;
+        }
+    }
+    if (o->out == OUT_JSON)
+        print_json(r, n);
+    fflush(stdout);
+    if (missing) {
+        fprintf(stderr, "ERROR: %zu of %zu minion%s did not return%s%s%s\n", missing, n,
+                n == 1 ? "" : "s", jid ? " (jid " : "", jid ? jid : "", jid ? ")" : "");
+        return EXIT_NO_RETURN;
+    }
+    if (failed) {
+        fprintf(stderr, "ERROR: Minions returned with non-zero exit code\n");
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}

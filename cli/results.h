@@ -1,0 +1,28 @@
+/*  results - the minions' answers to one job, and how mctl reports them:
+    used by a live job and by `mctl jobs show`, so both print the same and
+    exit with the same status. */
+#ifndef MC_RESULTS_H
+#define MC_RESULTS_H
+
+#include <czmq.h>
+
+#include "cli.h"
+#include "wire.h"
+
+typedef enum { PENDING, WAITING, ACKED, RETURNED, MISSING } result_state_t;
+
+typedef struct {
+    char *id;
+    char jid[MC_JID_LEN + 1];
+    result_state_t state;
+    bool success;
+    int64_t started_ms;
+    zframe_t *ret; /* the raw return, kept for json */
+} result_t;
+
+/* After the returns (txt prints them as they come): list the minions that
+   did not return (txt) or print everything (json); say what went wrong on
+   stderr. Returns the exit status. jid may be NULL (batches). */
+int results_report(const cli_opts_t *o, result_t *r, size_t n, const char *jid);
+
+#endif

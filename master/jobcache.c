@@ -1,0 +1,428 @@
+/*  jobcache - see jobcache.h. */
+#include "jobcache.h"
+
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "mp.h"
+
+#define SCHEMA_VERSION 1
+
+typedef struct item {
+    struct item *next;
+    bool is_job;
+    char *jid, *id, *fun, *tgt, *tgt_type, *user;
+    int64_t ts_us, retcode;
+    bool success;
+    char *raw, *arg, *kwarg; /* msgpack */
+    size_t raw_len, arg_len, kwarg_len;
+    char **ids;
+    size_t n;
+} item_t;
+
+struct _jobcache_t {
+    sqlite3 *db;
+    sqlite3_stmt *ins_job, *ins_minion, *ins_ret;
+    item_t *head, *tail;
+    size_t pending;
+};
+
+static const char *schema_v1 =
+    "CREATE TABLE jobs(jid TEXT PRIMARY KEY, fun TEXT NOT NULL, tgt TEXT NOT NULL,"
+    "  tgt_type TEXT NOT NULL, user TEXT NOT NULL, ts INTEGER NOT NULL, arg BLOB, kwarg BLOB);"
+    "CREATE INDEX jobs_ts ON jobs(ts);"
+    "CREATE TABLE job_minions(jid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(jid, id))"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE returns(jid TEXT NOT NULL, id TEXT NOT NULL, retcode INTEGER NOT NULL,"
+    "  success INTEGER NOT NULL, ret BLOB NOT NULL, PRIMARY KEY(jid, id)) WITHOUT ROWID;";
+
+static int exec(jobcache_t *self, const char *sql, mc_err_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        mc_err_set(err, "job cache: %s", msg ? msg : sqlite3_errmsg(self->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int migrate(jobcache_t *self, mc_err_t *err)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > SCHEMA_VERSION) {
+        mc_err_set(err, "job cache: schema version %d is newer than this master knows (%d)",
+                   version, SCHEMA_VERSION);
+        return -1;
+    }
+    if (version == 0) {
+        if (exec(self, "BEGIN", err) || exec(self, schema_v1, err) ||
+            exec(self, "PRAGMA user_version = 1", err) || exec(self, "COMMIT", err))
+            return -1;
+        mc_info("job cache: created schema version %d", SCHEMA_VERSION);
+    }
+    /* Later versions: if (version < 2) { ALTER ...; PRAGMA user_version = 2; } */
+    return 0;
+}
+
+jobcache_t *jobcache_open(const char *path, mc_err_t *err)
+{
+    jobcache_t *self = mc_calloc(1, sizeof *self);
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        mc_err_set(err, "cannot open the job cache %s: %s", path, sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    chmod(path, 0600);
+    sqlite3_busy_timeout(self->db, 5000);
+    if (exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF",
+             err) ||
+        migrate(self, err))
+        goto fail;
+    if (sqlite3_prepare_v2(self->db,
+                           "INSERT OR IGNORE INTO jobs(jid, fun, tgt, tgt_type, user, ts, arg, "
+                           "kwarg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           -1, &self->ins_job, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO job_minions(jid, id) VALUES (?1, ?2)",
+                           -1, &self->ins_minion, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db,
+                           "INSERT OR IGNORE INTO returns(jid, id, retcode, success, ret) "
+                           "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS "
+                           "(SELECT 1 FROM job_minions WHERE jid = ?1 AND id = ?2)",
+                           -1, &self->ins_ret, NULL) != SQLITE_OK) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    return self;
+fail:
+    jobcache_close(&self);
+    return NULL;
+}
+
+static void item_free(item_t *it)
+{
+    free(it->jid);
+    free(it->id);
+    free(it->fun);
+    free(it->tgt);
+    free(it->tgt_type);
+    free(it->user);
+    free(it->raw);
+    free(it->arg);
+    free(it->kwarg);
+    for (size_t i = 0; i < it->n; i++)
+        free(it->ids[i]);
+    free(it->ids);
+    free(it);
+}
+
+void jobcache_close(jobcache_t **pself)
+{
+    jobcache_t *self = *pself;
+    if (!self)
+        return;
+    if (self->pending)
+        mc_error("job cache: closing with %zu writes not committed", self->pending);
+    while (self->head) {
+        item_t *it = self->head;
+        self->head = it->next;
+        item_free(it);
+    }
+    sqlite3_finalize(self->ins_job);
+    sqlite3_finalize(self->ins_minion);
+    sqlite3_finalize(self->ins_ret);
+    sqlite3_close(self->db);
+    free(self);
+    *pself = NULL;
+}
+
+static void enqueue(jobcache_t *self, item_t *it)
+{
+    if (self->tail)
+        self->tail->next = it;
+    else
+        self->head = it;
+    self->tail = it;
+    self->pending++;
+}
+
+static char *pack_object(const msgpack_object *o, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (o)
+        msgpack_pack_object(&pk, *o);
+    else
+        msgpack_pack_nil(&pk);
+    *len = sb.size;
+    return sb.data; /* sbuffer data is malloc'd */
+}
+
+void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const char *tgt,
+                      const char *tgt_type, const char *user, int64_t ts_us,
+                      const msgpack_object *arg, const msgpack_object *kwarg,
+                      const char *const *ids, size_t n)
+{
+    item_t *it = mc_calloc(1, sizeof *it);
+    it->is_job = true;
+    it->jid = mc_strdup(jid);
+    it->fun = mc_strdup(fun);
+    it->tgt = mc_strdup(tgt);
+    it->tgt_type = mc_strdup(tgt_type);
+    it->user = mc_strdup(user);
+    it->ts_us = ts_us;
+    it->arg = pack_object(arg, &it->arg_len);
+    it->kwarg = pack_object(kwarg, &it->kwarg_len);
+    it->ids = mc_calloc(n + 1, sizeof *it->ids);
+    for (size_t i = 0; i < n; i++)
+        it->ids[i] = mc_strdup(ids[i]);
+    it->n = n;
+    enqueue(self, it);
+}
+
+void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int64_t retcode,
+                         bool success, const void *raw, size_t len)
+{
+    item_t *it = mc_calloc(1, sizeof *it);
+    it->jid = mc_strdup(jid);
+    it->id = mc_strdup(id);
+    it->retcode = retcode;
+    it->success = success;
+    it->raw = mc_malloc(len);
+    memcpy(it->raw, raw, len);
+    it->raw_len = len;
+    enqueue(self, it);
+}
+
+size_t jobcache_pending(jobcache_t *self)
+{
+    return self->pending;
+}
+
+static int step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int write_item(jobcache_t *self, const item_t *it)
+{
+    if (it->is_job) {
+        sqlite3_stmt *st = self->ins_job;
+        sqlite3_bind_text(st, 1, it->jid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, it->fun, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, it->tgt, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, it->tgt_type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, it->user, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, it->ts_us);
+        sqlite3_bind_blob(st, 7, it->arg, (int)it->arg_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 8, it->kwarg, (int)it->kwarg_len, SQLITE_STATIC);
+        if (step(st) != 0)
+            return -1;
+        for (size_t i = 0; i < it->n; i++) {
+            sqlite3_bind_text(self->ins_minion, 1, it->jid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(self->ins_minion, 2, it->ids[i], -1, SQLITE_STATIC);
+            if (step(self->ins_minion) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    sqlite3_stmt *st = self->ins_ret;
+    sqlite3_bind_text(st, 1, it->jid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, it->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, it->retcode);
+    sqlite3_bind_int(st, 4, it->success);
+    sqlite3_bind_blob(st, 5, it->raw, (int)it->raw_len, SQLITE_STATIC);
+    if (step(st) != 0)
+        return -1;
+    if (sqlite3_changes(self->db) == 0)
+        mc_warn("job cache: return from %s for job %s not stored: a duplicate, or a minion the "
+                "job was not published to",
+                it->id, it->jid);
+    return 0;
+}
+
+int jobcache_flush(jobcache_t *self)
+{
+    if (!self->head)
+        return 0;
+    mc_err_t err;
+    if (exec(self, "BEGIN", &err) != 0) {
+        mc_error("%s", err.msg);
+        return -1;
+    }
+    int written = 0;
+    for (item_t *it = self->head; it; it = it->next, written++) {
+        if (write_item(self, it) != 0) {
+            mc_error("job cache: write failed, will retry: %s", sqlite3_errmsg(self->db));
+            exec(self, "ROLLBACK", &err);
+            return -1;
+        }
+    }
+    if (exec(self, "COMMIT", &err) != 0) {
+        mc_error("%s; will retry", err.msg);
+        exec(self, "ROLLBACK", &err);
+        return -1;
+    }
+    while (self->head) {
+        item_t *it = self->head;
+        self->head = it->next;
+        item_free(it);
+    }
+    self->tail = NULL;
+    self->pending = 0;
+    return written;
+}
+
+int jobcache_pack_list(jobcache_t *self, const jobcache_query_t *q, msgpack_packer *pk,
+                       mc_err_t *err)
+{
+    sqlite3_stmt *st;
+    const char *sql =
+        "SELECT j.jid, j.fun, j.tgt, j.tgt_type, j.user, j.ts,"
+        " (SELECT count(*) FROM job_minions m WHERE m.jid = j.jid),"
+        " (SELECT count(*) FROM returns r WHERE r.jid = j.jid),"
+        " (SELECT count(*) FROM returns r WHERE r.jid = j.jid AND r.success = 0)"
+        " FROM jobs j WHERE (?1 IS NULL OR j.fun GLOB ?1) AND (?2 IS NULL OR j.tgt GLOB ?2)"
+        " AND j.ts >= ?3 ORDER BY j.jid DESC LIMIT ?4";
+    if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    if (q->fun)
+        sqlite3_bind_text(st, 1, q->fun, -1, SQLITE_STATIC);
+    if (q->target)
+        sqlite3_bind_text(st, 2, q->target, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, q->since_us);
+    sqlite3_bind_int(st, 4, q->limit > 0 ? q->limit : 50);
+    /* Rows first into a buffer: the array length must come before them. */
+    msgpack_sbuffer rows;
+    msgpack_sbuffer_init(&rows);
+    msgpack_packer rp;
+    msgpack_packer_init(&rp, &rows, msgpack_sbuffer_write);
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        static const char *text_cols[] = {"jid", "fun", "tgt", "tgt_type", "user"};
+        msgpack_pack_map(&rp, 9);
+        for (int c = 0; c < 5; c++)
+            mc_pk_kv_str(&rp, text_cols[c], (const char *)sqlite3_column_text(st, c));
+        int64_t minions = sqlite3_column_int64(st, 6), returned = sqlite3_column_int64(st, 7);
+        mc_pk_kv_int(&rp, "ts", sqlite3_column_int64(st, 5));
+        mc_pk_kv_int(&rp, "minions", minions);
+        mc_pk_kv_int(&rp, "returned", returned);
+        mc_pk_kv_int(&rp, "failed", sqlite3_column_int64(st, 8));
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        msgpack_sbuffer_destroy(&rows);
+        return -1;
+    }
+    mc_pk_str(pk, "jobs");
+    msgpack_pack_array(pk, n);
+    msgpack_pack_str_body(pk, rows.data, rows.size); /* raw append of the packed rows */
+    msgpack_sbuffer_destroy(&rows);
+    return 0;
+}
+
+int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc_err_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            self->db, "SELECT fun, tgt, tgt_type, user, ts, arg, kwarg FROM jobs WHERE jid = ?1",
+            -1, &st, NULL) != SQLITE_OK) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        mc_err_set(err, "no job %s in the job cache", jid);
+        return -1;
+    }
+    mc_pk_str(pk, "job");
+    msgpack_pack_map(pk, 8);
+    mc_pk_kv_str(pk, "jid", jid);
+    static const char *text_cols[] = {"fun", "tgt", "tgt_type", "user"};
+    for (int c = 0; c < 4; c++)
+        mc_pk_kv_str(pk, text_cols[c], (const char *)sqlite3_column_text(st, c));
+    mc_pk_kv_int(pk, "ts", sqlite3_column_int64(st, 4));
+    static const char *blob_cols[] = {"arg", "kwarg"};
+    for (int c = 0; c < 2; c++) {
+        mc_pk_str(pk, blob_cols[c]);
+        const void *b = sqlite3_column_blob(st, 5 + c);
+        int len = sqlite3_column_bytes(st, 5 + c);
+        if (b && len > 0 && mc_mp_check(b, (size_t)len, NULL) == 0)
+            msgpack_pack_str_body(pk, b, (size_t)len);
+        else
+            msgpack_pack_nil(pk);
+    }
+    sqlite3_finalize(st);
+
+    static const char *lists[][2] = {
+        {"minions", "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id"},
+        {"returns", "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id"}};
+    for (int l = 0; l < 2; l++) {
+        if (sqlite3_prepare_v2(self->db, lists[l][1], -1, &st, NULL) != SQLITE_OK) {
+            mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+            return -1;
+        }
+        sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
+        msgpack_sbuffer items;
+        msgpack_sbuffer_init(&items);
+        msgpack_packer ip;
+        msgpack_packer_init(&ip, &items, msgpack_sbuffer_write);
+        size_t n = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (l == 0)
+                mc_pk_str(&ip, (const char *)sqlite3_column_text(st, 0));
+            else
+                mc_pk_bin(&ip, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+            n++;
+        }
+        sqlite3_finalize(st);
+        mc_pk_str(pk, lists[l][0]);
+        msgpack_pack_array(pk, n);
+        msgpack_pack_str_body(pk, items.data, items.size);
+        msgpack_sbuffer_destroy(&items);
+    }
+    return 0;
+}
+
+int jobcache_prune(jobcache_t *self, int64_t before_us)
+{
+    static const char *sql[] = {"DELETE FROM returns WHERE jid IN (SELECT jid FROM jobs WHERE ts < "
+                                "?1 ORDER BY jid LIMIT 1000)",
+                                "DELETE FROM job_minions WHERE jid IN (SELECT jid FROM jobs WHERE "
+                                "ts < ?1 ORDER BY jid LIMIT 1000)",
+                                "DELETE FROM jobs WHERE jid IN (SELECT jid FROM jobs WHERE ts < ?1 "
+                                "ORDER BY jid LIMIT 1000)"};
+    int removed = 0;
+    for (int i = 0; i < 3; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(self->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+            return -1;
+        sqlite3_bind_int64(st, 1, before_us);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+        if (i == 2)
+            removed = sqlite3_changes(self->db);
+        sqlite3_finalize(st);
+    }
+    return removed;
+}

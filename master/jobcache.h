@@ -1,0 +1,54 @@
+/*  jobcache - the master's job history in SQLite (WAL) at CACHEDIR/jobs.db.
+
+    Every job (jid, function, arguments, target, user, time, the minions it
+    was published to) and every return (the whole return message, plus its
+    jid, minion, retcode and success for queries). A return is stored once
+    per (jid, minion), and only for a minion the job was published to.
+
+    Writes are queued and committed in one transaction per turn of the
+    master's loop (jobcache_flush), so a burst of returns costs one commit,
+    and a quiet master commits at once. The schema carries a version in
+    PRAGMA user_version and is migrated on open. */
+#ifndef MC_JOBCACHE_H
+#define MC_JOBCACHE_H
+
+#include <msgpack.h>
+
+#include "util.h"
+
+typedef struct _jobcache_t jobcache_t;
+
+jobcache_t *jobcache_open(const char *path, mc_err_t *err);
+void jobcache_close(jobcache_t **self);
+
+/* Queue a job: the packed job message and the ids it went to. */
+void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const char *tgt,
+                      const char *tgt_type, const char *user, int64_t ts_us,
+                      const msgpack_object *arg, const msgpack_object *kwarg,
+                      const char *const *ids, size_t n);
+/* Queue a return (already decoded and checked by the caller). */
+void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int64_t retcode,
+                         bool success, const void *raw, size_t len);
+/* Commit what is queued; returns how many items were written, -1 on error
+   (logged; the queue is kept and retried). */
+int jobcache_flush(jobcache_t *self);
+size_t jobcache_pending(jobcache_t *self);
+
+typedef struct {
+    int limit;
+    const char *fun;    /* glob, or NULL */
+    const char *target; /* glob on the target expression, or NULL */
+    int64_t since_us;   /* 0: any */
+} jobcache_query_t;
+
+/* Pack {jobs: [{jid, fun, tgt, tgt_type, user, ts, minions, returned,
+   failed, missing}]} newest first, into pk as one map entry "jobs". */
+int jobcache_pack_list(jobcache_t *self, const jobcache_query_t *q, msgpack_packer *pk,
+                       mc_err_t *err);
+/* Pack the entries "job" (map), "minions" (ids) and "returns" (raw
+   return messages as bin); -1 with err when the jid is unknown. */
+int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc_err_t *err);
+/* Forget jobs older than the cut-off; returns how many. */
+int jobcache_prune(jobcache_t *self, int64_t before_us);
+
+#endif

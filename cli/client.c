@@ -197,3 +197,21 @@ void client_pack_simple(msgpack_sbuffer *sb, const char *cmd)
     mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
     mc_pk_kv_str(&pk, "cmd", cmd);
 }
+
+int client_request(const char *config_dir, const msgpack_sbuffer *req, mc_mp_doc_t *reply,
+                   int timeout_ms)
+{
+    client_t c;
+    mc_err_t err;
+    if (client_open(&c, config_dir, &err) != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return 69;
+    }
+    int rc = client_call(&c, req, reply, timeout_ms, &err);
+    client_close(&c);
+    if (rc != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return strstr(err.msg, "did not answer") ? 69 : 1;
+    }
+    return 0;
+}

@@ -23,6 +23,11 @@ void client_close(client_t *c);
    ok: false becomes an error carrying the master's message. */
 int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
                 mc_err_t *err);
+/* Connect, send one request, wait for its reply, disconnect. Errors are
+   printed; returns 0, or the exit status to fail with (69 when the master
+   cannot be reached, 1 when it refused the request). */
+int client_request(const char *config_dir, const msgpack_sbuffer *req, mc_mp_doc_t *reply,
+                   int timeout_ms);
 /* Wait up to timeout_ms for the next message: 1 with kind and body, 0 on
    timeout, -1 when interrupted. */
 int client_next(client_t *c, char kind[16], zframe_t **body, int timeout_ms);

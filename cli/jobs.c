@@ -57,23 +57,6 @@ static int64_t parse_since(const char *s)
     return -1;
 }
 
-static int call(const cli_opts_t *o, msgpack_sbuffer *sb, mc_mp_doc_t *reply)
-{
-    client_t c;
-    mc_err_t err;
-    if (client_open(&c, o->config_dir, &err) != 0) {
-        fprintf(stderr, "mctl: %s\n", err.msg);
-        return EXIT_UNAVAILABLE;
-    }
-    int rc = client_call(&c, sb, reply, 30000, &err);
-    client_close(&c);
-    if (rc != 0) {
-        fprintf(stderr, "mctl: %s\n", err.msg);
-        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_FAILED;
-    }
-    return 0;
-}
-
 static void print_time(int64_t us)
 {
     time_t t = (time_t)(us / 1000000);
@@ -99,7 +82,7 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
     mc_pk_kv_str(&pk, "target", target ? target : "");
     mc_pk_kv_int(&pk, "since", since);
     mc_mp_doc_t reply;
-    int rc = call(o, &sb, &reply);
+    int rc = client_request(o->config_dir, &sb, &reply, 30000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
@@ -156,7 +139,7 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
     mc_pk_kv_str(&pk, "cmd", "jobs_show");
     mc_pk_kv_str(&pk, "jid", jid);
     mc_mp_doc_t reply;
-    int rc = call(o, &sb, &reply);
+    int rc = client_request(o->config_dir, &sb, &reply, 30000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;

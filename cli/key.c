@@ -34,23 +34,6 @@ static void key_usage(FILE *f)
                "  -h, --help              show this help\n");
 }
 
-static int call(const cli_opts_t *o, msgpack_sbuffer *sb, mc_mp_doc_t *reply)
-{
-    client_t c;
-    mc_err_t err;
-    if (client_open(&c, o->config_dir, &err) != 0) {
-        fprintf(stderr, "mctl: %s\n", err.msg);
-        return EXIT_UNAVAILABLE;
-    }
-    int rc = client_call(&c, sb, reply, 10000, &err);
-    client_close(&c);
-    if (rc != 0) {
-        fprintf(stderr, "mctl: %s\n", err.msg);
-        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_FAILED;
-    }
-    return 0;
-}
-
 static void print_list(const msgpack_object *root, out_format_t out)
 {
     static const struct {
@@ -91,7 +74,7 @@ static int key_list(const cli_opts_t *o)
     msgpack_sbuffer_init(&sb);
     client_pack_simple(&sb, "key_list");
     mc_mp_doc_t reply;
-    int rc = call(o, &sb, &reply);
+    int rc = client_request(o->config_dir, &sb, &reply, 10000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
@@ -121,7 +104,7 @@ static int key_finger(const cli_opts_t *o, int n, char **ids)
     msgpack_sbuffer_init(&sb);
     client_pack_simple(&sb, "key_finger");
     mc_mp_doc_t reply;
-    int rc = call(o, &sb, &reply);
+    int rc = client_request(o->config_dir, &sb, &reply, 10000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
@@ -201,7 +184,7 @@ static int key_change(const cli_opts_t *o, const char *action, int n, char **ids
     mc_pk_kv_bool(&pk, "include_rejected", include_rejected);
     mc_pk_kv_bool(&pk, "include_accepted", include_accepted);
     mc_mp_doc_t reply;
-    int rc = call(o, &sb, &reply);
+    int rc = client_request(o->config_dir, &sb, &reply, 10000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;

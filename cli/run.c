@@ -283,23 +283,14 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
 
 int cmd_list_targets(const cli_opts_t *o, const client_target_t *target)
 {
-    client_t c;
-    mc_err_t err;
-    if (client_open(&c, o->config_dir, &err) != 0) {
-        fprintf(stderr, "mctl: %s\n", err.msg);
-        return EXIT_UNAVAILABLE;
-    }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     client_pack_list_targets(&sb, target);
     mc_mp_doc_t reply;
-    int rc = client_call(&c, &sb, &reply, 10000, &err);
+    int rc = client_request(o->config_dir, &sb, &reply, 10000);
     msgpack_sbuffer_destroy(&sb);
-    client_close(&c);
-    if (rc != 0) {
-        fprintf(stderr, "mctl: %s\n", err.msg);
-        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_USAGE;
-    }
+    if (rc != 0)
+        return rc == EXIT_FAILED ? EXIT_USAGE : rc;
     const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
     uint32_t n = minions && minions->type == MSGPACK_OBJECT_ARRAY ? minions->via.array.size : 0;
     if (o->out == OUT_JSON) {

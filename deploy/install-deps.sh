@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libyaml-dev
     libcmocka-dev libpcre2-dev libsqlite3-dev
-    procps iproute2
+    procps iproute2 sqlite3
 )
 
 missing=()

@@ -51,6 +51,7 @@ typedef struct {
     registry_t *registry;
     jobs_t *jobs;
     jobcache_t *cache;
+    zhashx_t *to_confirm; /* minion id -> zlistx of jids received this turn */
     int64_t next_prune_ms;
     zhashx_t *nodegroups; /* name -> compound expression */
     zsock_t *zap, *reg, *pub, *pull, *client;
@@ -123,6 +124,37 @@ static void notify_waiters(master_t *self, job_t *job, const char *kind, zframe_
 }
 
 /* ---- publishing --------------------------------------------------------- */
+
+/* After a commit: tell each minion which of its returns are stored, so it
+   can drop them from its spool. Duplicates are confirmed too (they are
+   stored, once). Nothing is confirmed before the commit. */
+static void confirm_stored(master_t *self)
+{
+    void *s = zsock_resolve(self->pub);
+    for (zlistx_t *jids = zhashx_first(self->to_confirm); jids;
+         jids = zhashx_next(self->to_confirm)) {
+        const char *id = zhashx_cursor(self->to_confirm);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 2);
+        mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+        mc_pk_str(&pk, "jids");
+        msgpack_pack_array(&pk, zlistx_size(jids));
+        for (const char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
+            mc_pk_str(&pk, jid);
+        char topic[MC_ID_MAX + 4];
+        int tlen = snprintf(topic, sizeof topic, "m:%s", id) + 1;
+        if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE) < 0 ||
+            zmq_send(s, MC_KIND_STORED, strlen(MC_KIND_STORED), ZMQ_SNDMORE) < 0 ||
+            zmq_send(s, sb.data, sb.size, 0) < 0)
+            mc_warn("cannot confirm stored returns to %s: %s (it will send them again)", id,
+                    zmq_strerror(zmq_errno()));
+        msgpack_sbuffer_destroy(&sb);
+    }
+    zhashx_purge(self->to_confirm);
+}
 
 static void publish_to(master_t *self, const minion_t *m, const msgpack_sbuffer *job)
 {
@@ -654,6 +686,14 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
            clients when the job is still in flight. */
         jobcache_add_return(self->cache, ret.jid, sender, ret.retcode, ret.success,
                             zframe_data(body), zframe_size(body));
+        zlistx_t *jids = zhashx_lookup(self->to_confirm, sender);
+        if (!jids) {
+            jids = zlistx_new();
+            zlistx_set_destructor(jids, (zlistx_destructor_fn *)zstr_free);
+            zlistx_set_duplicator(jids, (zlistx_duplicator_fn *)strdup);
+            zhashx_insert(self->to_confirm, sender, jids);
+        }
+        zlistx_add_end(jids, ret.jid);
         job_t *job = jobs_find(self->jobs, ret.jid);
         if (!job)
             mc_info("return from %s for job %s, which is no longer in flight: stored in the job "
@@ -909,6 +949,8 @@ static int setup(master_t *self, mc_err_t *err)
     if (!self->registry)
         return -1;
     self->jobs = jobs_new();
+    self->to_confirm = zhashx_new();
+    zhashx_set_destructor(self->to_confirm, (zhashx_destructor_fn *)zlistx_destroy);
     if (mc_mkdir_p(cfg->cachedir, 0700, err) != 0)
         return -1;
     char *db = mc_sprintf("%s/jobs.db", cfg->cachedir);
@@ -970,6 +1012,7 @@ static void teardown(master_t *self)
     if (self->cache && jobcache_flush(self->cache) < 0)
         mc_error("job cache: some returns could not be written before stopping");
     jobcache_close(&self->cache);
+    zhashx_destroy(&self->to_confirm);
     zhashx_destroy(&self->nodegroups);
     registry_destroy(&self->registry);
     if (self->sigfd > 0)
@@ -1021,8 +1064,10 @@ int server_run(mc_master_config_t *cfg)
         }
         if (rc > 0 && (items[NSOCK].revents & ZMQ_POLLIN))
             on_signal(&self);
-        /* One transaction for everything this turn received. */
-        jobcache_flush(self.cache);
+        /* One transaction for everything this turn received; then the
+           minions may forget what is now stored. */
+        if (jobcache_flush(self.cache) >= 0 && zhashx_size(self.to_confirm))
+            confirm_stored(&self);
         if (mc_mono_ms() >= next_tick) {
             jobs_expire(self.jobs, mc_mono_ms());
             prune_history(&self);

@@ -33,10 +33,12 @@
 #include "log.h"
 #include "pool.h"
 #include "replay.h"
+#include "spool.h"
 #include "target.h"
 #include "wire.h"
 
 #define OUTBOX_MAX        100000
+#define RESEND_MS         5000 /* a return the master has not confirmed by then goes again */
 #define GRAINS_REFRESH_MS 60000
 #define MAX_WORKERS_POLL  1024
 
@@ -49,6 +51,7 @@ typedef struct {
     mc_seal_key_t seal;
     pool_t *pool;
     replay_t *replay;
+    spool_t *spool;
     zsock_t *sub, *push, *monitor;
     int sigfd;
     msgpack_sbuffer grains;
@@ -84,8 +87,9 @@ static void send_to_master(agent_t *self, const char *kind, const void *data, si
             return;
         }
     }
-    /* Heartbeats and acks are only worth something now. */
-    if (strcmp(kind, MC_KIND_RETURN) != 0 && strcmp(kind, MC_KIND_GRAINS) != 0)
+    /* Heartbeats and acks are only worth something now; returns wait in
+       the spool, not here. */
+    if (strcmp(kind, MC_KIND_GRAINS) != 0)
         return;
     if (zlistx_size(self->outbox) >= OUTBOX_MAX) {
         zmsg_t *oldest = zlistx_first(self->outbox);
@@ -94,17 +98,40 @@ static void send_to_master(agent_t *self, const char *kind, const void *data, si
         zlistx_delete(self->outbox, zlistx_cursor(self->outbox));
         (void)oldest;
     }
-    if (zlistx_size(self->outbox) == 0)
-        mc_warn("the master is not reachable; keeping returns until it is");
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, kind);
     zmsg_addmem(msg, data, len);
     zlistx_add_end(self->outbox, msg);
 }
 
-static void on_worker_return(void *arg, const char *ret, size_t len)
+static int send_return(void *arg, const char *data, size_t len)
 {
-    send_to_master(arg, MC_KIND_RETURN, ret, len);
+    agent_t *self = arg;
+    void *s = zsock_resolve(self->push);
+    if (zmq_send(s, MC_KIND_RETURN, strlen(MC_KIND_RETURN), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    zmq_send(s, data, len, 0);
+    return 0;
+}
+
+/* Every return goes to the spool first and stays there until the master
+   says it has stored it. */
+static void deliver_return(agent_t *self, const char *jid, const char *ret, size_t len)
+{
+    mc_err_t err;
+    if (spool_put(self->spool, jid, ret, len, &err) != 0) {
+        mc_error("job %s: cannot spool the return (%s); sending it without a safety net", jid,
+                 err.msg);
+        if (send_return(self, ret, len) != 0)
+            mc_error("job %s: the master is not reachable either: this return is lost", jid);
+        return;
+    }
+    spool_send_due(self->spool, RESEND_MS, send_return, self);
+}
+
+static void on_worker_return(void *arg, const char *jid, const char *ret, size_t len)
+{
+    deliver_return(arg, jid, ret, len);
 }
 
 static void send_error_return(agent_t *self, const mc_job_t *job, int retcode, const char *msg)
@@ -112,7 +139,7 @@ static void send_error_return(agent_t *self, const mc_job_t *job, int retcode, c
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_ret_pack_error(&sb, job->jid, self->cfg->id, job->fun, retcode, msg);
-    send_to_master(self, MC_KIND_RETURN, sb.data, sb.size);
+    deliver_return(self, job->jid, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -176,6 +203,33 @@ static bool refresh_grains(agent_t *self)
 
 /* ---- jobs ---------------------------------------------------------------- */
 
+/* The master's notice that it stored returns: [topic]["stored"][jids].
+   Only the master can publish, and CURVE proves it is the master. */
+static void on_stored(agent_t *self, zframe_t *body)
+{
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0) {
+        mc_warn("dropped a malformed stored notice: %s", err.msg);
+        return;
+    }
+    const msgpack_object *jids;
+    if (mc_mp_array(&doc.root, "jids", false, 100000, &jids, &err) == 0) {
+        for (uint32_t i = 0; i < jids->via.array.size; i++) {
+            const msgpack_object *j = &jids->via.array.ptr[i];
+            if (j->type == MSGPACK_OBJECT_STR && mc_jid_valid(j->via.str.ptr, j->via.str.size)) {
+                char jid[MC_JID_LEN + 1];
+                memcpy(jid, j->via.str.ptr, MC_JID_LEN);
+                jid[MC_JID_LEN] = '\0';
+                spool_stored(self->spool, jid);
+            }
+        }
+    } else {
+        mc_warn("dropped a malformed stored notice: %s", err.msg);
+    }
+    mc_mp_doc_done(&doc);
+}
+
 static void on_job(agent_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->sub);
@@ -192,6 +246,10 @@ static void on_job(agent_t *self)
     if (zmsg_size(msg) != 3 || zframe_size(topic) != self->topic_len ||
         memcmp(zframe_data(topic), self->topic, self->topic_len) != 0) {
         mc_warn("dropped a message that is not a job for this minion");
+        goto out;
+    }
+    if (zframe_streq(sealed, MC_KIND_STORED)) {
+        on_stored(self, sig);
         goto out;
     }
     if (zframe_size(sig) != crypto_sign_BYTES ||
@@ -281,9 +339,11 @@ static void on_monitor(agent_t *self)
         uint16_t event;
         memcpy(&event, zframe_data(f), 2);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-            mc_info("connected to the master");
+            mc_info("connected to the master%s",
+                    spool_count(self->spool) ? "; sending the returns it has not stored" : "");
             send_grains(self);
             send_heartbeat(self);
+            spool_all_due(self->spool);
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             mc_error("the master refused this minion's key on the return channel (deleted or "
                      "rejected?)");
@@ -541,6 +601,11 @@ static int setup(agent_t *self, mc_err_t *err)
     if (load_master_key(self, err) != 0)
         return -1;
     mc_seal_key(self->seal, self->master_pub, self->keys.sec);
+    char *spool_dir = mc_sprintf("%s/spool", cfg->cachedir);
+    self->spool = spool_new(spool_dir, err);
+    free(spool_dir);
+    if (!self->spool)
+        return -1;
     char *jids = mc_sprintf("%s/jids", cfg->cachedir);
     self->replay = replay_new(jids, cfg->job_max_age, err);
     free(jids);
@@ -573,6 +638,10 @@ static void teardown(agent_t *self)
     zsock_destroy(&self->push);
     zlistx_destroy(&self->outbox);
     replay_destroy(&self->replay);
+    if (self->spool && spool_count(self->spool))
+        mc_info("%zu returns stay in the spool until the master stores them",
+                spool_count(self->spool));
+    spool_destroy(&self->spool);
     if (self->grains_doc.root.type == MSGPACK_OBJECT_MAP)
         mc_mp_doc_done(&self->grains_doc);
     msgpack_sbuffer_destroy(&self->grains);
@@ -619,6 +688,7 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             on_signal(&self);
 
         outbox_flush(&self);
+        spool_send_due(self.spool, RESEND_MS, send_return, &self);
         int64_t now = mc_mono_ms();
         pool_check(self.pool);
         if (now >= next_heartbeat) {

@@ -212,7 +212,7 @@ static void replace_worker(pool_t *self, worker_t *w, const char *why)
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
         mc_ret_pack_error(&sb, w->jid, self->ctx.id, w->fun, 1, msg);
-        self->on_return(self->arg, sb.data, sb.size);
+        self->on_return(self->arg, w->jid, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
     } else {
         mc_warn("worker %d %s%s; replacing it", (int)w->pid, why, how);
@@ -254,7 +254,7 @@ void pool_on_readable(pool_t *self, int fd)
     while ((rc = frame_take(&w->in, &used, &data, &len)) == 1) {
         if (w->busy) {
             w->busy = false;
-            self->on_return(self->arg, data, len);
+            self->on_return(self->arg, w->jid, data, len);
         }
         memmove(w->in.data, w->in.data + used, w->in.len - used);
         w->in.len -= used;

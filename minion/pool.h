@@ -15,7 +15,7 @@
 #include "worker.h"
 
 typedef struct _pool_t pool_t;
-typedef void(pool_return_fn)(void *arg, const char *ret, size_t len);
+typedef void(pool_return_fn)(void *arg, const char *jid, const char *ret, size_t len);
 
 pool_t *pool_new(int workers, int queue_max, const worker_ctx_t *ctx, pool_return_fn *on_return,
                  void *arg);

@@ -33,6 +33,8 @@
 #define MC_KIND_ACK       "ack"
 #define MC_KIND_HEARTBEAT "hb"
 #define MC_KIND_GRAINS    "grains"
+/* Master to minion, on the minion's topic: {v, jids} it has stored. */
+#define MC_KIND_STORED    "stored"
 
 /* A job as the minion reads it after opening the sealed payload. */
 typedef struct {

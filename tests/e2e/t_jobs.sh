@@ -51,6 +51,37 @@ test_expect_success 'a return that arrives after the client gave up still lands 
     wait_until 15 mctl jobs show "$jid"
 '
 
+spool_empty() { [ -z "$(ls "$T/cache/$1/spool")" ]; }
+spooled() { [ -n "$(ls "$T/cache/$1/spool")" ]; }
+jid_returned() { # jid_returned JID N: jobs show has N returns
+    [ "$(mctl --out json jobs show "$1" | python3 -c "import json,sys; print(sum(1 for v in json.load(sys.stdin).values() if v is True))")" = "$2" ]
+}
+
+test_expect_success 'a stored return leaves the minion spool' '
+    mctl "*" test.ping > /dev/null &&
+    wait_until 10 spool_empty m1 && wait_until 10 spool_empty m2 && wait_until 10 spool_empty m3
+'
+
+test_expect_success 'master killed mid-job: the returns wait in the spools and land after restart' '
+    jid=$(mctl --async "*" test.sleep 3 | grep -oE "[0-9]{20}") &&
+    wait_until 10 grep -q "job $jid: test.sleep" "$T/log/m1" &&
+    stop_daemon master KILL &&
+    wait_until 20 spooled m1 && wait_until 20 spooled m2 && wait_until 20 spooled m3 &&
+    test -f "$T/cache/m1/spool/$jid.ret" &&
+    restart_master &&
+    start=$(date +%s) &&
+    wait_until 20 jid_returned "$jid" 3 &&
+    test $(( $(date +%s) - start )) -le 10 &&
+    wait_until 10 spool_empty m1 && wait_until 10 spool_empty m2 && wait_until 10 spool_empty m3 &&
+    mctl jobs show "$jid" > show.txt &&
+    test "$(grep -c "^    True$" show.txt)" = 3
+'
+
+test_expect_success 'after resends, each return is stored exactly once' '
+    jid=$(mctl --out json jobs list --fun test.sleep --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
+    test "$(sqlite3 "$T/cache/master/jobs.db" "SELECT count(*) FROM returns WHERE jid = '"'"'$jid'"'"'")" = 3
+'
+
 test_expect_success 'bad input to jobs is an error' '
     { mctl jobs show 123 2> err.txt; test $? = 64; } && grep -q "not a job id" err.txt &&
     { mctl jobs show 20000101000000000000 2> err.txt; test $? = 1; } && grep -q "no job" err.txt &&

@@ -1,0 +1,150 @@
+/*  spool - see spool.h. The index in memory is ordered by jid, which is
+    ordered by time, so "oldest first" is the order of the list. */
+#include "spool.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wire.h"
+
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    int64_t sent_ms; /* 0: not sent since it was spooled or due again */
+} entry_t;
+
+struct _spool_t {
+    char *dir;
+    zlistx_t *entries; /* entry_t, sorted by jid */
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const entry_t *)a)->jid, ((const entry_t *)b)->jid);
+}
+
+static void free_entry(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static char *path_of(spool_t *self, const char *jid)
+{
+    return mc_sprintf("%s/%s.ret", self->dir, jid);
+}
+
+spool_t *spool_new(const char *dir, mc_err_t *err)
+{
+    if (mc_mkdir_p(dir, 0700, err) != 0)
+        return NULL;
+    spool_t *self = mc_calloc(1, sizeof *self);
+    self->dir = mc_strdup(dir);
+    self->entries = zlistx_new();
+    zlistx_set_comparator(self->entries, cmp_entry);
+    zlistx_set_destructor(self->entries, free_entry);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n == MC_JID_LEN + 4 && strcmp(de->d_name + MC_JID_LEN, ".ret") == 0 &&
+            mc_jid_valid(de->d_name, MC_JID_LEN)) {
+            entry_t *e = mc_calloc(1, sizeof *e);
+            memcpy(e->jid, de->d_name, MC_JID_LEN);
+            zlistx_insert(self->entries, e, false);
+        }
+    }
+    if (d)
+        closedir(d);
+    zlistx_sort(self->entries);
+    if (zlistx_size(self->entries))
+        mc_info("spool: %zu returns from before are waiting for the master",
+                zlistx_size(self->entries));
+    return self;
+}
+
+void spool_destroy(spool_t **pself)
+{
+    spool_t *self = *pself;
+    if (!self)
+        return;
+    zlistx_destroy(&self->entries);
+    free(self->dir);
+    free(self);
+    *pself = NULL;
+}
+
+int spool_put(spool_t *self, const char *jid, const void *data, size_t len, mc_err_t *err)
+{
+    char *path = path_of(self, jid);
+    /* No fsync: a crashed minion keeps what the kernel has; only a power
+       cut could lose a return, and that is the master's (and Salt's) bet
+       too. */
+    int rc = mc_write_file(path, data, len, 0600, err);
+    free(path);
+    if (rc != 0)
+        return -1;
+    entry_t *e = mc_calloc(1, sizeof *e);
+    snprintf(e->jid, sizeof e->jid, "%s", jid);
+    void *found = zlistx_find(self->entries, e);
+    if (found) {
+        free(e);
+        ((entry_t *)zlistx_handle_item(found))->sent_ms = 0;
+    } else {
+        zlistx_insert(self->entries, e, false); /* sorted insert */
+    }
+    return 0;
+}
+
+void spool_stored(spool_t *self, const char *jid)
+{
+    entry_t key;
+    snprintf(key.jid, sizeof key.jid, "%s", jid);
+    void *h = zlistx_find(self->entries, &key);
+    if (!h)
+        return;
+    zlistx_delete(self->entries, h);
+    char *path = path_of(self, jid);
+    if (unlink(path) != 0 && errno != ENOENT)
+        mc_warn("spool: cannot remove %s: %s", path, strerror(errno));
+    free(path);
+}
+
+void spool_send_due(spool_t *self, int64_t resend_ms,
+                    int (*send)(void *arg, const char *data, size_t len), void *arg)
+{
+    int64_t now = mc_mono_ms();
+    for (entry_t *e = zlistx_first(self->entries); e; e = zlistx_next(self->entries)) {
+        if (e->sent_ms && now - e->sent_ms < resend_ms)
+            continue;
+        char *path = path_of(self, e->jid), *data;
+        size_t len;
+        mc_err_t err;
+        if (mc_read_file(path, MC_MAX_RETURN_MSG, &data, &len, &err) != 0) {
+            mc_error("spool: %s; dropping this return", err.msg);
+            free(path);
+            zlistx_delete(self->entries, zlistx_cursor(self->entries));
+            continue;
+        }
+        free(path);
+        int rc = send(arg, data, len);
+        free(data);
+        if (rc != 0)
+            return;
+        e->sent_ms = now;
+    }
+}
+
+void spool_all_due(spool_t *self)
+{
+    for (entry_t *e = zlistx_first(self->entries); e; e = zlistx_next(self->entries))
+        e->sent_ms = 0;
+}
+
+size_t spool_count(spool_t *self)
+{
+    return zlistx_size(self->entries);
+}

@@ -51,8 +51,24 @@ wait_until() {
     done
 }
 
-# start_master [CONFIG LINES...]: write $T/etc/master and start the master.
+# start_master [CONFIG LINES...]: write $T/etc/master and start the master
+# (on fresh ports once more if another test took the ones picked).
 start_master() {
+    write_master_config "$@"
+    "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
+    DAEMON_PIDS[master]=$!
+    if ! wait_until 10 test -S "$T/run/master/master.ipc" &&
+       grep -q "cannot listen" "$T/log/master"; then
+        say "ports $PUB_PORT-$AUTH_PORT were taken; trying others"
+        unset "DAEMON_PIDS[master]"
+        pick_ports
+        start_master "$@"
+        return
+    fi
+    test -S "$T/run/master/master.ipc"
+}
+
+write_master_config() {
     {
         echo "interface: 127.0.0.1"
         echo "publish_port: $PUB_PORT"
@@ -65,9 +81,6 @@ start_master() {
         echo "log_level: debug"
         printf '%s\n' "$@"
     } > "$T/etc/master"
-    "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
-    DAEMON_PIDS[master]=$!
-    wait_until 10 test -S "$T/run/master/master.ipc"
 }
 
 # start_minion ID [CONFIG LINES...]: lines given override the defaults.

@@ -16,6 +16,7 @@ static void jobs_usage(FILE *f)
     fprintf(f, "Usage: mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
                "                      [--out txt|json]\n"
                "       mctl jobs show JID [--out txt|json]\n"
+               "       mctl jobs kill JID\n"
                "\n"
                "Browse the master's job history, newest first.\n"
                "\n"
@@ -27,7 +28,9 @@ static void jobs_usage(FILE *f)
                "                      or an age such as 30m, 12h, 7d\n"
                "      --out FORMAT    txt (default) or json\n"
                "\n"
-               "jobs show exits like the job did: 0 all succeeded, 1 some failed, 2 some\n"
+               "jobs kill stops the job on the minions still running it; its return\n"
+               "then says it was killed. jobs show exits like the job did: 0 all succeeded, 1 some "
+               "failed, 2 some\n"
                "minion never returned.\n");
 }
 
@@ -186,6 +189,47 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
     return rc;
 }
 
+/* Send jobs.kill JID to the minions the job went to. */
+static int jobs_kill(const cli_opts_t *o, const char *jid)
+{
+    if (!mc_jid_valid(jid, strlen(jid)))
+        return cli_usage_error("jobs kill: '%s' is not a job id (20 digits)", jid);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "jobs_show");
+    mc_pk_kv_str(&pk, "jid", jid);
+    mc_mp_doc_t reply;
+    int rc = client_request(o->config_dir, &sb, &reply, 30000);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0)
+        return rc;
+    const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
+    mc_buf_t list = {0};
+    for (uint32_t i = 0;
+         minions && minions->type == MSGPACK_OBJECT_ARRAY && i < minions->via.array.size; i++) {
+        const msgpack_object *id = &minions->via.array.ptr[i];
+        if (id->type != MSGPACK_OBJECT_STR)
+            continue;
+        if (list.len)
+            mc_buf_append(&list, ",", 1);
+        mc_buf_append(&list, id->via.str.ptr, id->via.str.size);
+    }
+    mc_mp_doc_done(&reply);
+    if (!list.len) {
+        fprintf(stderr, "mctl: job %s went to no minion\n", jid);
+        return EXIT_FAILED;
+    }
+    client_target_t target = {list.data, "list", 0};
+    char *args[] = {(char *)jid};
+    rc = cmd_run(o, &target, "jobs.kill", 1, args);
+    mc_buf_free(&list);
+    return rc;
+}
+
 int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
 {
     cli_opts_t o = *opts;
@@ -251,5 +295,10 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
             return cli_usage_error("jobs show: name one job id");
         return jobs_show(&o, argv[optind]);
     }
-    return cli_usage_error("unknown jobs command '%s' (list, show)", action);
+    if (strcmp(action, "kill") == 0) {
+        if (rest != 1)
+            return cli_usage_error("jobs kill: name one job id");
+        return jobs_kill(&o, argv[optind]);
+    }
+    return cli_usage_error("unknown jobs command '%s' (list, show, kill)", action);
 }

@@ -60,7 +60,9 @@ typedef struct {
     int64_t started_ms;
     char topic[MC_ID_MAX + 4];
     size_t topic_len;
-    bool stop;
+    bool stop;           /* leave the loop */
+    int64_t stopping_ms; /* SIGTERM came: when the grace period ends (0: running) */
+    bool cancelled;      /* the jobs still running at its end were told to stop */
 } agent_t;
 
 /* ---- sending to the master ---------------------------------------------- */
@@ -230,6 +232,49 @@ static void on_stored(agent_t *self, zframe_t *body)
     mc_mp_doc_done(&doc);
 }
 
+/* jobs.running and jobs.kill are about the pool, which only the main
+   process knows: it answers them itself (they run no user code). */
+static bool is_control(const char *fun)
+{
+    return strcmp(fun, "jobs.running") == 0 || strcmp(fun, "jobs.kill") == 0;
+}
+
+static void run_control(agent_t *self, const mc_job_t *job)
+{
+    msgpack_sbuffer value, sb;
+    msgpack_sbuffer_init(&value);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &value, msgpack_sbuffer_write);
+    int retcode = 0;
+    if (strcmp(job->fun, "jobs.running") == 0) {
+        pool_pack_running(self->pool, &pk);
+    } else {
+        const msgpack_object *a = job->arg->via.array.size ? &job->arg->via.array.ptr[0] : NULL;
+        char target[MC_JID_LEN + 1] = "";
+        if (a && a->type == MSGPACK_OBJECT_STR && mc_jid_valid(a->via.str.ptr, a->via.str.size))
+            memcpy(target, a->via.str.ptr, MC_JID_LEN);
+        if (!target[0]) {
+            mc_pk_str(&pk, "jobs.kill: give the job id to kill");
+            retcode = 1;
+        } else if (pool_kill(self->pool, target)) {
+            mc_info("job %s: killing job %s on request", job->jid, target);
+            char msg[80];
+            snprintf(msg, sizeof msg, "Signal sent to job %s", target);
+            mc_pk_str(&pk, msg);
+        } else {
+            char msg[80];
+            snprintf(msg, sizeof msg, "Job %s is not running here", target);
+            mc_pk_str(&pk, msg);
+            retcode = 1;
+        }
+    }
+    mc_ret_pack_value(&sb, job->jid, self->cfg->id, job->fun, retcode, retcode == 0, &value);
+    deliver_return(self, job->jid, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&value);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void on_job(agent_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->sub);
@@ -312,6 +357,14 @@ static void on_job(agent_t *self)
     send_to_master(self, MC_KIND_ACK, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     mc_debug("job %s: %s", job.jid, job.fun);
+    if (self->stopping_ms && !is_control(job.fun)) {
+        send_error_return(self, &job, 1, "not run: the minion is shutting down");
+        goto out;
+    }
+    if (is_control(job.fun)) {
+        run_control(self, &job);
+        goto out;
+    }
     if (pool_submit(self->pool, job.jid, job.fun, job.timeout, (const char *)plain, plain_len)) {
         char why[160];
         snprintf(why, sizeof why,
@@ -383,6 +436,13 @@ static void on_signal(agent_t *self)
             reload_config_grains(self);
             if (refresh_grains(self))
                 send_grains(self);
+        } else if (!self->stopping_ms && self->pool && pool_busy(self->pool)) {
+            /* Running jobs may finish within the grace period; queued
+               ones will not start. */
+            self->stopping_ms = mc_mono_ms() + (int64_t)self->cfg->shutdown_grace * 1000;
+            mc_info("%s: stopping; %d running jobs have %d s to finish",
+                    strsignal((int)si.ssi_signo), pool_busy(self->pool), self->cfg->shutdown_grace);
+            pool_drop_queued(self->pool, "not run: the minion is shutting down");
         } else {
             mc_info("%s: stopping", strsignal((int)si.ssi_signo));
             self->stop = true;
@@ -627,6 +687,25 @@ static int setup(agent_t *self, mc_err_t *err)
     return connect_channels(self, err);
 }
 
+/* During the grace period: leave once nothing runs; at its end, cancel what
+   still runs and give it a few seconds to report that it was killed. */
+static void stop_when_done(agent_t *self, int64_t now)
+{
+    static const int64_t report_ms = 5000;
+    if (pool_busy(self->pool) == 0) {
+        mc_info("running jobs are done: stopping");
+        self->stop = true;
+    } else if (now >= self->stopping_ms + report_ms) {
+        mc_warn("%d jobs did not report after being killed: stopping anyway",
+                pool_busy(self->pool));
+        self->stop = true;
+    } else if (now >= self->stopping_ms && !self->cancelled) {
+        mc_warn("grace period over: killing %d running jobs", pool_busy(self->pool));
+        pool_cancel_running(self->pool);
+        self->cancelled = true;
+    }
+}
+
 static void teardown(agent_t *self)
 {
     if (self->outbox && zlistx_size(self->outbox) > 0)
@@ -690,6 +769,8 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         outbox_flush(&self);
         spool_send_due(self.spool, RESEND_MS, send_return, &self);
         int64_t now = mc_mono_ms();
+        if (self.stopping_ms)
+            stop_when_done(&self, now);
         pool_check(self.pool);
         if (now >= next_heartbeat) {
             send_heartbeat(&self);

@@ -8,6 +8,8 @@
 
 #include "mp.h"
 
+volatile sig_atomic_t mc_call_cancelled;
+
 const mc_function_t *mc_function_find(const char *fun)
 {
     const char *dot = strchr(fun, '.');

@@ -13,6 +13,7 @@
 #define MC_MODULE_H
 
 #include <msgpack.h>
+#include <signal.h>
 
 #include "util.h"
 
@@ -42,6 +43,11 @@ typedef struct {
     const char *name;
     const mc_function_t *functions; /* ends with {NULL} */
 } mc_module_t;
+
+/* Set (from a signal handler) when the minion asks the worker to stop the
+   job it runs: functions that take time check it and end early with a
+   "killed" return. */
+extern volatile sig_atomic_t mc_call_cancelled;
 
 /* Every module the build collected, ends with NULL. */
 extern const mc_module_t *const mc_modules[];

@@ -24,6 +24,7 @@ typedef struct {
     char jid[MC_JID_LEN + 1];
     char fun[MC_FUN_MAX + 1];
     int64_t deadline_ms;
+    int64_t started_us;
     mc_buf_t in;
 } worker_t;
 
@@ -126,6 +127,7 @@ static void hand_to(pool_t *self, worker_t *w, const char *jid, const char *fun,
     snprintf(w->jid, sizeof w->jid, "%s", jid);
     snprintf(w->fun, sizeof w->fun, "%s", fun);
     w->busy = true;
+    w->started_us = mc_wall_us();
     w->deadline_ms = mc_mono_ms() + timeout_s * 1000 + OVERDUE_GRACE_MS;
     if (frame_write(w->fd, job, len) != 0 ||
         frame_write(w->fd, self->grains ? self->grains : "", self->grains_len) != 0)
@@ -321,4 +323,55 @@ void pool_destroy(pool_t **pself)
     free(self->workers);
     free(self);
     *pself = NULL;
+}
+
+bool pool_kill(pool_t *self, const char *jid)
+{
+    for (int i = 0; i < self->count; i++) {
+        worker_t *w = &self->workers[i];
+        if (w->fd >= 0 && w->busy && strcmp(w->jid, jid) == 0) {
+            kill(w->pid, SIGTERM);
+            return true;
+        }
+    }
+    return false;
+}
+
+void pool_drop_queued(pool_t *self, const char *why)
+{
+    while (self->head) {
+        queued_t *q = self->head;
+        self->head = q->next;
+        self->queued--;
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        mc_ret_pack_error(&sb, q->jid, self->ctx.id, q->fun, 1, why);
+        self->on_return(self->arg, q->jid, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        free(q->job);
+        free(q);
+    }
+    self->tail = NULL;
+}
+
+void pool_cancel_running(pool_t *self)
+{
+    for (int i = 0; i < self->count; i++)
+        if (self->workers[i].fd >= 0 && self->workers[i].busy)
+            kill(self->workers[i].pid, SIGTERM);
+}
+
+void pool_pack_running(pool_t *self, msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, (size_t)pool_busy(self));
+    for (int i = 0; i < self->count; i++) {
+        worker_t *w = &self->workers[i];
+        if (!w->busy)
+            continue;
+        msgpack_pack_map(pk, 4);
+        mc_pk_kv_str(pk, "jid", w->jid);
+        mc_pk_kv_str(pk, "fun", w->fun);
+        mc_pk_kv_int(pk, "pid", w->pid);
+        mc_pk_kv_int(pk, "started", w->started_us);
+    }
 }

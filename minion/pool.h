@@ -10,6 +10,7 @@
 #ifndef MC_POOL_H
 #define MC_POOL_H
 
+#include <msgpack.h>
 #include <zmq.h>
 
 #include "worker.h"
@@ -37,6 +38,15 @@ void pool_on_readable(pool_t *self, int fd);
 /* Reap dead workers (SIGCHLD) and kill overdue ones; call often. */
 void pool_check(pool_t *self);
 int pool_busy(pool_t *self);
+/* Ask the worker running jid to stop it (its return says it was killed);
+   false when no worker runs that job. */
+bool pool_kill(pool_t *self, const char *jid);
+/* Answer every queued job with an error return saying why. */
+void pool_drop_queued(pool_t *self, const char *why);
+/* Cancel every running job (their returns say they were killed). */
+void pool_cancel_running(pool_t *self);
+/* Pack an array of {jid, fun, pid, started} for the running jobs. */
+void pool_pack_running(pool_t *self, msgpack_packer *pk);
 int pool_queued(pool_t *self);
 
 #endif

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -91,13 +92,25 @@ done:
     msgpack_sbuffer_destroy(&out);
 }
 
+static void on_cancel(int sig)
+{
+    (void)sig;
+    mc_call_cancelled = 1;
+}
+
 void worker_main(int fd, const worker_ctx_t *ctx)
 {
     mc_buf_t job = {0}, grains = {0}, ret = {0};
     fcntl(fd, F_SETFD, FD_CLOEXEC);
+    /* SIGTERM cancels the job being run, not the worker. No SA_RESTART:
+       a sleeping function must wake up to notice. */
+    struct sigaction sa = {.sa_handler = on_cancel};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
     for (;;) {
         if (frame_read(fd, &job) != 0 || frame_read(fd, &grains) != 0)
             break;
+        mc_call_cancelled = 0; /* a cancel meant for the previous job is void */
         worker_run_job(ctx, job.data, job.len, grains.data, grains.len, &ret);
         if (frame_write(fd, ret.data, ret.len) != 0)
             break;

@@ -59,6 +59,7 @@ static const cf_field_t minion_fields[] = {
     F(mc_minion_config_t, queue_max, CF_INT, 0, 100000),
     F(mc_minion_config_t, job_max_age, CF_INT, 1, 86400 * 7),
     F(mc_minion_config_t, heartbeat, CF_INT, 1, 3600),
+    F(mc_minion_config_t, shutdown_grace, CF_INT, 0, 86400),
     {"output_max", CF_INT, offsetof(mc_minion_config_t, output_max), 1024, 64L << 20},
     {"grains", CF_MAP, offsetof(mc_minion_config_t, grains), 0, 0},
     {NULL, 0, 0, 0, 0},
@@ -211,6 +212,7 @@ static void minion_defaults(mc_minion_config_t *c)
     c->queue_max = 128;
     c->job_max_age = 300;
     c->heartbeat = 10;
+    c->shutdown_grace = 10;
     c->output_max = 1L << 20;
 }
 

@@ -31,6 +31,7 @@ typedef struct {
     char *pki_dir, *cachedir, *log_file, *pidfile;
     mc_log_level_t log_level;
     int workers, queue_max, job_max_age, heartbeat;
+    int shutdown_grace; /* seconds running jobs get to finish on SIGTERM */
     long output_max;
     const mc_yaml_t *grains; /* the grains: map, or NULL */
     mc_yaml_t *doc;

@@ -166,8 +166,8 @@ void mc_ret_done(mc_ret_t *r)
         mc_mp_doc_done(&r->doc);
 }
 
-void mc_ret_pack_error(msgpack_sbuffer *sb, const char *jid, const char *id, const char *fun,
-                       int retcode, const char *message)
+void mc_ret_pack_value(msgpack_sbuffer *sb, const char *jid, const char *id, const char *fun,
+                       int retcode, bool success, const msgpack_sbuffer *value)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -176,8 +176,9 @@ void mc_ret_pack_error(msgpack_sbuffer *sb, const char *jid, const char *id, con
     mc_pk_kv_str(&pk, "id", id);
     mc_pk_kv_str(&pk, "fun", fun);
     mc_pk_kv_int(&pk, "retcode", retcode);
-    mc_pk_kv_bool(&pk, "success", false);
-    mc_pk_kv_str(&pk, "return", message);
+    mc_pk_kv_bool(&pk, "success", success);
+    mc_pk_str(&pk, "return");
+    msgpack_sbuffer_write(sb, value->data, value->size);
     mc_pk_str(&pk, "stdout");
     mc_pk_bin(&pk, "", 0);
     mc_pk_str(&pk, "stderr");
@@ -185,6 +186,18 @@ void mc_ret_pack_error(msgpack_sbuffer *sb, const char *jid, const char *id, con
     mc_pk_kv_int(&pk, "started", mc_wall_us());
     mc_pk_kv_int(&pk, "duration_ms", 0);
     mc_pk_kv_bool(&pk, "truncated", false);
+}
+
+void mc_ret_pack_error(msgpack_sbuffer *sb, const char *jid, const char *id, const char *fun,
+                       int retcode, const char *message)
+{
+    msgpack_sbuffer value;
+    msgpack_sbuffer_init(&value);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &value, msgpack_sbuffer_write);
+    mc_pk_str(&pk, message);
+    mc_ret_pack_value(sb, jid, id, fun, retcode, false, &value);
+    msgpack_sbuffer_destroy(&value);
 }
 
 void mc_ack_pack(msgpack_sbuffer *sb, const char *jid, const char *id)

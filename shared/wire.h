@@ -34,7 +34,7 @@
 #define MC_KIND_HEARTBEAT "hb"
 #define MC_KIND_GRAINS    "grains"
 /* Master to minion, on the minion's topic: {v, jids} it has stored. */
-#define MC_KIND_STORED    "stored"
+#define MC_KIND_STORED "stored"
 
 /* A job as the minion reads it after opening the sealed payload. */
 typedef struct {
@@ -80,6 +80,9 @@ typedef struct {
 
 int mc_ret_decode(mc_ret_t *ret, const void *buf, size_t len, mc_err_t *err);
 void mc_ret_done(mc_ret_t *ret);
+/* A return whose value is already packed in value. */
+void mc_ret_pack_value(msgpack_sbuffer *sb, const char *jid, const char *id, const char *fun,
+                       int retcode, bool success, const msgpack_sbuffer *value);
 /* A return for a job that could not run: value is the message string. */
 void mc_ret_pack_error(msgpack_sbuffer *sb, const char *jid, const char *id, const char *fun,
                        int retcode, const char *message);

@@ -31,6 +31,7 @@ extern char **environ;
 typedef struct {
     int status; /* wait status, valid when !failed */
     bool timed_out;
+    bool killed; /* cancelled: jobs.kill, or the minion shutting down */
     bool failed;
     pid_t pid;
 } run_result_t;
@@ -100,8 +101,11 @@ static run_result_t run_shell(mc_call_t *call, const char *cmd, const char *cwd,
 
     while (fds[0].fd >= 0 || fds[1].fd >= 0 || !exited) {
         now = mc_mono_ms();
-        if (!r.timed_out && now >= deadline) {
-            r.timed_out = true;
+        if (!r.timed_out && !r.killed && (now >= deadline || mc_call_cancelled)) {
+            if (mc_call_cancelled)
+                r.killed = true;
+            else
+                r.timed_out = true;
             kill(-r.pid, SIGTERM);
             kill_at = now + KILL_GRACE_MS;
         }
@@ -117,7 +121,8 @@ static run_result_t run_shell(mc_call_t *call, const char *cmd, const char *cwd,
             break;
         if (exited && now >= detach_at)
             break; /* background children keep the pipes; leave them be */
-        int64_t next = r.timed_out ? (kill_at >= 0 ? kill_at : now + 100) : deadline;
+        bool stopping = r.timed_out || r.killed;
+        int64_t next = stopping ? (kill_at >= 0 ? kill_at : now + 100) : deadline;
         if (exited && detach_at < next)
             next = detach_at;
         int wait_ms = (int)(next - now);
@@ -155,6 +160,8 @@ static int exit_code(const run_result_t *r)
 {
     if (r->timed_out)
         return 124;
+    if (r->killed)
+        return 143;
     if (WIFEXITED(r->status))
         return WEXITSTATUS(r->status);
     if (WIFSIGNALED(r->status))
@@ -191,10 +198,14 @@ static int run_command(mc_call_t *call, run_result_t *r)
         timeout = call->timeout_s;
     const char *home = getenv("HOME");
     *r = run_shell(call, cmd, cwd ? cwd : (home && *home ? home : "/"), timeout);
-    if (!r->failed && r->timed_out) {
+    if (!r->failed && (r->timed_out || r->killed)) {
         char note[128];
-        int n = snprintf(note, sizeof note, "%smctl: timed out after %lld s; process group killed",
-                         call->err.len ? "\n" : "", (long long)timeout);
+        int n = r->killed
+                    ? snprintf(note, sizeof note, "%smctl: killed on request; process group killed",
+                               call->err.len ? "\n" : "")
+                    : snprintf(note, sizeof note,
+                               "%smctl: timed out after %lld s; process group killed",
+                               call->err.len ? "\n" : "", (long long)timeout);
         mc_buf_append(&call->err, note, (size_t)n);
     }
     free(cmd);
@@ -254,7 +265,7 @@ static void cmd_retcode(mc_call_t *call)
     if (run_command(call, &r) != 0)
         return;
     call->retcode = exit_code(&r);
-    call->success = !r.timed_out;
+    call->success = !r.timed_out && !r.killed;
     msgpack_pack_int(call->pk, call->retcode);
 }
 

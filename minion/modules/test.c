@@ -40,16 +40,21 @@ static void test_sleep(mc_call_t *call)
         mc_call_fail(call, 1, "test.sleep: missing argument 'length'");
         return;
     }
+    int64_t limit = secs > call->timeout_s ? call->timeout_s : secs;
+    int64_t end = mc_mono_ms() + limit * 1000;
+    while (!mc_call_cancelled && mc_mono_ms() < end) {
+        int64_t left = end - mc_mono_ms();
+        struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000};
+        nanosleep(&ts, NULL); /* a cancel signal cuts it short */
+    }
+    if (mc_call_cancelled) {
+        mc_call_fail(call, 143, "test.sleep: killed on request");
+        return;
+    }
     if (secs > call->timeout_s) {
-        struct timespec ts = {(time_t)call->timeout_s, 0};
-        while (nanosleep(&ts, &ts) != 0)
-            ;
         mc_call_fail(call, 124, "test.sleep: timed out after %lld s", (long long)call->timeout_s);
         return;
     }
-    struct timespec ts = {(time_t)secs, 0};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
     msgpack_pack_true(call->pk);
 }
 

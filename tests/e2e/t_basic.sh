@@ -76,12 +76,12 @@ assert json.load(open(\"out.json\"))[\"m1\"] == \"3 a;b|c \\\"q\\\"\"
 '
 
 test_expect_success 'a timeout kills the whole process group' '
-    marker=mctl-timeout-$$-$RANDOM &&
+    marker="sleep 300.$$$RANDOM" &&
     start=$(date +%s) &&
-    { mctl -t 2 m3 cmd.run "sh -c \"exec -a $marker sleep 300\" & sleep 300" > out.txt 2>&1; test $? = 1; } &&
+    { mctl -t 2 m3 cmd.run "sh -c \"$marker\" & sleep 300" > out.txt 2>&1; test $? = 1; } &&
     test $(( $(date +%s) - start )) -lt 8 &&
     grep -q "timed out after 2 s" out.txt &&
-    ! pgrep -f "$marker"
+    ! pgrep -f "^$marker"
 '
 
 test_expect_success 'an unknown function is an error, not silence' '

@@ -36,8 +36,8 @@ test_expect_success 'master killed with SIGKILL: minions reconnect and answer ag
 '
 
 test_expect_success 'a worker killed mid-job gives an error return and is replaced' '
-    marker=mctl-worker-$$-$RANDOM &&
-    { mctl -t 60 m1 cmd.run "exec -a $marker sleep 120" > out.txt 2>&1 & } &&
+    marker="sleep 120.$$$RANDOM" &&
+    { mctl -t 60 m1 cmd.run "$marker" > out.txt 2>&1 & } &&
     client=$! &&
     wait_until 10 pgrep -f "^$marker" &&
     worker=$(ps -o ppid= -p "$(pgrep -f "^$marker")" | tr -d " ") &&

@@ -82,6 +82,49 @@ test_expect_success 'after resends, each return is stored exactly once' '
     test "$(sqlite3 "$T/cache/master/jobs.db" "SELECT count(*) FROM returns WHERE jid = '"'"'$jid'"'"'")" = 3
 '
 
+test_expect_success 'jobs.running lists a running job; jobs kill stops it within a second' '
+    marker="sleep 60.$$$RANDOM" &&
+    { mctl -t 120 m2 cmd.run "$marker" > killed.txt 2>&1 & } &&
+    client=$! &&
+    wait_until 10 pgrep -f "^$marker" &&
+    jid=$(mctl --out json jobs list --fun cmd.run --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
+    mctl m2 jobs.running | grep -q "$jid" &&
+    start=$(date +%s%N) &&
+    mctl jobs kill "$jid" > kill.txt &&
+    grep -q "Signal sent to job $jid" kill.txt &&
+    wait_until 3 sh -c "! pgrep -f \"^$marker\"" &&
+    test $(( ($(date +%s%N) - start) / 1000000 )) -lt 1500 &&
+    { wait $client; test $? = 1; } &&
+    grep -q "killed on request" killed.txt &&
+    { mctl jobs show "$jid" > show.txt 2>&1; test $? = 1; } &&
+    grep -q "killed on request" show.txt
+'
+
+test_expect_success 'jobs kill of a job that is not running says so' '
+    jid=$(mctl --out json jobs list --fun test.ping --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
+    { mctl jobs kill "$jid" > out.txt 2>&1; test $? = 1; } &&
+    grep -q "is not running here" out.txt
+'
+
+test_expect_success 'SIGTERM on a minion: running jobs finish within the grace, the rest are killed and reported' '
+    stop_daemon m3 &&
+    echo "shutdown_grace: 3" >> "$T/etc/m3/minion" &&
+    restart_minion m3 &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 m3 test.ping &&
+    quick=$(mctl --async m3 cmd.run "sleep 1; echo finished" | grep -oE "[0-9]{20}") &&
+    slow=$(mctl --async m3 test.sleep 60 | grep -oE "[0-9]{20}") &&
+    wait_until 10 grep -q "job $slow: test.sleep" "$T/log/m3" &&
+    start=$(date +%s) &&
+    kill -TERM ${DAEMON_PIDS[m3]} &&
+    { wait ${DAEMON_PIDS[m3]}; test $? = 0; } &&
+    unset "DAEMON_PIDS[m3]" &&
+    test $(( $(date +%s) - start )) -le 8 &&
+    grep -q "running jobs have 3 s to finish" "$T/log/m3" &&
+    wait_until 10 mctl jobs show "$quick" &&
+    mctl jobs show "$quick" | grep -q "^    finished$" &&
+    wait_until 10 sh -c "\"$BIN/mctl\" jobs show $slow 2>&1 | grep -q \"killed on request\""
+'
+
 test_expect_success 'bad input to jobs is an error' '
     { mctl jobs show 123 2> err.txt; test $? = 64; } && grep -q "not a job id" err.txt &&
     { mctl jobs show 20000101000000000000 2> err.txt; test $? = 1; } && grep -q "no job" err.txt &&

@@ -1,0 +1,25 @@
+/*  jobs - what runs on this minion: jobs.running, jobs.kill.
+
+    Only the minion's main process knows its worker pool, so it answers
+    these itself before a job would reach a worker; the table here gives
+    them their documentation and a place in sys.list_functions. */
+#include "module.h"
+
+static void answered_by_main(mc_call_t *call)
+{
+    mc_call_fail(call, 1, "%s is answered by the minion's main process", call->fun);
+}
+
+static const mc_function_t functions[] = {
+    {"running", answered_by_main,
+     "List the jobs running on the minion: jid, function, worker pid, start time.\n\n"
+     "    mctl '*' jobs.running"},
+    {"kill", answered_by_main,
+     "Stop the running job JID: its process group gets SIGTERM, then SIGKILL, and\n"
+     "its return says it was killed. `mctl jobs kill JID` sends this to the job's\n"
+     "minions.\n\n"
+     "    mctl web1 jobs.kill 20261122153012123456"},
+    {NULL, NULL, NULL},
+};
+
+const mc_module_t mc_module_jobs = {"jobs", functions};

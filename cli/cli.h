@@ -32,5 +32,6 @@ int cmd_list_targets(const cli_opts_t *o, const client_target_t *target);
 int cmd_key(const cli_opts_t *o, int argc, char **argv);
 int cmd_status(const cli_opts_t *o, int argc, char **argv);
 int cmd_jobs(const cli_opts_t *o, int argc, char **argv);
+int cmd_jobs_wait(const cli_opts_t *o, const char *jid);
 
 #endif

@@ -16,6 +16,7 @@ static void jobs_usage(FILE *f)
     fprintf(f, "Usage: mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
                "                      [--out txt|json]\n"
                "       mctl jobs show JID [--out txt|json]\n"
+               "       mctl jobs wait JID [--out txt|json]\n"
                "       mctl jobs kill JID\n"
                "\n"
                "Browse the master's job history, newest first.\n"
@@ -28,6 +29,8 @@ static void jobs_usage(FILE *f)
                "                      or an age such as 30m, 12h, 7d\n"
                "      --out FORMAT    txt (default) or json\n"
                "\n"
+               "jobs wait prints what has returned, then waits for the rest until the\n"
+               "job's time limit, as a live job does (mctl --async, then jobs wait).\n"
                "jobs kill stops the job on the minions still running it; its return\n"
                "then says it was killed. jobs show exits like the job did: 0 all succeeded, 1 some "
                "failed, 2 some\n"
@@ -295,10 +298,15 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
             return cli_usage_error("jobs show: name one job id");
         return jobs_show(&o, argv[optind]);
     }
+    if (strcmp(action, "wait") == 0) {
+        if (rest != 1)
+            return cli_usage_error("jobs wait: name one job id");
+        return cmd_jobs_wait(&o, argv[optind]);
+    }
     if (strcmp(action, "kill") == 0) {
         if (rest != 1)
             return cli_usage_error("jobs kill: name one job id");
         return jobs_kill(&o, argv[optind]);
     }
-    return cli_usage_error("unknown jobs command '%s' (list, show, kill)", action);
+    return cli_usage_error("unknown jobs command '%s' (list, show, wait, kill)", action);
 }

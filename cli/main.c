@@ -24,7 +24,7 @@ static void usage(FILE *f)
     fprintf(f, "Usage: mctl [OPTIONS] TARGET FUNCTION [ARG ...] [KEY=VALUE ...]\n"
                "       mctl key list|accept|reject|delete|finger [ID ...|-A]\n"
                "       mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
-               "       mctl jobs show JID | jobs kill JID\n"
+               "       mctl jobs show|wait|kill JID\n"
                "       mctl status\n"
                "\n"
                "Run FUNCTION on every minion TARGET selects, print each minion's return as it\n"

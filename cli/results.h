@@ -17,7 +17,8 @@ typedef struct {
     result_state_t state;
     bool success;
     int64_t started_ms;
-    zframe_t *ret; /* the raw return, kept for json */
+    int64_t deadline_ms; /* when set, wait for this minion until then */
+    zframe_t *ret;       /* the raw return, kept for json */
 } result_t;
 
 /* After the returns (txt prints them as they come): list the minions that

@@ -313,3 +313,64 @@ int cmd_list_targets(const cli_opts_t *o, const client_target_t *target)
     }
     return EXIT_OK;
 }
+
+int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
+{
+    if (!mc_jid_valid(jid, strlen(jid)))
+        return cli_usage_error("jobs wait: '%s' is not a job id (20 digits)", jid);
+    gather_t g = {.o = o};
+    mc_err_t err;
+    if (client_open(&g.c, o->config_dir, &err) != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return EXIT_UNAVAILABLE;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "jobs_wait");
+    mc_pk_kv_str(&pk, "jid", jid);
+    mc_mp_doc_t reply;
+    int rc = client_call(&g.c, &sb, &reply, 30000, &err);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        client_close(&g.c);
+        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_FAILED;
+    }
+    int64_t remaining = 0;
+    mc_mp_int(&reply.root, "remaining_ms", 0, INT64_MAX, &remaining, NULL);
+    if (take_minions(&g, &reply, jid) != 0) {
+        mc_mp_doc_done(&reply);
+        client_close(&g.c);
+        return EXIT_UNAVAILABLE;
+    }
+    /* Who is still to come waits until the job's time is up. */
+    for (size_t i = 0; i < g.n; i++) {
+        g.e[i].state = ACKED;
+        g.e[i].deadline_ms = mc_mono_ms() + remaining;
+    }
+    /* What is stored already counts as arrived now. */
+    const msgpack_object *returns = mc_mp_get(&reply.root, "returns");
+    for (uint32_t k = 0;
+         returns && returns->type == MSGPACK_OBJECT_ARRAY && k < returns->via.array.size; k++) {
+        const msgpack_object *raw = &returns->via.array.ptr[k];
+        if (raw->type != MSGPACK_OBJECT_BIN)
+            continue;
+        zframe_t *body = zframe_new(raw->via.bin.ptr, raw->via.bin.size);
+        on_return(&g, &body);
+        zframe_destroy(&body);
+    }
+    mc_mp_doc_done(&reply);
+    gather(&g, g.n);
+    int status = report(&g, jid);
+    for (size_t i = 0; i < g.n; i++) {
+        free(g.e[i].id);
+        zframe_destroy(&g.e[i].ret);
+    }
+    free(g.e);
+    client_close(&g.c);
+    return status;
+}

@@ -398,6 +398,37 @@ static void handle_jobs_show(master_t *self, zframe_t *route, const msgpack_obje
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* jobs wait: what is stored so far, and, for a job still in flight, the
+   rest as it comes (this client becomes one of its waiters). Both in one
+   turn of the loop, so no return falls between them. */
+static void handle_jobs_wait(master_t *self, zframe_t *route, const msgpack_object *req)
+{
+    mc_err_t err;
+    char jid[MC_JID_LEN + 1];
+    if (mc_mp_str(req, "jid", jid, sizeof jid, &err) || !mc_jid_valid(jid, strlen(jid))) {
+        reply_error(self, route, "'%s' is not a job id (20 digits)", jid);
+        return;
+    }
+    jobcache_flush(self->cache);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 4);
+    if (jobcache_pack_show(self->cache, jid, &pk, &err) != 0) {
+        reply_error(self, route, "%s", err.msg);
+        msgpack_sbuffer_destroy(&sb);
+        return;
+    }
+    job_t *job = jobs_find(self->jobs, jid);
+    int64_t remaining = job ? job->expires_ms - LATE_RETURN_GRACE_MS - mc_mono_ms() : 0;
+    if (job)
+        job_add_waiter(job, route);
+    mc_pk_kv_int(&pk, "remaining_ms", remaining > 0 ? remaining : 0);
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- keys --------------------------------------------------------------- */
 
 static void pack_id_list(msgpack_packer *pk, minion_t **all, size_t n, key_state_t state)
@@ -610,6 +641,8 @@ static void on_client_request(master_t *self)
             handle_jobs_list(self, route, &doc.root);
         else if (strcmp(cmd, "jobs_show") == 0)
             handle_jobs_show(self, route, &doc.root);
+        else if (strcmp(cmd, "jobs_wait") == 0)
+            handle_jobs_wait(self, route, &doc.root);
         else if (strcmp(cmd, "key_list") == 0)
             handle_key_list(self, route);
         else if (strcmp(cmd, "key_finger") == 0)

@@ -57,6 +57,14 @@ jid_returned() { # jid_returned JID N: jobs show has N returns
     [ "$(mctl --out json jobs show "$1" | python3 -c "import json,sys; print(sum(1 for v in json.load(sys.stdin).values() if v is True))")" = "$2" ]
 }
 
+test_expect_success 'async, then jobs wait: the returns so far, then the rest as they come' '
+    jid=$(mctl --async "*" test.sleep 2 | grep -oE "[0-9]{20}") &&
+    mctl jobs wait "$jid" > wait.txt &&
+    test "$(grep -c "^    True$" wait.txt)" = 3 &&
+    mctl jobs wait "$jid" > again.txt &&
+    test "$(grep -c "^    True$" again.txt)" = 3
+'
+
 test_expect_success 'a stored return leaves the minion spool' '
     mctl "*" test.ping > /dev/null &&
     wait_until 10 spool_empty m1 && wait_until 10 spool_empty m2 && wait_until 10 spool_empty m3

@@ -133,6 +133,20 @@ test_expect_success 'SIGTERM on a minion: running jobs finish within the grace, 
     wait_until 10 sh -c "\"$BIN/mctl\" jobs show $slow 2>&1 | grep -q \"killed on request\""
 '
 
+job_gone() { ! "$BIN/mctl" jobs list --limit 100000 | grep -q "^$1 "; }
+
+test_expect_success 'keep_jobs: jobs older than it are pruned, newer ones stay' '
+    recent=$(mctl --out json jobs list --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
+    stop_daemon master &&
+    old_ts=$(( ($(date +%s) - 2 * 86400) * 1000000 )) &&
+    sqlite3 "$T/cache/master/jobs.db" "INSERT INTO jobs VALUES ('"'"'20200101000000000001'"'"', '"'"'test.ping'"'"', '"'"'*'"'"', '"'"'glob'"'"', '"'"'root'"'"', $old_ts, NULL, NULL); INSERT INTO job_minions VALUES ('"'"'20200101000000000001'"'"', '"'"'m1'"'"');" &&
+    test "$(sqlite3 "$T/cache/master/jobs.db" "SELECT count(*) FROM jobs WHERE ts < $old_ts + 1")" = 1 &&
+    restart_master &&
+    wait_until 10 job_gone 20200101000000000001 &&
+    mctl jobs list --limit 1000 | grep -q "^$recent " &&
+    grep -q "pruned 1 jobs older than 24 hours" "$T/log/master"
+'
+
 test_expect_success 'bad input to jobs is an error' '
     { mctl jobs show 123 2> err.txt; test $? = 64; } && grep -q "not a job id" err.txt &&
     { mctl jobs show 20000101000000000000 2> err.txt; test $? = 1; } && grep -q "no job" err.txt &&

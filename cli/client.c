@@ -189,6 +189,16 @@ void client_pack_list_targets(msgpack_sbuffer *sb, const client_target_t *target
     pack_target(&pk, target);
 }
 
+void client_pack_jid_request(msgpack_sbuffer *sb, const char *cmd, const char *jid)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", cmd);
+    mc_pk_kv_str(&pk, "jid", jid);
+}
+
 void client_pack_simple(msgpack_sbuffer *sb, const char *cmd)
 {
     msgpack_packer pk;

@@ -45,6 +45,8 @@ void client_pack_publish(msgpack_sbuffer *sb, const client_target_t *target, con
                          int argc, char *const *argv, int timeout, const char *user);
 /* Ask which minions a target selects, without running anything. */
 void client_pack_list_targets(msgpack_sbuffer *sb, const client_target_t *target);
+/* A request about one job: {v, cmd, jid}. */
+void client_pack_jid_request(msgpack_sbuffer *sb, const char *cmd, const char *jid);
 /* A request with no fields but its name: {v, cmd}. */
 void client_pack_simple(msgpack_sbuffer *sb, const char *cmd);
 

@@ -138,12 +138,7 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
         return cli_usage_error("jobs show: '%s' is not a job id (20 digits)", jid);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "jobs_show");
-    mc_pk_kv_str(&pk, "jid", jid);
+    client_pack_jid_request(&sb, "jobs_show", jid);
     mc_mp_doc_t reply;
     int rc = client_request(o->config_dir, &sb, &reply, 30000);
     msgpack_sbuffer_destroy(&sb);
@@ -199,12 +194,7 @@ static int jobs_kill(const cli_opts_t *o, const char *jid)
         return cli_usage_error("jobs kill: '%s' is not a job id (20 digits)", jid);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "jobs_show");
-    mc_pk_kv_str(&pk, "jid", jid);
+    client_pack_jid_request(&sb, "jobs_show", jid);
     mc_mp_doc_t reply;
     int rc = client_request(o->config_dir, &sb, &reply, 30000);
     msgpack_sbuffer_destroy(&sb);

@@ -326,12 +326,7 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "jobs_wait");
-    mc_pk_kv_str(&pk, "jid", jid);
+    client_pack_jid_request(&sb, "jobs_wait", jid);
     mc_mp_doc_t reply;
     int rc = client_call(&g.c, &sb, &reply, 30000, &err);
     msgpack_sbuffer_destroy(&sb);

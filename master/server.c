@@ -377,15 +377,25 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const msgpack_obje
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The request's jid, checked; and the cache brought up to date for it. */
+static int read_jid(master_t *self, zframe_t *route, const msgpack_object *req,
+                    char jid[MC_JID_LEN + 1])
+{
+    jid[0] = '\0';
+    if (mc_mp_str(req, "jid", jid, MC_JID_LEN + 1, NULL) || !mc_jid_valid(jid, strlen(jid))) {
+        reply_error(self, route, "that is not a job id (20 digits)");
+        return -1;
+    }
+    jobcache_flush(self->cache);
+    return 0;
+}
+
 static void handle_jobs_show(master_t *self, zframe_t *route, const msgpack_object *req)
 {
     mc_err_t err;
     char jid[MC_JID_LEN + 1];
-    if (mc_mp_str(req, "jid", jid, sizeof jid, &err) || !mc_jid_valid(jid, strlen(jid))) {
-        reply_error(self, route, "'%s' is not a job id (20 digits)", jid);
+    if (read_jid(self, route, req, jid) != 0)
         return;
-    }
-    jobcache_flush(self->cache);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -405,11 +415,8 @@ static void handle_jobs_wait(master_t *self, zframe_t *route, const msgpack_obje
 {
     mc_err_t err;
     char jid[MC_JID_LEN + 1];
-    if (mc_mp_str(req, "jid", jid, sizeof jid, &err) || !mc_jid_valid(jid, strlen(jid))) {
-        reply_error(self, route, "'%s' is not a job id (20 digits)", jid);
+    if (read_jid(self, route, req, jid) != 0)
         return;
-    }
-    jobcache_flush(self->cache);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;

@@ -132,16 +132,24 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
     return EXIT_OK;
 }
 
-static int jobs_show(const cli_opts_t *o, const char *jid)
+/* A past job from the master's history: 0, or the exit status to fail
+   with (after printing why). */
+static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_mp_doc_t *reply)
 {
     if (!mc_jid_valid(jid, strlen(jid)))
-        return cli_usage_error("jobs show: '%s' is not a job id (20 digits)", jid);
+        return cli_usage_error("jobs %s: '%s' is not a job id (20 digits)", verb, jid);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     client_pack_jid_request(&sb, "jobs_show", jid);
-    mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 30000);
+    int rc = client_request(o->config_dir, &sb, reply, 30000);
     msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static int jobs_show(const cli_opts_t *o, const char *jid)
+{
+    mc_mp_doc_t reply;
+    int rc = fetch_job(o, "show", jid, &reply);
     if (rc != 0)
         return rc;
     const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
@@ -190,14 +198,8 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
 /* Send jobs.kill JID to the minions the job went to. */
 static int jobs_kill(const cli_opts_t *o, const char *jid)
 {
-    if (!mc_jid_valid(jid, strlen(jid)))
-        return cli_usage_error("jobs kill: '%s' is not a job id (20 digits)", jid);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    client_pack_jid_request(&sb, "jobs_show", jid);
     mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 30000);
-    msgpack_sbuffer_destroy(&sb);
+    int rc = fetch_job(o, "kill", jid, &reply);
     if (rc != 0)
         return rc;
     const msgpack_object *minions = mc_mp_get(&reply.root, "minions");

@@ -390,7 +390,11 @@ static int read_jid(master_t *self, zframe_t *route, const msgpack_object *req,
     return 0;
 }
 
-static void handle_jobs_show(master_t *self, zframe_t *route, const msgpack_object *req)
+/* jobs show, and jobs wait: what is stored so far and, for wait, the rest
+   as it comes while the job is in flight (the client becomes one of its
+   waiters). Both in one turn of the loop, so no return falls between. */
+static void handle_job_history(master_t *self, zframe_t *route, const msgpack_object *req,
+                               bool wait)
 {
     mc_err_t err;
     char jid[MC_JID_LEN + 1];
@@ -400,38 +404,19 @@ static void handle_jobs_show(master_t *self, zframe_t *route, const msgpack_obje
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_reply_header(&pk, 3);
-    if (jobcache_pack_show(self->cache, jid, &pk, &err) != 0)
-        reply_error(self, route, "%s", err.msg);
-    else
-        reply_sbuf(self, route, &sb);
-    msgpack_sbuffer_destroy(&sb);
-}
-
-/* jobs wait: what is stored so far, and, for a job still in flight, the
-   rest as it comes (this client becomes one of its waiters). Both in one
-   turn of the loop, so no return falls between them. */
-static void handle_jobs_wait(master_t *self, zframe_t *route, const msgpack_object *req)
-{
-    mc_err_t err;
-    char jid[MC_JID_LEN + 1];
-    if (read_jid(self, route, req, jid) != 0)
-        return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_reply_header(&pk, 4);
+    pack_reply_header(&pk, wait ? 4 : 3);
     if (jobcache_pack_show(self->cache, jid, &pk, &err) != 0) {
         reply_error(self, route, "%s", err.msg);
         msgpack_sbuffer_destroy(&sb);
         return;
     }
-    job_t *job = jobs_find(self->jobs, jid);
-    int64_t remaining = job ? job->expires_ms - LATE_RETURN_GRACE_MS - mc_mono_ms() : 0;
-    if (job)
-        job_add_waiter(job, route);
-    mc_pk_kv_int(&pk, "remaining_ms", remaining > 0 ? remaining : 0);
+    if (wait) {
+        job_t *job = jobs_find(self->jobs, jid);
+        int64_t remaining = job ? job->expires_ms - LATE_RETURN_GRACE_MS - mc_mono_ms() : 0;
+        if (job)
+            job_add_waiter(job, route);
+        mc_pk_kv_int(&pk, "remaining_ms", remaining > 0 ? remaining : 0);
+    }
     reply_sbuf(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
 }
@@ -647,9 +632,9 @@ static void on_client_request(master_t *self)
         else if (strcmp(cmd, "jobs_list") == 0)
             handle_jobs_list(self, route, &doc.root);
         else if (strcmp(cmd, "jobs_show") == 0)
-            handle_jobs_show(self, route, &doc.root);
+            handle_job_history(self, route, &doc.root, false);
         else if (strcmp(cmd, "jobs_wait") == 0)
-            handle_jobs_wait(self, route, &doc.root);
+            handle_job_history(self, route, &doc.root, true);
         else if (strcmp(cmd, "key_list") == 0)
             handle_key_list(self, route);
         else if (strcmp(cmd, "key_finger") == 0)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -157,12 +158,12 @@ static int round_trip(client_t *c, const char *fun, const char *arg, int expect,
     int64_t deadline = mc_mono_ms() + 35000;
     while (got < n && mc_mono_ms() < deadline) {
         char kind[16];
-        zframe_t *body = NULL;
+        zmtp_frame_t *body = NULL;
         if (client_next(c, kind, &body, (int)(deadline - mc_mono_ms())) <= 0)
             break;
         if (strcmp(kind, "ret") == 0)
             got++;
-        zframe_destroy(&body);
+        zmtp_frame_free(&body);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -243,8 +244,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "mctl-bench-fanout: --rounds and --workers must be positive\n");
         return 64;
     }
-    zsys_handler_set(NULL);
-    zsys_set_logstream(NULL);
     signal(SIGPIPE, SIG_IGN);
     char self[512];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -12,6 +12,7 @@
 int client_open(client_t *c, const char *config_dir, mc_err_t *err)
 {
     memset(c, 0, sizeof *c);
+    c->conn.fd = -1;
     mc_master_config_t cfg;
     if (mc_master_config_load(&cfg, config_dir, err) != 0)
         return -1;
@@ -40,12 +41,7 @@ int client_open(client_t *c, const char *config_dir, mc_err_t *err)
         client_close(c);
         return -1;
     }
-    c->sock = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(c->sock, 0);
-    zsock_set_rcvhwm(c->sock, 0);
-    zsock_set_maxmsgsize(c->sock, MC_MAX_RETURN_MSG + 1024);
-    if (zsock_connect(c->sock, "ipc://%s", c->path) != 0) {
-        mc_err_set(err, "cannot connect to %s: %s", c->path, zmq_strerror(zmq_errno()));
+    if (zmtp_connect(&c->conn, c->path, MC_MAX_RETURN_MSG + 1024, 10000, err) != 0) {
         client_close(c);
         return -1;
     }
@@ -54,50 +50,50 @@ int client_open(client_t *c, const char *config_dir, mc_err_t *err)
 
 void client_close(client_t *c)
 {
-    zsock_destroy(&c->sock);
+    zmtp_close(&c->conn);
     free(c->path);
     c->path = NULL;
 }
 
-int client_next(client_t *c, char kind[16], zframe_t **body, int timeout_ms)
+int client_next(client_t *c, char kind[16], zmtp_frame_t **body, int timeout_ms)
 {
     for (;;) {
-        zmq_pollitem_t item = {zsock_resolve(c->sock), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, timeout_ms);
-        if (rc < 0)
-            return zmq_errno() == EINTR ? -1 : 0;
-        if (rc == 0)
-            return 0;
-        zmsg_t *msg = zmsg_recv(c->sock);
-        if (!msg)
+        zmtp_frame_t *f[2] = {NULL, NULL};
+        mc_err_t err;
+        int n = zmtp_recv(&c->conn, f, 2, timeout_ms, &err);
+        if (n < 0)
             return -1;
-        if (zmsg_size(msg) != 2) {
-            zmsg_destroy(&msg);
+        if (n == 0)
+            return 0;
+        if (n != 2) {
+            zmtp_frame_free(&f[0]);
+            zmtp_frame_free(&f[1]);
             continue;
         }
-        zframe_t *k = zmsg_pop(msg);
-        size_t n = zframe_size(k) < 15 ? zframe_size(k) : 15;
-        memcpy(kind, zframe_data(k), n);
-        kind[n] = '\0';
-        zframe_destroy(&k);
-        *body = zmsg_pop(msg);
-        zmsg_destroy(&msg);
+        size_t k = f[0]->size < 15 ? f[0]->size : 15;
+        memcpy(kind, f[0]->data, k);
+        kind[k] = '\0';
+        zmtp_frame_free(&f[0]);
+        *body = f[1];
         return 1;
     }
+}
+
+int client_send(client_t *c, const msgpack_sbuffer *req, mc_err_t *err)
+{
+    return zmtp_send(&c->conn, req->data, req->size, err);
 }
 
 int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
                 mc_err_t *err)
 {
-    if (zmq_send(zsock_resolve(c->sock), req->data, req->size, 0) < 0) {
-        mc_err_set(err, "cannot send to the master: %s", zmq_strerror(zmq_errno()));
+    if (client_send(c, req, err) != 0)
         return -1;
-    }
     int64_t deadline = mc_mono_ms() + timeout_ms;
     for (;;) {
         int64_t left = deadline - mc_mono_ms();
         char kind[16];
-        zframe_t *body = NULL;
+        zmtp_frame_t *body = NULL;
         int rc = left > 0 ? client_next(c, kind, &body, (int)left) : 0;
         if (rc <= 0) {
             mc_err_set(err,
@@ -107,11 +103,11 @@ int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int
             return -1;
         }
         if (strcmp(kind, "reply") != 0) {
-            zframe_destroy(&body);
+            zmtp_frame_free(&body);
             continue;
         }
-        int prc = mc_mp_parse(reply, zframe_data(body), zframe_size(body), err);
-        zframe_destroy(&body);
+        int prc = mc_mp_parse(reply, body->data, body->size, err);
+        zmtp_frame_free(&body);
         if (prc != 0) {
             mc_err_prefix(err, "bad answer from the master");
             return -1;

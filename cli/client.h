@@ -5,12 +5,11 @@
 #ifndef MC_CLIENT_H
 #define MC_CLIENT_H
 
-#include <czmq.h>
-
 #include "mp.h"
+#include "zmtp.h"
 
 typedef struct {
-    zsock_t *sock;
+    zmtp_t conn;
     char *path;
 } client_t;
 
@@ -30,7 +29,9 @@ int client_request(const char *config_dir, const msgpack_sbuffer *req, mc_mp_doc
                    int timeout_ms);
 /* Wait up to timeout_ms for the next message: 1 with kind and body, 0 on
    timeout, -1 when interrupted. */
-int client_next(client_t *c, char kind[16], zframe_t **body, int timeout_ms);
+int client_next(client_t *c, char kind[16], zmtp_frame_t **body, int timeout_ms);
+/* Send one request without waiting for its reply. */
+int client_send(client_t *c, const msgpack_sbuffer *req, mc_err_t *err);
 
 /* What a request targets: an expression, its kind, and the delimiter
    between nested grain keys (0 for the default ':'). */

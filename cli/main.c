@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <czmq.h>
 #include <sodium.h>
 
 #include "cli.h"
@@ -234,8 +233,6 @@ int main(int argc, char **argv)
         return status;
     o.config_dir = mc_config_dir(o.config_dir);
     mc_log_open("mctl", MC_LOG_WARNING, NULL, NULL);
-    zsys_handler_set(NULL);
-    zsys_set_logstream(NULL);
     signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {
         fprintf(stderr, "mctl: libsodium failed to start\n");
@@ -275,6 +272,5 @@ int main(int argc, char **argv)
             rc = cmd_run(&o, &target, args[1], rest - 2, args + 2);
         mc_target_destroy(&check);
     }
-    zsys_shutdown();
     return rc;
 }

@@ -4,7 +4,7 @@
 #ifndef MC_RESULTS_H
 #define MC_RESULTS_H
 
-#include <czmq.h>
+#include "zmtp.h"
 
 #include "cli.h"
 #include "wire.h"
@@ -18,7 +18,7 @@ typedef struct {
     bool success;
     int64_t started_ms;
     int64_t deadline_ms; /* when set, wait for this minion until then */
-    zframe_t *ret;       /* the raw return, kept for json */
+    zmtp_frame_t *ret;   /* the raw return, kept for json */
 } result_t;
 
 /* After the returns (txt prints them as they come): list the minions that

@@ -66,10 +66,13 @@ static int start_next(gather_t *g)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     client_pack_publish(&sb, &one, g->fun, g->argc, g->argv, g->o->timeout, g->user);
-    int rc = zmq_send(zsock_resolve(g->c.sock), sb.data, sb.size, 0);
+    mc_err_t err;
+    int rc = client_send(&g->c, &sb, &err);
     msgpack_sbuffer_destroy(&sb);
-    if (rc < 0)
+    if (rc < 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
         return -1;
+    }
     if (g->o->verbose)
         fprintf(stderr, "Executing run on %s\n", x->id);
     x->state = WAITING;
@@ -80,7 +83,7 @@ static int start_next(gather_t *g)
 }
 
 /* Batch: the answer to the oldest publish we have not heard back on. */
-static void on_publish_answer(gather_t *g, zframe_t *body)
+static void on_publish_answer(gather_t *g, zmtp_frame_t *body)
 {
     if (g->asked_head == g->asked_tail)
         return;
@@ -88,7 +91,7 @@ static void on_publish_answer(gather_t *g, zframe_t *body)
     mc_mp_doc_t doc;
     mc_err_t err;
     const msgpack_object *ok = NULL;
-    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) == 0) {
+    if (mc_mp_parse(&doc, body->data, body->size, &err) == 0) {
         ok = mc_mp_get(&doc.root, "ok");
         if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
             mc_mp_str(&doc.root, "jid", x->jid, sizeof x->jid, NULL);
@@ -102,11 +105,11 @@ static void on_publish_answer(gather_t *g, zframe_t *body)
     }
 }
 
-static void on_return(gather_t *g, zframe_t **body)
+static void on_return(gather_t *g, zmtp_frame_t **body)
 {
     mc_ret_t ret;
     mc_err_t err;
-    if (mc_ret_decode(&ret, zframe_data(*body), zframe_size(*body), &err) != 0) {
+    if (mc_ret_decode(&ret, (*body)->data, (*body)->size, &err) != 0) {
         fprintf(stderr, "mctl: a malformed return was ignored: %s\n", err.msg);
         return;
     }
@@ -158,7 +161,7 @@ static void gather(gather_t *g, size_t limit)
         if (g->next < g->n && g->running < limit && g->next_start_ms < wake)
             wake = g->next_start_ms;
         char kind[16];
-        zframe_t *body = NULL;
+        zmtp_frame_t *body = NULL;
         int got = client_next(&g->c, kind, &body, wake > now ? (int)(wake - now) : 0);
         if (got < 0)
             return;
@@ -167,7 +170,7 @@ static void gather(gather_t *g, size_t limit)
         } else if (got > 0 && strcmp(kind, "ack") == 0) {
             mc_ack_t ack;
             mc_err_t err;
-            if (mc_ack_decode(&ack, zframe_data(body), zframe_size(body), &err) == 0) {
+            if (mc_ack_decode(&ack, body->data, body->size, &err) == 0) {
                 result_t *x = find_entry(g, ack.jid, ack.id);
                 if (x && x->state == WAITING)
                     x->state = ACKED;
@@ -175,7 +178,7 @@ static void gather(gather_t *g, size_t limit)
         } else if (got > 0 && strcmp(kind, "ret") == 0) {
             on_return(g, &body);
         }
-        zframe_destroy(&body);
+        zmtp_frame_free(&body);
     }
 }
 
@@ -273,7 +276,7 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     }
     for (size_t i = 0; i < g.n; i++) {
         free(g.e[i].id);
-        zframe_destroy(&g.e[i].ret);
+        zmtp_frame_free(&g.e[i].ret);
     }
     free(g.e);
     free(g.asked);
@@ -354,16 +357,16 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
         const msgpack_object *raw = &returns->via.array.ptr[k];
         if (raw->type != MSGPACK_OBJECT_BIN)
             continue;
-        zframe_t *body = zframe_new(raw->via.bin.ptr, raw->via.bin.size);
+        zmtp_frame_t *body = zmtp_frame_new(raw->via.bin.ptr, raw->via.bin.size);
         on_return(&g, &body);
-        zframe_destroy(&body);
+        zmtp_frame_free(&body);
     }
     mc_mp_doc_done(&reply);
     gather(&g, g.n);
     int status = report(&g, jid);
     for (size_t i = 0; i < g.n; i++) {
         free(g.e[i].id);
-        zframe_destroy(&g.e[i].ret);
+        zmtp_frame_free(&g.e[i].ret);
     }
     free(g.e);
     client_close(&g.c);

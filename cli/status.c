@@ -65,13 +65,13 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     int64_t deadline = mc_mono_ms() + (int64_t)o.timeout * 1000;
     while (answered < n && mc_mono_ms() < deadline) {
         char kind[16];
-        zframe_t *body = NULL;
+        zmtp_frame_t *body = NULL;
         int got = client_next(&c, kind, &body, (int)(deadline - mc_mono_ms()));
         if (got < 0)
             break;
         mc_ret_t ret;
         if (got > 0 && strcmp(kind, "ret") == 0 &&
-            mc_ret_decode(&ret, zframe_data(body), zframe_size(body), &err) == 0) {
+            mc_ret_decode(&ret, body->data, body->size, &err) == 0) {
             for (size_t i = 0; i < n; i++) {
                 if (!up[i] && strcmp(ids[i], ret.id) == 0 && strcmp(ret.jid, jid) == 0) {
                     up[i] = ret.success;
@@ -80,7 +80,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
             }
             mc_ret_done(&ret);
         }
-        zframe_destroy(&body);
+        zmtp_frame_free(&body);
     }
     client_close(&c);
 

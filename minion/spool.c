@@ -83,7 +83,7 @@ int spool_put(spool_t *self, const char *jid, const void *data, size_t len, mc_e
     /* No fsync: a crashed minion keeps what the kernel has; only a power
        cut could lose a return, and that is the master's (and Salt's) bet
        too. */
-    int rc = mc_write_file(path, data, len, 0600, err);
+    int rc = mc_write_file_sync(path, data, len, 0600, false, err);
     free(path);
     if (rc != 0)
         return -1;

@@ -168,6 +168,12 @@ int mc_mkdir_p(const char *path, mode_t mode, mc_err_t *err)
 
 int mc_write_file(const char *path, const void *data, size_t len, mode_t mode, mc_err_t *err)
 {
+    return mc_write_file_sync(path, data, len, mode, true, err);
+}
+
+int mc_write_file_sync(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+                       mc_err_t *err)
+{
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid()) >= (int)sizeof tmp) {
         mc_err_set(err, "%s: path too long", path);
@@ -193,7 +199,7 @@ int mc_write_file(const char *path, const void *data, size_t len, mode_t mode, m
         p += n;
         left -= (size_t)n;
     }
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, mode) != 0 || (sync && fsync(fd) != 0)) {
         mc_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);

@@ -47,6 +47,10 @@ int mc_mkdir_p(const char *path, mode_t mode, mc_err_t *err);
 /* Write a whole file through a temporary name and rename, so that readers
    never see half of it. */
 int mc_write_file(const char *path, const void *data, size_t len, mode_t mode, mc_err_t *err);
+/* The same, with the fsync only when sync is true: still all or nothing
+   for a process that dies, but a power cut may lose the file. */
+int mc_write_file_sync(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+                       mc_err_t *err);
 /* Read a whole file of at most max bytes; the result is NUL-terminated. */
 int mc_read_file(const char *path, size_t max, char **out, size_t *len, mc_err_t *err);
 /* Refuse folders that others may write to: keys in them can't be trusted. */

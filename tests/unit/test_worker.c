@@ -3,10 +3,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "modules/cmd.h"
 #include "module.h"
 #include "wire.h"
 #include "worker.h"
@@ -147,6 +151,67 @@ static void cmd_streams_and_exit_codes(void **state)
     mc_ret_done(&r);
 }
 
+static void cmd_plain_words_only_when_the_shell_adds_nothing(void **state)
+{
+    char **w = cmd_plain_words("  ls \t-d   /tmp ");
+    assert_non_null(w);
+    assert_string_equal(w[0], "ls");
+    assert_string_equal(w[1], "-d");
+    assert_string_equal(w[2], "/tmp");
+    assert_null(w[3]);
+    cmd_free_words(w);
+    static const char *const shell[] = {
+        "",     "  ",       "echo hi",  "cd /tmp",  "FOO=1 env", "ls *.c",
+        "ls ~", "ls $HOME", "a;b",      "a && b",   "a | b",     "a > f",
+        "a\nb", "ls 'x y'", "ls \"x\"", "ls \\x",   "ls `pwd`",  "exit 3",
+        "true", "ls #c",    "(ls)",     "ls {a,b}", "test -f x", "kill 1",
+    };
+    for (size_t i = 0; i < sizeof shell / sizeof *shell; i++) {
+        w = cmd_plain_words(shell[i]);
+        if (w)
+            fail_msg("'%s' must go through the shell", shell[i]);
+    }
+}
+
+static void cmd_plain_and_shell_agree(void **state)
+{
+    mc_ret_t r;
+    const char *ls[] = {"ls  -d   /tmp"};
+    run("cmd.run", 5, &r, 1, ls);
+    assert_true(r.success);
+    assert_true(mc_mp_is_str(r.ret, "/tmp"));
+    mc_ret_done(&r);
+
+    /* Not found: the shell's own message and status, as before. */
+    const char *missing[] = {"no-such-command-mctl --flag"};
+    run("cmd.run", 5, &r, 1, missing);
+    assert_int_equal(r.retcode, 127);
+    assert_non_null(memmem(r.err, r.err_len, "not found", 9));
+    mc_ret_done(&r);
+
+    const char *assign[] = {"cmd=MCTL_T=yes printenv MCTL_T"};
+    run("cmd.run", 5, &r, 1, assign);
+    assert_true(mc_mp_is_str(r.ret, "yes"));
+    mc_ret_done(&r);
+
+    /* A script without #! in cwd, by relative path. */
+    char dir[] = "/tmp/mctl-cmd.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], cwd[80];
+    snprintf(path, sizeof path, "%s/x.sh", dir);
+    FILE *f = fopen(path, "w");
+    fputs("echo scripted $#\n", f);
+    fclose(f);
+    chmod(path, 0755);
+    snprintf(cwd, sizeof cwd, "cwd=%s", dir);
+    const char *script[] = {"./x.sh a b", cwd};
+    run("cmd.run", 5, &r, 2, script);
+    assert_true(mc_mp_is_str(r.ret, "scripted 2"));
+    mc_ret_done(&r);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void cmd_output_cap_and_bytes(void **state)
 {
     mc_ret_t r;
@@ -212,6 +277,8 @@ int main(void)
         cmocka_unit_test(ping_echo_version),
         cmocka_unit_test(unknown_function_and_bad_args),
         cmocka_unit_test(cmd_streams_and_exit_codes),
+        cmocka_unit_test(cmd_plain_words_only_when_the_shell_adds_nothing),
+        cmocka_unit_test(cmd_plain_and_shell_agree),
         cmocka_unit_test(cmd_output_cap_and_bytes),
         cmocka_unit_test(cmd_timeout_kills),
         cmocka_unit_test(grains_functions),

@@ -41,6 +41,14 @@
 #define RESEND_MS         5000 /* a return the master has not confirmed by then goes again */
 #define GRAINS_REFRESH_MS 60000
 #define MAX_WORKERS_POLL  1024
+/* A job that returns within this long needs no separate "ack": the
+   return says the minion had it. mctl waits seconds for an ack. */
+#define ACK_DELAY_MS 200
+
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    int64_t due_ms;
+} pending_ack_t;
 
 typedef struct {
     mc_minion_config_t *cfg;
@@ -57,6 +65,7 @@ typedef struct {
     msgpack_sbuffer grains;
     mc_mp_doc_t grains_doc;
     zlistx_t *outbox; /* zmsg_t: [kind][payload] waiting for the master */
+    zlistx_t *acks;   /* pending_ack_t, in due order */
     int64_t started_ms;
     char topic[MC_ID_MAX + 4];
     size_t topic_len;
@@ -66,6 +75,12 @@ typedef struct {
 } agent_t;
 
 /* ---- sending to the master ---------------------------------------------- */
+
+static void free_ack(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
 
 static void outbox_flush(agent_t *self)
 {
@@ -116,11 +131,42 @@ static int send_return(void *arg, const char *data, size_t len)
     return 0;
 }
 
+static void send_ack(agent_t *self, const char *jid)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_ack_pack(&sb, jid, self->cfg->id);
+    send_to_master(self, MC_KIND_ACK, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Send the acks whose jobs have not returned in time; returns the time
+   until the next one is due (-1: none waiting). */
+static long acks_due(agent_t *self, int64_t now)
+{
+    pending_ack_t *a;
+    while ((a = zlistx_first(self->acks)) && a->due_ms <= now) {
+        send_ack(self, a->jid);
+        zlistx_delete(self->acks, zlistx_cursor(self->acks));
+    }
+    return a ? (long)(a->due_ms - now) : -1;
+}
+
+static void ack_not_needed(agent_t *self, const char *jid)
+{
+    for (pending_ack_t *a = zlistx_first(self->acks); a; a = zlistx_next(self->acks))
+        if (strcmp(a->jid, jid) == 0) {
+            zlistx_delete(self->acks, zlistx_cursor(self->acks));
+            return;
+        }
+}
+
 /* Every return goes to the spool first and stays there until the master
    says it has stored it. */
 static void deliver_return(agent_t *self, const char *jid, const char *ret, size_t len)
 {
     mc_err_t err;
+    ack_not_needed(self, jid);
     if (spool_put(self->spool, jid, ret, len, &err) != 0) {
         mc_error("job %s: cannot spool the return (%s); sending it without a safety net", jid,
                  err.msg);
@@ -128,6 +174,10 @@ static void deliver_return(agent_t *self, const char *jid, const char *ret, size
             mc_error("job %s: the master is not reachable either: this return is lost", jid);
         return;
     }
+    /* With no backlog to keep in order, send it from memory rather than
+       read it back. */
+    if (spool_count(self->spool) == 1 && send_return(self, ret, len) == 0)
+        spool_sent(self->spool, jid);
     spool_send_due(self->spool, RESEND_MS, send_return, self);
 }
 
@@ -349,13 +399,10 @@ static void on_job(agent_t *self)
         send_error_return(self, &job, 1, err.msg);
         goto out;
     }
-    mc_ack_t ack;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    snprintf(ack.jid, sizeof ack.jid, "%s", job.jid);
-    mc_ack_pack(&sb, job.jid, self->cfg->id);
-    send_to_master(self, MC_KIND_ACK, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    pending_ack_t *ack = mc_calloc(1, sizeof *ack);
+    snprintf(ack->jid, sizeof ack->jid, "%s", job.jid);
+    ack->due_ms = mc_mono_ms() + ACK_DELAY_MS;
+    zlistx_add_end(self->acks, ack);
     mc_debug("job %s: %s", job.jid, job.fun);
     if (self->stopping_ms && !is_control(job.fun)) {
         send_error_return(self, &job, 1, "not run: the minion is shutting down");
@@ -679,6 +726,8 @@ static int setup(agent_t *self, mc_err_t *err)
         return -1;
     self->outbox = zlistx_new();
     zlistx_set_destructor(self->outbox, (zlistx_destructor_fn *)zmsg_destroy);
+    self->acks = zlistx_new();
+    zlistx_set_destructor(self->acks, free_ack);
     if (open_signals(self, err) != 0)
         return -1;
     mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
@@ -716,6 +765,7 @@ static void teardown(agent_t *self)
     zsock_destroy(&self->sub);
     zsock_destroy(&self->push);
     zlistx_destroy(&self->outbox);
+    zlistx_destroy(&self->acks);
     replay_destroy(&self->replay);
     if (self->spool && spool_count(self->spool))
         mc_info("%zu returns stay in the spool until the master stores them",
@@ -750,6 +800,9 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         items[2] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
         int n = 3 + pool_pollitems(self.pool, items + 3, MAX_WORKERS_POLL);
         long timeout = zlistx_size(self.outbox) ? 100 : 1000;
+        long ack_in = acks_due(&self, mc_mono_ms());
+        if (ack_in >= 0 && ack_in < timeout)
+            timeout = ack_in;
         int rc = zmq_poll(items, n, timeout);
         if (rc < 0 && zmq_errno() != EINTR) {
             mc_error("poll: %s", zmq_strerror(zmq_errno()));

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int write_all(int fd, const void *data, size_t len)
@@ -44,6 +45,45 @@ int frame_write(int fd, const void *data, size_t len)
     if (len > FRAME_MAX || write_all(fd, hdr, 4) != 0)
         return -1;
     return write_all(fd, data, len);
+}
+
+static void put_len(unsigned char hdr[4], size_t len)
+{
+    hdr[0] = (unsigned char)len;
+    hdr[1] = (unsigned char)(len >> 8);
+    hdr[2] = (unsigned char)(len >> 16);
+    hdr[3] = (unsigned char)(len >> 24);
+}
+
+int frame_write2(int fd, const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen > FRAME_MAX || blen > FRAME_MAX)
+        return -1;
+    unsigned char ha[4], hb[4];
+    put_len(ha, alen);
+    put_len(hb, blen);
+    struct iovec iov[4] = {{ha, 4}, {(void *)a, alen}, {hb, 4}, {(void *)b, blen}};
+    size_t total = 8 + alen + blen;
+    ssize_t n;
+    do
+        n = writev(fd, iov, 4);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    if ((size_t)n == total)
+        return 0;
+    /* A short write (a big job): the rest the slow way. */
+    size_t done = (size_t)n;
+    for (int i = 0; i < 4; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        if (write_all(fd, (const char *)iov[i].iov_base + done, iov[i].iov_len - done) != 0)
+            return -1;
+        done = 0;
+    }
+    return 0;
 }
 
 int frame_read(int fd, mc_buf_t *b)

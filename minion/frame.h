@@ -9,6 +9,8 @@
 
 /* Blocking write of one frame; -1 on error (the peer is gone). */
 int frame_write(int fd, const void *data, size_t len);
+/* Two frames in one system call where the pipe has room. */
+int frame_write2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 /* Blocking read of one frame into b (replacing its content); 0 on success,
    1 on a clean end of file, -1 on error. */
 int frame_read(int fd, mc_buf_t *b);

@@ -100,8 +100,7 @@ static int spawn_worker(pool_t *self, worker_t *w, mc_err_t *err)
         worker_main(3, &self->ctx);
     }
     close(sv[1]);
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    w->pid = pid;
+    w->pid = pid; /* our end stays blocking for writes; reads never block */
     w->fd = sv[0];
     w->busy = false;
     w->in.len = 0;
@@ -119,20 +118,16 @@ int pool_start(pool_t *self, mc_err_t *err)
 static void hand_to(pool_t *self, worker_t *w, const char *jid, const char *fun, int64_t timeout_s,
                     const char *job, size_t len)
 {
-    /* The worker is idle and reading, so these blocking writes finish. A
-       worker that died meanwhile fails them; its EOF brings the job back
-       as an error return. */
-    int flags = fcntl(w->fd, F_GETFL);
-    fcntl(w->fd, F_SETFL, flags & ~O_NONBLOCK);
+    /* The worker is idle and reading, so this blocking write finishes. A
+       worker that died meanwhile fails it; its EOF brings the job back as
+       an error return. */
     snprintf(w->jid, sizeof w->jid, "%s", jid);
     snprintf(w->fun, sizeof w->fun, "%s", fun);
     w->busy = true;
     w->started_us = mc_wall_us();
     w->deadline_ms = mc_mono_ms() + timeout_s * 1000 + OVERDUE_GRACE_MS;
-    if (frame_write(w->fd, job, len) != 0 ||
-        frame_write(w->fd, self->grains ? self->grains : "", self->grains_len) != 0)
+    if (frame_write2(w->fd, job, len, self->grains ? self->grains : "", self->grains_len) != 0)
         mc_warn("worker %d: cannot hand over job %s: %s", (int)w->pid, jid, strerror(errno));
-    fcntl(w->fd, F_SETFL, flags | O_NONBLOCK);
 }
 
 static worker_t *idle_worker(pool_t *self)
@@ -238,7 +233,7 @@ void pool_on_readable(pool_t *self, int fd)
         return;
     char chunk[65536];
     for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
+        ssize_t n = recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
         if (n > 0) {
             mc_buf_append(&w->in, chunk, (size_t)n);
             continue;

@@ -1,5 +1,8 @@
-/*  spool - see spool.h. The index in memory is ordered by jid, which is
-    ordered by time, so "oldest first" is the order of the list. */
+/*  spool - see spool.h. The index in memory is a list ordered by jid,
+    which is ordered by time, so "oldest first" is the order of the list,
+    and a hash from jid to list position, so that a "stored" notice costs
+    the same however long the backlog. The list is walked only when some
+    return is due, which next_due_ms tells without walking it. */
 #include "spool.h"
 
 #include <czmq.h>
@@ -19,6 +22,8 @@ typedef struct {
 struct _spool_t {
     char *dir;
     zlistx_t *entries; /* entry_t, sorted by jid */
+    zhashx_t *by_jid;  /* jid -> handle in entries */
+    int64_t next_due_ms;
 };
 
 static int cmp_entry(const void *a, const void *b)
@@ -46,6 +51,7 @@ spool_t *spool_new(const char *dir, mc_err_t *err)
     self->entries = zlistx_new();
     zlistx_set_comparator(self->entries, cmp_entry);
     zlistx_set_destructor(self->entries, free_entry);
+    self->by_jid = zhashx_new();
     DIR *d = opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
@@ -60,6 +66,8 @@ spool_t *spool_new(const char *dir, mc_err_t *err)
     if (d)
         closedir(d);
     zlistx_sort(self->entries);
+    for (entry_t *e = zlistx_first(self->entries); e; e = zlistx_next(self->entries))
+        zhashx_insert(self->by_jid, e->jid, zlistx_cursor(self->entries));
     if (zlistx_size(self->entries))
         mc_info("spool: %zu returns from before are waiting for the master",
                 zlistx_size(self->entries));
@@ -71,6 +79,7 @@ void spool_destroy(spool_t **pself)
     spool_t *self = *pself;
     if (!self)
         return;
+    zhashx_destroy(&self->by_jid);
     zlistx_destroy(&self->entries);
     free(self->dir);
     free(self);
@@ -87,25 +96,32 @@ int spool_put(spool_t *self, const char *jid, const void *data, size_t len, mc_e
     free(path);
     if (rc != 0)
         return -1;
-    entry_t *e = mc_calloc(1, sizeof *e);
-    snprintf(e->jid, sizeof e->jid, "%s", jid);
-    void *found = zlistx_find(self->entries, e);
-    if (found) {
-        free(e);
-        ((entry_t *)zlistx_handle_item(found))->sent_ms = 0;
+    void *h = zhashx_lookup(self->by_jid, jid);
+    if (h) {
+        ((entry_t *)zlistx_handle_item(h))->sent_ms = 0;
     } else {
-        zlistx_insert(self->entries, e, false); /* sorted insert */
+        entry_t *e = mc_calloc(1, sizeof *e);
+        snprintf(e->jid, sizeof e->jid, "%s", jid);
+        h = zlistx_insert(self->entries, e, false); /* sorted, from the newest end */
+        zhashx_insert(self->by_jid, e->jid, h);
     }
+    self->next_due_ms = 0;
     return 0;
+}
+
+void spool_sent(spool_t *self, const char *jid)
+{
+    void *h = zhashx_lookup(self->by_jid, jid);
+    if (h)
+        ((entry_t *)zlistx_handle_item(h))->sent_ms = mc_mono_ms();
 }
 
 void spool_stored(spool_t *self, const char *jid)
 {
-    entry_t key;
-    snprintf(key.jid, sizeof key.jid, "%s", jid);
-    void *h = zlistx_find(self->entries, &key);
+    void *h = zhashx_lookup(self->by_jid, jid);
     if (!h)
         return;
+    zhashx_delete(self->by_jid, jid);
     zlistx_delete(self->entries, h);
     char *path = path_of(self, jid);
     if (unlink(path) != 0 && errno != ENOENT)
@@ -117,31 +133,44 @@ void spool_send_due(spool_t *self, int64_t resend_ms,
                     int (*send)(void *arg, const char *data, size_t len), void *arg)
 {
     int64_t now = mc_mono_ms();
+    if (now < self->next_due_ms)
+        return;
+    int64_t next = INT64_MAX;
     for (entry_t *e = zlistx_first(self->entries); e; e = zlistx_next(self->entries)) {
-        if (e->sent_ms && now - e->sent_ms < resend_ms)
+        if (e->sent_ms && now - e->sent_ms < resend_ms) {
+            if (e->sent_ms + resend_ms < next)
+                next = e->sent_ms + resend_ms;
             continue;
+        }
         char *path = path_of(self, e->jid), *data;
         size_t len;
         mc_err_t err;
         if (mc_read_file(path, MC_MAX_RETURN_MSG, &data, &len, &err) != 0) {
             mc_error("spool: %s; dropping this return", err.msg);
             free(path);
+            zhashx_delete(self->by_jid, e->jid);
             zlistx_delete(self->entries, zlistx_cursor(self->entries));
             continue;
         }
         free(path);
         int rc = send(arg, data, len);
         free(data);
-        if (rc != 0)
-            return;
+        if (rc != 0) {
+            next = now; /* the channel is full: try again next turn */
+            break;
+        }
         e->sent_ms = now;
+        if (now + resend_ms < next)
+            next = now + resend_ms;
     }
+    self->next_due_ms = next;
 }
 
 void spool_all_due(spool_t *self)
 {
     for (entry_t *e = zlistx_first(self->entries); e; e = zlistx_next(self->entries))
         e->sent_ms = 0;
+    self->next_due_ms = 0;
 }
 
 size_t spool_count(spool_t *self)

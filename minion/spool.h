@@ -15,8 +15,11 @@ typedef struct _spool_t spool_t;
 
 spool_t *spool_new(const char *dir, mc_err_t *err);
 void spool_destroy(spool_t **self);
-/* Keep a return; -1 (logged by the caller) when the disk refuses. */
+/* Keep a return, due to be sent; -1 (logged by the caller) when the
+   disk refuses. */
 int spool_put(spool_t *self, const char *jid, const void *data, size_t len, mc_err_t *err);
+/* The caller sent it itself: due again only after the resend interval. */
+void spool_sent(spool_t *self, const char *jid);
 /* The master stored it: forget it. */
 void spool_stored(spool_t *self, const char *jid);
 /* Call send(arg, data, len) for each return not sent within resend_ms,

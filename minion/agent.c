@@ -799,7 +799,17 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         items[1] = (zmq_pollitem_t){zsock_resolve(self.monitor), 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
         int n = 3 + pool_pollitems(self.pool, items + 3, MAX_WORKERS_POLL);
-        long timeout = zlistx_size(self.outbox) ? 100 : 1000;
+        /* Idle, the next thing to do is the heartbeat; a running job or a
+           spooled return is looked at every second. */
+        int64_t until = next_heartbeat < next_grains ? next_heartbeat : next_grains;
+        long timeout = (long)(until - mc_mono_ms());
+        if (timeout > 1000 && (pool_busy(self.pool) || pool_queued(self.pool) ||
+                               spool_count(self.spool) || self.stopping_ms))
+            timeout = 1000;
+        if (zlistx_size(self.outbox) && timeout > 100)
+            timeout = 100;
+        if (timeout < 0)
+            timeout = 0;
         long ack_in = acks_due(&self, mc_mono_ms());
         if (ack_in >= 0 && ack_in < timeout)
             timeout = ack_in;

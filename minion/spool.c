@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,7 +25,12 @@ struct _spool_t {
     zlistx_t *entries; /* entry_t, sorted by jid */
     zhashx_t *by_jid;  /* jid -> handle in entries */
     int64_t next_due_ms;
+    char *free_dir; /* DIR.free: files to write the next returns into */
+    zlistx_t *free; /* their names (char *) */
+    unsigned next_free;
 };
+
+#define FREE_MAX 1024
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -52,6 +58,24 @@ spool_t *spool_new(const char *dir, mc_err_t *err)
     zlistx_set_comparator(self->entries, cmp_entry);
     zlistx_set_destructor(self->entries, free_entry);
     self->by_jid = zhashx_new();
+    self->free_dir = mc_sprintf("%s.free", dir);
+    self->free = zlistx_new();
+    zlistx_set_destructor(self->free, (zlistx_destructor_fn *)zstr_free);
+    if (mc_mkdir_p(self->free_dir, 0700, err) != 0) {
+        spool_destroy(&self);
+        return NULL;
+    }
+    DIR *fd = opendir(self->free_dir);
+    struct dirent *fe;
+    while (fd && (fe = readdir(fd)))
+        if (fe->d_name[0] == 'f') {
+            unsigned k = (unsigned)strtoul(fe->d_name + 1, NULL, 10);
+            if (k >= self->next_free)
+                self->next_free = k + 1;
+            zlistx_add_end(self->free, mc_sprintf("%s/%s", self->free_dir, fe->d_name));
+        }
+    if (fd)
+        closedir(fd);
     DIR *d = opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
@@ -81,6 +105,8 @@ void spool_destroy(spool_t **pself)
         return;
     zhashx_destroy(&self->by_jid);
     zlistx_destroy(&self->entries);
+    zlistx_destroy(&self->free);
+    free(self->free_dir);
     free(self->dir);
     free(self);
     *pself = NULL;
@@ -91,8 +117,39 @@ int spool_put(spool_t *self, const char *jid, const void *data, size_t len, mc_e
     char *path = path_of(self, jid);
     /* No fsync: a crashed minion keeps what the kernel has; only a power
        cut could lose a return, and that is the master's (and Salt's) bet
-       too. */
-    int rc = mc_write_file_sync(path, data, len, 0600, false, err);
+       too. Written under another name and renamed, so that a return file
+       is never seen half written. */
+    char *tmp =
+        zlistx_first(self->free) ? zlistx_detach(self->free, NULL) : mc_sprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const char *p = data;
+    size_t left = len;
+    while (fd >= 0 && left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = ENOSPC;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    int rc = fd >= 0 && left == 0 ? 0 : -1;
+    if (rc != 0)
+        mc_err_set(err, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && rc == 0) {
+        mc_err_set(err, "cannot write %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        mc_err_set(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
     free(path);
     if (rc != 0)
         return -1;
@@ -124,8 +181,16 @@ void spool_stored(spool_t *self, const char *jid)
     zhashx_delete(self->by_jid, jid);
     zlistx_delete(self->entries, h);
     char *path = path_of(self, jid);
-    if (unlink(path) != 0 && errno != ENOENT)
-        mc_warn("spool: cannot remove %s: %s", path, strerror(errno));
+    char *spare = NULL;
+    if (zlistx_size(self->free) < FREE_MAX)
+        spare = mc_sprintf("%s/f%u", self->free_dir, self->next_free++);
+    if (spare && rename(path, spare) == 0) {
+        zlistx_add_end(self->free, spare);
+    } else {
+        free(spare);
+        if (unlink(path) != 0 && errno != ENOENT)
+            mc_warn("spool: cannot remove %s: %s", path, strerror(errno));
+    }
     free(path);
 }
 

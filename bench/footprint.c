@@ -1,0 +1,164 @@
+/*  mctl-bench-footprint - what mctl costs on every host and on the master.
+
+      idle minion     PSS of one minion's main process and its workers,
+                      summed, once it is connected and idle (after a ping,
+                      so the workers have done some work)
+      master          RSS and PSS of the master with M minions connected
+                      (default 1000), the CPU the idle fleet uses, and how
+                      long after a restart of the master all M answer
+                      test.ping again
+      binaries        the size of the stripped mctl, mctl-master and
+                      mctl-minion
+
+    mctl-bench-footprint [--minions 1000] [--workers 2] */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fleet.h"
+
+/* utime + stime of a process and its children that are still running, in
+   clock ticks. */
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut, &st) != 2)
+        return 0;
+    long long sum = ut + st;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    if ((fp = fopen(path, "r"))) {
+        int child;
+        while (fscanf(fp, "%d", &child) == 1)
+            sum += cpu_ticks(child);
+        fclose(fp);
+    }
+    return sum;
+}
+
+static long stripped_size(const char *bin, const char *name)
+{
+    char *cmd = mc_sprintf("strip -o /tmp/mctl-strip.%d %s/%s", (int)getpid(), bin, name);
+    int rc = system(cmd);
+    free(cmd);
+    char *tmp = mc_sprintf("/tmp/mctl-strip.%d", (int)getpid());
+    struct stat st;
+    long size = rc == 0 && stat(tmp, &st) == 0 ? (long)st.st_size : -1;
+    unlink(tmp);
+    free(tmp);
+    return size;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"minions", required_argument, NULL, 'm'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int minions = 1000, workers = 2, c;
+    while ((c = getopt_long(argc, argv, "m:w:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            minions = atoi(optarg);
+            break;
+        case 'w':
+            workers = atoi(optarg);
+            break;
+        case 'h':
+            printf("Usage: mctl-bench-footprint [--minions 1000] [--workers 2]\n\n"
+                   "Measure the memory of one idle minion (main process plus workers,\n"
+                   "summed PSS), of the master with M minions connected, the CPU the\n"
+                   "idle fleet uses, and the size of the stripped binaries.\n");
+            return 0;
+        default:
+            return 64;
+        }
+    }
+    if (minions < 1 || workers < 1) {
+        fprintf(stderr, "mctl-bench-footprint: --minions and --workers must be positive\n");
+        return 64;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    bench_raise_fd_limit();
+    long tick = sysconf(_SC_CLK_TCK);
+
+    printf("mctl footprint, %d workers per minion\n\n", workers);
+    printf("%-46s %12s\n", "measure", "value");
+    fleet_t f;
+    fleet_start(&f, "bench-footprint", 1, workers);
+    if (!fleet_wait_ready(&f, 60000)) {
+        fprintf(stderr, "mctl-bench-footprint: the minion did not answer; logs in %s\n", f.dir);
+        return 1;
+    }
+    double ms;
+    fleet_round_trip(&f, "*", "cmd.run", "true", 1, 10000, &ms);
+    usleep(500000);
+    long main_pss = bench_pss_kib(f.minions[0]);
+    long tree_pss = bench_tree_pss_kib(f.minions[0]);
+    printf("%-46s %9.2f MiB\n", "idle minion, main process PSS", main_pss / 1024.0);
+    printf("%-46s %9.2f MiB\n", "idle minion, main + workers, summed PSS", tree_pss / 1024.0);
+    printf("%-46s %9.2f MiB\n", "idle minion, main process RSS",
+           bench_rss_kib(f.minions[0]) / 1024.0);
+
+    double t0 = bench_now_ms();
+    fleet_grow(&f, minions);
+    if (!fleet_wait_ready(&f, 60000 + minions * 200)) {
+        fprintf(stderr, "mctl-bench-footprint: not all %d minions answered; logs in %s\n", minions,
+                f.dir);
+        fleet_stop(&f);
+        return 1;
+    }
+    printf("%-46s %9.1f s\n", "fleet connected and answering after", (bench_now_ms() - t0) / 1000);
+    usleep(2000000);
+    char label[80];
+    snprintf(label, sizeof label, "master, %d minions connected, RSS", minions);
+    printf("%-46s %9.2f MiB\n", label, bench_rss_kib(f.master) / 1024.0);
+    snprintf(label, sizeof label, "master, %d minions connected, PSS", minions);
+    printf("%-46s %9.2f MiB\n", label, bench_pss_kib(f.master) / 1024.0);
+
+    /* What the idle fleet costs: CPU over 10 s with nothing to do. */
+    long long before = cpu_ticks(f.master);
+    for (int i = 0; i < f.count; i++)
+        before += cpu_ticks(f.minions[i]);
+    usleep(10000000);
+    long long after = cpu_ticks(f.master);
+    for (int i = 0; i < f.count; i++)
+        after += cpu_ticks(f.minions[i]);
+    snprintf(label, sizeof label, "idle CPU, master + %d minions", minions);
+    printf("%-46s %9.2f %% of one core\n", label,
+           (double)(after - before) / (double)tick / 10 * 100);
+
+    /* Restart the master under the connected fleet: how long until every
+       minion answers again. */
+    fleet_stop_master(&f);
+    t0 = bench_now_ms();
+    fleet_start_master(&f);
+    bool back = fleet_wait_ready(&f, 120000);
+    snprintf(label, sizeof label, "master restart, %d minions answering again", minions);
+    if (back)
+        printf("%-46s %9.1f s\n", label, (bench_now_ms() - t0) / 1000);
+    else
+        printf("%-46s %9s\n", label, "> 120 s");
+    fleet_stop(&f);
+
+    static const char *const bins[] = {"mctl", "mctl-master", "mctl-minion"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(label, sizeof label, "%s, stripped", bins[i]);
+        long size = stripped_size(f.bin, bins[i]);
+        printf("%-46s %9.1f KiB\n", label, size / 1024.0);
+    }
+    return 0;
+}

@@ -1,0 +1,224 @@
+/*  mctl-bench-throughput - how many jobs a second the master sustains.
+
+    Starts a real master and M minions (default 10) and runs C concurrent
+    clients (default 1, 4, 16, 64), each its own connection to the master
+    and its own thread, each keeping up to W jobs (test.ping to every
+    minion) in flight for D seconds. A job counts when all M returns have
+    come back. Prints, per C: jobs per second, returns per second (every
+    return is stored in the job cache before the next turn of the master's
+    loop) and the job latency, publish to last return (median, p90, max).
+
+    mctl-bench-throughput [--minions 10] [--clients 1,4,16,64] [--window 4]
+                          [--seconds 10] [--workers 2] */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fleet.h"
+#include "wire.h"
+
+typedef struct {
+    const fleet_t *f;
+    int window, minions;
+    double until_ms;
+    /* results */
+    long jobs, returns, failed;
+    double *lat;
+    size_t nlat, cap;
+} worker_arg_t;
+
+typedef struct {
+    char jid[32];
+    int left;
+    double t0;
+} inflight_t;
+
+static void *client_thread(void *p)
+{
+    worker_arg_t *a = p;
+    client_t c;
+    mc_err_t err;
+    if (client_open(&c, a->f->etc, &err) != 0) {
+        fprintf(stderr, "mctl-bench-throughput: %s\n", err.msg);
+        a->failed++;
+        return NULL;
+    }
+    inflight_t *fl = mc_calloc((size_t)a->window, sizeof *fl);
+    int inflight = 0, asked = 0; /* asked: publishes whose reply is awaited */
+    double asked_t0[1024];
+    int asked_head = 0;
+    client_target_t all = {"*", "glob", 0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    client_pack_publish(&sb, &all, "test.ping", 0, NULL, 30, "bench");
+    for (;;) {
+        double now = bench_now_ms();
+        bool open = now < a->until_ms;
+        while (open && inflight + asked < a->window) {
+            if (client_send(&c, &sb, &err) != 0) {
+                a->failed++;
+                open = false;
+                break;
+            }
+            asked_t0[(asked_head + asked) % 1024] = bench_now_ms();
+            asked++;
+        }
+        if (!open && inflight + asked == 0)
+            break;
+        char kind[16];
+        zmtp_frame_t *body = NULL;
+        int got = client_next(&c, kind, &body, 5000);
+        if (got <= 0) {
+            a->failed += inflight + asked;
+            break;
+        }
+        if (strcmp(kind, "reply") == 0 && asked > 0) {
+            mc_mp_doc_t doc;
+            double t0 = asked_t0[asked_head];
+            asked_head = (asked_head + 1) % 1024;
+            asked--;
+            if (mc_mp_parse(&doc, body->data, body->size, &err) == 0) {
+                char jid[32] = "";
+                mc_mp_str_opt(&doc.root, "jid", jid, sizeof jid, NULL);
+                const msgpack_object *m = mc_mp_get(&doc.root, "minions");
+                int n = m && m->type == MSGPACK_OBJECT_ARRAY ? (int)m->via.array.size : 0;
+                if (jid[0] && n == a->minions) {
+                    inflight_t *x = &fl[inflight++];
+                    snprintf(x->jid, sizeof x->jid, "%s", jid);
+                    x->left = n;
+                    x->t0 = t0;
+                } else {
+                    a->failed++;
+                }
+                mc_mp_doc_done(&doc);
+            }
+        } else if (strcmp(kind, "ret") == 0) {
+            mc_ret_t ret;
+            if (mc_ret_decode(&ret, body->data, body->size, &err) == 0) {
+                a->returns++;
+                for (int i = 0; i < inflight; i++)
+                    if (strcmp(fl[i].jid, ret.jid) == 0 && --fl[i].left == 0) {
+                        if (a->nlat == a->cap) {
+                            a->cap = a->cap ? a->cap * 2 : 1024;
+                            a->lat = mc_realloc(a->lat, a->cap * sizeof *a->lat);
+                        }
+                        a->lat[a->nlat++] = bench_now_ms() - fl[i].t0;
+                        a->jobs++;
+                        fl[i] = fl[--inflight];
+                        break;
+                    }
+                mc_ret_done(&ret);
+            }
+        }
+        zmtp_frame_free(&body);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    free(fl);
+    client_close(&c);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"minions", required_argument, NULL, 'm'},
+                                         {"clients", required_argument, NULL, 'c'},
+                                         {"window", required_argument, NULL, 'W'},
+                                         {"seconds", required_argument, NULL, 's'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int minions = 10, window = 4, seconds = 10, workers = 2, c;
+    char clients_arg[256] = "1,4,16,64";
+    while ((c = getopt_long(argc, argv, "m:c:W:s:w:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            minions = atoi(optarg);
+            break;
+        case 'c':
+            snprintf(clients_arg, sizeof clients_arg, "%s", optarg);
+            break;
+        case 'W':
+            window = atoi(optarg);
+            break;
+        case 's':
+            seconds = atoi(optarg);
+            break;
+        case 'w':
+            workers = atoi(optarg);
+            break;
+        case 'h':
+            printf("Usage: mctl-bench-throughput [--minions 10] [--clients 1,4,16,64] "
+                   "[--window 4]\n"
+                   "                             [--seconds 10] [--workers 2]\n\n"
+                   "Run C concurrent clients, each keeping W test.ping jobs to all M\n"
+                   "minions in flight, for D seconds; print jobs and returns per second\n"
+                   "and the job latency (publish to last return).\n");
+            return 0;
+        default:
+            return 64;
+        }
+    }
+    if (minions < 1 || window < 1 || window > 512 || seconds < 1 || workers < 1) {
+        fprintf(stderr, "mctl-bench-throughput: bad arguments (see --help)\n");
+        return 64;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    bench_raise_fd_limit();
+    fleet_t f;
+    fleet_start(&f, "bench-throughput", minions, workers);
+    if (!fleet_wait_ready(&f, 60000 + minions * 100)) {
+        fprintf(stderr, "mctl-bench-throughput: not all minions answered; logs in %s\n", f.dir);
+        fleet_stop(&f);
+        return 1;
+    }
+    printf("mctl throughput: test.ping to %d minions, %d jobs in flight per client, %d s per "
+           "row\n\n",
+           minions, window, seconds);
+    printf("%8s  %10s  %12s  %10s  %10s  %10s  %7s\n", "clients", "jobs/s", "returns/s", "lat med",
+           "lat p90", "lat max", "failed");
+    for (char *tok = strtok(clients_arg, ","); tok; tok = strtok(NULL, ",")) {
+        int n = atoi(tok);
+        if (n < 1)
+            continue;
+        worker_arg_t *args = mc_calloc((size_t)n, sizeof *args);
+        pthread_t *th = mc_calloc((size_t)n, sizeof *th);
+        double t0 = bench_now_ms();
+        for (int i = 0; i < n; i++) {
+            args[i] = (worker_arg_t){
+                .f = &f, .window = window, .minions = minions, .until_ms = t0 + seconds * 1000.0};
+            pthread_create(&th[i], NULL, client_thread, &args[i]);
+        }
+        long jobs = 0, returns = 0, failed = 0;
+        size_t nlat = 0;
+        for (int i = 0; i < n; i++) {
+            pthread_join(th[i], NULL);
+            jobs += args[i].jobs;
+            returns += args[i].returns;
+            failed += args[i].failed;
+            nlat += args[i].nlat;
+        }
+        double secs = (bench_now_ms() - t0) / 1000;
+        double *lat = mc_calloc(nlat + 1, sizeof *lat);
+        size_t k = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(lat + k, args[i].lat, args[i].nlat * sizeof *lat);
+            k += args[i].nlat;
+            free(args[i].lat);
+        }
+        double med = 0, p90 = 0, max = 0;
+        if (nlat)
+            bench_stats(lat, (int)nlat, &med, &p90, &max);
+        printf("%8d  %10.0f  %12.0f  %8.1f ms  %7.1f ms  %7.1f ms  %7ld\n", n, jobs / secs,
+               returns / secs, med, p90, max, failed);
+        fflush(stdout);
+        free(lat);
+        free(args);
+        free(th);
+    }
+    fleet_stop(&f);
+    return 0;
+}

@@ -47,7 +47,10 @@ static int sh(const char *fmt, ...)
    for SSH_USER, and an ssh_config naming hosts h* to it. */
 static int start_sshd(const char *dir, int port)
 {
-    if (sh("id -u " SSH_USER " >/dev/null 2>&1 || useradd -m -s /bin/sh " SSH_USER) != 0)
+    /* A new account is locked ("!"), which sshd refuses without PAM; "*"
+       allows key logins and no password. */
+    if (sh("{ id -u " SSH_USER " >/dev/null 2>&1 || useradd -m -s /bin/sh " SSH_USER
+           "; } && usermod -p '*' " SSH_USER) != 0)
         return -1;
     if (sh("mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f %s/hostkey && "
            "ssh-keygen -q -t ed25519 -N '' -f %s/id && cp %s/id.pub %s/authorized_keys && "

@@ -903,20 +903,31 @@ static int open_client_socket(master_t *self, mc_err_t *err)
     return 0;
 }
 
+/* Each minion holds two TCP connections, plus slack for clients and
+   files. Take the whole hard limit at once, so that a growing fleet does
+   not need a restart; say so when even that is short of the minions
+   accepted now. */
 static void raise_fd_limit(int minions)
 {
-    /* Each minion holds two TCP connections, plus slack for clients. */
     rlim_t want = (rlim_t)minions * 2 + 256;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     rlim_t old = rl.rlim_cur;
-    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-        mc_warn("open files limited to %llu (wanted %llu for %d minions): raise the hard limit "
-                "(LimitNOFILE= in the unit, or ulimit -Hn)",
-                (unsigned long long)rl.rlim_cur, (unsigned long long)want, minions);
-    else
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            mc_warn("cannot raise the open files limit from %llu to %llu: %s",
+                    (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = old;
+        }
+    }
+    if (rl.rlim_cur < want)
+        mc_warn("open files limited to %llu: enough for about %llu minions, and %d are "
+                "accepted; raise the hard limit (LimitNOFILE= in the unit, or ulimit -Hn)",
+                (unsigned long long)rl.rlim_cur,
+                (unsigned long long)(rl.rlim_cur > 256 ? (rl.rlim_cur - 256) / 2 : 0), minions);
+    else if (rl.rlim_cur != old)
         mc_debug("open files limit raised from %llu to %llu", (unsigned long long)old,
                  (unsigned long long)rl.rlim_cur);
 }
@@ -985,7 +996,13 @@ static int setup(master_t *self, mc_err_t *err)
         return -1;
     if (load_nodegroups(self, err) != 0)
         return -1;
-    raise_fd_limit(cfg->max_minions);
+    size_t known;
+    minion_t **all = registry_list(self->registry, &known);
+    int accepted = 0;
+    for (size_t i = 0; i < known; i++)
+        accepted += all[i]->state == KEY_ACCEPTED;
+    free(all);
+    raise_fd_limit(accepted);
 
     self->zap = zap_new(err);
     if (!self->zap)

@@ -20,23 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fleet.h"
 #include "jid.h"
 #include "jobcache.h"
 #include "log.h"
 #include "wire.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Fill with jobs of `minions` minions each, every one returned. */
 static void fill(jobcache_t *c, int jobs, int minions, int batch, int64_t *last)
@@ -82,9 +70,9 @@ static void bench_store(const char *dir, int returns)
             exit(1);
         }
         int64_t last = 0;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         fill(c, n / 100, 100, batches[b], &last);
-        double secs = (now_ms() - t0) / 1e3;
+        double secs = (bench_now_ms() - t0) / 1e3;
         printf("%10d  %12.2f  %14.0f\n", batches[b], secs, n / secs);
         fflush(stdout);
         jobcache_close(&c);
@@ -118,11 +106,11 @@ static void bench_list(const char *dir, const char *bin, int jobs)
         exit(1);
     }
     int64_t last = 0;
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     fill(c, jobs, 100, 5000, &last);
     jobcache_close(&c);
     printf("list: %d jobs of 100 minions each in the cache (filled in %.1f s)\n\n", jobs,
-           (now_ms() - t0) / 1e3);
+           (bench_now_ms() - t0) / 1e3);
 
     char *cfg = mc_sprintf("interface: 127.0.0.1\npublish_port: 39505\nret_port: 39506\n"
                            "auth_port: 39507\npki_dir: %s/pki\ncachedir: %s\nsock_dir: %s/run\n"
@@ -154,16 +142,17 @@ static void bench_list(const char *dir, const char *bin, int jobs)
             for (int a = 0; runs[r].args[a]; a++)
                 argv[k++] = runs[r].args[a];
             argv[k] = NULL;
-            double s = now_ms();
+            double s = bench_now_ms();
             pid_t p = spawn(argv, true);
             int status;
             waitpid(p, &status, 0);
-            t[i] = now_ms() - s;
+            t[i] = bench_now_ms() - s;
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 fprintf(stderr, "mctl jobs list failed (status %d)\n", status);
         }
-        qsort(t, 20, sizeof t[0], cmp_double);
-        printf("%-26s  %8.1f  %8.1f  %8.1f\n", runs[r].label, (t[9] + t[10]) / 2, t[18], t[19]);
+        double med, p90, max;
+        bench_stats(t, 20, &med, &p90, &max);
+        printf("%-26s  %8.1f  %8.1f  %8.1f\n", runs[r].label, med, p90, max);
     }
     kill(mpid, SIGTERM);
     waitpid(mpid, NULL, 0);

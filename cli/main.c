@@ -5,11 +5,13 @@
 
     Options come before the target, so arguments meant for the function
     (even ones starting with '-') pass through untouched. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -25,6 +27,7 @@ static void usage(FILE *f)
                "       mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
                "       mctl jobs show|wait|kill JID\n"
                "       mctl status\n"
+               "       mctl deploy --roster FILE [HOST ...]   (mctl deploy --help)\n"
                "\n"
                "Run FUNCTION on every minion TARGET selects, print each minion's return as it\n"
                "arrives, then list the minions that did not return.\n"
@@ -215,6 +218,28 @@ usage:
     return -1;
 }
 
+/* mctl deploy is a program of its own (it alone needs libssh): run the
+   mctl-deploy beside this mctl, or else the one on PATH. */
+static int run_deploy(const cli_opts_t *o, char **args)
+{
+    if (o->config_dir)
+        setenv("MCTL_CONFIG_DIR", o->config_dir, 1);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    args[0] = "mctl-deploy";
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash && (size_t)(slash - self) + sizeof "/mctl-deploy" <= sizeof self) {
+            strcpy(slash, "/mctl-deploy");
+            execv(self, args);
+        }
+    }
+    execvp("mctl-deploy", args);
+    fprintf(stderr, "mctl: cannot run mctl-deploy: %s\n", strerror(errno));
+    return 69;
+}
+
 int main(int argc, char **argv)
 {
     cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
@@ -226,6 +251,8 @@ int main(int argc, char **argv)
        subcommand parses the rest. A job's options may stand anywhere. */
     if (parse_options(argc, argv, false, &o, &target, &list_targets, &status) != 0)
         return status;
+    if (optind < argc && strcmp(argv[optind], "deploy") == 0)
+        return run_deploy(&o, argv + optind);
     bool subcommand =
         optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0 ||
                           strcmp(argv[optind], "jobs") == 0);

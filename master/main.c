@@ -29,6 +29,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "mctl-master: %s\n", err.msg);
         return 78;
     }
+    if (args.gen_keys) {
+        status = mc_daemon_gen_keys("mctl-master", cfg.pki_dir, "master");
+        mc_master_config_free(&cfg);
+        return status;
+    }
     const char *pidfile = args.pidfile ? args.pidfile : cfg.pidfile;
     status = mc_daemon_start("mctl-master", cfg.log_level, cfg.log_file, &args, pidfile);
     if (status == 0) {

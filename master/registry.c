@@ -281,6 +281,34 @@ int registry_delete(registry_t *self, const char *id, mc_err_t *err)
     return 0;
 }
 
+int registry_preseed(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
+                     bool *changed, mc_err_t *err)
+{
+    minion_t *m = registry_find(self, id);
+    const unsigned char *denied = registry_denied_key(self, id);
+    *changed = false;
+    if (m && memcmp(m->pub, pub, MC_KEY_LEN) == 0 && !denied) {
+        if (m->state == KEY_ACCEPTED)
+            return 0;
+        *changed = true;
+        return registry_set_state(self, m, KEY_ACCEPTED, err);
+    }
+    if ((m || denied) && registry_delete(self, id, err) != 0)
+        return -1;
+    char *path = key_path(self, KEY_ACCEPTED, id);
+    int rc = mc_curve_save_public(path, pub, id, err);
+    free(path);
+    if (rc != 0)
+        return -1;
+    add_minion(self, id, KEY_ACCEPTED, pub);
+    char finger[MC_FINGERPRINT_LEN];
+    mc_fingerprint(pub, finger);
+    mc_info("key of minion %s (%s) accepted as deployed%s", id, finger,
+            m || denied ? ", replacing the key it had" : "");
+    *changed = true;
+    return 0;
+}
+
 static int cmp_minion(const void *a, const void *b)
 {
     return strcmp((*(minion_t *const *)a)->id, (*(minion_t *const *)b)->id);

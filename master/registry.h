@@ -53,6 +53,12 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
                      bool auto_accept, key_state_t *state, mc_err_t *err);
 /* Move a minion's key to another state (accept, reject). */
 int registry_set_state(registry_t *self, minion_t *m, key_state_t state, mc_err_t *err);
+/* Accept exactly this key for this id, as deploy fetched it from the host
+   over an authenticated SSH session: a pending or rejected entry with the
+   same key is accepted, another key for the id (in any state, denied
+   included) is replaced. *changed says whether anything moved. */
+int registry_preseed(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
+                     bool *changed, mc_err_t *err);
 /* Forget a minion and its key(s), including a denied one. */
 int registry_delete(registry_t *self, const char *id, mc_err_t *err);
 

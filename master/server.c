@@ -469,6 +469,19 @@ static void pack_finger(msgpack_packer *pk, const char *id, const char *state,
     mc_pk_kv_str(pk, "finger", finger);
 }
 
+/* Tell a minion waiting on the registration socket that it was accepted. */
+static void send_registration_reply(master_t *self, zframe_t *route, key_state_t state)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_register_reply_pack(&sb, key_state_name(state),
+                           state == KEY_ACCEPTED ? self->sign.pub : NULL);
+    void *s = zsock_resolve(self->reg);
+    if (zmq_send(s, zframe_data(route), zframe_size(route), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(s, sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void handle_key_finger(master_t *self, zframe_t *route)
 {
     size_t n, nd;
@@ -493,16 +506,62 @@ static void handle_key_finger(master_t *self, zframe_t *route)
     free(denied);
 }
 
-/* Tell a minion waiting on the registration socket that it was accepted. */
-static void send_registration_reply(master_t *self, zframe_t *route, key_state_t state)
+/* What deploy writes into a minion's config: the master's public key and
+   ports. */
+static void handle_master_key(master_t *self, zframe_t *route)
 {
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(self->curve.pub, z85);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_register_reply_pack(&sb, key_state_name(state),
-                           state == KEY_ACCEPTED ? self->sign.pub : NULL);
-    void *s = zsock_resolve(self->reg);
-    if (zmq_send(s, zframe_data(route), zframe_size(route), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zmq_send(s, sb.data, sb.size, 0);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 5);
+    mc_pk_kv_str(&pk, "pub", z85);
+    mc_pk_kv_str(&pk, "interface", self->cfg->interface);
+    mc_pk_kv_int(&pk, "publish_port", self->cfg->publish_port);
+    mc_pk_kv_int(&pk, "ret_port", self->cfg->ret_port);
+    mc_pk_kv_int(&pk, "auth_port", self->cfg->auth_port);
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Deploy brings a minion's public key back over SSH: accept exactly it. */
+static void handle_key_preseed(master_t *self, zframe_t *route, const msgpack_object *req)
+{
+    mc_err_t err;
+    char id[MC_ID_MAX + 1], z85[MC_Z85_KEY_LEN + 1];
+    unsigned char pub[MC_KEY_LEN];
+    bool changed;
+    if (mc_mp_str(req, "id", id, sizeof id, &err) != 0 ||
+        mc_mp_str(req, "pub", z85, sizeof z85, &err) != 0) {
+        reply_error(self, route, "bad key request: %s", err.msg);
+        return;
+    }
+    if (!mc_id_valid(id, strlen(id))) {
+        reply_error(self, route, "'%s' is not a valid minion id", id);
+        return;
+    }
+    if (mc_z85_key_decode(z85, pub) != 0) {
+        reply_error(self, route, "bad key request: not a Z85 public key");
+        return;
+    }
+    if (registry_preseed(self->registry, id, pub, &changed, &err) != 0) {
+        reply_error(self, route, "%s", err.msg);
+        return;
+    }
+    minion_t *m = registry_find(self->registry, id);
+    if (m && m->waiting) {
+        send_registration_reply(self, m->waiting, KEY_ACCEPTED);
+        zframe_destroy(&m->waiting);
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, 1);
+    mc_pk_kv_bool(&pk, "changed", changed);
+    reply_sbuf(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -639,6 +698,10 @@ static void on_client_request(master_t *self)
             handle_key_list(self, route);
         else if (strcmp(cmd, "key_finger") == 0)
             handle_key_finger(self, route);
+        else if (strcmp(cmd, "master_key") == 0)
+            handle_master_key(self, route);
+        else if (strcmp(cmd, "key_preseed") == 0)
+            handle_key_preseed(self, route, &doc.root);
         else if (strcmp(cmd, "key_accept") == 0 || strcmp(cmd, "key_reject") == 0 ||
                  strcmp(cmd, "key_delete") == 0)
             handle_key_change(self, route, &doc.root, cmd + 4);

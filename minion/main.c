@@ -28,6 +28,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "mctl-minion: %s\n", err.msg);
         return 78;
     }
+    if (args.gen_keys) {
+        status = mc_daemon_gen_keys("mctl-minion", cfg.pki_dir, "minion");
+        mc_minion_config_free(&cfg);
+        return status;
+    }
     const char *pidfile = args.pidfile ? args.pidfile : cfg.pidfile;
     status = mc_daemon_start("mctl-minion", cfg.log_level, cfg.log_file, &args, pidfile);
     if (status == 0) {

@@ -1,12 +1,16 @@
 /*  daemon - see daemon.h. */
 #include "daemon.h"
 
+#include <sodium.h>
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "keys.h"
 
 void mc_daemon_block_signals(bool with_sigchld)
 {
@@ -34,6 +38,8 @@ static void usage(FILE *f, const char *name, const char *summary, const char *si
             "  -d, --daemon           detach and run in the background\n"
             "  -l, --log-level LEVEL  error, warning, info or debug (overrides the config)\n"
             "      --pidfile FILE     write the process id here (overrides the config)\n"
+            "      --gen-keys         create the CURVE keys in pki_dir when missing, print the\n"
+            "                         public key (Z85) and exit\n"
             "  -h, --help             show this help\n"
             "      --version          show the version\n"
             "\n"
@@ -45,13 +51,10 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
                          const char *signals, mc_daemon_args_t *args, int *status)
 {
     static const struct option opts[] = {
-        {"config-dir", required_argument, NULL, 'c'},
-        {"daemon", no_argument, NULL, 'd'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"pidfile", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"config-dir", required_argument, NULL, 'c'}, {"daemon", no_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'l'},  {"pidfile", required_argument, NULL, 'p'},
+        {"gen-keys", no_argument, NULL, 'k'},         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
     };
     memset(args, 0, sizeof *args);
     int c;
@@ -68,6 +71,9 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
             break;
         case 'p':
             args->pidfile = optarg;
+            break;
+        case 'k':
+            args->gen_keys = true;
             break;
         case 'h':
             usage(stdout, name, summary, signals);
@@ -125,5 +131,27 @@ int mc_daemon_start(const char *name, mc_log_level_t level, const char *log_file
             return 73;
         }
     }
+    return 0;
+}
+
+int mc_daemon_gen_keys(const char *name, const char *pki_dir, const char *key)
+{
+    mc_err_t err;
+    mc_curve_keys_t keys;
+    bool created;
+    umask(077);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "%s: libsodium failed to start\n", name);
+        return 70;
+    }
+    if (mc_mkdir_p(pki_dir, 0700, &err) != 0 || mc_check_private_dir(pki_dir, &err) != 0 ||
+        mc_curve_load_or_create(pki_dir, key, &keys, &created, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", name, err.msg);
+        return 73;
+    }
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(keys.pub, z85);
+    printf("%s\n", z85);
+    sodium_memzero(&keys, sizeof keys);
     return 0;
 }

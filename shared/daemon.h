@@ -11,6 +11,7 @@ typedef struct {
     const char *log_level; /* NULL: the config's */
     const char *pidfile;   /* NULL: the config's */
     bool daemonize;
+    bool gen_keys; /* create the keys when missing, print the public one, exit */
 } mc_daemon_args_t;
 
 /* Block the signals the daemon's loop reads through a signalfd; call first
@@ -24,5 +25,9 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
    returns the exit status to fail with, or 0. */
 int mc_daemon_start(const char *name, mc_log_level_t level, const char *log_file,
                     const mc_daemon_args_t *args, const char *pidfile);
+
+/* --gen-keys: create pki_dir/KEY.cert{,_secret} when missing and print the
+   public key as Z85 on stdout. Returns the exit status. */
+int mc_daemon_gen_keys(const char *name, const char *pki_dir, const char *key);
 
 #endif

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# mctl deploy to a fleet of hosts made of network and mount namespaces,
+# each with a real sshd: install, answer, re-run (nothing changes), a
+# changed host key, an update, failures in the summary, uninstall.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+. "$HERE/fleet.sh"
+
+if [ "$(id -u)" != 0 ] || ! command -v /usr/sbin/sshd >/dev/null || ! ip netns list >/dev/null 2>&1; then
+    echo "1..0 # SKIP needs root, openssh-server and ip netns"
+    exit 0
+fi
+trap 'cleanup; fleet_down' EXIT
+trap 'cleanup; fleet_down; trap - EXIT; exit 1' INT TERM HUP PIPE
+
+GOOD=(h1 h2 h3 h4 h5 h6 h7 h8)
+MASTER_NS=$(fleet_ns master)
+
+deploy() {
+    ip netns exec "$MASTER_NS" "$BIN/mctl" -c "$T/etc" deploy --known-hosts "$T/known_hosts" \
+        --master "$(fleet_ip master)" -t 30 "$@"
+}
+
+# The summary line of one host: HOST RESULT SECONDS ERROR...
+result_of() { awk -v h="$1" '$1 == h { print $2 }' "$2"; }
+error_of() { awk -v h="$1" '$1 == h { $1 = $2 = $3 = ""; print }' "$2"; }
+
+start_fleet_master() {
+    write_master_config "interface: 0.0.0.0"
+    sed -i "/^interface: 127.0.0.1/d" "$T/etc/master"
+    ip netns exec "$MASTER_NS" "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
+    DAEMON_PIDS[master]=$!
+    wait_until 10 test -S "$T/run/master/master.ipc"
+}
+
+minion_pid() { fleet_in "$1" cat /run/mctl/minion.pid; }
+
+write_roster() { # write_roster FILE ROLE_OF_H2
+    {
+        for h in "${GOOD[@]}"; do
+            echo "$h:"
+            echo "  host: $(fleet_ip "$h")"
+            if [ "$h" = h8 ]; then
+                echo "  passwd: $FLEET_PASSWORD"
+            else
+                echo "  priv: $FLEET/id_ed25519"
+            fi
+            case $h in
+            h1 | h3) echo "  grains: {roles: [web, \"front end\"]}" ;;
+            h2) echo "  grains: {roles: [$2]}" ;;
+            esac
+        done
+        echo "h9:"
+        echo "  host: $(fleet_ip h9)"
+        echo "  passwd: wrong-$FLEET_PASSWORD"
+        echo "h10:"
+        echo "  host: $(fleet_ip h10)"
+        echo "  priv: $FLEET/id_ed25519"
+        echo "h11:"
+        echo "  host: $FLEET_NET.250"
+        echo "  priv: $FLEET/id_ed25519"
+    } > "$1"
+}
+
+test_expect_success 'a fleet of hosts with sshd and a master in its own namespace' '
+    fleet_up 9 &&
+    fleet_host h10 256 &&
+    wait_until 20 fleet_sshd_up h10 &&
+    start_fleet_master &&
+    write_roster "$T/roster" db
+'
+
+test_expect_success 'deploy: the good hosts answer, the others fail in the summary' '
+    st=0 && deploy --roster "$T/roster" --accept-new > "$T/first" 2>&1 || st=$? &&
+    cat "$T/first" &&
+    test $st = 1 &&
+    for h in "${GOOD[@]}"; do test "$(result_of $h "$T/first")" = installed || return 1; done &&
+    test "$(result_of h9 "$T/first")" = failed &&
+    error_of h9 "$T/first" | grep -q "authentication refused for root@" &&
+    test "$(result_of h10 "$T/first")" = failed &&
+    error_of h10 "$T/first" | grep -q "no space on" &&
+    test "$(result_of h11 "$T/first")" = failed &&
+    error_of h11 "$T/first" | grep -q "unreachable" &&
+    grep -q "^11 hosts: 8 answering, 3 failed" "$T/first"
+'
+
+test_expect_success 'every deployed minion answers test.ping and grains.get id' '
+    mctl --out json "*" test.ping > ping.json &&
+    mctl "*" grains.get id > ids.txt &&
+    cat ids.txt &&
+    for h in "${GOOD[@]}"; do
+        grep -q "\"$h\": true" ping.json || return 1
+        grep -A1 "^$h:" ids.txt | tail -n 1 | grep -q "^    $h\$" || return 1
+    done &&
+    test "$(grep -c ": true" ping.json)" = 8
+'
+
+test_expect_success 'roster grains reach the minions' '
+    mctl -G "roles:web" test.ping > web.txt &&
+    test "$(grep -c "^h[0-9]*:" web.txt)" = 2 &&
+    grep -q "^h1:" web.txt && grep -q "^h3:" web.txt &&
+    mctl -G "roles:front end" test.ping | grep -q "^h3:"
+'
+
+test_expect_success 'the master accepted exactly the keys made on the hosts' '
+    mctl key list --out json | tr -d " \n" > keys.json &&
+    for h in "${GOOD[@]}"; do
+        grep -q "\"minions\":\[[^]]*\"$h\"" keys.json || return 1
+        fleet_in $h /usr/local/bin/mctl-minion -c /etc/mctl --gen-keys > pub.$h &&
+        mctl key finger $h | grep -q ":" || return 1
+    done &&
+    ! grep -q "minions_pre\":\[\"" keys.json &&
+    fleet_in h1 stat -c %a /etc/mctl/minion | grep -qx 600 &&
+    fleet_in h1 grep -q "master_pubkey: " /etc/mctl/minion
+'
+
+test_expect_success 're-running deploy changes nothing' '
+    for h in "${GOOD[@]}"; do minion_pid $h > pid.$h || return 1; done &&
+    fleet_in h4 stat -c %i /usr/local/bin/mctl-minion > inode.before &&
+    st=0 && deploy --roster "$T/roster" > "$T/second" 2>&1 || st=$? &&
+    cat "$T/second" && test $st = 1 &&
+    for h in "${GOOD[@]}"; do
+        test "$(result_of $h "$T/second")" = unchanged || return 1
+        test "$(minion_pid $h)" = "$(cat pid.$h)" || return 1
+    done &&
+    fleet_in h4 stat -c %i /usr/local/bin/mctl-minion | cmp - inode.before
+'
+
+test_expect_success 'a changed config is rewritten and the minion restarted' '
+    write_roster "$T/roster2" cache &&
+    deploy --roster "$T/roster2" h2 > out 2>&1 && cat out &&
+    test "$(result_of h2 out)" = updated &&
+    test "$(minion_pid h2)" != "$(cat pid.h2)" &&
+    mctl -G "roles:cache" test.ping | grep -q "^h2:"
+'
+
+test_expect_success 'a changed host key is refused' '
+    cp "$T/known_hosts" known_hosts.good &&
+    ssh-keygen -q -t ed25519 -N "" -f other_key &&
+    ip=$(fleet_ip h5) &&
+    ssh-keygen -q -R "$ip" -f "$T/known_hosts" &&
+    echo "$ip $(cut -d" " -f1,2 other_key.pub)" >> "$T/known_hosts" &&
+    st=0 && deploy --roster "$T/roster" --accept-new h5 > out 2>&1 || st=$? &&
+    cp known_hosts.good "$T/known_hosts" &&
+    cat out && test $st = 1 &&
+    error_of h5 out | grep -q "host key of $ip CHANGED" &&
+    test "$(minion_pid h5)" = "$(cat pid.h5)"
+'
+
+test_expect_success 'an unknown host key is refused without --accept-new' '
+    ip=$(fleet_ip h6) &&
+    ssh-keygen -q -R "$ip" -f "$T/known_hosts" &&
+    st=0 && deploy --roster "$T/roster" h6 > out 2>&1 || st=$? &&
+    cp known_hosts.good "$T/known_hosts" &&
+    cat out && test $st = 1 &&
+    error_of h6 out | grep -q "is not known"
+'
+
+host_clean() {
+    fleet_in "$1" sh -c "! ls -d /etc/mctl /usr/local/bin/mctl-minion /var/lib/mctl /var/log/mctl /run/mctl /tmp/mctl-deploy.* 2>/dev/null" &&
+    ! fleet_in "$1" pgrep -x mctl-minion > /dev/null
+}
+
+test_expect_success 'uninstall stops and removes the minions and deletes their keys' '
+    deploy --roster "$T/roster" --uninstall "h[1-8]" > out 2>&1 && cat out &&
+    for h in "${GOOD[@]}"; do
+        test "$(result_of $h out)" = removed || return 1
+        host_clean $h || { echo "$h is not clean"; return 1; }
+    done &&
+    mctl key list --out json | tr -d " \n" | grep -q "\"minions\":\[\]" &&
+    st=0 && mctl -t 2 --gather-timeout 1 "*" test.ping || st=$? && test $st = 2
+'
+
+test_expect_success 'bad input: an unknown roster entry, a bad roster, no hosts' '
+    st=0 && deploy --roster "$T/roster" nosuchhost 2> err || st=$? &&
+    test $st = 64 && grep -q "matches no host" err &&
+    printf "h1: [a, b]\n" > bad.yaml &&
+    st=0 && deploy --roster bad.yaml 2> err || st=$? &&
+    test $st = 64 && grep -q "must be a map" err &&
+    st=0 && deploy 2> err || st=$? && test $st = 64
+'
+
+stop_daemon master
+fleet_down
+test_done

@@ -61,7 +61,7 @@ typedef struct {
 
 typedef struct {
     const char *config_dir;
-    const char *roster, *user, *identity, *master, *binary_path, *known_hosts;
+    const char *roster, *user, *identity, *master, *binary_path, *package, *known_hosts;
     int port, forks, timeout;
     bool ask_pass, sudo, accept_new, uninstall;
     char *pass; /* from --ask-pass */
@@ -404,7 +404,9 @@ static bool arch_compatible(const char *binary, const char *host)
 static int load_binary(deploy_t *d)
 {
     char *path = NULL;
-    if (d->binary_path) {
+    if (d->package) {
+        path = mc_strdup(d->package);
+    } else if (d->binary_path) {
         path = mc_strdup(d->binary_path);
     } else {
         char self[4096];
@@ -423,12 +425,19 @@ static int load_binary(deploy_t *d)
     mc_err_t err;
     int rc = 0;
     if (mc_read_file(path, 256 << 20, &data, &len, &err) != 0) {
-        fprintf(stderr, "mctl deploy: the minion binary: %s\n", err.msg);
+        fprintf(stderr, "mctl deploy: the minion %s: %s\n", d->package ? "package" : "binary",
+                err.msg);
         rc = EXIT_USAGE;
-    } else if (elf_arch((unsigned char *)data, len, d->binary_arch, sizeof d->binary_arch) != 0) {
+    } else if (d->package && (len < 21 || memcmp(data, "!<arch>\ndebian-binary", 21) != 0)) {
+        fprintf(stderr, "mctl deploy: %s is not a Debian package\n", path);
+        rc = EXIT_USAGE;
+    } else if (!d->package &&
+               elf_arch((unsigned char *)data, len, d->binary_arch, sizeof d->binary_arch) != 0) {
         fprintf(stderr, "mctl deploy: %s is not a program this tool knows how to install\n", path);
         rc = EXIT_USAGE;
     } else {
+        if (d->package)
+            snprintf(d->binary_arch, sizeof d->binary_arch, "(package)");
         d->binary = (unsigned char *)data;
         d->binary_len = len;
         sha256_hex(data, len, d->binary_sha);
@@ -955,8 +964,8 @@ static char *upload(deploy_t *d, ssh_session s, host_t *h, bool binary, const ch
         free(dir);
         return NULL;
     }
-    char *p1 = mc_sprintf("%s/mctl-minion", dir), *p2 = mc_sprintf("%s/minion", dir),
-         *p3 = mc_sprintf("%s/mctl-minion.service", dir);
+    char *p1 = mc_sprintf(d->package ? "%s/mctl-minion.deb" : "%s/mctl-minion", dir),
+         *p2 = mc_sprintf("%s/minion", dir), *p3 = mc_sprintf("%s/mctl-minion.service", dir);
     int rc =
         (binary ? sftp_put(s, sf, h, p1, d->binary, d->binary_len, 0755) : 0) ||
         sftp_put(s, sf, h, p2, config, config_len, 0600) ||
@@ -984,7 +993,8 @@ static void deploy_host(deploy_t *d, host_t *h)
     if (!s)
         return;
     remote_t r = {0};
-    char arch[64], init[16], bin[80], conf[80], running[8], pub[64], free_bin[32], free_tmp[32];
+    char arch[64], init[16], bin[80], pkg[80], conf[80], running[8], pub[64], free_bin[32],
+        free_tmp[32];
     char *config = NULL, *dir = NULL;
     size_t config_len = 0;
     if (remote_action(s, h, "probe", NULL, d->pass, &r) != 0)
@@ -992,13 +1002,15 @@ static void deploy_host(deploy_t *d, host_t *h)
     field(r.out, "arch", arch, sizeof arch);
     field(r.out, "init", init, sizeof init);
     field(r.out, "bin", bin, sizeof bin);
+    field(r.out, "pkg", pkg, sizeof pkg);
     field(r.out, "conf", conf, sizeof conf);
     field(r.out, "running", running, sizeof running);
     field(r.out, "pub", pub, sizeof pub);
     field(r.out, "free_bin", free_bin, sizeof free_bin);
     field(r.out, "free_tmp", free_tmp, sizeof free_tmp);
     remote_done(&r);
-    if (!arch_compatible(d->binary_arch, arch)) {
+    /* A package's architecture is dpkg's to check. */
+    if (!d->package && !arch_compatible(d->binary_arch, arch)) {
         host_fail(h, "unsupported architecture: %s is %s, the minion binary is built for %s",
                   h->host, arch[0] ? arch : "unknown", d->binary_arch);
         goto out;
@@ -1007,9 +1019,9 @@ static void deploy_host(deploy_t *d, host_t *h)
     config = minion_config(d, h, systemd, &config_len);
     char config_sha[65];
     sha256_hex(config, config_len, config_sha);
-    bool same_bin = strcmp(bin, d->binary_sha) == 0;
+    bool same_bin = strcmp(d->package ? pkg : bin, d->binary_sha) == 0;
     bool same_conf = strcmp(conf, config_sha) == 0;
-    bool fresh = !bin[0];
+    bool fresh = !bin[0] && !pkg[0];
     if (same_bin && same_conf && strcmp(running, "yes") == 0 && pub[0]) {
         h->result = "unchanged";
     } else {
@@ -1021,7 +1033,7 @@ static void deploy_host(deploy_t *d, host_t *h)
                       h->host, free_bin, free_tmp, need);
             goto out;
         }
-        dir = upload(d, s, h, !same_bin, config, config_len, systemd);
+        dir = upload(d, s, h, !same_bin, config, config_len, systemd && !d->package);
         if (!dir || remote_action(s, h, "install", dir, d->pass, &r) != 0)
             goto out;
         field(r.out, "pub", pub, sizeof pub);
@@ -1183,14 +1195,23 @@ static char *ask_password(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"roster", required_argument, NULL, 'r'}, {"user", required_argument, NULL, 'u'},
-        {"port", required_argument, NULL, 'p'},   {"identity", required_argument, NULL, 'i'},
-        {"ask-pass", no_argument, NULL, 'P'},     {"sudo", no_argument, NULL, 'S'},
-        {"accept-new", no_argument, NULL, 'A'},   {"known-hosts", required_argument, NULL, 'K'},
-        {"master", required_argument, NULL, 'm'}, {"minion-binary", required_argument, NULL, 'b'},
-        {"forks", required_argument, NULL, 'f'},  {"timeout", required_argument, NULL, 't'},
-        {"uninstall", no_argument, NULL, 'U'},    {"config-dir", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"roster", required_argument, NULL, 'r'},
+        {"user", required_argument, NULL, 'u'},
+        {"port", required_argument, NULL, 'p'},
+        {"identity", required_argument, NULL, 'i'},
+        {"ask-pass", no_argument, NULL, 'P'},
+        {"sudo", no_argument, NULL, 'S'},
+        {"accept-new", no_argument, NULL, 'A'},
+        {"known-hosts", required_argument, NULL, 'K'},
+        {"master", required_argument, NULL, 'm'},
+        {"minion-binary", required_argument, NULL, 'b'},
+        {"package", required_argument, NULL, 'k'},
+        {"forks", required_argument, NULL, 'f'},
+        {"timeout", required_argument, NULL, 't'},
+        {"uninstall", no_argument, NULL, 'U'},
+        {"config-dir", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     deploy_t d = {.port = 22, .forks = 16, .timeout = 60};
     int c;
@@ -1228,6 +1249,9 @@ int main(int argc, char **argv)
         case 'b':
             d.binary_path = optarg;
             break;
+        case 'k':
+            d.package = optarg;
+            break;
         case 'f':
             d.forks = (int)strtol(optarg, &end, 10);
             if (!*optarg || *end || d.forks < 1 || d.forks > 1024)
@@ -1255,6 +1279,8 @@ int main(int argc, char **argv)
     argv += optind;
     if (!d.roster && argc == 0)
         return usage_error("name a --roster or the hosts to deploy to");
+    if (d.package && d.binary_path)
+        return usage_error("--package and --minion-binary: choose one");
     d.config_dir = mc_config_dir(d.config_dir);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_interrupt);

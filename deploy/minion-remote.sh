@@ -3,13 +3,16 @@
 # the one argument it takes, the upload folder, is checked before use.
 #
 #   probe            print what is installed, one key=value per line
-#   install DIR      put the uploaded files in place, create the minion's
-#                    keys when missing, print its public key (pub=...)
+#   install DIR      put the uploaded files in place (the binary, or the
+#                    package mctl-minion.deb), create the minion's keys
+#                    when missing, print its public key (pub=...)
 #   start INIT       (re)start the minion: systemd, or -d with a pidfile
 #   uninstall        stop the minion and remove everything install made
 #   cleanup DIR      remove an upload folder
 set -u
-BIN=/usr/local/bin/mctl-minion
+LOCAL_BIN=/usr/local/bin/mctl-minion
+PKG_BIN=/usr/bin/mctl-minion
+PKG_SHA=/var/lib/mctl/minion-package.sha256
 CONF_DIR=/etc/mctl
 CONF=$CONF_DIR/minion
 PKI=$CONF_DIR/pki/minion
@@ -18,6 +21,12 @@ LOG_DIR=/var/log/mctl
 RUN_DIR=/run/mctl
 PIDFILE=$RUN_DIR/minion.pid
 UNIT=/etc/systemd/system/mctl-minion.service
+
+packaged() {
+    dpkg-query -W -f='${Status}' mctl-minion 2>/dev/null | grep -q "ok installed"
+}
+
+if packaged; then BIN=$PKG_BIN; else BIN=$LOCAL_BIN; fi
 
 fail() {
     echo "$*" >&2
@@ -90,7 +99,8 @@ case "${1:-}" in
 probe)
     echo "arch=$(uname -m)"
     echo "init=$(init_system)"
-    echo "bin=$(sha $BIN)"
+    echo "bin=$(sha $LOCAL_BIN)"
+    if packaged; then echo "pkg=$(cat $PKG_SHA 2>/dev/null)"; fi
     echo "conf=$(sha $CONF)"
     echo "running=$(running)"
     if [ -f "$PKI/minion.cert" ] && [ -x "$BIN" ]; then
@@ -105,7 +115,24 @@ install)
     mkdir -p /usr/local/bin "$CACHE" "$LOG_DIR" || fail "cannot create folders"
     chmod 0700 "$CACHE"
     install -d -m 0755 "$CONF_DIR" || fail "cannot create $CONF_DIR"
-    if [ -f "$dir/mctl-minion" ]; then
+    if [ -f "$dir/mctl-minion.deb" ]; then
+        # The package's own unit and binary replace deploy's.
+        if [ -f "$UNIT" ] || [ -f "$LOCAL_BIN" ]; then
+            [ "$(init_system)" = systemd ] && systemctl disable --now --quiet mctl-minion 2>/dev/null
+            stop_daemon
+            rm -f "$UNIT" "$LOCAL_BIN"
+        fi
+        DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$dir/mctl-minion.deb" \
+            >/tmp/mctl-deploy.err.$$ 2>&1 || {
+            msg=$(grep -i "error\|depends\|space" /tmp/mctl-deploy.err.$$ | tail -n 1)
+            rm -f /tmp/mctl-deploy.err.$$
+            fail "dpkg: ${msg:-could not install the package}"
+        }
+        rm -f /tmp/mctl-deploy.err.$$
+        sha256sum "$dir/mctl-minion.deb" | cut -c1-64 >"$PKG_SHA"
+        BIN=$PKG_BIN
+    elif [ -f "$dir/mctl-minion" ]; then
+        packaged && fail "mctl-minion is installed from a package here: deploy with --package"
         if ! install -m 0755 "$dir/mctl-minion" "$BIN.new" 2>/tmp/mctl-deploy.err.$$; then
             rm -f "$BIN.new"
             msg=$(tail -n 1 /tmp/mctl-deploy.err.$$)
@@ -121,7 +148,7 @@ install)
     fi
     if [ -f "$dir/mctl-minion.service" ]; then
         # The unit names the packaged binary; deploy's is in /usr/local.
-        sed "s#/usr/bin/mctl-minion#$BIN#" "$dir/mctl-minion.service" >"$UNIT.new" &&
+        sed "s#/usr/bin/mctl-minion#$LOCAL_BIN#" "$dir/mctl-minion.service" >"$UNIT.new" &&
             chmod 0644 "$UNIT.new" && mv -f "$UNIT.new" "$UNIT" || fail "cannot write $UNIT"
     fi
     pub=$("$BIN" -c "$CONF_DIR" --gen-keys) || fail "cannot create the minion's keys"
@@ -147,7 +174,11 @@ uninstall)
         systemctl daemon-reload
     fi
     stop_daemon
-    rm -f "$BIN" "$BIN.new" "$CONF" "$CONF.new" "$LOG_DIR/minion.log"
+    if packaged; then
+        DEBIAN_FRONTEND=noninteractive dpkg --purge mctl-minion >/dev/null 2>&1 ||
+            fail "dpkg --purge mctl-minion failed"
+    fi
+    rm -f "$LOCAL_BIN" "$LOCAL_BIN.new" "$CONF" "$CONF.new" "$LOG_DIR/minion.log" "$PKG_SHA"
     rm -rf "$PKI" "$CACHE"
     rmdir "$CONF_DIR/pki" "$CONF_DIR" /var/lib/mctl "$LOG_DIR" "$RUN_DIR" 2>/dev/null
     echo removed

@@ -1,8 +1,8 @@
 # fleet.sh - hosts for deploy tests, sourced after lib.sh (or on its own by
 # bench/deploy): network namespaces on one bridge, each running a real
 # sshd from Debian's openssh-server in its own mount namespace, where what
-# deploy writes (/etc, /usr/local, /var/lib, /var/log, /run, /root, /tmp)
-# is private to that host (overlays and tmpfs over the real folders).
+# deploy (or dpkg) writes (/etc, /usr, /var/lib, /var/log, /run, /root,
+# /tmp) is private to that host (overlays and tmpfs over the real folders).
 #
 #   fleet_up N         the master's namespace and hosts h1..hN
 #   fleet_ns NAME      the namespace of host NAME (or "master")
@@ -51,15 +51,14 @@ fleet_host_script() {
 set -e
 h=$1 usr_local_kib=$2
 mount -t tmpfs -o size=64m,mode=0700 tmpfs "$h/mnt"
-for d in etc var/lib var/log usr/local; do
+for d in etc var/lib var/log usr; do
     u=$h/mnt/$(echo "$d" | tr / _)
     mkdir -p "$u.up" "$u.work"
-    if [ "$d" = usr/local ] && [ "$usr_local_kib" != 0 ]; then
-        mount -t tmpfs -o "size=${usr_local_kib}k" tmpfs /usr/local
-    else
-        mount -t overlay overlay -o "lowerdir=/$d,upperdir=$u.up,workdir=$u.work" "/$d"
-    fi
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$u.up,workdir=$u.work" "/$d"
 done
+if [ "$usr_local_kib" != 0 ]; then
+    mount -t tmpfs -o "size=${usr_local_kib}k" tmpfs /usr/local
+fi
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -m 0755 /run/sshd
 mount -t tmpfs -o mode=0700 tmpfs /root

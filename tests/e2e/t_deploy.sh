@@ -21,6 +21,15 @@ deploy() {
         --master "$(fleet_ip master)" -t 30 "$@"
 }
 
+# deploy_ok OUT ARGS...: deploy, print what it said, fail unless exit 0
+deploy_ok() {
+    local out=$1 st=0
+    shift
+    deploy "$@" > "$out" 2>&1 || st=$?
+    cat "$out"
+    return $st
+}
+
 # The summary line of one host: HOST RESULT SECONDS ERROR...
 result_of() { awk -v h="$1" '$1 == h { print $2 }' "$2"; }
 error_of() { awk -v h="$1" '$1 == h { $1 = $2 = $3 = ""; print }' "$2"; }
@@ -128,7 +137,7 @@ test_expect_success 're-running deploy changes nothing' '
 
 test_expect_success 'a changed config is rewritten and the minion restarted' '
     write_roster "$T/roster2" cache &&
-    deploy --roster "$T/roster2" h2 > out 2>&1 && cat out &&
+    deploy_ok out --roster "$T/roster2" h2 &&
     test "$(result_of h2 out)" = updated &&
     test "$(minion_pid h2)" != "$(cat pid.h2)" &&
     mctl -G "roles:cache" test.ping | grep -q "^h2:"
@@ -162,7 +171,7 @@ host_clean() {
 }
 
 test_expect_success 'uninstall stops and removes the minions and deletes their keys' '
-    deploy --roster "$T/roster" --uninstall "h[1-8]" > out 2>&1 && cat out &&
+    deploy_ok out --roster "$T/roster" --uninstall "h[1-8]" &&
     for h in "${GOOD[@]}"; do
         test "$(result_of $h out)" = removed || return 1
         host_clean $h || { echo "$h is not clean"; return 1; }
@@ -171,13 +180,33 @@ test_expect_success 'uninstall stops and removes the minions and deletes their k
     st=0 && mctl -t 2 --gather-timeout 1 "*" test.ping || st=$? && test $st = 2
 '
 
+test_expect_success 'the minion package: install with --package, re-run, uninstall' '
+    { cpack -G DEB --config "$BIN/../CPackConfig.cmake" -B "$T/pkg" > cpack.out 2>&1 ||
+      { cat cpack.out; false; }; } &&
+    deb=$(ls "$T"/pkg/mctl-minion_*.deb) &&
+    deploy_ok out --roster "$T/roster" --package "$deb" "h[12]" &&
+    test "$(result_of h1 out)" = installed && test "$(result_of h2 out)" = installed &&
+    fleet_in h1 dpkg-query -W -f="\${Status}" mctl-minion | grep -q "ok installed" &&
+    fleet_in h1 test -x /usr/bin/mctl-minion &&
+    ! fleet_in h1 test -e /usr/local/bin/mctl-minion &&
+    ! test -e /usr/bin/mctl-minion &&
+    mctl -L h1,h2 test.ping > ping.txt && test "$(grep -c True ping.txt)" = 2 &&
+    deploy_ok out --roster "$T/roster" --package "$deb" "h[12]" &&
+    test "$(result_of h1 out)" = unchanged &&
+    deploy_ok out --roster "$T/roster" --uninstall "h[12]" &&
+    ! fleet_in h1 dpkg-query -W mctl-minion 2>/dev/null | grep -q . &&
+    host_clean h1 && host_clean h2 && ! fleet_in h1 test -e /usr/bin/mctl-minion
+'
+
 test_expect_success 'bad input: an unknown roster entry, a bad roster, no hosts' '
     st=0 && deploy --roster "$T/roster" nosuchhost 2> err || st=$? &&
     test $st = 64 && grep -q "matches no host" err &&
     printf "h1: [a, b]\n" > bad.yaml &&
     st=0 && deploy --roster bad.yaml 2> err || st=$? &&
     test $st = 64 && grep -q "must be a map" err &&
-    st=0 && deploy 2> err || st=$? && test $st = 64
+    st=0 && deploy 2> err || st=$? && test $st = 64 &&
+    st=0 && deploy --roster "$T/roster" --package "$T/roster" 2> err || st=$? &&
+    test $st = 64 && grep -q "not a Debian package" err
 '
 
 stop_daemon master

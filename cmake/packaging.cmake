@@ -1,0 +1,46 @@
+# Installation and Debian packages: `cpack -G DEB` in the build folder
+# makes mctl-master, mctl-minion and mctl (the command line, with deploy),
+# each with its systemd unit, default config and maintainer scripts.
+set(deploy ${PROJECT_SOURCE_DIR}/deploy)
+
+install(TARGETS mctl-master RUNTIME DESTINATION bin COMPONENT master)
+install(FILES ${deploy}/mctl-master.service DESTINATION /lib/systemd/system COMPONENT master)
+install(FILES ${deploy}/master.conf DESTINATION /etc/mctl RENAME master COMPONENT master)
+
+install(TARGETS mctl-minion RUNTIME DESTINATION bin COMPONENT minion)
+install(FILES ${deploy}/mctl-minion.service DESTINATION /lib/systemd/system COMPONENT minion)
+install(FILES ${deploy}/minion.conf DESTINATION /etc/mctl RENAME minion COMPONENT minion)
+
+install(TARGETS mctl mctl-deploy RUNTIME DESTINATION bin COMPONENT cli)
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME mctl)
+set(CPACK_PACKAGE_VENDOR mctl)
+set(CPACK_PACKAGE_CONTACT "mctl maintainers <root@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "remote execution for fleets of hosts")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_COMPONENTS_ALL master minion cli)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+
+set(CPACK_DEBIAN_MASTER_PACKAGE_NAME mctl-master)
+set(CPACK_DEBIAN_MASTER_PACKAGE_DEPENDS adduser)
+set(CPACK_COMPONENT_MASTER_DESCRIPTION
+    "mctl master: publishes signed jobs to minions and gathers their returns\nKeeps minion keys and the job history; runs as the system user mctl.")
+set(CPACK_DEBIAN_MASTER_PACKAGE_CONTROL_EXTRA
+    "${deploy}/debian/master/postinst;${deploy}/debian/master/prerm;${deploy}/debian/master/postrm;${deploy}/debian/master/conffiles")
+
+set(CPACK_DEBIAN_MINION_PACKAGE_NAME mctl-minion)
+set(CPACK_COMPONENT_MINION_DESCRIPTION
+    "mctl minion: runs the jobs the mctl master signs\nVerifies every job, runs it in a pool of worker processes, and spools\nreturns while the master is away.")
+set(CPACK_DEBIAN_MINION_PACKAGE_CONTROL_EXTRA
+    "${deploy}/debian/minion/postinst;${deploy}/debian/minion/prerm;${deploy}/debian/minion/postrm;${deploy}/debian/minion/conffiles")
+
+set(CPACK_DEBIAN_CLI_PACKAGE_NAME mctl)
+set(CPACK_COMPONENT_CLI_DESCRIPTION
+    "mctl command line: run jobs on minions, manage keys, job history, deploy\nIncludes mctl deploy, which installs minions over SSH.")
+
+include(CPack)

@@ -144,19 +144,25 @@ start_and_accept() {
     wait_until 20 mctl -t 3 --gather-timeout 1 -L "$(IFS=,; echo "$*")" test.ping
 }
 
+# The body runs in a function of its own, so that a "return 1" in it (say
+# from a loop) fails the test instead of leaving test_expect_success.
+test_run_body() {
+    eval "$1"
+}
+
 test_expect_success() {
-    local desc=$1 body=$2
+    local _te_desc=$1 _te_body=$2
     test_count=$((test_count + 1))
-    local out=$T/test-$test_count.out
+    local _te_out=$T/test-$test_count.out
     # In the current shell, as git does, so daemons a test starts stay
     # children of this script and later tests can stop and wait for them.
-    local rc=0
-    eval "$body" > "$out" 2>&1 || rc=$?
-    if [ $rc -eq 0 ]; then
-        echo "ok $test_count - $desc"
+    local _te_rc=0
+    test_run_body "$_te_body" > "$_te_out" 2>&1 || _te_rc=$?
+    if [ $_te_rc -eq 0 ]; then
+        echo "ok $test_count - $_te_desc"
     else
-        echo "not ok $test_count - $desc"
-        sed 's/^/#   /' "$out"
+        echo "not ok $test_count - $_te_desc"
+        sed 's/^/#   /' "$_te_out"
         test_failed=$((test_failed + 1))
     fi
 }

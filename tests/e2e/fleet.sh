@@ -11,7 +11,8 @@
 #   fleet_down         stop every process in the fleet, remove it all
 #
 # Root logs in with the key $FLEET/id_ed25519 or the password
-# $FLEET_PASSWORD. Nothing here touches the real /etc or /root.
+# $FLEET_PASSWORD; so does the user "deployer" (key only), who may not use
+# sudo. Nothing here touches the real /etc or /root.
 
 FLEET_PASSWORD=fleet-$RANDOM$RANDOM
 FLEET_TAG=mc$((RANDOM % 90000 + 10000))
@@ -65,6 +66,11 @@ mount -t tmpfs -o mode=0700 tmpfs /root
 mkdir -m 0700 /root/.ssh
 cp "$FLEET/id_ed25519.pub" /root/.ssh/authorized_keys
 echo "root:$FLEET_PASSWORD" | chpasswd
+# A plain user without sudo rights, for deploys that need sudo.
+useradd -M -d /run/deployer -s /bin/sh -p '*' deployer
+mkdir -m 0700 /run/deployer /run/deployer/.ssh
+cp "$FLEET/id_ed25519.pub" /run/deployer/.ssh/authorized_keys
+chown -R deployer:deployer /run/deployer
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 exec /usr/sbin/sshd -D -e -f "$FLEET/sshd_config" -h "$h/hostkey" \
     -o "ListenAddress=$3" -o PidFile=none

@@ -30,6 +30,16 @@ deploy_ok() {
     return $st
 }
 
+# deploy_exits STATUS OUT ARGS...: deploy, print what it said, fail unless
+# it exited with STATUS
+deploy_exits() {
+    local want=$1 out=$2 st=0
+    shift 2
+    deploy "$@" > "$out" 2>&1 || st=$?
+    cat "$out"
+    [ "$st" = "$want" ] || { echo "exit status $st, expected $want"; return 1; }
+}
+
 # The summary line of one host: HOST RESULT SECONDS ERROR...
 result_of() { awk -v h="$1" '$1 == h { print $2 }' "$2"; }
 error_of() { awk -v h="$1" '$1 == h { $1 = $2 = $3 = ""; print }' "$2"; }
@@ -80,9 +90,7 @@ test_expect_success 'a fleet of hosts with sshd and a master in its own namespac
 '
 
 test_expect_success 'deploy: the good hosts answer, the others fail in the summary' '
-    st=0 && deploy --roster "$T/roster" --accept-new > "$T/first" 2>&1 || st=$? &&
-    cat "$T/first" &&
-    test $st = 1 &&
+    deploy_exits 1 "$T/first" --roster "$T/roster" --accept-new &&
     for h in "${GOOD[@]}"; do test "$(result_of $h "$T/first")" = installed || return 1; done &&
     test "$(result_of h9 "$T/first")" = failed &&
     error_of h9 "$T/first" | grep -q "authentication refused for root@" &&
@@ -126,13 +134,27 @@ test_expect_success 'the master accepted exactly the keys made on the hosts' '
 test_expect_success 're-running deploy changes nothing' '
     for h in "${GOOD[@]}"; do minion_pid $h > pid.$h || return 1; done &&
     fleet_in h4 stat -c %i /usr/local/bin/mctl-minion > inode.before &&
-    st=0 && deploy --roster "$T/roster" > "$T/second" 2>&1 || st=$? &&
-    cat "$T/second" && test $st = 1 &&
+    deploy_exits 1 "$T/second" --roster "$T/roster" &&
     for h in "${GOOD[@]}"; do
         test "$(result_of $h "$T/second")" = unchanged || return 1
         test "$(minion_pid $h)" = "$(cat pid.$h)" || return 1
     done &&
     fleet_in h4 stat -c %i /usr/local/bin/mctl-minion | cmp - inode.before
+'
+
+test_expect_success 'a user without sudo, and a binary for another architecture, fail clearly' '
+    printf "nosudo:\n  host: %s\n  user: deployer\n  sudo: true\n  priv: %s\n" \
+        "$(fleet_ip h9)" "$FLEET/id_ed25519" > roster.sudo &&
+    deploy_exits 1 out --roster roster.sudo &&
+    error_of nosudo out | grep -q "no sudo: deployer cannot run commands as root on" &&
+    printf "nosudo:\n  host: %s\n  user: deployer\n  priv: %s\n" \
+        "$(fleet_ip h9)" "$FLEET/id_ed25519" > roster.nosudo &&
+    deploy_exits 1 out --roster roster.nosudo && error_of nosudo out | grep -q "not root" &&
+    cp "$BIN/mctl-minion" arm-minion &&
+    printf "\267\000" | dd of=arm-minion bs=1 seek=18 conv=notrunc status=none &&
+    deploy_exits 1 out --roster "$T/roster" --minion-binary arm-minion h7 &&
+    error_of h7 out | grep -q "unsupported architecture: .* is x86_64, the minion binary is built for aarch64" &&
+    test "$(minion_pid h7)" = "$(cat pid.h7)"
 '
 
 test_expect_success 'a changed config is rewritten and the minion restarted' '
@@ -149,9 +171,8 @@ test_expect_success 'a changed host key is refused' '
     ip=$(fleet_ip h5) &&
     ssh-keygen -q -R "$ip" -f "$T/known_hosts" &&
     echo "$ip $(cut -d" " -f1,2 other_key.pub)" >> "$T/known_hosts" &&
-    st=0 && deploy --roster "$T/roster" --accept-new h5 > out 2>&1 || st=$? &&
+    deploy_exits 1 out --roster "$T/roster" --accept-new h5 &&
     cp known_hosts.good "$T/known_hosts" &&
-    cat out && test $st = 1 &&
     error_of h5 out | grep -q "host key of $ip CHANGED" &&
     test "$(minion_pid h5)" = "$(cat pid.h5)"
 '
@@ -159,9 +180,8 @@ test_expect_success 'a changed host key is refused' '
 test_expect_success 'an unknown host key is refused without --accept-new' '
     ip=$(fleet_ip h6) &&
     ssh-keygen -q -R "$ip" -f "$T/known_hosts" &&
-    st=0 && deploy --roster "$T/roster" h6 > out 2>&1 || st=$? &&
+    deploy_exits 1 out --roster "$T/roster" h6 &&
     cp known_hosts.good "$T/known_hosts" &&
-    cat out && test $st = 1 &&
     error_of h6 out | grep -q "is not known"
 '
 
@@ -208,14 +228,12 @@ test_expect_success 'the minion package: install with --package, re-run, uninsta
 '
 
 test_expect_success 'bad input: an unknown roster entry, a bad roster, no hosts' '
-    st=0 && deploy --roster "$T/roster" nosuchhost 2> err || st=$? &&
-    test $st = 64 && grep -q "matches no host" err &&
+    deploy_exits 64 err --roster "$T/roster" nosuchhost && grep -q "matches no host" err &&
     printf "h1: [a, b]\n" > bad.yaml &&
-    st=0 && deploy --roster bad.yaml 2> err || st=$? &&
-    test $st = 64 && grep -q "must be a map" err &&
-    st=0 && deploy 2> err || st=$? && test $st = 64 &&
-    st=0 && deploy --roster "$T/roster" --package "$T/roster" 2> err || st=$? &&
-    test $st = 64 && grep -q "not a Debian package" err
+    deploy_exits 64 err --roster bad.yaml && grep -q "must be a map" err &&
+    deploy_exits 64 err &&
+    deploy_exits 64 err --roster "$T/roster" --package "$T/roster" &&
+    grep -q "not a Debian package" err
 '
 
 stop_daemon master

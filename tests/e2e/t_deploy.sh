@@ -52,6 +52,21 @@ start_fleet_master() {
     wait_until 10 test -S "$T/run/master/master.ipc"
 }
 
+# Deploy with --ask-pass on a terminal (script(1)), typing the password
+# once the prompt is there.
+ask_pass_deploy() {
+    rm -f tty.in
+    mkfifo tty.in || return 1
+    script -qec "ip netns exec $MASTER_NS $BIN/mctl -c $T/etc deploy --known-hosts $T/known_hosts --master $(fleet_ip master) --ask-pass $1" /dev/null < tty.in > out 2>&1 &
+    local pid=$! st=0
+    exec 3> tty.in
+    wait_until 10 grep -q "SSH password:" out && printf "%s\n" "$FLEET_PASSWORD" >&3
+    exec 3>&-
+    wait $pid || st=$?
+    cat out
+    return $st
+}
+
 minion_pid() { fleet_in "$1" cat /run/mctl/minion.pid; }
 
 write_roster() { # write_roster FILE ROLE_OF_H2
@@ -225,6 +240,15 @@ test_expect_success 'the minion package: install with --package, re-run, uninsta
     deploy_ok out --roster "$T/roster" --uninstall "h[12]" &&
     ! fleet_in h1 dpkg-query -W mctl-minion 2>/dev/null | grep -q . &&
     host_clean h1 && host_clean h2
+'
+
+test_expect_success 'an ad-hoc host with --ask-pass: the password is asked once, without echo' '
+    ip=$(fleet_ip h3) &&
+    ask_pass_deploy "root@$ip" &&
+    grep -q "SSH password:" out && ! grep -q "$FLEET_PASSWORD" out &&
+    test "$(result_of "$ip" out)" = installed &&
+    mctl -L "$ip" test.ping | grep -q True &&
+    deploy_ok out --uninstall "root@$ip" -i "$FLEET/id_ed25519" && host_clean h3
 '
 
 test_expect_success 'bad input: an unknown roster entry, a bad roster, no hosts' '

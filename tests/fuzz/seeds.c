@@ -1,0 +1,154 @@
+/*  Writes the seed corpora of the wire, config, key and ZMTP fuzz targets
+    from the packers themselves, so the seeds are what the daemons really
+    send. Built with the suite, run by hand when a message changes:
+
+        build/bin/fuzz_seeds tests/fuzz/corpus */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "keys.h"
+#include "wire.h"
+
+static const char *root;
+
+static void put(const char *target, const char *name, unsigned char prefix, bool with_prefix,
+                const void *data, size_t len)
+{
+    char *dir = mc_sprintf("%s/%s", root, target);
+    mkdir(dir, 0755);
+    char *path = mc_sprintf("%s/seed-%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (with_prefix && fputc(prefix, f) == EOF) || fwrite(data, 1, len, f) != len ||
+        fclose(f) != 0) {
+        fprintf(stderr, "fuzz_seeds: cannot write %s\n", path);
+        exit(1);
+    }
+    free(path);
+    free(dir);
+}
+
+static void put_sb(const char *target, const char *name, int prefix, msgpack_sbuffer *sb)
+{
+    put(target, name, (unsigned char)prefix, prefix >= 0, sb->data, sb->size);
+    msgpack_sbuffer_clear(sb);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || sodium_init() < 0) {
+        fprintf(stderr, "usage: fuzz_seeds CORPUS_DIR\n");
+        return 64;
+    }
+    root = argv[1];
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    const char *jid = "20261122153012123456";
+
+    /* jobs: plain, with arguments, compound target */
+    msgpack_sbuffer args;
+    msgpack_sbuffer_init(&args);
+    msgpack_packer apk;
+    msgpack_packer_init(&apk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&apk, 1);
+    mc_pk_str(&apk, "arg");
+    msgpack_pack_array(&apk, 2);
+    mc_pk_str(&apk, "uptime; echo $HOME");
+    msgpack_pack_int(&apk, 7);
+    mc_mp_doc_t adoc;
+    mc_err_t err;
+    if (mc_mp_parse(&adoc, args.data, args.size, &err) != 0) {
+        fprintf(stderr, "fuzz_seeds: %s\n", err.msg);
+        return 1;
+    }
+    mc_job_spec_t job = {.jid = jid, .tgt_type = "glob", .tgt = "web*", .fun = "test.ping",
+                         .user = "root", .ts = 1795000000, .timeout = 30};
+    mc_job_pack(&sb, &job);
+    put_sb("job", "ping", -1, &sb);
+    job.fun = "cmd.run";
+    job.arg = mc_mp_get(&adoc.root, "arg");
+    job.tgt_type = "compound";
+    job.tgt = "G@os:Debian and web* or L@db1,db2 and not E@web-dc2-.*";
+    mc_job_pack(&sb, &job);
+    put_sb("job", "cmd-compound", -1, &sb);
+    job.tgt_type = "grain";
+    job.tgt = "dc|name:par*";
+    job.delimiter = '|';
+    mc_job_pack(&sb, &job);
+    put_sb("job", "grain-delim", -1, &sb);
+
+    /* returns */
+    msgpack_sbuffer value;
+    msgpack_sbuffer_init(&value);
+    msgpack_packer vpk;
+    msgpack_packer_init(&vpk, &value, msgpack_sbuffer_write);
+    msgpack_pack_map(&vpk, 2);
+    mc_pk_kv_str(&vpk, "stdout", " 15:30:12 up 3 days");
+    mc_pk_kv_int(&vpk, "retcode", 0);
+    mc_ret_pack_value(&sb, jid, "web1", "cmd.run_all", 0, true, &value);
+    put_sb("ret", "run-all", -1, &sb);
+    mc_ret_pack_error(&sb, jid, "web1", "cmd.run", 1, "the job was killed");
+    put_sb("ret", "error", -1, &sb);
+
+    /* heartbeat (0), ack (1), grains (2) */
+    mc_heartbeat_t hb = {.id = "web1", .uptime = 3600, .load = 0.25, .jobs_running = 2};
+    mc_heartbeat_pack(&sb, &hb);
+    put_sb("minion_msg", "heartbeat", 0, &sb);
+    mc_ack_pack(&sb, jid, "web1");
+    put_sb("minion_msg", "ack", 1, &sb);
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "id", "web1");
+    mc_pk_str(&pk, "grains");
+    msgpack_pack_map(&pk, 2);
+    mc_pk_kv_str(&pk, "os", "Debian");
+    mc_pk_str(&pk, "roles");
+    msgpack_pack_array(&pk, 1);
+    mc_pk_str(&pk, "web");
+    put_sb("minion_msg", "grains", 2, &sb);
+
+    /* registration (1) and its reply (0) */
+    unsigned char pub[32];
+    randombytes_buf(pub, sizeof pub);
+    mc_register_pack(&sb, "web1", pub);
+    put_sb("register", "request", 1, &sb);
+    mc_register_reply_pack(&sb, "accepted", pub);
+    put_sb("register", "accepted", 0, &sb);
+    mc_register_reply_pack(&sb, "pending", NULL);
+    put_sb("register", "pending", 0, &sb);
+
+    /* configs: minion (0), master (1) */
+    const char *minion = "id: web1\nmaster: 10.0.0.1\nmaster_pubkey: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
+                         "workers: 4\nheartbeat: 30\ngrains:\n  roles: [web, db]\n  dc: {name: par1}\n";
+    put("config", "minion", 0, true, minion, strlen(minion));
+    const char *master = "interface: 0.0.0.0\npublish_port: 4505\nauto_accept: false\nkeep_jobs: 24\n"
+                         "nodegroups:\n  web: 'web* or G@roles:web'\n  db: L@db1,db2\n";
+    put("config", "master", 1, true, master, strlen(master));
+
+    /* keys: a zcert public file (0), Z85 text (1) */
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(pub, z85);
+    char *cert = mc_sprintf("#   ****  Generated on 2026-11-22 by CZMQ  ****\n"
+                            "#   ZeroMQ CURVE Public Certificate\n\nmetadata\n    id = \"web1\"\n"
+                            "curve\n    public-key = \"%s\"\n",
+                            z85);
+    put("keys", "cert", 0, true, cert, strlen(cert));
+    put("keys", "z85", 1, true, z85, strlen(z85));
+    free(cert);
+
+    /* ZMTP: a READY-like command, a two-frame message, a long frame */
+    unsigned char zm[] = {0x04, 0x05, 'R', 'E', 'A', 'D', 'Y', 0x01, 0x05, 'r', 'e', 'p', 'l', 'y',
+                          0x00, 0x03, 'a', 'b', 'c', 0x02, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
+    put("zmtp", "frames", 0, false, zm, sizeof zm);
+
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&args);
+    msgpack_sbuffer_destroy(&value);
+    mc_mp_doc_done(&adoc);
+    return 0;
+}

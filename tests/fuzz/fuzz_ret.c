@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     /* What the decoder promises: bounded ids, bytes within the message. */
-    if (strlen(ret.id) > MC_ID_MAX || strlen(ret.jid) != MC_JID_LEN ||
-        ret.out_len > size || ret.err_len > size)
+    if (strlen(ret.id) > MC_ID_MAX || strlen(ret.jid) != MC_JID_LEN || ret.out_len > size ||
+        ret.err_len > size)
         abort();
     mc_ret_done(&ret);
     return 0;

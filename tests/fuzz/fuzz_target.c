@@ -12,8 +12,8 @@
 #include "target.h"
 #include "ydoc.h"
 
-static const char *kinds[] = {"glob", "list", "pcre", "grain", "grain_pcre", "ipcidr",
-                              "compound", "nodegroup"};
+static const char *kinds[] = {"glob",       "list",   "pcre",     "grain",
+                              "grain_pcre", "ipcidr", "compound", "nodegroup"};
 
 static const char *groups(void *arg, const char *name)
 {
@@ -56,7 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2 || size > 4096)
         return 0;
     const char *kind = kinds[data[0] % (sizeof kinds / sizeof kinds[0])];
-    char delim = (char)(data[1] % 4 == 0 ? ':' : data[1] % 4 == 1 ? '|' : data[1] % 4 == 2 ? '.' : '/');
+    char delim = (char)(data[1] % 4 == 0   ? ':'
+                        : data[1] % 4 == 1 ? '|'
+                        : data[1] % 4 == 2 ? '.'
+                                           : '/');
     char *expr = mc_strndup((const char *)data + 2, size - 2);
     mc_err_t err;
     char *expanded = mc_target_expand(expr, kind, groups, NULL, &err);

@@ -66,8 +66,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fuzz_seeds: %s\n", err.msg);
         return 1;
     }
-    mc_job_spec_t job = {.jid = jid, .tgt_type = "glob", .tgt = "web*", .fun = "test.ping",
-                         .user = "root", .ts = 1795000000, .timeout = 30};
+    mc_job_spec_t job = {.jid = jid,
+                         .tgt_type = "glob",
+                         .tgt = "web*",
+                         .fun = "test.ping",
+                         .user = "root",
+                         .ts = 1795000000,
+                         .timeout = 30};
     mc_job_pack(&sb, &job);
     put_sb("job", "ping", -1, &sb);
     job.fun = "cmd.run";
@@ -123,11 +128,13 @@ int main(int argc, char **argv)
     put_sb("register", "pending", 0, &sb);
 
     /* configs: minion (0), master (1) */
-    const char *minion = "id: web1\nmaster: 10.0.0.1\nmaster_pubkey: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
-                         "workers: 4\nheartbeat: 30\ngrains:\n  roles: [web, db]\n  dc: {name: par1}\n";
+    const char *minion =
+        "id: web1\nmaster: 10.0.0.1\nmaster_pubkey: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
+        "workers: 4\nheartbeat: 30\ngrains:\n  roles: [web, db]\n  dc: {name: par1}\n";
     put("config", "minion", 0, true, minion, strlen(minion));
-    const char *master = "interface: 0.0.0.0\npublish_port: 4505\nauto_accept: false\nkeep_jobs: 24\n"
-                         "nodegroups:\n  web: 'web* or G@roles:web'\n  db: L@db1,db2\n";
+    const char *master =
+        "interface: 0.0.0.0\npublish_port: 4505\nauto_accept: false\nkeep_jobs: 24\n"
+        "nodegroups:\n  web: 'web* or G@roles:web'\n  db: L@db1,db2\n";
     put("config", "master", 1, true, master, strlen(master));
 
     /* keys: a zcert public file (0), Z85 text (1) */
@@ -142,8 +149,9 @@ int main(int argc, char **argv)
     free(cert);
 
     /* ZMTP: a READY-like command, a two-frame message, a long frame */
-    unsigned char zm[] = {0x04, 0x05, 'R', 'E', 'A', 'D', 'Y', 0x01, 0x05, 'r', 'e', 'p', 'l', 'y',
-                          0x00, 0x03, 'a', 'b', 'c', 0x02, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
+    unsigned char zm[] = {0x04, 0x05, 'R', 'E', 'A',  'D',  'Y', 0x01, 0x05, 'r',
+                          'e',  'p',  'l', 'y', 0x00, 0x03, 'a', 'b',  'c',  0x02,
+                          0,    0,    0,   0,   0,    0,    0,   2,    'h',  'i'};
     put("zmtp", "frames", 0, false, zm, sizeof zm);
 
     msgpack_sbuffer_destroy(&sb);

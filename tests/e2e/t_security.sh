@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Hostile peers with real keys and the real protocol (mctl-test-rogue):
+# a minion speaking for another, a minion reading every topic, a master
+# whose jobs are forged, replayed or stale, oversized messages; and the
+# checks on ids, modes and folders.
+. "$(dirname "$0")/lib.sh"
+ROGUE=$BIN/mctl-test-rogue
+CERT=$T/pki/master/master.cert
+
+# Peak RSS of a process, in KiB.
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+test_expect_success 'set-up: master, two minions, and a spy whose key was accepted' '
+    start_master && start_and_accept s1 s2 spy &&
+    stop_daemon spy
+'
+
+test_expect_success 'a minion cannot speak for another: the forged return is refused and logged' '
+    jid=$(mctl --async s1 test.sleep 2 | grep -oE "[0-9]{20}") &&
+    "$ROGUE" claim "$T/pki/spy" "$CERT" 127.0.0.1 "$RET_PORT" s1 "$jid" &&
+    wait_until 10 grep -q "return claiming to be from s1 arrived with the key of spy; refused" "$T/log/master" &&
+    mctl jobs wait "$jid" > out.txt &&
+    grep -A1 "^s1:" out.txt | grep -q "^    True$" &&
+    ! grep -q forged out.txt
+'
+
+snoop_saw() { grep -q "job for m:$1" snoop.out; }
+job_to_s1_seen() {
+    mctl s1 cmd.run "echo SECRET-$MARK" > /dev/null && snoop_saw s1
+}
+
+test_expect_success 'an accepted minion subscribed to every topic cannot read the jobs of others' '
+    MARK=$$$RANDOM &&
+    { "$ROGUE" snoop "$T/pki/spy" "$CERT" 127.0.0.1 "$PUB_PORT" 15 > snoop.out 2>&1 & } &&
+    snooper=$! &&
+    wait_until 12 job_to_s1_seen &&
+    mctl s2 cmd.run "echo SECRET-$MARK" | grep -q "SECRET-$MARK" &&
+    wait_until 5 snoop_saw s2 &&
+    wait $snooper &&
+    cat snoop.out &&
+    grep -qE "^received [1-9][0-9]* opened 0$" snoop.out &&
+    test -s snoop.raw &&
+    ! grep -aq "SECRET-$MARK" snoop.raw &&
+    ! grep -aq "cmd.run" snoop.raw
+'
+
+test_expect_success 'messages over the size limit are refused without the master growing' '
+    pid=${DAEMON_PIDS[master]} &&
+    before=$(hwm_kib $pid) &&
+    "$ROGUE" big 127.0.0.1 "$AUTH_PORT" 67108864 3 "$CERT" &&
+    "$ROGUE" big 127.0.0.1 "$RET_PORT" 67108864 1 "$CERT" &&
+    after=$(hwm_kib $pid) &&
+    echo "peak RSS before $before KiB, after $after KiB" &&
+    test $((after - before)) -lt 16384 &&
+    mctl -L s1,s2 test.ping | grep -c "^    True$" | grep -qx 2
+'
+
+test_expect_success 'forged, replayed and stale jobs are not run, and the minion says why' '
+    mkdir -p "$T/pki/rogue" &&
+    p=$((PUB_PORT + 10)) r=$((PUB_PORT + 11)) a=$((PUB_PORT + 12)) &&
+    { "$ROGUE" master "$T/pki/rogue" $p $r $a victim "echo ran >> $T/ran.txt" > rogue.out 2>&1 & } &&
+    rogue=$! &&
+    wait_until 10 test -s "$T/pki/rogue/master.cert" &&
+    start_minion victim "publish_port: $p" "ret_port: $r" "auth_port: $a" \
+        "master_pubkey: $T/pki/rogue/master.cert" &&
+    wait $rogue && cat rogue.out &&
+    test "$(wc -l < "$T/ran.txt")" = 2 &&
+    grep -q "refused a job with a bad signature" "$T/log/victim" &&
+    grep -q "refused, this jid has already run here (replay)" "$T/log/victim" &&
+    grep -qE "refused: published 3[0-9]{3} s ago" "$T/log/victim" &&
+    stop_daemon victim
+'
+
+test_expect_success 'ids and jids that could name paths are refused' '
+    mkdir -p "$T/etc/evil" &&
+    printf "id: ../../evil\nmaster: 127.0.0.1\nmaster_pubkey: %s\n" "$CERT" > "$T/etc/evil/minion" &&
+    st=0 && "$BIN/mctl-minion" -c "$T/etc/evil" 2> err.txt || st=$? &&
+    test $st != 0 && grep -q "is not a valid minion id" err.txt &&
+    ! ls "$T/pki" | grep -q evil &&
+    st=0 && mctl jobs show ../../etc/passwd 2> err.txt || st=$? &&
+    test $st = 64 &&
+    st=0 && mctl key accept "../x" -y > out.txt 2>&1 || st=$? &&
+    ! test -e "$T/pki/x"
+'
+
+test_expect_success 'minion keys and spool are private, and a shared pki folder is refused' '
+    test "$(stat -c %a "$T/pki/s1")" = 700 &&
+    test "$(stat -c %a "$T/pki/s1/minion.cert_secret")" = 600 &&
+    test "$(stat -c %a "$T/cache/s1")" = 700 &&
+    mkdir -p "$T/pki/open" && chmod 777 "$T/pki/open" &&
+    st=0 && { start_minion open "pki_dir: $T/pki/open"; wait ${DAEMON_PIDS[open]} || st=$?; } &&
+    unset "DAEMON_PIDS[open]" &&
+    test $st != 0 &&
+    grep -q "is writable by group or others" "$T/log/open" &&
+    ! test -e "$T/pki/open/minion.cert_secret"
+'
+
+test_done

@@ -27,7 +27,25 @@ struct _jobcache_t {
     sqlite3_stmt *ins_job, *ins_minion, *ins_ret;
     item_t *head, *tail;
     size_t pending;
+    int64_t failing_since_ms; /* 0 while writes succeed */
+    int64_t last_report_ms;
 };
+
+/* A failing write (disk full, say) is retried every turn of the loop;
+   say so at once, then every 10 s with how much waits, and when it
+   recovers. */
+static void report_failure(jobcache_t *self, const char *what)
+{
+    int64_t now = mc_mono_ms();
+    if (!self->failing_since_ms)
+        self->failing_since_ms = now;
+    else if (now - self->last_report_ms < 10000)
+        return;
+    self->last_report_ms = now;
+    mc_error("job cache: %s: %s; %zu jobs and returns wait in memory and are retried (none is "
+             "confirmed to its minion until stored)",
+             what, sqlite3_errmsg(self->db), self->pending);
+}
 
 static const char *schema_v1 =
     "CREATE TABLE jobs(jid TEXT PRIMARY KEY, fun TEXT NOT NULL, tgt TEXT NOT NULL,"
@@ -259,21 +277,26 @@ int jobcache_flush(jobcache_t *self)
         return 0;
     mc_err_t err;
     if (exec(self, "BEGIN", &err) != 0) {
-        mc_error("%s", err.msg);
+        report_failure(self, "cannot begin a transaction");
         return -1;
     }
     int written = 0;
     for (item_t *it = self->head; it; it = it->next, written++) {
         if (write_item(self, it) != 0) {
-            mc_error("job cache: write failed, will retry: %s", sqlite3_errmsg(self->db));
+            report_failure(self, "write failed");
             exec(self, "ROLLBACK", &err);
             return -1;
         }
     }
     if (exec(self, "COMMIT", &err) != 0) {
-        mc_error("%s; will retry", err.msg);
+        report_failure(self, "commit failed");
         exec(self, "ROLLBACK", &err);
         return -1;
+    }
+    if (self->failing_since_ms) {
+        mc_info("job cache: writing again after %lld s; %d items stored",
+                (long long)((mc_mono_ms() - self->failing_since_ms) / 1000), written);
+        self->failing_since_ms = 0;
     }
     while (self->head) {
         item_t *it = self->head;

@@ -21,6 +21,8 @@ cd "$T" || exit 1
 test_count=0
 test_failed=0
 declare -A DAEMON_PIDS=()
+# A command the daemons are started under (valgrind, say); empty: none.
+DAEMON_WRAP=()
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -55,7 +57,7 @@ wait_until() {
 # (on fresh ports once more if another test took the ones picked).
 start_master() {
     write_master_config "$@"
-    "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
+    ${DAEMON_WRAP[@]+"${DAEMON_WRAP[@]}"} "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
     DAEMON_PIDS[master]=$!
     if ! wait_until 10 test -S "$T/run/master/master.ipc" &&
        grep -q "cannot listen" "$T/log/master"; then
@@ -101,7 +103,7 @@ start_minion() {
         done
         printf '%s\n' "$@"
     } > "$T/etc/$id/minion"
-    "$BIN/mctl-minion" -c "$T/etc/$id" >> "$T/log/$id" 2>&1 &
+    ${DAEMON_WRAP[@]+"${DAEMON_WRAP[@]}"} "$BIN/mctl-minion" -c "$T/etc/$id" >> "$T/log/$id" 2>&1 &
     DAEMON_PIDS[$id]=$!
 }
 
@@ -198,13 +200,13 @@ trap 'cleanup; trap - EXIT; exit 1' INT TERM HUP PIPE
 
 # Start the master again with the config it had.
 restart_master() {
-    "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
+    ${DAEMON_WRAP[@]+"${DAEMON_WRAP[@]}"} "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
     DAEMON_PIDS[master]=$!
     wait_until 10 test -S "$T/run/master/master.ipc"
 }
 
 restart_minion() {
-    "$BIN/mctl-minion" -c "$T/etc/$1" >> "$T/log/$1" 2>&1 &
+    ${DAEMON_WRAP[@]+"${DAEMON_WRAP[@]}"} "$BIN/mctl-minion" -c "$T/etc/$1" >> "$T/log/$1" 2>&1 &
     DAEMON_PIDS[$1]=$!
 }
 

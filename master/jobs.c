@@ -72,6 +72,11 @@ size_t jobs_count(jobs_t *self)
     return zhashx_size(self->by_jid);
 }
 
+void jobs_remove(jobs_t *self, const char *jid)
+{
+    zhashx_delete(self->by_jid, jid);
+}
+
 void jobs_expire(jobs_t *self, int64_t now_ms)
 {
     zlistx_t *dead = zlistx_new();

@@ -1,9 +1,9 @@
 /*  jobs - the jobs in flight on the master: whom each job went to, who has
     acknowledged and returned, and which clients are waiting to hear.
 
-    A job stays here until its time limit has passed (plus a grace period
-    for late returns); the client API streams every ack and return for a
-    jid to the clients registered as its waiters. */
+    A job stays here until every minion returned, or else until its time
+    limit has passed (plus a grace period for late returns); the client API streams every ack and
+   return for a jid to the clients registered as its waiters. */
 #ifndef MC_JOBS_H
 #define MC_JOBS_H
 
@@ -30,6 +30,8 @@ job_t *jobs_add(jobs_t *self, const char *jid, const char *fun, const char *cons
                 int64_t expires_ms);
 job_t *jobs_find(jobs_t *self, const char *jid);
 size_t jobs_count(jobs_t *self);
+/* Drop a job: every minion has returned, nothing more will stream. */
+void jobs_remove(jobs_t *self, const char *jid);
 /* Drop jobs whose time is up. */
 void jobs_expire(jobs_t *self, int64_t now_ms);
 

@@ -787,8 +787,12 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
             mc_info("return from %s for job %s, which is no longer in flight: stored in the job "
                     "cache",
                     sender, ret.jid);
-        else if (job_advance(job, sender, MINION_RETURNED))
+        else if (job_advance(job, sender, MINION_RETURNED)) {
             notify_waiters(self, job, "ret", body);
+            /* Complete: its clients have everything, history has the rest. */
+            if (job_complete(job))
+                jobs_remove(self->jobs, ret.jid);
+        }
     }
     mc_ret_done(&ret);
 }

@@ -50,13 +50,17 @@ pid=${DAEMON_PIDS[master]}
 echo "all $M answering; $C clients for $S s"
 
 end=$(($(date +%s) + S))
-for c in $(seq 1 "$C"); do client "$end" "$T/client$c" & done
+clients=()
+for c in $(seq 1 "$C"); do
+    client "$end" "$T/client$c" &
+    clients+=($!)
+done
 samples=()
 while [ "$(date +%s)" -lt "$end" ]; do
     samples+=("$(rss_kib "$pid")")
     sleep 5 # a sampling interval, not a wait for a condition
 done
-wait
+wait "${clients[@]}"
 samples+=("$(rss_kib "$pid")")
 
 jobs=$(cat "$T"/client* 2>/dev/null | grep -c .)

@@ -51,6 +51,21 @@ test_expect_success 'a worker killed mid-job gives an error return and is replac
     mctl m1 test.ping | grep -q "^    True$"
 '
 
+test_expect_success 'a minion killed mid-job: reported as not returned, and not run again after restart' '
+    marker="sleep 3.$$$RANDOM" &&
+    { mctl -t 6 m2 cmd.run "echo ran >> $T/ran.m2; $marker" > out.txt 2>&1 & } &&
+    client=$! &&
+    wait_until 10 test -s "$T/ran.m2" &&
+    stop_daemon m2 KILL &&
+    { wait $client; test $? = 2; } &&
+    grep -q "did not return" out.txt &&
+    restart_minion m2 &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 m2 test.ping &&
+    wait_until 10 sh -c "! pgrep -f \"^$marker\"" &&
+    mctl m2 test.ping | grep -q "^    True$" &&
+    test "$(wc -l < "$T/ran.m2")" = 1
+'
+
 test_expect_success 'a full queue refuses a job with an error, not silence' '
     start_minion q1 "queue_max: 1" "workers: 1" &&
     accept_all q1 &&

@@ -44,7 +44,7 @@
    for this long. */
 #define LATE_RETURN_GRACE_MS 30000
 
-typedef struct {
+typedef struct server {
     mc_master_config_t *cfg;
     mc_curve_keys_t curve;
     mc_sign_keys_t sign;
@@ -667,6 +667,44 @@ static void handle_key_change(master_t *self, zframe_t *route, const msgpack_obj
 
 /* ---- handlers ------------------------------------------------------------ */
 
+/* One request from a client: [route][msgpack body]. */
+static void client_request(master_t *self, zframe_t *route, zframe_t *body)
+{
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    char cmd[32];
+    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0) {
+        reply_error(self, route, "malformed request: %s", err.msg);
+        return;
+    }
+    if (mc_mp_str(&doc.root, "cmd", cmd, sizeof cmd, &err) != 0)
+        reply_error(self, route, "malformed request: %s", err.msg);
+    else if (strcmp(cmd, "publish") == 0)
+        handle_publish(self, route, &doc.root);
+    else if (strcmp(cmd, "list_targets") == 0)
+        handle_list_targets(self, route, &doc.root);
+    else if (strcmp(cmd, "jobs_list") == 0)
+        handle_jobs_list(self, route, &doc.root);
+    else if (strcmp(cmd, "jobs_show") == 0)
+        handle_job_history(self, route, &doc.root, false);
+    else if (strcmp(cmd, "jobs_wait") == 0)
+        handle_job_history(self, route, &doc.root, true);
+    else if (strcmp(cmd, "key_list") == 0)
+        handle_key_list(self, route);
+    else if (strcmp(cmd, "key_finger") == 0)
+        handle_key_finger(self, route);
+    else if (strcmp(cmd, "master_key") == 0)
+        handle_master_key(self, route);
+    else if (strcmp(cmd, "key_preseed") == 0)
+        handle_key_preseed(self, route, &doc.root);
+    else if (strcmp(cmd, "key_accept") == 0 || strcmp(cmd, "key_reject") == 0 ||
+             strcmp(cmd, "key_delete") == 0)
+        handle_key_change(self, route, &doc.root, cmd + 4);
+    else
+        reply_error(self, route, "unknown request '%s'", cmd);
+    mc_mp_doc_done(&doc);
+}
+
 static void on_client_request(master_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->client);
@@ -674,41 +712,10 @@ static void on_client_request(master_t *self)
         return;
     zframe_t *route = zmsg_pop(msg);
     zframe_t *body = zmsg_pop(msg);
-    mc_mp_doc_t doc;
-    mc_err_t err;
-    char cmd[32];
-    if (!route || !body) {
+    if (!route || !body)
         mc_warn("client: malformed request (missing frames)");
-    } else if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0) {
-        reply_error(self, route, "malformed request: %s", err.msg);
-    } else {
-        if (mc_mp_str(&doc.root, "cmd", cmd, sizeof cmd, &err) != 0)
-            reply_error(self, route, "malformed request: %s", err.msg);
-        else if (strcmp(cmd, "publish") == 0)
-            handle_publish(self, route, &doc.root);
-        else if (strcmp(cmd, "list_targets") == 0)
-            handle_list_targets(self, route, &doc.root);
-        else if (strcmp(cmd, "jobs_list") == 0)
-            handle_jobs_list(self, route, &doc.root);
-        else if (strcmp(cmd, "jobs_show") == 0)
-            handle_job_history(self, route, &doc.root, false);
-        else if (strcmp(cmd, "jobs_wait") == 0)
-            handle_job_history(self, route, &doc.root, true);
-        else if (strcmp(cmd, "key_list") == 0)
-            handle_key_list(self, route);
-        else if (strcmp(cmd, "key_finger") == 0)
-            handle_key_finger(self, route);
-        else if (strcmp(cmd, "master_key") == 0)
-            handle_master_key(self, route);
-        else if (strcmp(cmd, "key_preseed") == 0)
-            handle_key_preseed(self, route, &doc.root);
-        else if (strcmp(cmd, "key_accept") == 0 || strcmp(cmd, "key_reject") == 0 ||
-                 strcmp(cmd, "key_delete") == 0)
-            handle_key_change(self, route, &doc.root, cmd + 4);
-        else
-            reply_error(self, route, "unknown request '%s'", cmd);
-        mc_mp_doc_done(&doc);
-    }
+    else
+        client_request(self, route, body);
     zframe_destroy(&route);
     zframe_destroy(&body);
     zmsg_destroy(&msg);
@@ -1186,4 +1193,40 @@ int server_run(mc_master_config_t *cfg)
     teardown(&self);
     mc_info("master stopped");
     return 0;
+}
+
+/* ---- the client API without the loop (fuzzing) -------------------------- */
+
+server_t *server_open(mc_master_config_t *cfg)
+{
+    master_t *self = mc_calloc(1, sizeof *self);
+    self->cfg = cfg;
+    self->sigfd = -1;
+    mc_err_t err;
+    if (setup(self, &err) != 0) {
+        mc_error("%s", err.msg);
+        server_close(&self);
+    }
+    return self;
+}
+
+void server_feed_request(server_t *self, const void *body, size_t len)
+{
+    zframe_t *route = zframe_new("client", 6);
+    zframe_t *frame = zframe_new(body, len);
+    client_request(self, route, frame);
+    zframe_destroy(&route);
+    zframe_destroy(&frame);
+    jobcache_flush(self->cache);
+    zhashx_purge(self->to_confirm);
+    jobs_expire(self->jobs, INT64_MAX);
+}
+
+void server_close(server_t **pself)
+{
+    if (*pself) {
+        teardown(*pself);
+        free(*pself);
+        *pself = NULL;
+    }
 }

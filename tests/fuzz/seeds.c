@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "client.h"
 #include "keys.h"
 #include "wire.h"
 
@@ -153,6 +154,35 @@ int main(int argc, char **argv)
                           'e',  'p',  'l', 'y', 0x00, 0x03, 'a', 'b',  'c',  0x02,
                           0,    0,    0,   0,   0,    0,    0,   2,    'h',  'i'};
     put("zmtp", "frames", 0, false, zm, sizeof zm);
+
+    /* client API requests, as mctl packs them */
+    client_target_t tgt = {"web*", "glob", 0};
+    char *argv_[] = {"uptime", "timeout=5"};
+    client_pack_publish(&sb, &tgt, "cmd.run", 2, argv_, 30, "root");
+    put_sb("client", "publish", -1, &sb);
+    client_target_t comp = {"G@roles:web and not N@web or L@db1", "compound", 0};
+    client_pack_list_targets(&sb, &comp);
+    put_sb("client", "list-targets", -1, &sb);
+    client_pack_jid_request(&sb, "jobs_show", jid);
+    put_sb("client", "jobs-show", -1, &sb);
+    const char *simple[] = {"key_list", "key_finger", "master_key", "jobs_list"};
+    for (size_t i = 0; i < 4; i++) {
+        client_pack_simple(&sb, simple[i]);
+        put_sb("client", simple[i], -1, &sb);
+    }
+    msgpack_pack_map(&pk, 3);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "key_accept");
+    mc_pk_str(&pk, "ids");
+    msgpack_pack_array(&pk, 1);
+    mc_pk_str(&pk, "web*");
+    put_sb("client", "key-accept", -1, &sb);
+    msgpack_pack_map(&pk, 4);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_kv_str(&pk, "cmd", "key_preseed");
+    mc_pk_kv_str(&pk, "id", "web3");
+    mc_pk_kv_str(&pk, "pub", z85);
+    put_sb("client", "key-preseed", -1, &sb);
 
     msgpack_sbuffer_destroy(&sb);
     msgpack_sbuffer_destroy(&args);

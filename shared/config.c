@@ -76,13 +76,15 @@ const char *mc_config_dir(const char *arg)
 static int set_field(const char *name, const cf_field_t *f, const mc_yaml_t *node, void *out,
                      mc_err_t *err)
 {
-    char *p = (char *)out + f->offset;
+    /* SIZE_MAX: a key that is checked here but kept only in the parsed
+       document (nodegroups); there is no field to point into. */
+    char *p = f->offset == SIZE_MAX ? NULL : (char *)out + f->offset;
     if (f->type == CF_MAP) {
         if (node->kind != MC_YAML_MAP) {
             mc_err_set(err, "%s: line %d: %s: expected a map", name, node->line, f->key);
             return -1;
         }
-        if (f->offset != SIZE_MAX)
+        if (p)
             *(const mc_yaml_t **)p = node;
         return 0;
     }

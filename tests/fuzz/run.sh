@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build every fuzz target with clang's libFuzzer (plus ASan and UBSan) and
-# run each for SECONDS (default 60), growing its corpus in
-# tests/fuzz/corpus/NAME. Prints each target's executions per second and
-# coverage; exits non-zero on a finding (the crashing input is kept in
-# tests/fuzz/ as crash-*).
+# run each for SECONDS (default 60). Each run starts from the kept corpus in
+# tests/fuzz/corpus/NAME and grows a working corpus in build-fuzz/corpus/NAME;
+# at the end only the inputs that reach new coverage are merged back into
+# the kept corpus. Prints each target's executions per second and coverage;
+# exits non-zero on a finding (the crashing input is kept in tests/fuzz/ as
+# crash-*).
 #
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]
 set -euo pipefail
@@ -19,11 +21,16 @@ cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/nu
 for t in "${targets[@]}"; do
     echo "== fuzz_$t for ${secs}s"
     log=build-fuzz/fuzz_$t.log
+    work=build-fuzz/corpus/$t
+    mkdir -p "$work"
     if ! build-fuzz/bin/fuzz_$t -max_total_time="$secs" -print_final_stats=1 \
-         -artifact_prefix=tests/fuzz/ "tests/fuzz/corpus/$t" > "$log" 2>&1; then
+         -artifact_prefix=tests/fuzz/ "$work" "tests/fuzz/corpus/$t" > "$log" 2>&1; then
         tail -n 40 "$log"
         echo "fuzz_$t: FOUND A CRASH (see tests/fuzz/crash-*)" >&2
         exit 1
     fi
     grep -E "^stat::(number_of_executed_units|average_exec_per_sec)|cov: " "$log" | tail -n 3
+    before=$(ls "tests/fuzz/corpus/$t" | wc -l)
+    build-fuzz/bin/fuzz_$t -merge=1 "tests/fuzz/corpus/$t" "$work" > "$log.merge" 2>&1
+    echo "corpus: $before -> $(ls "tests/fuzz/corpus/$t" | wc -l) inputs kept"
 done

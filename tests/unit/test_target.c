@@ -14,14 +14,14 @@
 
 static const char *grains_yaml[] = {
     /* 0: web1 */
-    "os: Debian\nroles: [web, db]\ndc: {name: par1, rack: 7}\n"
-    "ipv4: [10.0.1.5, 127.0.0.1]\nipv6: ['::1', 'fd00::5']\nvirtual: true\nnum_cpus: 4\n"
-    "disks: [{name: sda, size: 100}, {name: sdb}]\n",
+    ("os: Debian\nroles: [web, db]\ndc: {name: par1, rack: 7}\n"
+     "ipv4: [10.0.1.5, 127.0.0.1]\nipv6: ['::1', 'fd00::5']\nvirtual: true\nnum_cpus: 4\n"
+     "disks: [{name: sda, size: 100}, {name: sdb}]\n"),
     /* 1: web10 */
     "os: Debian\nroles: [web]\ndc: {name: ams2}\nipv4: [10.0.2.9]\nvirtual: false\n",
     /* 2: db1.example.com */
-    "os: CentOS\nos_family: RedHat\nroles: [db]\ndc: {name: par1, rack: 9}\n"
-    "ipv4: [192.168.5.20]\nurl: 'http://x:8080/'\n",
+    ("os: CentOS\nos_family: RedHat\nroles: [db]\ndc: {name: par1, rack: 9}\n"
+     "ipv4: [192.168.5.20]\nurl: 'http://x:8080/'\n"),
 };
 
 typedef struct {

@@ -3,6 +3,15 @@
 
 #include <string.h>
 
+void results_missing_text(const result_t *x, char *buf, size_t cap)
+{
+    if (x->state == NOT_SENT)
+        snprintf(buf, cap, "Minion did not return. [Not sent: %s]", x->why ? x->why : "?");
+    else
+        snprintf(buf, cap, "Minion did not return. [%s]",
+                 x->state == PENDING ? "Not run" : "No response");
+}
+
 static void print_json(result_t *r, size_t n)
 {
     printf("{\n");
@@ -17,7 +26,8 @@ static void print_json(result_t *r, size_t n)
             output_json_value(stdout, ret.ret, 4);
             mc_ret_done(&ret);
         } else {
-            const char *msg = "Minion did not return. [No response]";
+            char msg[512];
+            results_missing_text(&r[i], msg, sizeof msg);
             output_json_string(stdout, msg, strlen(msg));
         }
         printf(i + 1 < n ? ",\n" : "\n");
@@ -32,9 +42,11 @@ int results_report(const cli_opts_t *o, result_t *r, size_t n, const char *jid)
         result_t *x = &r[i];
         if (x->state != RETURNED) {
             missing++;
-            if (o->out == OUT_TXT)
-                printf("%s:\n    Minion did not return. [%s]\n", x->id,
-                       x->state == PENDING ? "Not run" : "No response");
+            if (o->out == OUT_TXT) {
+                char msg[512];
+                results_missing_text(x, msg, sizeof msg);
+                printf("%s:\n    %s\n", x->id, msg);
+            }
         } else if (!x->success) {
             failed++;
         }

@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "wire.h"
 
-typedef enum { PENDING, WAITING, ACKED, RETURNED, MISSING } result_state_t;
+typedef enum { PENDING, WAITING, ACKED, RETURNED, MISSING, NOT_SENT } result_state_t;
 
 typedef struct {
     char *id;
@@ -19,7 +19,11 @@ typedef struct {
     int64_t started_ms;
     int64_t deadline_ms; /* when set, wait for this minion until then */
     zmtp_frame_t *ret;   /* the raw return, kept for json */
+    char *why;           /* NOT_SENT: the master's reason */
 } result_t;
+
+/* "Minion did not return. [why]" for a minion without a return. */
+void results_missing_text(const result_t *x, char *buf, size_t cap);
 
 /* After the returns (txt prints them as they come): list the minions that
    did not return (txt) or print everything (json); say what went wrong on

@@ -58,6 +58,29 @@ static void finish(gather_t *g, result_t *x, result_state_t how)
         g->next_start_ms = mc_mono_ms() + (int64_t)g->o->batch_wait * 1000;
 }
 
+/* The minions a publish answer says the job was not sent to ("unsent":
+   {id: why}): each is finished at once, with the master's reason. */
+static void take_unsent(gather_t *g, const msgpack_object *root, const char *jid)
+{
+    const msgpack_object *unsent = mc_mp_get(root, "unsent");
+    if (!unsent || unsent->type != MSGPACK_OBJECT_MAP)
+        return;
+    for (uint32_t k = 0; k < unsent->via.map.size; k++) {
+        const msgpack_object *id = &unsent->via.map.ptr[k].key, *why = &unsent->via.map.ptr[k].val;
+        if (id->type != MSGPACK_OBJECT_STR || why->type != MSGPACK_OBJECT_STR)
+            continue;
+        char *sid = mc_mp_cstr(id);
+        result_t *x = find_entry(g, jid, sid);
+        free(sid);
+        if (x && (x->state == WAITING || x->state == ACKED)) {
+            x->why = mc_mp_cstr(why);
+            finish(g, x, NOT_SENT);
+            if (g->o->async)
+                fprintf(stderr, "mctl: %s: not sent: %s\n", x->id, x->why);
+        }
+    }
+}
+
 /* Batch: publish to the next minion, without waiting for the answer. */
 static int start_next(gather_t *g)
 {
@@ -93,9 +116,10 @@ static void on_publish_answer(gather_t *g, zmtp_frame_t *body)
     const msgpack_object *ok = NULL;
     if (mc_mp_parse(&doc, body->data, body->size, &err) == 0) {
         ok = mc_mp_get(&doc.root, "ok");
-        if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
+        if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean) {
             mc_mp_str(&doc.root, "jid", x->jid, sizeof x->jid, NULL);
-        else
+            take_unsent(g, &doc.root, x->jid);
+        } else
             mc_mp_str_opt(&doc.root, "error", err.msg, sizeof err.msg, NULL);
         mc_mp_doc_done(&doc);
     }
@@ -249,6 +273,8 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     if (!batch)
         mc_mp_str(&reply.root, "jid", jid, sizeof jid, NULL);
     rc = take_minions(&g, &reply, batch ? NULL : jid);
+    if (rc == 0 && !batch)
+        take_unsent(&g, &reply.root, jid);
     mc_mp_doc_done(&reply);
     if (rc != 0) {
         client_close(&g.c);
@@ -264,6 +290,8 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
             printf("{\n    \"jid\": \"%s\"\n}\n", jid);
         else
             printf("Executed command with job ID: %s\n", jid);
+        if (g.done > 0)
+            status = EXIT_NO_RETURN;
     } else {
         if (o->verbose && !batch)
             fprintf(stderr,
@@ -276,6 +304,7 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     }
     for (size_t i = 0; i < g.n; i++) {
         free(g.e[i].id);
+        free(g.e[i].why);
         zmtp_frame_free(&g.e[i].ret);
     }
     free(g.e);

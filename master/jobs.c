@@ -77,12 +77,18 @@ void jobs_remove(jobs_t *self, const char *jid)
     zhashx_delete(self->by_jid, jid);
 }
 
-void jobs_expire(jobs_t *self, int64_t now_ms)
+void jobs_expire(jobs_t *self, int64_t now_ms, void (*unsettled)(const char *id, void *arg),
+                 void *arg)
 {
     zlistx_t *dead = zlistx_new();
-    for (job_t *job = zhashx_first(self->by_jid); job; job = zhashx_next(self->by_jid))
-        if (job->expires_ms <= now_ms)
-            zlistx_add_end(dead, job->jid);
+    for (job_t *job = zhashx_first(self->by_jid); job; job = zhashx_next(self->by_jid)) {
+        if (job->expires_ms > now_ms)
+            continue;
+        zlistx_add_end(dead, job->jid);
+        for (void *p = zhashx_first(job->progress); p && unsettled; p = zhashx_next(job->progress))
+            if ((intptr_t)p - 1 == MINION_SENT)
+                unsettled(zhashx_cursor(job->progress), arg);
+    }
     for (char *jid = zlistx_first(dead); jid; jid = zlistx_next(dead))
         zhashx_delete(self->by_jid, jid);
     zlistx_destroy(&dead);
@@ -102,11 +108,13 @@ void job_remove_waiter(job_t *job, zframe_t *route)
 }
 
 /* Progress is stored +1 so that a present key is never a NULL item. */
-bool job_advance(job_t *job, const char *id, minion_progress_t to)
+bool job_advance(job_t *job, const char *id, minion_progress_t to, minion_progress_t *from)
 {
     intptr_t cur = (intptr_t)zhashx_lookup(job->progress, id);
     if (cur == 0 || cur - 1 >= (intptr_t)to)
         return false;
+    if (from)
+        *from = (minion_progress_t)(cur - 1);
     zhashx_update(job->progress, id, (void *)(intptr_t)(to + 1));
     if (to == MINION_RETURNED)
         job->returned++;

@@ -32,14 +32,17 @@ job_t *jobs_find(jobs_t *self, const char *jid);
 size_t jobs_count(jobs_t *self);
 /* Drop a job: every minion has returned, nothing more will stream. */
 void jobs_remove(jobs_t *self, const char *jid);
-/* Drop jobs whose time is up. */
-void jobs_expire(jobs_t *self, int64_t now_ms);
+/* Drop jobs whose time is up; unsettled(id, arg) is called for each
+   minion that neither acknowledged nor returned the job (may be NULL). */
+void jobs_expire(jobs_t *self, int64_t now_ms, void (*unsettled)(const char *id, void *arg),
+                 void *arg);
 
 void job_add_waiter(job_t *job, zframe_t *route);
 void job_remove_waiter(job_t *job, zframe_t *route);
 /* Record progress for a minion: returns false when the minion was not
-   targeted or already got that far (a duplicate). */
-bool job_advance(job_t *job, const char *id, minion_progress_t to);
+   targeted or already got that far (a duplicate). On success *from (when
+   not NULL) is where the minion was before. */
+bool job_advance(job_t *job, const char *id, minion_progress_t to, minion_progress_t *from);
 bool job_complete(const job_t *job);
 
 #endif

@@ -26,6 +26,7 @@ typedef struct {
     mc_grains_msg_t grains; /* last grains message, if any */
     bool has_grains;
     zframe_t *waiting; /* routing id of a registration waiting for acceptance */
+    int in_flight;     /* jobs published to it, neither acknowledged nor returned */
 } minion_t;
 
 typedef struct _registry_t registry_t;

@@ -9,7 +9,11 @@
                       acceptance, and learn the master's signing key
       pub     PUB     tcp publish_port: jobs, one message per targeted
                       minion on topic "m:<id>\0", payload sealed to that
-                      minion and signed
+                      minion and signed. A minion has at most pub_hwm jobs
+                      published and not yet acknowledged or returned; past
+                      that a job is not sent to it, and the client is told
+                      so. The socket's own high-water mark is above that
+                      bound, so ZeroMQ never drops a job for a full queue
       pull    PULL    tcp ret_port: returns, acks, heartbeats and grains;
                       each message's ZMQ User-Id names the minion whose key
                       sent it, and the master refuses messages whose claimed
@@ -19,9 +23,10 @@
                       are [kind][msgpack] with kind "reply", "ack" or "ret"
 
     Handlers are named for what they handle: on_register, on_minion_message,
-    on_client_request. A publish answers the client first (jid and expected
-    minions) and then publishes, so a client always knows whom to wait for
-    before the first return can reach it. */
+    on_client_request. A publish answers the client (jid, the minions to
+    expect, and any it could not send to) in the same turn of the loop as it
+    publishes, so a client always knows whom to wait for before the first
+    return can reach it. */
 #include "server.h"
 
 #include <errno.h>
@@ -43,6 +48,9 @@
 /* Returns that come after the job's time limit still reach waiting clients
    for this long. */
 #define LATE_RETURN_GRACE_MS 30000
+
+/* Room on the publish socket above pub_hwm, for "stored" notices. */
+#define PUB_HWM_MARGIN 1000
 
 typedef struct server {
     mc_master_config_t *cfg;
@@ -146,9 +154,9 @@ static void confirm_stored(master_t *self)
             mc_pk_str(&pk, jid);
         char topic[MC_ID_MAX + 4];
         int tlen = snprintf(topic, sizeof topic, "m:%s", id) + 1;
-        if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE) < 0 ||
-            zmq_send(s, MC_KIND_STORED, strlen(MC_KIND_STORED), ZMQ_SNDMORE) < 0 ||
-            zmq_send(s, sb.data, sb.size, 0) < 0)
+        if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(s, MC_KIND_STORED, strlen(MC_KIND_STORED), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(s, sb.data, sb.size, ZMQ_DONTWAIT) < 0)
             mc_warn("cannot confirm stored returns to %s: %s (it will send them again)", id,
                     zmq_strerror(zmq_errno()));
         msgpack_sbuffer_destroy(&sb);
@@ -156,8 +164,16 @@ static void confirm_stored(master_t *self)
     zhashx_purge(self->to_confirm);
 }
 
-static void publish_to(master_t *self, const minion_t *m, const msgpack_sbuffer *job)
+/* Publish one job to one minion. Returns NULL when it is on its way, else
+   why it was not sent. */
+static const char *publish_to(master_t *self, minion_t *m, const msgpack_sbuffer *job)
 {
+    static char why[128];
+    if (m->in_flight >= self->cfg->pub_hwm) {
+        snprintf(why, sizeof why, "%d earlier jobs are neither acknowledged nor returned (pub_hwm)",
+                 m->in_flight);
+        return why;
+    }
     size_t sealed_len = job->size + MC_SEAL_OVERHEAD;
     unsigned char *sealed = mc_malloc(sealed_len);
     unsigned char sig[crypto_sign_BYTES];
@@ -167,10 +183,27 @@ static void publish_to(master_t *self, const minion_t *m, const msgpack_sbuffer 
     char topic[MC_ID_MAX + 4];
     int tlen = snprintf(topic, sizeof topic, "m:%s", m->id) + 1; /* with the NUL */
     void *s = zsock_resolve(self->pub);
-    if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE) < 0 ||
-        zmq_send(s, sealed, sealed_len, ZMQ_SNDMORE) < 0 || zmq_send(s, sig, sizeof sig, 0) < 0)
-        mc_error("publish to %s failed: %s", m->id, zmq_strerror(zmq_errno()));
+    const char *failed = NULL;
+    if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(s, sealed, sealed_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(s, sig, sizeof sig, ZMQ_DONTWAIT) < 0) {
+        snprintf(why, sizeof why, "publish failed: %s", zmq_strerror(zmq_errno()));
+        failed = why;
+    } else {
+        m->in_flight++;
+    }
     free(sealed);
+    return failed;
+}
+
+/* A minion acknowledged or returned a job, or the job expired without
+   either: it is no longer in flight to that minion. */
+static void settle(const char *id, void *arg)
+{
+    master_t *self = arg;
+    minion_t *m = registry_find(self->registry, id);
+    if (m && m->in_flight > 0)
+        m->in_flight--;
 }
 
 static bool fun_name_valid(const char *fun)
@@ -300,17 +333,12 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
     if (resolve_target(self, route, req, &r) != 0)
         return;
 
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     char jid[MC_JID_LEN + 1] = "";
-    if (r.count > 0)
-        mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
-    pack_reply_header(&pk, 2);
-    mc_pk_kv_str(&pk, "jid", jid);
-    pack_minion_ids(&pk, &r);
+    const char **unsent_id = mc_calloc(r.count + 1, sizeof *unsent_id);
+    char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why);
+    size_t unsent = 0;
     if (r.count > 0) {
+        mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
         const char **ids = mc_calloc(r.count, sizeof *ids);
         for (size_t i = 0; i < r.count; i++)
             ids[i] = r.matched[i]->id;
@@ -320,12 +348,9 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
         jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, user, mc_wall_us(), arg, kwarg,
                          ids, r.count);
         free(ids);
-    }
-    reply_sbuf(self, route, &sb);
-    msgpack_sbuffer_destroy(&sb);
 
-    if (r.count > 0) {
-        msgpack_sbuffer_init(&sb);
+        msgpack_sbuffer job_sb;
+        msgpack_sbuffer_init(&job_sb);
         mc_job_spec_t spec = {.jid = jid,
                               .tgt_type = r.tgt_type,
                               .tgt = r.tgt,
@@ -336,13 +361,44 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
                               .delimiter = r.delimiter,
                               .arg = arg,
                               .kwarg = kwarg};
-        mc_job_pack(&sb, &spec);
-        for (size_t i = 0; i < r.count; i++)
-            publish_to(self, r.matched[i], &sb);
-        msgpack_sbuffer_destroy(&sb);
-        mc_info("job %s: %s by %s to %zu minion%s (%s %s)", jid, fun, user, r.count,
-                r.count == 1 ? "" : "s", r.tgt_type, r.tgt);
+        mc_job_pack(&job_sb, &spec);
+        for (size_t i = 0; i < r.count; i++) {
+            const char *why = publish_to(self, r.matched[i], &job_sb);
+            if (!why)
+                continue;
+            mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
+            unsent_id[unsent] = r.matched[i]->id;
+            unsent_why[unsent++] = mc_strdup(why);
+            /* Nothing will come from it for this job. */
+            job_advance(job, r.matched[i]->id, MINION_RETURNED, NULL);
+        }
+        msgpack_sbuffer_destroy(&job_sb);
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)", jid, fun, user, r.count - unsent,
+                r.count - unsent == 1 ? "" : "s", r.tgt_type, r.tgt);
+        if (job_complete(job))
+            jobs_remove(self->jobs, jid);
     }
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_reply_header(&pk, unsent ? 3 : 2);
+    mc_pk_kv_str(&pk, "jid", jid);
+    pack_minion_ids(&pk, &r);
+    if (unsent) {
+        mc_pk_str(&pk, "unsent");
+        msgpack_pack_map(&pk, unsent);
+        for (size_t i = 0; i < unsent; i++) {
+            mc_pk_str(&pk, unsent_id[i]);
+            mc_pk_str(&pk, unsent_why[i]);
+            free(unsent_why[i]);
+        }
+    }
+    reply_sbuf(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    free(unsent_id);
+    free(unsent_why);
     resolved_done(&r);
 }
 
@@ -772,6 +828,7 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
         mc_warn("return from %s refused: %s", sender, err.msg);
         return;
     }
+    minion_progress_t from;
     if (strcmp(ret.id, sender) != 0) {
         mc_warn("return claiming to be from %s arrived with the key of %s; refused", ret.id,
                 sender);
@@ -794,7 +851,9 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
             mc_info("return from %s for job %s, which is no longer in flight: stored in the job "
                     "cache",
                     sender, ret.jid);
-        else if (job_advance(job, sender, MINION_RETURNED)) {
+        else if (job_advance(job, sender, MINION_RETURNED, &from)) {
+            if (from == MINION_SENT)
+                settle(sender, self);
             notify_waiters(self, job, "ret", body);
             /* Complete: its clients have everything, history has the rest. */
             if (job_complete(job))
@@ -817,8 +876,10 @@ static void on_ack(master_t *self, const char *sender, zframe_t *body)
         return;
     }
     job_t *job = jobs_find(self->jobs, ack.jid);
-    if (job && job_advance(job, sender, MINION_ACKED))
+    if (job && job_advance(job, sender, MINION_ACKED, NULL)) {
+        settle(sender, self);
         notify_waiters(self, job, "ack", body);
+    }
 }
 
 static void on_heartbeat(master_t *self, minion_t *m, zframe_t *body)
@@ -1094,6 +1155,7 @@ static int setup(master_t *self, mc_err_t *err)
     self->pub = curve_socket(self, ZMQ_PUB, ZAP_DOMAIN_MINION, cfg->publish_port, 4096, err);
     if (!self->pub)
         return -1;
+    zsock_set_sndhwm(self->pub, cfg->pub_hwm + PUB_HWM_MARGIN);
     if (open_client_socket(self, err) != 0)
         return -1;
 
@@ -1185,7 +1247,7 @@ int server_run(mc_master_config_t *cfg)
         if (jobcache_flush(self.cache) >= 0 && zhashx_size(self.to_confirm))
             confirm_stored(&self);
         if (mc_mono_ms() >= next_tick) {
-            jobs_expire(self.jobs, mc_mono_ms());
+            jobs_expire(self.jobs, mc_mono_ms(), settle, &self);
             prune_history(&self);
             next_tick = mc_mono_ms() + 1000;
         }
@@ -1219,7 +1281,7 @@ void server_feed_request(server_t *self, const void *body, size_t len)
     zframe_destroy(&frame);
     jobcache_flush(self->cache);
     zhashx_purge(self->to_confirm);
-    jobs_expire(self->jobs, INT64_MAX);
+    jobs_expire(self->jobs, INT64_MAX, settle, self);
 }
 
 void server_close(server_t **pself)

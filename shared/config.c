@@ -39,6 +39,7 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, auto_accept, CF_BOOL, 0, 0),
     F(mc_master_config_t, keep_jobs, CF_INT, 0, 24 * 365 * 10),
     F(mc_master_config_t, max_minions, CF_INT, 1, 1000000),
+    F(mc_master_config_t, pub_hwm, CF_INT, 1, 1000000),
     {"nodegroups", CF_MAP, SIZE_MAX, 0, 0},
     {NULL, 0, 0, 0, 0},
 };
@@ -193,6 +194,7 @@ static void master_defaults(mc_master_config_t *c)
     c->auto_accept = false;
     c->keep_jobs = 24;
     c->max_minions = 10000;
+    c->pub_hwm = 10000;
 }
 
 static void minion_defaults(mc_minion_config_t *c)

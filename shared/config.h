@@ -22,6 +22,7 @@ typedef struct {
     bool auto_accept;
     int keep_jobs;   /* hours */
     int max_minions; /* file descriptors are raised for this many */
+    int pub_hwm;     /* jobs per minion published and not yet acked or returned */
     mc_yaml_t *doc;  /* the parsed file, for nested settings */
 } mc_master_config_t;
 

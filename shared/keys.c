@@ -33,25 +33,90 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* The value of "name = value" in a ZPL line (already past the indent):
+   quotes removed, trailing blanks and comments cut. NULL if the line is
+   not that setting. */
+static char *zpl_setting(char *line, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(line, name, n) != 0)
+        return NULL;
+    char *v = line + n;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v != '=')
+        return NULL;
+    v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '"' || *v == '\'') {
+        char *end = strchr(v + 1, *v);
+        if (!end)
+            return NULL;
+        *end = '\0';
+        return v + 1;
+    }
+    v[strcspn(v, " \t#")] = '\0';
+    return v;
+}
+
+/* Read a key file in CZMQ's certificate format (ZPL): the "curve"
+   section's public-key and, when sec is not NULL, secret-key, each 40
+   characters of Z85. Parsed here rather than with zcert_load, which leaks
+   on malformed files and first tries PATH_secret. */
+static int read_cert(const char *path, unsigned char pub[MC_KEY_LEN], unsigned char *sec,
+                     mc_err_t *err)
+{
+    char *text;
+    size_t len;
+    if (mc_read_file(path, 64 * 1024, &text, &len, err) != 0)
+        return -1;
+    bool in_curve = false, have_pub = false, have_sec = false, bad = strlen(text) != len;
+    for (char *line = text, *next; !bad && line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line[strcspn(line, "\r")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        if (line[0] != ' ' && line[0] != '\t') {
+            line[strcspn(line, " \t#")] = '\0';
+            in_curve = strcmp(line, "curve") == 0;
+            continue;
+        }
+        if (!in_curve)
+            continue;
+        line += strspn(line, " \t");
+        char *v;
+        if ((v = zpl_setting(line, "public-key"))) {
+            bad = have_pub || mc_z85_key_decode(v, pub) != 0;
+            have_pub = true;
+        } else if (sec && (v = zpl_setting(line, "secret-key"))) {
+            bad = have_sec || mc_z85_key_decode(v, sec) != 0;
+            have_sec = true;
+        }
+    }
+    sodium_memzero(text, len);
+    free(text);
+    static const unsigned char zero[MC_KEY_LEN];
+    if (bad || !have_pub || (sec && !have_sec)) {
+        mc_err_set(err, "%s: not a valid key file", path);
+        return -1;
+    }
+    if (memcmp(pub, zero, MC_KEY_LEN) == 0) {
+        mc_err_set(err, "%s: holds no public key", path);
+        return -1;
+    }
+    return 0;
+}
+
 int mc_curve_load_public(const char *path, unsigned char pub[MC_KEY_LEN], mc_err_t *err)
 {
     if (!exists(path)) {
         mc_err_set(err, "cannot read %s: %s", path, strerror(ENOENT));
         return -1;
     }
-    zcert_t *cert = zcert_load(path);
-    if (!cert) {
-        mc_err_set(err, "%s: not a valid key file", path);
-        return -1;
-    }
-    memcpy(pub, zcert_public_key(cert), MC_KEY_LEN);
-    zcert_destroy(&cert);
-    static const unsigned char zero[MC_KEY_LEN];
-    if (memcmp(pub, zero, MC_KEY_LEN) == 0) {
-        mc_err_set(err, "%s: holds no public key", path);
-        return -1;
-    }
-    return 0;
+    return read_cert(path, pub, NULL, err);
 }
 
 int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], const char *id,
@@ -100,14 +165,8 @@ int mc_curve_load_or_create(const char *dir, const char *name, mc_curve_keys_t *
                    (unsigned)(st.st_mode & 0777));
         goto out;
     }
-    zcert_t *cert = zcert_load(sec_path);
-    if (!cert) {
-        mc_err_set(err, "%s: not a valid key file", sec_path);
+    if (read_cert(sec_path, keys->pub, keys->sec, err) != 0)
         goto out;
-    }
-    memcpy(keys->pub, zcert_public_key(cert), MC_KEY_LEN);
-    memcpy(keys->sec, zcert_secret_key(cert), MC_KEY_LEN);
-    zcert_destroy(&cert);
     unsigned char check[MC_KEY_LEN];
     if (crypto_scalarmult_base(check, keys->sec) != 0 || memcmp(check, keys->pub, MC_KEY_LEN)) {
         mc_err_set(err, "%s: public and secret key do not belong together", sec_path);

@@ -10,9 +10,22 @@ CERT=$T/pki/master/master.cert
 # Peak RSS of a process, in KiB.
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
-test_expect_success 'set-up: master, two minions, and a spy whose key was accepted' '
-    start_master && start_and_accept s1 s2 spy &&
-    stop_daemon spy
+test_expect_success 'set-up: master, two minions, and a spy and a ghost whose keys were accepted' '
+    start_master "pub_hwm: 3" && start_and_accept s1 s2 spy ghost &&
+    stop_daemon spy && stop_daemon ghost
+'
+
+test_expect_success 'past pub_hwm unsettled jobs a minion is reported as not sent, never dropped silently' '
+    for i in 1 2 3; do mctl --async ghost test.ping > /dev/null || return 1; done &&
+    { mctl --async ghost test.ping 2> err.txt; test $? = 2; } &&
+    cat err.txt &&
+    grep -q "ghost: not sent: 3 earlier jobs are neither acknowledged nor returned (pub_hwm)" err.txt &&
+    grep -q "not sent to ghost: 3 earlier jobs" "$T/log/master" &&
+    start=$(date +%s%N) &&
+    { mctl -t 20 ghost test.ping > out.txt; test $? = 2; } &&
+    test $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 &&
+    grep -q "Minion did not return. \[Not sent: 3 earlier jobs" out.txt &&
+    for i in 1 2 3 4 5 6; do mctl s1 test.ping | grep -q "^    True$" || return 1; done
 '
 
 test_expect_success 'a minion cannot speak for another: the forged return is refused and logged' '

@@ -177,6 +177,39 @@ static void keys_seal_and_sign(void **state)
     mc_fingerprint(master.pub, finger);
     assert_int_equal(strlen(finger), 95);
 
+    /* Key files in CZMQ's format, written by CZMQ, read by our parser. */
+    char *cert = mc_sprintf("%s/master.cert", dir);
+    assert_int_equal(mc_curve_load_public(cert, back, &err), 0);
+    assert_memory_equal(back, master.pub, 32);
+    char *line = mc_sprintf("curve\r\n    public-key = '%s'   # a comment\r\n", z85);
+    assert_int_equal(mc_write_file(cert, line, strlen(line), 0644, &err), 0);
+    assert_int_equal(mc_curve_load_public(cert, back, &err), 0);
+    assert_memory_equal(back, master.pub, 32);
+    free(line);
+    char *bad[] = {
+        mc_strdup(""),
+        mc_sprintf("metadata\n    public-key = \"%s\"\n", z85), /* wrong section */
+        mc_sprintf("curve\n    public-key = \"%.39s\"\n", z85), /* too short */
+        mc_sprintf("curve\n    public-key = \"%s\"\n", "0000000000000000000000000000000000000000"),
+        mc_sprintf("curve\n    public-key = \"%s\"\n    public-key = \"%s\"\n", z85, z85),
+        mc_sprintf("curve\n    public-key = \"%s\n", z85), /* no closing quote */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(mc_write_file(cert, bad[i], strlen(bad[i]), 0644, &err), 0);
+        assert_int_equal(mc_curve_load_public(cert, back, &err), -1);
+        free(bad[i]);
+    }
+    char with_nul[] = "curve\n\0    public-key = \"x\"\n";
+    assert_int_equal(mc_write_file(cert, with_nul, sizeof with_nul - 1, 0644, &err), 0);
+    assert_int_equal(mc_curve_load_public(cert, back, &err), -1);
+    /* A secret file without its secret key is refused. */
+    line = mc_sprintf("curve\n    public-key = \"%s\"\n", z85);
+    assert_int_equal(mc_write_file(secret, line, strlen(line), 0600, &err), 0);
+    assert_int_equal(mc_curve_load_or_create(dir, "master", &again, &created, &err), -1);
+    assert_non_null(strstr(err.msg, "not a valid key file"));
+    free(line);
+    free(cert);
+
     char *cmd = mc_sprintf("rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     free(cmd);

@@ -42,6 +42,18 @@ job_to_s1_seen() {
     mctl s1 cmd.run "echo SECRET-$MARK" > /dev/null && snoop_saw s1
 }
 
+test_expect_success 'a key that is not accepted cannot deliver a return: refused at the handshake and logged' '
+    mkdir -p "$T/pki/stranger" &&
+    jid=$(mctl --async s2 test.sleep 2 | grep -oE "[0-9]{20}") &&
+    "$ROGUE" claim "$T/pki/stranger" "$CERT" 127.0.0.1 "$RET_PORT" s2 "$jid" &&
+    z85=$(sed -n "s/^ *public-key = \"\(.*\)\"$/\1/p" "$T/pki/stranger/minion.cert") &&
+    test -n "$z85" &&
+    wait_until 10 grep -qF "key $z85 is not accepted" "$T/log/master" &&
+    mctl jobs wait "$jid" > out.txt &&
+    grep -A1 "^s2:" out.txt | grep -q "^    True$" &&
+    ! grep -q forged out.txt
+'
+
 test_expect_success 'an accepted minion subscribed to every topic cannot read the jobs of others' '
     MARK=$$$RANDOM &&
     { "$ROGUE" snoop "$T/pki/spy" "$CERT" 127.0.0.1 "$PUB_PORT" 15 > snoop.out 2>&1 & } &&

@@ -164,15 +164,15 @@ static void confirm_stored(master_t *self)
     zhashx_purge(self->to_confirm);
 }
 
-/* Publish one job to one minion. Returns NULL when it is on its way, else
-   why it was not sent. */
-static const char *publish_to(master_t *self, minion_t *m, const msgpack_sbuffer *job)
+/* Publish one job to one minion. Returns 0 when it is on its way, else -1
+   with why it was not sent in why. */
+static int publish_to(master_t *self, minion_t *m, const msgpack_sbuffer *job, char *why,
+                      size_t cap)
 {
-    static char why[128];
     if (m->in_flight >= self->cfg->pub_hwm) {
-        snprintf(why, sizeof why, "%d earlier jobs are neither acknowledged nor returned (pub_hwm)",
+        snprintf(why, cap, "%d earlier jobs are neither acknowledged nor returned (pub_hwm)",
                  m->in_flight);
-        return why;
+        return -1;
     }
     size_t sealed_len = job->size + MC_SEAL_OVERHEAD;
     unsigned char *sealed = mc_malloc(sealed_len);
@@ -183,17 +183,17 @@ static const char *publish_to(master_t *self, minion_t *m, const msgpack_sbuffer
     char topic[MC_ID_MAX + 4];
     int tlen = snprintf(topic, sizeof topic, "m:%s", m->id) + 1; /* with the NUL */
     void *s = zsock_resolve(self->pub);
-    const char *failed = NULL;
+    int rc = -1;
     if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(s, sealed, sealed_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(s, sig, sizeof sig, ZMQ_DONTWAIT) < 0) {
-        snprintf(why, sizeof why, "publish failed: %s", zmq_strerror(zmq_errno()));
-        failed = why;
+        snprintf(why, cap, "publish failed: %s", zmq_strerror(zmq_errno()));
     } else {
         m->in_flight++;
+        rc = 0;
     }
     free(sealed);
-    return failed;
+    return rc;
 }
 
 /* A minion acknowledged or returned a job, or the job expired without
@@ -363,8 +363,8 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
                               .kwarg = kwarg};
         mc_job_pack(&job_sb, &spec);
         for (size_t i = 0; i < r.count; i++) {
-            const char *why = publish_to(self, r.matched[i], &job_sb);
-            if (!why)
+            char why[128];
+            if (publish_to(self, r.matched[i], &job_sb, why, sizeof why) == 0)
                 continue;
             mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
             unsent_id[unsent] = r.matched[i]->id;

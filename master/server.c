@@ -52,6 +52,12 @@
 /* Room on the publish socket above pub_hwm, for "stored" notices. */
 #define PUB_HWM_MARGIN 1000
 
+/* A minion hears that its returns are stored with its next job, or after
+   this long (well inside the minion's resend interval), or once this many
+   are waiting: a notice of its own wakes every minion once more per job. */
+#define CONFIRM_DELAY_MS 1000
+#define CONFIRM_BATCH    500
+
 typedef struct server {
     mc_master_config_t *cfg;
     mc_curve_keys_t curve;
@@ -59,7 +65,8 @@ typedef struct server {
     registry_t *registry;
     jobs_t *jobs;
     jobcache_t *cache;
-    zhashx_t *to_confirm; /* minion id -> zlistx of jids received this turn */
+    zhashx_t *to_confirm;    /* minion id -> zlistx of jids received this turn */
+    zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
     int64_t next_prune_ms;
     zhashx_t *nodegroups; /* name -> compound expression */
     zsock_t *zap, *reg, *pub, *pull, *client;
@@ -133,35 +140,98 @@ static void notify_waiters(master_t *self, job_t *job, const char *kind, zframe_
 
 /* ---- publishing --------------------------------------------------------- */
 
-/* After a commit: tell each minion which of its returns are stored, so it
-   can drop them from its spool. Duplicates are confirmed too (they are
-   stored, once). Nothing is confirmed before the commit. */
-static void confirm_stored(master_t *self)
+typedef struct {
+    zlistx_t *jids;
+    int64_t since_ms;
+} confirm_t;
+
+static void confirm_destroy(confirm_t **pself)
+{
+    if (*pself) {
+        zlistx_destroy(&(*pself)->jids);
+        free(*pself);
+        *pself = NULL;
+    }
+}
+
+/* Tell a minion which of its returns are stored, so it can drop them from
+   its spool. */
+static void send_stored(master_t *self, const char *id, zlistx_t *jids)
 {
     void *s = zsock_resolve(self->pub);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_str(&pk, "jids");
+    msgpack_pack_array(&pk, zlistx_size(jids));
+    for (const char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
+        mc_pk_str(&pk, jid);
+    char topic[MC_ID_MAX + 4];
+    int tlen = snprintf(topic, sizeof topic, "m:%s", id) + 1;
+    if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(s, MC_KIND_STORED, strlen(MC_KIND_STORED), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(s, sb.data, sb.size, ZMQ_DONTWAIT) < 0)
+        mc_warn("cannot confirm stored returns to %s: %s (it will send them again)", id,
+                zmq_strerror(zmq_errno()));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Send the confirmations waiting since before `older` (all of them when
+   older is INT64_MAX). */
+static void confirm_due(master_t *self, int64_t older)
+{
+    zlistx_t *sent = zlistx_new();
+    for (confirm_t *c = zhashx_first(self->confirm_later); c;
+         c = zhashx_next(self->confirm_later)) {
+        if (c->since_ms > older)
+            continue;
+        const char *id = zhashx_cursor(self->confirm_later);
+        send_stored(self, id, c->jids);
+        zlistx_add_end(sent, (void *)id);
+    }
+    for (const char *id = zlistx_first(sent); id; id = zlistx_next(sent))
+        zhashx_delete(self->confirm_later, id);
+    zlistx_destroy(&sent);
+}
+
+/* After a commit: the returns received this turn are stored and may be
+   confirmed. Nothing is confirmed before the commit; duplicates are
+   confirmed too (they are stored, once). */
+static void stage_stored(master_t *self)
+{
+    int64_t now = mc_mono_ms();
     for (zlistx_t *jids = zhashx_first(self->to_confirm); jids;
          jids = zhashx_next(self->to_confirm)) {
         const char *id = zhashx_cursor(self->to_confirm);
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 2);
-        mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-        mc_pk_str(&pk, "jids");
-        msgpack_pack_array(&pk, zlistx_size(jids));
-        for (const char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
-            mc_pk_str(&pk, jid);
-        char topic[MC_ID_MAX + 4];
-        int tlen = snprintf(topic, sizeof topic, "m:%s", id) + 1;
-        if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(s, MC_KIND_STORED, strlen(MC_KIND_STORED), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(s, sb.data, sb.size, ZMQ_DONTWAIT) < 0)
-            mc_warn("cannot confirm stored returns to %s: %s (it will send them again)", id,
-                    zmq_strerror(zmq_errno()));
-        msgpack_sbuffer_destroy(&sb);
+        confirm_t *c = zhashx_lookup(self->confirm_later, id);
+        if (!c) {
+            c = mc_calloc(1, sizeof *c);
+            c->jids = zlistx_new();
+            zlistx_set_destructor(c->jids, (zlistx_destructor_fn *)zstr_free);
+            c->since_ms = now;
+            zhashx_insert(self->confirm_later, id, c);
+        }
+        for (char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
+            zlistx_add_end(c->jids, mc_strdup(jid));
+        if (zlistx_size(c->jids) >= CONFIRM_BATCH) {
+            send_stored(self, id, c->jids);
+            zhashx_delete(self->confirm_later, id);
+        }
     }
     zhashx_purge(self->to_confirm);
+}
+
+/* The confirmations for a minion about to get a job go just before it. */
+static void confirm_now(master_t *self, const char *id)
+{
+    confirm_t *c = zhashx_lookup(self->confirm_later, id);
+    if (c) {
+        send_stored(self, id, c->jids);
+        zhashx_delete(self->confirm_later, id);
+    }
 }
 
 /* Publish one job to one minion. Returns 0 when it is on its way, else -1
@@ -174,6 +244,7 @@ static int publish_to(master_t *self, minion_t *m, const msgpack_sbuffer *job, c
                  m->in_flight);
         return -1;
     }
+    confirm_now(self, m->id);
     size_t sealed_len = job->size + MC_SEAL_OVERHEAD;
     unsigned char *sealed = mc_malloc(sealed_len);
     unsigned char sig[crypto_sign_BYTES];
@@ -1122,6 +1193,8 @@ static int setup(master_t *self, mc_err_t *err)
     self->jobs = jobs_new();
     self->to_confirm = zhashx_new();
     zhashx_set_destructor(self->to_confirm, (zhashx_destructor_fn *)zlistx_destroy);
+    self->confirm_later = zhashx_new();
+    zhashx_set_destructor(self->confirm_later, (zhashx_destructor_fn *)confirm_destroy);
     if (mc_mkdir_p(cfg->cachedir, 0700, err) != 0)
         return -1;
     char *db = mc_sprintf("%s/jobs.db", cfg->cachedir);
@@ -1178,6 +1251,11 @@ static int setup(master_t *self, mc_err_t *err)
 
 static void teardown(master_t *self)
 {
+    if (self->pub && self->confirm_later && self->cache && jobcache_flush(self->cache) >= 0) {
+        if (zhashx_size(self->to_confirm))
+            stage_stored(self);
+        confirm_due(self, INT64_MAX);
+    }
     zsock_destroy(&self->client);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->pull);
@@ -1191,6 +1269,7 @@ static void teardown(master_t *self)
         mc_error("job cache: some returns could not be written before stopping");
     jobcache_close(&self->cache);
     zhashx_destroy(&self->to_confirm);
+    zhashx_destroy(&self->confirm_later);
     zhashx_destroy(&self->nodegroups);
     registry_destroy(&self->registry);
     if (self->sigfd > 0)
@@ -1245,8 +1324,9 @@ int server_run(mc_master_config_t *cfg)
         /* One transaction for everything this turn received; then the
            minions may forget what is now stored. */
         if (jobcache_flush(self.cache) >= 0 && zhashx_size(self.to_confirm))
-            confirm_stored(&self);
+            stage_stored(&self);
         if (mc_mono_ms() >= next_tick) {
+            confirm_due(&self, mc_mono_ms() - CONFIRM_DELAY_MS);
             jobs_expire(self.jobs, mc_mono_ms(), settle, &self);
             prune_history(&self);
             next_tick = mc_mono_ms() + 1000;

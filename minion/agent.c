@@ -31,11 +31,13 @@
 #include "grains.h"
 #include "keys.h"
 #include "log.h"
+#include "module.h"
 #include "pool.h"
 #include "replay.h"
 #include "spool.h"
 #include "target.h"
 #include "wire.h"
+#include "worker.h"
 
 #define OUTBOX_MAX        100000
 #define RESEND_MS         5000 /* a return the master has not confirmed by then goes again */
@@ -58,6 +60,7 @@ typedef struct {
     unsigned char sign_pub[MC_KEY_LEN];
     mc_seal_key_t seal;
     pool_t *pool;
+    worker_ctx_t wctx; /* for the quick functions run here */
     replay_t *replay;
     spool_t *spool;
     zsock_t *sub, *push, *monitor;
@@ -174,9 +177,9 @@ static void deliver_return(agent_t *self, const char *jid, const char *ret, size
             mc_error("job %s: the master is not reachable either: this return is lost", jid);
         return;
     }
-    /* With no backlog to keep in order, send it from memory rather than
-       read it back. */
-    if (spool_count(self->spool) == 1 && send_return(self, ret, len) == 0)
+    /* With nothing older waiting to be sent, send it from memory rather
+       than read it back. */
+    if (spool_due(self->spool) == 1 && send_return(self, ret, len) == 0)
         spool_sent(self->spool, jid);
     spool_send_due(self->spool, RESEND_MS, send_return, self);
 }
@@ -276,6 +279,7 @@ static void on_stored(agent_t *self, zframe_t *body)
                 spool_stored(self->spool, jid);
             }
         }
+        spool_sync(self->spool);
     } else {
         mc_warn("dropped a malformed stored notice: %s", err.msg);
     }
@@ -410,6 +414,15 @@ static void on_job(agent_t *self)
     }
     if (is_control(job.fun)) {
         run_control(self, &job);
+        goto out;
+    }
+    const mc_function_t *f = mc_function_find(job.fun);
+    if (f && (f->flags & MC_FN_QUICK)) {
+        mc_buf_t ret = {0};
+        worker_run_job(&self->wctx, (const char *)plain, plain_len, self->grains.data,
+                       self->grains.size, &ret);
+        deliver_return(self, job.jid, ret.data, ret.len);
+        mc_buf_free(&ret);
         goto out;
     }
     if (pool_submit(self->pool, job.jid, job.fun, job.timeout, (const char *)plain, plain_len)) {
@@ -719,8 +732,8 @@ static int setup(agent_t *self, mc_err_t *err)
     if (!self->replay)
         return -1;
 
-    worker_ctx_t ctx = {.id = cfg->id, .output_max = cfg->output_max};
-    self->pool = pool_new(cfg->workers, cfg->queue_max, &ctx, on_worker_return, self);
+    self->wctx = (worker_ctx_t){.id = cfg->id, .output_max = cfg->output_max};
+    self->pool = pool_new(cfg->workers, cfg->queue_max, &self->wctx, on_worker_return, self);
     refresh_grains(self);
     if (pool_start(self->pool, err) != 0)
         return -1;

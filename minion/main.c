@@ -3,11 +3,13 @@
 #include <czmq.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "config.h"
 #include "daemon.h"
+#include "spool.h"
 
 int main(int argc, char **argv)
 {
@@ -32,6 +34,15 @@ int main(int argc, char **argv)
         status = mc_daemon_gen_keys("mctl-minion", cfg.pki_dir, "minion");
         mc_minion_config_free(&cfg);
         return status;
+    }
+    if (args.spool) {
+        char *dir = mc_sprintf("%s/spool", cfg.cachedir);
+        long n = spool_list(dir, stdout, &err);
+        free(dir);
+        mc_minion_config_free(&cfg);
+        if (n < 0)
+            fprintf(stderr, "mctl-minion: %s\n", err.msg);
+        return n < 0 ? 66 : 0;
     }
     const char *pidfile = args.pidfile ? args.pidfile : cfg.pidfile;
     status = mc_daemon_start("mctl-minion", cfg.log_level, cfg.log_file, &args, pidfile);

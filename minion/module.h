@@ -33,10 +33,18 @@ typedef struct {
 
 typedef void (*mc_fn_t)(mc_call_t *call);
 
+/* A quick function reads only its arguments and the grains, never blocks,
+   never forks and takes microseconds (test.ping, grains.get): the
+   minion's main process runs it itself, sparing the hand-off to a worker
+   and back, which costs more than the function. Anything else runs in a
+   worker, so that a slow or crashing function never holds up the loop. */
+#define MC_FN_QUICK 1u
+
 typedef struct {
     const char *name; /* function name without the module */
     mc_fn_t fn;
     const char *doc;
+    unsigned flags; /* MC_FN_* */
 } mc_function_t;
 
 typedef struct {

@@ -40,21 +40,32 @@ static void usage(FILE *f, const char *name, const char *summary, const char *si
             "      --pidfile FILE     write the process id here (overrides the config)\n"
             "      --gen-keys         create the CURVE keys in pki_dir when missing, print the\n"
             "                         public key (Z85) and exit\n"
+            "%s"
             "  -h, --help             show this help\n"
             "      --version          show the version\n"
             "\n"
             "%s\n",
-            name, summary, file, signals);
+            name, summary, file,
+            strcmp(name, "mctl-minion") == 0
+                ? "      --spool            list the returns waiting in the spool for the master\n"
+                  "                         (jid and size in bytes, oldest first) and exit\n"
+                : "",
+            signals);
 }
 
 int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *summary,
                          const char *signals, mc_daemon_args_t *args, int *status)
 {
     static const struct option opts[] = {
-        {"config-dir", required_argument, NULL, 'c'}, {"daemon", no_argument, NULL, 'd'},
-        {"log-level", required_argument, NULL, 'l'},  {"pidfile", required_argument, NULL, 'p'},
-        {"gen-keys", no_argument, NULL, 'k'},         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
+        {"config-dir", required_argument, NULL, 'c'},
+        {"daemon", no_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"pidfile", required_argument, NULL, 'p'},
+        {"gen-keys", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"spool", no_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
     memset(args, 0, sizeof *args);
     int c;
@@ -74,6 +85,15 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
             break;
         case 'k':
             args->gen_keys = true;
+            break;
+        case 's':
+            if (strcmp(name, "mctl-minion") != 0) {
+                fprintf(stderr, "%s: unrecognized option '--spool'\n", name);
+                usage(stderr, name, summary, signals);
+                *status = 64;
+                return -1;
+            }
+            args->spool = true;
             break;
         case 'h':
             usage(stdout, name, summary, signals);

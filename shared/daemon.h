@@ -12,6 +12,7 @@ typedef struct {
     const char *pidfile;   /* NULL: the config's */
     bool daemonize;
     bool gen_keys; /* create the keys when missing, print the public one, exit */
+    bool spool;    /* mctl-minion: list the returns in the spool, exit */
 } mc_daemon_args_t;
 
 /* Block the signals the daemon's loop reads through a signalfd; call first

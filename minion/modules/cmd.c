@@ -345,16 +345,19 @@ static const mc_function_t functions[] = {
      "Run CMD with /bin/sh and return its output (stdout, then stderr).\n"
      "The job fails when the command exits non-zero.\n"
      "Keyword arguments: cwd=DIR, timeout=SECONDS.\n\n"
-     "    mctl '*' cmd.run 'uptime'"},
+     "    mctl '*' cmd.run 'uptime'",
+     0},
     {"run_all", cmd_run_all,
      "Run CMD with /bin/sh and return pid, retcode, stdout and stderr.\n"
      "Keyword arguments: cwd=DIR, timeout=SECONDS.\n\n"
-     "    mctl '*' cmd.run_all 'ls /nonexistent'"},
+     "    mctl '*' cmd.run_all 'ls /nonexistent'",
+     0},
     {"retcode", cmd_retcode,
      "Run CMD with /bin/sh and return only its exit code.\n"
      "Keyword arguments: cwd=DIR, timeout=SECONDS.\n\n"
-     "    mctl '*' cmd.retcode 'test -f /etc/motd'"},
-    {NULL, NULL, NULL},
+     "    mctl '*' cmd.retcode 'test -f /etc/motd'",
+     0},
+    {NULL, NULL, NULL, 0},
 };
 
 const mc_module_t mc_module_cmd = {"cmd", functions};

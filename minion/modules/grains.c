@@ -87,13 +87,14 @@ static void grains_ls(mc_call_t *call)
 }
 
 static const mc_function_t functions[] = {
-    {"items", grains_items, "Return all grains.\n\n    mctl '*' grains.items"},
+    {"items", grains_items, "Return all grains.\n\n    mctl '*' grains.items", MC_FN_QUICK},
     {"get", grains_get,
      "Return the grain KEY; nested keys are joined by ':' (or delimiter=).\n"
      "A missing grain gives DEFAULT, or ''.\n\n"
-     "    mctl '*' grains.get os\n    mctl '*' grains.get roles:0"},
-    {"ls", grains_ls, "Return the names of all grains.\n\n    mctl '*' grains.ls"},
-    {NULL, NULL, NULL},
+     "    mctl '*' grains.get os\n    mctl '*' grains.get roles:0",
+     MC_FN_QUICK},
+    {"ls", grains_ls, "Return the names of all grains.\n\n    mctl '*' grains.ls", MC_FN_QUICK},
+    {NULL, NULL, NULL, 0},
 };
 
 const mc_module_t mc_module_grains = {"grains", functions};

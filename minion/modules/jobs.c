@@ -13,13 +13,15 @@ static void answered_by_main(mc_call_t *call)
 static const mc_function_t functions[] = {
     {"running", answered_by_main,
      "List the jobs running on the minion: jid, function, worker pid, start time.\n\n"
-     "    mctl '*' jobs.running"},
+     "    mctl '*' jobs.running",
+     0},
     {"kill", answered_by_main,
      "Stop the running job JID: its process group gets SIGTERM, then SIGKILL, and\n"
      "its return says it was killed. `mctl jobs kill JID` sends this to the job's\n"
      "minions.\n\n"
-     "    mctl web1 jobs.kill 20261122153012123456"},
-    {NULL, NULL, NULL},
+     "    mctl web1 jobs.kill 20261122153012123456",
+     0},
+    {NULL, NULL, NULL, 0},
 };
 
 const mc_module_t mc_module_jobs = {"jobs", functions};

@@ -59,11 +59,13 @@ static void sys_doc(mc_call_t *call)
 static const mc_function_t functions[] = {
     {"list_functions", sys_list_functions,
      "List the functions this minion has, all or those of one module (or a glob).\n\n"
-     "    mctl '*' sys.list_functions\n    mctl '*' sys.list_functions cmd"},
+     "    mctl '*' sys.list_functions\n    mctl '*' sys.list_functions cmd",
+     MC_FN_QUICK},
     {"doc", sys_doc,
      "Return the documentation of every function, or of one module or glob.\n\n"
-     "    mctl '*' sys.doc cmd.run"},
-    {NULL, NULL, NULL},
+     "    mctl '*' sys.doc cmd.run",
+     MC_FN_QUICK},
+    {NULL, NULL, NULL, 0},
 };
 
 const mc_module_t mc_module_sys = {"sys", functions};

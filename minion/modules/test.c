@@ -66,11 +66,14 @@ static void test_version(mc_call_t *call)
 }
 
 static const mc_function_t functions[] = {
-    {"ping", test_ping, "Return True: the minion is up and runs jobs.\n\n    mctl '*' test.ping"},
-    {"echo", test_echo, "Return the text given.\n\n    mctl '*' test.echo 'hello'"},
-    {"sleep", test_sleep, "Sleep LENGTH seconds, then return True.\n\n    mctl '*' test.sleep 5"},
-    {"version", test_version, "Return the minion's mctl version.\n\n    mctl '*' test.version"},
-    {NULL, NULL, NULL},
+    {"ping", test_ping, "Return True: the minion is up and runs jobs.\n\n    mctl '*' test.ping",
+     MC_FN_QUICK},
+    {"echo", test_echo, "Return the text given.\n\n    mctl '*' test.echo 'hello'", MC_FN_QUICK},
+    {"sleep", test_sleep, "Sleep LENGTH seconds, then return True.\n\n    mctl '*' test.sleep 5",
+     0},
+    {"version", test_version, "Return the minion's mctl version.\n\n    mctl '*' test.version",
+     MC_FN_QUICK},
+    {NULL, NULL, NULL, 0},
 };
 
 const mc_module_t mc_module_test = {"test", functions};

@@ -51,8 +51,8 @@ test_expect_success 'a return that arrives after the client gave up still lands 
     wait_until 15 mctl jobs show "$jid"
 '
 
-spool_empty() { [ -z "$(ls "$T/cache/$1/spool")" ]; }
-spooled() { [ -n "$(ls "$T/cache/$1/spool")" ]; }
+spool_empty() { [ -z "$("$BIN/mctl-minion" -c "$T/etc/$1" --spool)" ]; }
+spooled() { [ -n "$("$BIN/mctl-minion" -c "$T/etc/$1" --spool)" ]; }
 jid_returned() { # jid_returned JID N: jobs show has N returns
     [ "$(mctl --out json jobs show "$1" | python3 -c "import json,sys; print(sum(1 for v in json.load(sys.stdin).values() if v is True))")" = "$2" ]
 }
@@ -75,7 +75,7 @@ test_expect_success 'master killed mid-job: the returns wait in the spools and l
     wait_until 10 grep -q "job $jid: test.sleep" "$T/log/m1" &&
     stop_daemon master KILL &&
     wait_until 20 spooled m1 && wait_until 20 spooled m2 && wait_until 20 spooled m3 &&
-    test -f "$T/cache/m1/spool/$jid.ret" &&
+    "$BIN/mctl-minion" -c "$T/etc/m1" --spool | grep -q "^$jid [0-9]" &&
     restart_master &&
     start=$(date +%s) &&
     wait_until 20 jid_returned "$jid" 3 &&

@@ -22,6 +22,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -279,7 +280,6 @@ static void on_stored(agent_t *self, zframe_t *body)
                 spool_stored(self->spool, jid);
             }
         }
-        spool_sync(self->spool);
     } else {
         mc_warn("dropped a malformed stored notice: %s", err.msg);
     }
@@ -783,6 +783,8 @@ static void teardown(agent_t *self)
     if (self->spool && spool_count(self->spool))
         mc_info("%zu returns stay in the spool until the master stores them",
                 spool_count(self->spool));
+    if (self->spool)
+        spool_sync(self->spool);
     spool_destroy(&self->spool);
     if (self->grains_doc.root.type == MSGPACK_OBJECT_MAP)
         mc_mp_doc_done(&self->grains_doc);
@@ -804,14 +806,24 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         teardown(&self);
         return rc;
     }
-    zmq_pollitem_t items[3 + MAX_WORKERS_POLL];
+    /* A plain poll on the sockets' ZMQ_FD rather than zmq_poll: asking a
+       ZeroMQ socket whether it has a message costs system calls, and
+       zmq_poll asks every socket twice per turn. A ZMQ_FD turns readable
+       when its socket has news; the socket is then drained until it says
+       it has no more (or a batch is done, and the next turn comes at once). */
+    zmq_pollitem_t workers[MAX_WORKERS_POLL];
+    struct pollfd fds[3 + MAX_WORKERS_POLL];
+    fds[0] = (struct pollfd){zsock_fd(self.sub), POLLIN, 0};
+    fds[1] = (struct pollfd){zsock_fd(self.monitor), POLLIN, 0};
+    fds[2] = (struct pollfd){self.sigfd, POLLIN, 0};
+    bool sub_more = true, monitor_more = true;
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
-    int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS;
+    int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS, next_sync = 0;
     while (!self.stop) {
-        items[0] = (zmq_pollitem_t){zsock_resolve(self.sub), 0, ZMQ_POLLIN, 0};
-        items[1] = (zmq_pollitem_t){zsock_resolve(self.monitor), 0, ZMQ_POLLIN, 0};
-        items[2] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
-        int n = 3 + pool_pollitems(self.pool, items + 3, MAX_WORKERS_POLL);
+        int nw = pool_pollitems(self.pool, workers, MAX_WORKERS_POLL);
+        for (int i = 0; i < nw; i++)
+            fds[3 + i] = (struct pollfd){workers[i].fd, POLLIN, 0};
+        int n = 3 + nw;
         /* Idle, the next thing to do is the heartbeat; a running job or a
            spooled return is looked at every second. */
         int64_t until = next_heartbeat < next_grains ? next_heartbeat : next_grains;
@@ -821,25 +833,33 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             timeout = 1000;
         if (zlistx_size(self.outbox) && timeout > 100)
             timeout = 100;
-        if (timeout < 0)
+        if (timeout < 0 || sub_more || monitor_more)
             timeout = 0;
         long ack_in = acks_due(&self, mc_mono_ms());
         if (ack_in >= 0 && ack_in < timeout)
             timeout = ack_in;
-        int rc = zmq_poll(items, n, timeout);
-        if (rc < 0 && zmq_errno() != EINTR) {
-            mc_error("poll: %s", zmq_strerror(zmq_errno()));
+        int rc = poll(fds, (nfds_t)n, (int)timeout);
+        if (rc < 0 && errno != EINTR) {
+            mc_error("poll: %s", strerror(errno));
             break;
         }
         for (int i = 3; rc > 0 && i < n; i++)
-            if (items[i].revents & ZMQ_POLLIN)
-                pool_on_readable(self.pool, items[i].fd);
-        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            for (int k = 0; k < 256 && (zsock_events(self.sub) & ZMQ_POLLIN); k++)
+            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+                pool_on_readable(self.pool, fds[i].fd);
+        if (sub_more || (rc > 0 && fds[0].revents)) {
+            int k = 0;
+            while (k < 256 && (zsock_events(self.sub) & ZMQ_POLLIN)) {
                 on_job(&self);
-        if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
-            on_monitor(&self);
-        if (rc > 0 && (items[2].revents & ZMQ_POLLIN))
+                k++;
+            }
+            sub_more = k == 256;
+        }
+        if (monitor_more || (rc > 0 && fds[1].revents)) {
+            while (zsock_events(self.monitor) & ZMQ_POLLIN)
+                on_monitor(&self);
+            monitor_more = false;
+        }
+        if (rc > 0 && (fds[2].revents & POLLIN))
             on_signal(&self);
 
         outbox_flush(&self);
@@ -848,6 +868,13 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         if (self.stopping_ms)
             stop_when_done(&self, now);
         pool_check(self.pool);
+        if (now >= next_sync) {
+            /* The log learns what is stored once a second rather than
+               with every notice: a crash costs at most a second's worth
+               of returns sent twice, which the master takes once. */
+            spool_sync(self.spool);
+            next_sync = now + 1000;
+        }
         if (now >= next_heartbeat) {
             send_heartbeat(&self);
             replay_prune(self.replay);

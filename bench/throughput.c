@@ -9,7 +9,7 @@
     loop) and the job latency, publish to last return (median, p90, max).
 
     mctl-bench-throughput [--minions 10] [--clients 1,4,16,64] [--window 4]
-                          [--seconds 10] [--workers 2] */
+                          [--seconds 10] [--workers 2] [--target all|one|both] */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +24,8 @@
 typedef struct {
     const fleet_t *f;
     int window, minions;
+    bool one; /* each job to one minion, in turn */
+    int first;
     double until_ms;
     /* results */
     long jobs, returns, failed;
@@ -51,15 +53,21 @@ static void *client_thread(void *p)
     int inflight = 0, asked = 0; /* asked: publishes whose reply is awaited */
     double asked_t0[1024];
     int asked_head = 0;
-    client_target_t all = {"*", "glob", 0};
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    client_pack_publish(&sb, &all, "test.ping", 0, NULL, 30, "bench");
+    int nsb = a->one ? a->minions : 1, next = a->first, expect = a->one ? 1 : a->minions;
+    msgpack_sbuffer *sbs = mc_calloc((size_t)nsb, sizeof *sbs);
+    for (int i = 0; i < nsb; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "b%04d", i);
+        client_target_t t = {a->one ? id : "*", "glob", 0};
+        msgpack_sbuffer_init(&sbs[i]);
+        client_pack_publish(&sbs[i], &t, "test.ping", 0, NULL, 30, "bench");
+    }
     for (;;) {
         double now = bench_now_ms();
         bool open = now < a->until_ms;
         while (open && inflight + asked < a->window) {
-            if (client_send(&c, &sb, &err) != 0) {
+            msgpack_sbuffer *sb = &sbs[next++ % nsb];
+            if (client_send(&c, sb, &err) != 0) {
                 a->failed++;
                 open = false;
                 break;
@@ -86,7 +94,7 @@ static void *client_thread(void *p)
                 mc_mp_str_opt(&doc.root, "jid", jid, sizeof jid, NULL);
                 const msgpack_object *m = mc_mp_get(&doc.root, "minions");
                 int n = m && m->type == MSGPACK_OBJECT_ARRAY ? (int)m->via.array.size : 0;
-                if (jid[0] && n == a->minions) {
+                if (jid[0] && n == expect) {
                     inflight_t *x = &fl[inflight++];
                     snprintf(x->jid, sizeof x->jid, "%s", jid);
                     x->left = n;
@@ -116,24 +124,67 @@ static void *client_thread(void *p)
         }
         zmtp_frame_free(&body);
     }
-    msgpack_sbuffer_destroy(&sb);
+    for (int i = 0; i < nsb; i++)
+        msgpack_sbuffer_destroy(&sbs[i]);
+    free(sbs);
     free(fl);
     client_close(&c);
     return NULL;
 }
 
+static void run_row(const fleet_t *f, bool one, int n, int window, int minions, int seconds)
+{
+    worker_arg_t *args = mc_calloc((size_t)n, sizeof *args);
+    pthread_t *th = mc_calloc((size_t)n, sizeof *th);
+    double t0 = bench_now_ms();
+    for (int i = 0; i < n; i++) {
+        args[i] = (worker_arg_t){.f = f,
+                                 .window = window,
+                                 .minions = minions,
+                                 .one = one,
+                                 .first = i * 7,
+                                 .until_ms = t0 + seconds * 1000.0};
+        pthread_create(&th[i], NULL, client_thread, &args[i]);
+    }
+    long jobs = 0, returns = 0, failed = 0;
+    size_t nlat = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        jobs += args[i].jobs;
+        returns += args[i].returns;
+        failed += args[i].failed;
+        nlat += args[i].nlat;
+    }
+    double secs = (bench_now_ms() - t0) / 1000;
+    double *lat = mc_calloc(nlat + 1, sizeof *lat);
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(lat + k, args[i].lat, args[i].nlat * sizeof *lat);
+        k += args[i].nlat;
+        free(args[i].lat);
+    }
+    double med = 0, p90 = 0, max = 0;
+    if (nlat)
+        bench_stats(lat, (int)nlat, &med, &p90, &max);
+    printf("%6s  %8d  %10.0f  %12.0f  %8.1f ms  %7.1f ms  %7.1f ms  %7ld\n", one ? "one" : "all", n,
+           jobs / secs, returns / secs, med, p90, max, failed);
+    fflush(stdout);
+    free(lat);
+    free(args);
+    free(th);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"minions", required_argument, NULL, 'm'},
-                                         {"clients", required_argument, NULL, 'c'},
-                                         {"window", required_argument, NULL, 'W'},
-                                         {"seconds", required_argument, NULL, 's'},
-                                         {"workers", required_argument, NULL, 'w'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"minions", required_argument, NULL, 'm'}, {"clients", required_argument, NULL, 'c'},
+        {"window", required_argument, NULL, 'W'},  {"seconds", required_argument, NULL, 's'},
+        {"workers", required_argument, NULL, 'w'}, {"target", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int minions = 10, window = 4, seconds = 10, workers = 2, c;
     char clients_arg[256] = "1,4,16,64";
-    while ((c = getopt_long(argc, argv, "m:c:W:s:w:h", opts, NULL)) != -1) {
+    const char *target = "both";
+    while ((c = getopt_long(argc, argv, "m:c:W:s:w:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             minions = atoi(optarg);
@@ -150,19 +201,25 @@ int main(int argc, char **argv)
         case 'w':
             workers = atoi(optarg);
             break;
+        case 't':
+            target = optarg;
+            break;
         case 'h':
             printf("Usage: mctl-bench-throughput [--minions 10] [--clients 1,4,16,64] "
                    "[--window 4]\n"
-                   "                             [--seconds 10] [--workers 2]\n\n"
-                   "Run C concurrent clients, each keeping W test.ping jobs to all M\n"
-                   "minions in flight, for D seconds; print jobs and returns per second\n"
-                   "and the job latency (publish to last return).\n");
+                   "                             [--seconds 10] [--workers 2] "
+                   "[--target all|one|both]\n\n"
+                   "Run C concurrent clients, each keeping W test.ping jobs in flight for\n"
+                   "D seconds, and print jobs and returns per second and the job latency\n"
+                   "(publish to last return). Target all: every job goes to all M minions.\n"
+                   "Target one: every job goes to one minion, the M taken in turn.\n");
             return 0;
         default:
             return 64;
         }
     }
-    if (minions < 1 || window < 1 || window > 512 || seconds < 1 || workers < 1) {
+    if (minions < 1 || minions > 9999 || window < 1 || window > 512 || seconds < 1 || workers < 1 ||
+        (strcmp(target, "all") != 0 && strcmp(target, "one") != 0 && strcmp(target, "both") != 0)) {
         fprintf(stderr, "mctl-bench-throughput: bad arguments (see --help)\n");
         return 64;
     }
@@ -175,49 +232,24 @@ int main(int argc, char **argv)
         fleet_stop(&f);
         return 1;
     }
-    printf("mctl throughput: test.ping to %d minions, %d jobs in flight per client, %d s per "
+    printf("mctl throughput: test.ping, %d minions, %d jobs in flight per client, %d s per "
            "row\n\n",
            minions, window, seconds);
-    printf("%8s  %10s  %12s  %10s  %10s  %10s  %7s\n", "clients", "jobs/s", "returns/s", "lat med",
-           "lat p90", "lat max", "failed");
-    for (char *tok = strtok(clients_arg, ","); tok; tok = strtok(NULL, ",")) {
-        int n = atoi(tok);
-        if (n < 1)
+    printf("%6s  %8s  %10s  %12s  %10s  %10s  %10s  %7s\n", "target", "clients", "jobs/s",
+           "returns/s", "lat med", "lat p90", "lat max", "failed");
+    for (int pass = 0; pass < 2; pass++) {
+        bool one = pass == 1;
+        if (strcmp(target, "both") != 0 && strcmp(target, one ? "one" : "all") != 0)
             continue;
-        worker_arg_t *args = mc_calloc((size_t)n, sizeof *args);
-        pthread_t *th = mc_calloc((size_t)n, sizeof *th);
-        double t0 = bench_now_ms();
-        for (int i = 0; i < n; i++) {
-            args[i] = (worker_arg_t){
-                .f = &f, .window = window, .minions = minions, .until_ms = t0 + seconds * 1000.0};
-            pthread_create(&th[i], NULL, client_thread, &args[i]);
+        char list[256];
+        snprintf(list, sizeof list, "%s", clients_arg);
+        char *save = NULL;
+        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int n = atoi(tok);
+            if (n < 1)
+                continue;
+            run_row(&f, one, n, window, minions, seconds);
         }
-        long jobs = 0, returns = 0, failed = 0;
-        size_t nlat = 0;
-        for (int i = 0; i < n; i++) {
-            pthread_join(th[i], NULL);
-            jobs += args[i].jobs;
-            returns += args[i].returns;
-            failed += args[i].failed;
-            nlat += args[i].nlat;
-        }
-        double secs = (bench_now_ms() - t0) / 1000;
-        double *lat = mc_calloc(nlat + 1, sizeof *lat);
-        size_t k = 0;
-        for (int i = 0; i < n; i++) {
-            memcpy(lat + k, args[i].lat, args[i].nlat * sizeof *lat);
-            k += args[i].nlat;
-            free(args[i].lat);
-        }
-        double med = 0, p90 = 0, max = 0;
-        if (nlat)
-            bench_stats(lat, (int)nlat, &med, &p90, &max);
-        printf("%8d  %10.0f  %12.0f  %8.1f ms  %7.1f ms  %7.1f ms  %7ld\n", n, jobs / secs,
-               returns / secs, med, p90, max, failed);
-        fflush(stdout);
-        free(lat);
-        free(args);
-        free(th);
     }
     fleet_stop(&f);
     return 0;

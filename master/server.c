@@ -197,6 +197,16 @@ static void confirm_due(master_t *self, int64_t older)
     zlistx_destroy(&sent);
 }
 
+/* The confirmations for a minion about to get a job go just before it. */
+static void confirm_now(master_t *self, const char *id)
+{
+    confirm_t *c = zhashx_lookup(self->confirm_later, id);
+    if (c) {
+        send_stored(self, id, c->jids);
+        zhashx_delete(self->confirm_later, id);
+    }
+}
+
 /* After a commit: the returns received this turn are stored and may be
    confirmed. Nothing is confirmed before the commit; duplicates are
    confirmed too (they are stored, once). */
@@ -216,22 +226,10 @@ static void stage_stored(master_t *self)
         }
         for (char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
             zlistx_add_end(c->jids, mc_strdup(jid));
-        if (zlistx_size(c->jids) >= CONFIRM_BATCH) {
-            send_stored(self, id, c->jids);
-            zhashx_delete(self->confirm_later, id);
-        }
+        if (zlistx_size(c->jids) >= CONFIRM_BATCH)
+            confirm_now(self, id);
     }
     zhashx_purge(self->to_confirm);
-}
-
-/* The confirmations for a minion about to get a job go just before it. */
-static void confirm_now(master_t *self, const char *id)
-{
-    confirm_t *c = zhashx_lookup(self->confirm_later, id);
-    if (c) {
-        send_stored(self, id, c->jids);
-        zhashx_delete(self->confirm_later, id);
-    }
 }
 
 /* Publish one job to one minion. Returns 0 when it is on its way, else -1

@@ -811,7 +811,6 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
        zmq_poll asks every socket twice per turn. A ZMQ_FD turns readable
        when its socket has news; the socket is then drained until it says
        it has no more (or a batch is done, and the next turn comes at once). */
-    zmq_pollitem_t workers[MAX_WORKERS_POLL];
     struct pollfd fds[3 + MAX_WORKERS_POLL];
     fds[0] = (struct pollfd){zsock_fd(self.sub), POLLIN, 0};
     fds[1] = (struct pollfd){zsock_fd(self.monitor), POLLIN, 0};
@@ -820,10 +819,7 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
     int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS, next_sync = 0;
     while (!self.stop) {
-        int nw = pool_pollitems(self.pool, workers, MAX_WORKERS_POLL);
-        for (int i = 0; i < nw; i++)
-            fds[3 + i] = (struct pollfd){workers[i].fd, POLLIN, 0};
-        int n = 3 + nw;
+        int n = 3 + pool_pollfds(self.pool, fds + 3, MAX_WORKERS_POLL);
         /* Idle, the next thing to do is the heartbeat; a running job or a
            spooled return is looked at every second. */
         int64_t until = next_heartbeat < next_grains ? next_heartbeat : next_grains;

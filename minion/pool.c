@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -179,12 +180,12 @@ int pool_submit(pool_t *self, const char *jid, const char *fun, int64_t timeout_
     return 0;
 }
 
-int pool_pollitems(pool_t *self, zmq_pollitem_t *items, int max)
+int pool_pollfds(pool_t *self, struct pollfd *fds, int max)
 {
     int n = 0;
     for (int i = 0; i < self->count && n < max; i++)
         if (self->workers[i].fd >= 0)
-            items[n++] = (zmq_pollitem_t){NULL, self->workers[i].fd, ZMQ_POLLIN, 0};
+            fds[n++] = (struct pollfd){self->workers[i].fd, POLLIN, 0};
     return n;
 }
 

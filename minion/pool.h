@@ -11,7 +11,7 @@
 #define MC_POOL_H
 
 #include <msgpack.h>
-#include <zmq.h>
+#include <poll.h>
 
 #include "worker.h"
 
@@ -31,8 +31,8 @@ void pool_set_grains(pool_t *self, const char *data, size_t len);
 int pool_submit(pool_t *self, const char *jid, const char *fun, int64_t timeout_s, const char *job,
                 size_t len);
 
-/* Poll items for the worker pipes; returns how many were filled. */
-int pool_pollitems(pool_t *self, zmq_pollitem_t *items, int max);
+/* Poll entries for the worker pipes; returns how many were filled. */
+int pool_pollfds(pool_t *self, struct pollfd *fds, int max);
 /* A worker pipe is readable. */
 void pool_on_readable(pool_t *self, int fd);
 /* Reap dead workers (SIGCHLD) and kill overdue ones; call often. */

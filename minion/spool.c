@@ -117,6 +117,14 @@ static void seg_close_active(spool_t *self)
     seg_release(self, seg);
 }
 
+/* A segment grown past SEG_RECYCLE with nothing live in it goes now, so
+   that the next return starts a fresh one. */
+static void recycle_active(spool_t *self)
+{
+    if (self->active && self->active->live == 0 && self->active->size >= SEG_RECYCLE)
+        seg_close_active(self);
+}
+
 /* Append one record; *at is where its body starts. On failure the
    segment is cut back to its last whole record. */
 static int append(spool_t *self, const char *magic, const struct iovec *body, int n, off_t *at,
@@ -504,8 +512,7 @@ void spool_stored(spool_t *self, const char *jid)
     drop_entry(self, h);
     if (kept)
         mc_buf_append(&self->gone, jid, MC_JID_LEN);
-    if (self->active && self->active->live == 0 && self->active->size >= SEG_RECYCLE)
-        seg_close_active(self);
+    recycle_active(self);
 }
 
 void spool_sync(spool_t *self)
@@ -525,8 +532,7 @@ void spool_sync(spool_t *self)
                 break;
             }
         }
-        if (self->active && self->active->live == 0 && self->active->size >= SEG_RECYCLE)
-            seg_close_active(self);
+        recycle_active(self);
     }
     self->gone.len = 0;
 }

@@ -32,11 +32,24 @@ static int sink_send(void *arg, const char *data, size_t len)
     return 0;
 }
 
-static char *tmp_spool(void)
+/* Each test gets a fresh spool folder, removed afterwards. */
+static int make_spool_dir(void **state)
 {
     char tmpl[] = "/tmp/mctl-spool-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return mc_sprintf("%s/spool", tmpl);
+    if (!mkdtemp(tmpl))
+        return -1;
+    *state = mc_sprintf("%s/spool", tmpl);
+    return 0;
+}
+
+static int remove_spool_dir(void **state)
+{
+    char *dir = *state;
+    char *cmd = mc_sprintf("rm -rf '%.*s'", (int)(strrchr(dir, '/') - dir), dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(dir);
+    return rc == 0 ? 0 : -1;
 }
 
 static void jid_of(int i, char *out)
@@ -57,17 +70,9 @@ static size_t files_in(const char *dir)
     return n;
 }
 
-static void rm_rf(const char *dir)
-{
-    char *cmd = mc_sprintf("rm -rf '%.*s'", (int)(strrchr(dir, '/') - dir), dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-}
-
 static void restart_sends_what_was_not_stored(void **state)
 {
-    (void)state;
-    char *dir = tmp_spool();
+    const char *dir = *state;
     mc_err_t err;
     spool_t *sp = spool_new(dir, &err);
     assert_non_null(sp);
@@ -115,14 +120,11 @@ static void restart_sends_what_was_not_stored(void **state)
     assert_non_null(sp);
     assert_int_equal(spool_count(sp), 0);
     spool_destroy(&sp);
-    rm_rf(dir);
-    free(dir);
 }
 
 static void full_channel_keeps_the_rest_due(void **state)
 {
-    (void)state;
-    char *dir = tmp_spool();
+    const char *dir = *state;
     mc_err_t err;
     spool_t *sp = spool_new(dir, &err);
     assert_non_null(sp);
@@ -140,14 +142,11 @@ static void full_channel_keeps_the_rest_due(void **state)
     assert_int_equal(sink.n, 4);
     assert_int_equal(spool_due(sp), 0);
     spool_destroy(&sp);
-    rm_rf(dir);
-    free(dir);
 }
 
 static void segments_go_when_stored(void **state)
 {
-    (void)state;
-    char *dir = tmp_spool();
+    const char *dir = *state;
     mc_err_t err;
     spool_t *sp = spool_new(dir, &err);
     assert_non_null(sp);
@@ -166,16 +165,13 @@ static void segments_go_when_stored(void **state)
     spool_sync(sp);
     assert_int_equal(files_in(dir), 0);
     spool_destroy(&sp);
-    rm_rf(dir);
-    free(dir);
 }
 
 /* A crash mid-write leaves a record cut short; a power cut may leave
    garbage. Both are skipped, and what came before is kept. */
 static void damaged_tail_is_skipped(void **state)
 {
-    (void)state;
-    char *dir = tmp_spool();
+    const char *dir = *state;
     mc_err_t err;
     spool_t *sp = spool_new(dir, &err);
     assert_non_null(sp);
@@ -208,15 +204,12 @@ static void damaged_tail_is_skipped(void **state)
     assert_string_equal(sink.sent[0], "kept");
     spool_destroy(&sp);
     free(seg);
-    rm_rf(dir);
-    free(dir);
 }
 
 /* Earlier versions kept one file per return; a new minion takes them in. */
 static void single_files_are_moved_into_the_log(void **state)
 {
-    (void)state;
-    char *dir = tmp_spool();
+    const char *dir = *state;
     mc_err_t err;
     assert_int_equal(mc_mkdir_p(dir, 0700, &err), 0);
     char *old = mc_sprintf("%s/20261122000000000007.ret", dir);
@@ -238,8 +231,6 @@ static void single_files_are_moved_into_the_log(void **state)
     assert_string_equal(list, "20261122000000000007 10\n");
     free(list);
     free(old);
-    rm_rf(dir);
-    free(dir);
 }
 
 int main(void)
@@ -247,11 +238,14 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(restart_sends_what_was_not_stored),
-        cmocka_unit_test(full_channel_keeps_the_rest_due),
-        cmocka_unit_test(segments_go_when_stored),
-        cmocka_unit_test(damaged_tail_is_skipped),
-        cmocka_unit_test(single_files_are_moved_into_the_log),
+        cmocka_unit_test_setup_teardown(restart_sends_what_was_not_stored, make_spool_dir,
+                                        remove_spool_dir),
+        cmocka_unit_test_setup_teardown(full_channel_keeps_the_rest_due, make_spool_dir,
+                                        remove_spool_dir),
+        cmocka_unit_test_setup_teardown(segments_go_when_stored, make_spool_dir, remove_spool_dir),
+        cmocka_unit_test_setup_teardown(damaged_tail_is_skipped, make_spool_dir, remove_spool_dir),
+        cmocka_unit_test_setup_teardown(single_files_are_moved_into_the_log, make_spool_dir,
+                                        remove_spool_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@ static void minion_free(void **item)
     if (m->has_grains)
         mc_grains_done(&m->grains);
     zframe_destroy(&m->waiting);
+    zframe_destroy(&m->chan);
     free(m);
     *item = NULL;
 }
@@ -110,8 +111,9 @@ static int load_state_dir(registry_t *self, key_state_t state, mc_err_t *err)
     return rc;
 }
 
-/* Keep what minions told us (grains, last seen, a waiting registration)
-   across a reload, for every minion whose id and key are unchanged. */
+/* Keep what minions told us (grains, last seen, a waiting registration,
+   their connection) and the jobs in flight to them across a reload, for
+   every minion whose id and key are unchanged. */
 static void carry_runtime_state(registry_t *self, zhashx_t *old)
 {
     for (minion_t *o = zhashx_first(old); o; o = zhashx_next(old)) {
@@ -126,6 +128,9 @@ static void carry_runtime_state(registry_t *self, zhashx_t *old)
         }
         m->waiting = o->waiting;
         o->waiting = NULL;
+        m->chan = o->chan;
+        o->chan = NULL;
+        m->in_flight = o->in_flight;
     }
 }
 

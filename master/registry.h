@@ -26,7 +26,9 @@ typedef struct {
     mc_grains_msg_t grains; /* last grains message, if any */
     bool has_grains;
     zframe_t *waiting; /* routing id of a registration waiting for acceptance */
-    int in_flight;     /* jobs published to it, neither acknowledged nor returned */
+    int in_flight;     /* jobs sent to it, neither acknowledged nor returned */
+    zframe_t *chan;    /* routing id of its connection to the master, as of its
+                          last message; NULL: not heard from since the start */
 } minion_t;
 
 typedef struct _registry_t registry_t;

@@ -7,17 +7,17 @@
       zap     REP     inproc ZAP handler: admits CURVE clients (see zap.h)
       reg     ROUTER  tcp auth_port: minions present their key, wait for
                       acceptance, and learn the master's signing key
-      pub     PUB     tcp publish_port: jobs, one message per targeted
-                      minion on topic "m:<id>\0", payload sealed to that
-                      minion and signed. A minion has at most pub_hwm jobs
-                      published and not yet acknowledged or returned; past
-                      that a job is not sent to it, and the client is told
-                      so. The socket's own high-water mark is above that
-                      bound, so ZeroMQ never drops a job for a full queue
-      pull    PULL    tcp ret_port: returns, acks, heartbeats and grains;
-                      each message's ZMQ User-Id names the minion whose key
-                      sent it, and the master refuses messages whose claimed
-                      id is another
+      chan    ROUTER  tcp ret_port: one connection per minion. In: returns,
+                      acks, heartbeats and grains; each message's ZMQ
+                      User-Id names the minion whose key sent it, the master
+                      refuses messages whose claimed id is another, and the
+                      message's routing id is where that minion is reached
+                      from then on. Out: jobs, each signed once and sealed
+                      to its minion, and "stored" notices. A minion has at most
+                      pub_hwm jobs sent and not yet acknowledged or
+                      returned; past that, or when it is not connected or
+                      its queue is full, a job is not sent to it and the
+                      client is told so. Nothing is dropped unsaid
       client  ROUTER  ipc SOCK_DIR/master.ipc, mode 0600: the mctl command
                       line; requests are msgpack maps {v, cmd, ...}, answers
                       are [kind][msgpack] with kind "reply", "ack" or "ret"
@@ -49,8 +49,11 @@
    for this long. */
 #define LATE_RETURN_GRACE_MS 30000
 
-/* Room on the publish socket above pub_hwm, for "stored" notices. */
+/* Room in a minion's queue above pub_hwm, for "stored" notices. */
 #define PUB_HWM_MARGIN 1000
+
+/* Why a minion did not get a job when it has no connection to the master. */
+#define NOT_CONNECTED "not connected"
 
 /* A minion hears that its returns are stored with its next job, or after
    this long (well inside the minion's resend interval), or once this many
@@ -69,7 +72,7 @@ typedef struct server {
     zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
     int64_t next_prune_ms;
     zhashx_t *nodegroups; /* name -> compound expression */
-    zsock_t *zap, *reg, *pub, *pull, *client;
+    zsock_t *zap, *reg, *chan, *client;
     int sigfd;
     int64_t last_jid_us;
     char *ipc_path;
@@ -154,11 +157,40 @@ static void confirm_destroy(confirm_t **pself)
     }
 }
 
+/* [kind][payload] to a minion over its connection. Returns 0, or -1 with
+   why it could not go in why. */
+static int send_to_minion(master_t *self, minion_t *m, const char *kind, const void *data,
+                          size_t len, char *why, size_t cap)
+{
+    if (!m->chan) {
+        snprintf(why, cap, NOT_CONNECTED);
+        return -1;
+    }
+    void *s = zsock_resolve(self->chan);
+    if (zmq_send(s, zframe_data(m->chan), zframe_size(m->chan), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno() == EHOSTUNREACH) {
+            snprintf(why, cap, NOT_CONNECTED);
+            zframe_destroy(&m->chan);
+        } else if (zmq_errno() == EAGAIN) {
+            snprintf(why, cap, "its queue is full");
+        } else {
+            snprintf(why, cap, "send failed: %s", zmq_strerror(zmq_errno()));
+        }
+        return -1;
+    }
+    /* Past the routing id, the rest of the message always fits. */
+    zmq_send(s, kind, strlen(kind), ZMQ_SNDMORE);
+    zmq_send(s, data, len, 0);
+    return 0;
+}
+
 /* Tell a minion which of its returns are stored, so it can drop them from
    its spool. */
 static void send_stored(master_t *self, const char *id, zlistx_t *jids)
 {
-    void *s = zsock_resolve(self->pub);
+    minion_t *m = registry_find(self->registry, id);
+    if (!m)
+        return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -169,13 +201,12 @@ static void send_stored(master_t *self, const char *id, zlistx_t *jids)
     msgpack_pack_array(&pk, zlistx_size(jids));
     for (const char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
         mc_pk_str(&pk, jid);
-    char topic[MC_ID_MAX + 4];
-    int tlen = snprintf(topic, sizeof topic, "m:%s", id) + 1;
-    if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(s, MC_KIND_STORED, strlen(MC_KIND_STORED), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(s, sb.data, sb.size, ZMQ_DONTWAIT) < 0)
-        mc_warn("cannot confirm stored returns to %s: %s (it will send them again)", id,
-                zmq_strerror(zmq_errno()));
+    char why[128];
+    /* Unconfirmed returns are sent again on the next connection, and
+       confirmed then. */
+    if (send_to_minion(self, m, MC_KIND_STORED, sb.data, sb.size, why, sizeof why) != 0)
+        mc_log(strcmp(why, NOT_CONNECTED) == 0 ? MC_LOG_DEBUG : MC_LOG_WARNING,
+               "cannot confirm stored returns to %s: %s (it will send them again)", id, why);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -232,10 +263,11 @@ static void stage_stored(master_t *self)
     zhashx_purge(self->to_confirm);
 }
 
-/* Publish one job to one minion. Returns 0 when it is on its way, else -1
-   with why it was not sent in why. */
-static int publish_to(master_t *self, minion_t *m, const msgpack_sbuffer *job, char *why,
-                      size_t cap)
+/* Send one signed job (see handle_publish) to one minion, sealed to it in
+   sealed (room for len + MC_SEAL_OVERHEAD bytes). Returns 0 when it is on
+   its way, else -1 with why it was not sent in why. */
+static int publish_to(master_t *self, minion_t *m, const unsigned char *signed_job, size_t len,
+                      unsigned char *sealed, char *why, size_t cap)
 {
     if (m->in_flight >= self->cfg->pub_hwm) {
         snprintf(why, cap, "%d earlier jobs are neither acknowledged nor returned (pub_hwm)",
@@ -243,25 +275,10 @@ static int publish_to(master_t *self, minion_t *m, const msgpack_sbuffer *job, c
         return -1;
     }
     confirm_now(self, m->id);
-    size_t sealed_len = job->size + MC_SEAL_OVERHEAD;
-    unsigned char *sealed = mc_malloc(sealed_len);
-    unsigned char sig[crypto_sign_BYTES];
-    mc_seal(m->seal, job->data, job->size, sealed);
-    crypto_sign_detached(sig, NULL, sealed, sealed_len, self->sign.sec);
-
-    char topic[MC_ID_MAX + 4];
-    int tlen = snprintf(topic, sizeof topic, "m:%s", m->id) + 1; /* with the NUL */
-    void *s = zsock_resolve(self->pub);
-    int rc = -1;
-    if (zmq_send(s, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(s, sealed, sealed_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(s, sig, sizeof sig, ZMQ_DONTWAIT) < 0) {
-        snprintf(why, cap, "publish failed: %s", zmq_strerror(zmq_errno()));
-    } else {
+    mc_seal(m->seal, signed_job, len, sealed);
+    int rc = send_to_minion(self, m, MC_KIND_JOB, sealed, len + MC_SEAL_OVERHEAD, why, cap);
+    if (rc == 0)
         m->in_flight++;
-        rc = 0;
-    }
-    free(sealed);
     return rc;
 }
 
@@ -405,7 +422,7 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
     char jid[MC_JID_LEN + 1] = "";
     const char **unsent_id = mc_calloc(r.count + 1, sizeof *unsent_id);
     char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why);
-    size_t unsent = 0;
+    size_t unsent = 0, down = 0;
     if (r.count > 0) {
         mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
         const char **ids = mc_calloc(r.count, sizeof *ids);
@@ -431,19 +448,38 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
                               .arg = arg,
                               .kwarg = kwarg};
         mc_job_pack(&job_sb, &spec);
+        /* Signed once, sealed to each minion: [signature][job] inside the
+           seal, so nobody but the target sees either. */
+        size_t signed_len = crypto_sign_BYTES + job_sb.size;
+        unsigned char *signed_job = mc_malloc(signed_len);
+        unsigned char *sealed = mc_malloc(signed_len + MC_SEAL_OVERHEAD);
+        crypto_sign_detached(signed_job, NULL, (const unsigned char *)job_sb.data, job_sb.size,
+                             self->sign.sec);
+        memcpy(signed_job + crypto_sign_BYTES, job_sb.data, job_sb.size);
         for (size_t i = 0; i < r.count; i++) {
             char why[128];
-            if (publish_to(self, r.matched[i], &job_sb, why, sizeof why) == 0)
+            if (publish_to(self, r.matched[i], signed_job, signed_len, sealed, why, sizeof why) ==
+                0)
                 continue;
-            mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
+            /* A minion that is down is an everyday thing in a fleet; the
+               client lists it, and the log only counts it. */
+            if (strcmp(why, NOT_CONNECTED) == 0)
+                down++;
+            else
+                mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
             unsent_id[unsent] = r.matched[i]->id;
             unsent_why[unsent++] = mc_strdup(why);
             /* Nothing will come from it for this job. */
             job_advance(job, r.matched[i]->id, MINION_RETURNED, NULL);
         }
+        free(signed_job);
+        free(sealed);
         msgpack_sbuffer_destroy(&job_sb);
-        mc_info("job %s: %s by %s to %zu minion%s (%s %s)", jid, fun, user, r.count - unsent,
-                r.count - unsent == 1 ? "" : "s", r.tgt_type, r.tgt);
+        char down_note[48] = "";
+        if (down)
+            snprintf(down_note, sizeof down_note, "; %zu not connected", down);
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)%s", jid, fun, user, r.count - unsent,
+                r.count - unsent == 1 ? "" : "s", r.tgt_type, r.tgt, down_note);
         if (job_complete(job))
             jobs_remove(self->jobs, jid);
     }
@@ -641,10 +677,9 @@ static void handle_master_key(master_t *self, zframe_t *route)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_reply_header(&pk, 5);
+    pack_reply_header(&pk, 4);
     mc_pk_kv_str(&pk, "pub", z85);
     mc_pk_kv_str(&pk, "interface", self->cfg->interface);
-    mc_pk_kv_int(&pk, "publish_port", self->cfg->publish_port);
     mc_pk_kv_int(&pk, "ret_port", self->cfg->ret_port);
     mc_pk_kv_int(&pk, "auth_port", self->cfg->auth_port);
     reply_sbuf(self, route, &sb);
@@ -984,9 +1019,10 @@ static void on_grains(master_t *self, minion_t *m, zframe_t *body)
 
 static void on_minion_message(master_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->pull);
+    zmsg_t *msg = zmsg_recv(self->chan);
     if (!msg)
         return;
+    zframe_t *route = zmsg_pop(msg);
     zframe_t *kind = zmsg_first(msg);
     zframe_t *body = zmsg_next(msg);
     const char *sender = body ? zframe_meta(body, "User-Id") : NULL;
@@ -999,6 +1035,12 @@ static void on_minion_message(master_t *self)
         mc_warn("message from %s dropped: its key is no longer accepted", sender ? sender : "?");
     } else {
         m->last_seen_ms = mc_mono_ms();
+        /* The key proved who it is: this connection is where it is now. */
+        if (!m->chan || !zframe_eq(m->chan, route)) {
+            zframe_destroy(&m->chan);
+            m->chan = route;
+            route = NULL;
+        }
         if (zframe_streq(kind, MC_KIND_RETURN))
             on_return(self, sender, body);
         else if (zframe_streq(kind, MC_KIND_ACK))
@@ -1010,6 +1052,7 @@ static void on_minion_message(master_t *self)
         else
             mc_warn("message from %s refused: unknown kind", sender);
     }
+    zframe_destroy(&route);
     zmsg_destroy(&msg);
 }
 
@@ -1107,13 +1150,13 @@ static int open_client_socket(master_t *self, mc_err_t *err)
     return 0;
 }
 
-/* Each minion holds two TCP connections, plus slack for clients and
+/* Each minion holds one TCP connection, plus slack for clients and
    files. Take the whole hard limit at once, so that a growing fleet does
    not need a restart; say so when even that is short of the minions
    accepted now. */
 static void raise_fd_limit(int minions)
 {
-    rlim_t want = (rlim_t)minions * 2 + 256;
+    rlim_t want = (rlim_t)minions + 256;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
@@ -1130,7 +1173,7 @@ static void raise_fd_limit(int minions)
         mc_warn("open files limited to %llu: enough for about %llu minions, and %d are "
                 "accepted; raise the hard limit (LimitNOFILE= in the unit, or ulimit -Hn)",
                 (unsigned long long)rl.rlim_cur,
-                (unsigned long long)(rl.rlim_cur > 256 ? (rl.rlim_cur - 256) / 2 : 0), minions);
+                (unsigned long long)(rl.rlim_cur > 256 ? rl.rlim_cur - 256 : 0), minions);
     else if (rl.rlim_cur != old)
         mc_debug("open files limit raised from %llu to %llu", (unsigned long long)old,
                  (unsigned long long)rl.rlim_cur);
@@ -1217,16 +1260,11 @@ static int setup(master_t *self, mc_err_t *err)
         curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_REGISTER, cfg->auth_port, MC_MAX_SMALL_MSG, err);
     if (!self->reg)
         return -1;
-    self->pull =
-        curve_socket(self, ZMQ_PULL, ZAP_DOMAIN_MINION, cfg->ret_port, MC_MAX_RETURN_MSG, err);
-    if (!self->pull)
+    self->chan =
+        curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_MINION, cfg->ret_port, MC_MAX_RETURN_MSG, err);
+    if (!self->chan)
         return -1;
-    /* The PUB socket receives only subscriptions (and the CURVE handshake,
-       whose HELLO alone is 200 bytes); keep them small. */
-    self->pub = curve_socket(self, ZMQ_PUB, ZAP_DOMAIN_MINION, cfg->publish_port, 4096, err);
-    if (!self->pub)
-        return -1;
-    zsock_set_sndhwm(self->pub, cfg->pub_hwm + PUB_HWM_MARGIN);
+    zsock_set_sndhwm(self->chan, cfg->pub_hwm + PUB_HWM_MARGIN);
     if (open_client_socket(self, err) != 0)
         return -1;
 
@@ -1240,23 +1278,21 @@ static int setup(master_t *self, mc_err_t *err)
         mc_err_set(err, "signalfd: %s", strerror(errno));
         return -1;
     }
-    mc_info("master up: publish %s:%d, returns %s:%d, registration %s:%d, client %s, %zu "
-            "accepted minions",
-            cfg->interface, cfg->publish_port, cfg->interface, cfg->ret_port, cfg->interface,
-            cfg->auth_port, self->ipc_path, registry_accepted_count(self->registry));
+    mc_info("master up: minions %s:%d, registration %s:%d, client %s, %zu accepted minions",
+            cfg->interface, cfg->ret_port, cfg->interface, cfg->auth_port, self->ipc_path,
+            registry_accepted_count(self->registry));
     return 0;
 }
 
 static void teardown(master_t *self)
 {
-    if (self->pub && self->confirm_later && self->cache && jobcache_flush(self->cache) >= 0) {
+    if (self->chan && self->confirm_later && self->cache && jobcache_flush(self->cache) >= 0) {
         if (zhashx_size(self->to_confirm))
             stage_stored(self);
         confirm_due(self, INT64_MAX);
     }
     zsock_destroy(&self->client);
-    zsock_destroy(&self->pub);
-    zsock_destroy(&self->pull);
+    zsock_destroy(&self->chan);
     zsock_destroy(&self->reg);
     zsock_destroy(&self->zap);
     if (self->ipc_path)
@@ -1291,7 +1327,7 @@ int server_run(mc_master_config_t *cfg)
         void (*handle)(master_t *);
     } handlers[] = {
         {self.zap, on_zap},
-        {self.pull, on_minion_message},
+        {self.chan, on_minion_message},
         {self.client, on_client_request},
         {self.reg, on_register},
     };

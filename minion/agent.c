@@ -4,20 +4,24 @@
     CURVE keys; fork the workers before any ZeroMQ thread exists; register
     on the master's auth port and wait, with backoff and a log line saying
     what we wait for, until the key is accepted, learning (and pinning) the
-    master's Ed25519 signing key from the reply; then subscribe to our own
-    topic, m:<id>\0, and open the return channel.
+    master's Ed25519 signing key from the reply; then open the channel to
+    the master: one connection (DEALER to its ROUTER) that brings jobs and
+    "stored" notices in and takes returns, acks, heartbeats and grains out.
+    The master addresses that connection by the key it authenticated, so
+    only this minion's jobs ever arrive on it.
 
     A job passes four gates before it reaches a worker, each logging why it
-    refused: the signature over the sealed payload (the master's pinned
-    signing key), the seal (only a job sealed to our key opens), the replay
-    check (a jid we already ran, or a timestamp outside job_max_age), and
+    refused: the seal (only a job sealed to our key, by the master's key,
+    opens), the signature inside it (over the job, by the master's pinned
+    signing key), the replay check (a jid we already ran, or a timestamp outside job_max_age), and
     the target (the job's expression must match this minion). Then the
     master gets an ack at once and, later, the return.
 
-    Returns go out on PUSH without blocking. When the master is away they
-    wait in an outbox, in order, and go out when it is back; a socket
-    monitor on the return channel notices each new connection and re-sends
-    grains, so a restarted master learns them straight away. */
+    Messages go out without blocking. Returns wait in the spool until the
+    master says it stored them; grains wait in an outbox while the master is
+    away. A socket monitor notices each new connection and sends grains and
+    a heartbeat at once: that is how a restarted master learns where this
+    minion is, and what it is. */
 #include "agent.h"
 
 #include <czmq.h>
@@ -64,15 +68,14 @@ typedef struct {
     worker_ctx_t wctx; /* for the quick functions run here */
     replay_t *replay;
     spool_t *spool;
-    zsock_t *sub, *push, *monitor;
+    zsock_t *chan, *monitor; /* the connection to the master, and its events */
+    bool sent;               /* sent on chan since its events were last read */
     int sigfd;
     msgpack_sbuffer grains;
     mc_mp_doc_t grains_doc;
     zlistx_t *outbox; /* zmsg_t: [kind][payload] waiting for the master */
     zlistx_t *acks;   /* pending_ack_t, in due order */
     int64_t started_ms;
-    char topic[MC_ID_MAX + 4];
-    size_t topic_len;
     bool stop;           /* leave the loop */
     int64_t stopping_ms; /* SIGTERM came: when the grace period ends (0: running) */
     bool cancelled;      /* the jobs still running at its end were told to stop */
@@ -86,28 +89,34 @@ static void free_ack(void **item)
     *item = NULL;
 }
 
+/* [kind][payload] to the master, or -1 when it cannot take it now. */
+static int chan_send(agent_t *self, const void *kind, size_t kind_len, const void *data, size_t len)
+{
+    void *s = zsock_resolve(self->chan);
+    /* A send may take the socket's signal for messages that came in. */
+    self->sent = true;
+    if (zmq_send(s, kind, kind_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    zmq_send(s, data, len, 0);
+    return 0;
+}
+
 static void outbox_flush(agent_t *self)
 {
     zmsg_t *msg;
     while ((msg = zlistx_first(self->outbox))) {
-        void *s = zsock_resolve(self->push);
         zframe_t *kind = zmsg_first(msg), *body = zmsg_next(msg);
-        if (zmq_send(s, zframe_data(kind), zframe_size(kind), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        if (chan_send(self, zframe_data(kind), zframe_size(kind), zframe_data(body),
+                      zframe_size(body)) != 0)
             return;
-        zmq_send(s, zframe_data(body), zframe_size(body), 0);
         zlistx_delete(self->outbox, zlistx_cursor(self->outbox));
     }
 }
 
 static void send_to_master(agent_t *self, const char *kind, const void *data, size_t len)
 {
-    if (zlistx_size(self->outbox) == 0) {
-        void *s = zsock_resolve(self->push);
-        if (zmq_send(s, kind, strlen(kind), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
-            zmq_send(s, data, len, 0);
-            return;
-        }
-    }
+    if (zlistx_size(self->outbox) == 0 && chan_send(self, kind, strlen(kind), data, len) == 0)
+        return;
     /* Heartbeats and acks are only worth something now; returns wait in
        the spool, not here. */
     if (strcmp(kind, MC_KIND_GRAINS) != 0)
@@ -128,11 +137,7 @@ static void send_to_master(agent_t *self, const char *kind, const void *data, si
 static int send_return(void *arg, const char *data, size_t len)
 {
     agent_t *self = arg;
-    void *s = zsock_resolve(self->push);
-    if (zmq_send(s, MC_KIND_RETURN, strlen(MC_KIND_RETURN), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return -1;
-    zmq_send(s, data, len, 0);
-    return 0;
+    return chan_send(self, MC_KIND_RETURN, strlen(MC_KIND_RETURN), data, len);
 }
 
 static void send_ack(agent_t *self, const char *jid)
@@ -259,8 +264,8 @@ static bool refresh_grains(agent_t *self)
 
 /* ---- jobs ---------------------------------------------------------------- */
 
-/* The master's notice that it stored returns: [topic]["stored"][jids].
-   Only the master can publish, and CURVE proves it is the master. */
+/* The master's notice that it stored returns: ["stored"][{v, jids}].
+   CURVE proves it comes from the master. */
 static void on_stored(agent_t *self, zframe_t *body)
 {
     mc_mp_doc_t doc;
@@ -329,37 +334,32 @@ static void run_control(agent_t *self, const mc_job_t *job)
     msgpack_sbuffer_destroy(&sb);
 }
 
-static void on_job(agent_t *self)
+/* A message from the master: ["job"][sealed: signature, job] or
+   ["stored"][{v, jids}]. */
+static void on_message(agent_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->sub);
+    zmsg_t *msg = zmsg_recv(self->chan);
     if (!msg)
         return;
-    zframe_t *topic = zmsg_first(msg);
+    zframe_t *kind = zmsg_first(msg);
     zframe_t *sealed = zmsg_next(msg);
-    zframe_t *sig = zmsg_next(msg);
     unsigned char *plain = NULL;
     mc_job_t job;
     mc_err_t err;
     bool decoded = false;
 
-    if (zmsg_size(msg) != 3 || zframe_size(topic) != self->topic_len ||
-        memcmp(zframe_data(topic), self->topic, self->topic_len) != 0) {
-        mc_warn("dropped a message that is not a job for this minion");
+    if (zmsg_size(msg) != 2 ||
+        !(zframe_streq(kind, MC_KIND_JOB) || zframe_streq(kind, MC_KIND_STORED))) {
+        mc_warn("dropped a message from the master that is neither a job nor a stored notice");
         goto out;
     }
-    if (zframe_streq(sealed, MC_KIND_STORED)) {
-        on_stored(self, sig);
-        goto out;
-    }
-    if (zframe_size(sig) != crypto_sign_BYTES ||
-        crypto_sign_verify_detached(zframe_data(sig), zframe_data(sealed), zframe_size(sealed),
-                                    self->sign_pub) != 0) {
-        mc_warn("refused a job with a bad signature");
+    if (zframe_streq(kind, MC_KIND_STORED)) {
+        on_stored(self, sealed);
         goto out;
     }
     size_t len = zframe_size(sealed);
-    if (len < MC_SEAL_OVERHEAD) {
-        mc_warn("refused a job too short to be sealed");
+    if (len < MC_SEAL_OVERHEAD + crypto_sign_BYTES) {
+        mc_warn("refused a job too short to be sealed and signed");
         goto out;
     }
     plain = mc_malloc(len - MC_SEAL_OVERHEAD + 1);
@@ -367,8 +367,13 @@ static void on_job(agent_t *self)
         mc_warn("refused a job not sealed to this minion's key");
         goto out;
     }
-    size_t plain_len = len - MC_SEAL_OVERHEAD;
-    if (mc_job_decode(&job, plain, plain_len, &err) != 0) {
+    const unsigned char *body = plain + crypto_sign_BYTES;
+    size_t body_len = len - MC_SEAL_OVERHEAD - crypto_sign_BYTES;
+    if (crypto_sign_verify_detached(plain, body, body_len, self->sign_pub) != 0) {
+        mc_warn("refused a job with a bad signature");
+        goto out;
+    }
+    if (mc_job_decode(&job, body, body_len, &err) != 0) {
         mc_warn("refused a malformed job: %s", err.msg);
         goto out;
     }
@@ -419,13 +424,13 @@ static void on_job(agent_t *self)
     const mc_function_t *f = mc_function_find(job.fun);
     if (f && (f->flags & MC_FN_QUICK)) {
         mc_buf_t ret = {0};
-        worker_run_job(&self->wctx, (const char *)plain, plain_len, self->grains.data,
+        worker_run_job(&self->wctx, (const char *)body, body_len, self->grains.data,
                        self->grains.size, &ret);
         deliver_return(self, job.jid, ret.data, ret.len);
         mc_buf_free(&ret);
         goto out;
     }
-    if (pool_submit(self->pool, job.jid, job.fun, job.timeout, (const char *)plain, plain_len)) {
+    if (pool_submit(self->pool, job.jid, job.fun, job.timeout, (const char *)body, body_len)) {
         char why[160];
         snprintf(why, sizeof why,
                  "minion busy: %d jobs running and %d queued (queue_max); job "
@@ -441,7 +446,7 @@ out:
     zmsg_destroy(&msg);
 }
 
-/* The monitor reports connections on the return channel. */
+/* The monitor reports the channel's connections to the master. */
 static void on_monitor(agent_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->monitor);
@@ -458,8 +463,7 @@ static void on_monitor(agent_t *self)
             send_heartbeat(self);
             spool_all_due(self->spool);
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            mc_error("the master refused this minion's key on the return channel (deleted or "
-                     "rejected?)");
+            mc_error("the master refused this minion's key (deleted or rejected?)");
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             mc_warn("lost the connection to the master; reconnecting");
         }
@@ -660,33 +664,27 @@ done:
     return rc;
 }
 
-static int connect_channels(agent_t *self, mc_err_t *err)
+static int connect_master(agent_t *self, mc_err_t *err)
 {
-    self->push = zsock_new(ZMQ_PUSH);
-    curve_client(self, self->push);
-    zsock_set_immediate(self->push, 1);
-    zsock_set_sndhwm(self->push, 10000);
-    zsock_set_linger(self->push, 2000);
-    if (zmq_socket_monitor(zsock_resolve(self->push), "inproc://mctl-minion-push",
+    self->chan = zsock_new(ZMQ_DEALER);
+    curve_client(self, self->chan);
+    /* Nothing is queued for a master that is not there: the spool and the
+       outbox keep what must wait. */
+    zsock_set_immediate(self->chan, 1);
+    zsock_set_sndhwm(self->chan, 10000);
+    zsock_set_rcvhwm(self->chan, 10000);
+    zsock_set_maxmsgsize(self->chan, MC_MAX_JOB_MSG + 1024);
+    zsock_set_linger(self->chan, 2000);
+    if (zmq_socket_monitor(zsock_resolve(self->chan), "inproc://mctl-minion-chan",
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                ZMQ_EVENT_DISCONNECTED) != 0) {
         mc_err_set(err, "socket monitor: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     self->monitor = zsock_new(ZMQ_PAIR);
-    zsock_connect(self->monitor, "inproc://mctl-minion-push");
+    zsock_connect(self->monitor, "inproc://mctl-minion-chan");
     char *ep = endpoint(self, self->cfg->ret_port);
-    zsock_connect(self->push, "%s", ep);
-    free(ep);
-
-    self->sub = zsock_new(ZMQ_SUB);
-    curve_client(self, self->sub);
-    zsock_set_maxmsgsize(self->sub, MC_MAX_JOB_MSG + 1024);
-    zsock_set_rcvhwm(self->sub, 10000);
-    self->topic_len = (size_t)snprintf(self->topic, sizeof self->topic, "m:%s", self->cfg->id) + 1;
-    zmq_setsockopt(zsock_resolve(self->sub), ZMQ_SUBSCRIBE, self->topic, self->topic_len);
-    ep = endpoint(self, self->cfg->publish_port);
-    zsock_connect(self->sub, "%s", ep);
+    zsock_connect(self->chan, "%s", ep);
     free(ep);
     return 0;
 }
@@ -746,7 +744,7 @@ static int setup(agent_t *self, mc_err_t *err)
     mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
     if (register_with_master(self, err) != 0)
         return -1;
-    return connect_channels(self, err);
+    return connect_master(self, err);
 }
 
 /* During the grace period: leave once nothing runs; at its end, cancel what
@@ -775,8 +773,7 @@ static void teardown(agent_t *self)
                 zlistx_size(self->outbox));
     pool_destroy(&self->pool);
     zsock_destroy(&self->monitor);
-    zsock_destroy(&self->sub);
-    zsock_destroy(&self->push);
+    zsock_destroy(&self->chan);
     zlistx_destroy(&self->outbox);
     zlistx_destroy(&self->acks);
     replay_destroy(&self->replay);
@@ -812,10 +809,10 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
        when its socket has news; the socket is then drained until it says
        it has no more (or a batch is done, and the next turn comes at once). */
     struct pollfd fds[3 + MAX_WORKERS_POLL];
-    fds[0] = (struct pollfd){zsock_fd(self.sub), POLLIN, 0};
+    fds[0] = (struct pollfd){zsock_fd(self.chan), POLLIN, 0};
     fds[1] = (struct pollfd){zsock_fd(self.monitor), POLLIN, 0};
     fds[2] = (struct pollfd){self.sigfd, POLLIN, 0};
-    bool sub_more = true, monitor_more = true;
+    bool chan_more = true, monitor_more = true;
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
     int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS, next_sync = 0;
     while (!self.stop) {
@@ -829,11 +826,17 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             timeout = 1000;
         if (zlistx_size(self.outbox) && timeout > 100)
             timeout = 100;
-        if (timeout < 0 || sub_more || monitor_more)
-            timeout = 0;
         long ack_in = acks_due(&self, mc_mono_ms());
         if (ack_in >= 0 && ack_in < timeout)
             timeout = ack_in;
+        /* Sending reads the socket's commands, which may have taken the
+           signal for a message that came in meanwhile. */
+        if (self.sent) {
+            self.sent = false;
+            chan_more = chan_more || (zsock_events(self.chan) & ZMQ_POLLIN);
+        }
+        if (timeout < 0 || chan_more || monitor_more)
+            timeout = 0;
         int rc = poll(fds, (nfds_t)n, (int)timeout);
         if (rc < 0 && errno != EINTR) {
             mc_error("poll: %s", strerror(errno));
@@ -842,13 +845,14 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         for (int i = 3; rc > 0 && i < n; i++)
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
                 pool_on_readable(self.pool, fds[i].fd);
-        if (sub_more || (rc > 0 && fds[0].revents)) {
+        if (chan_more || (rc > 0 && fds[0].revents)) {
             int k = 0;
-            while (k < 256 && (zsock_events(self.sub) & ZMQ_POLLIN)) {
-                on_job(&self);
+            while (k < 256 && (zsock_events(self.chan) & ZMQ_POLLIN)) {
+                on_message(&self);
                 k++;
             }
-            sub_more = k == 256;
+            chan_more = k == 256;
+            self.sent = chan_more; /* the last look was after the last send */
         }
         if (monitor_more || (rc > 0 && fds[1].revents)) {
             while (zsock_events(self.monitor) & ZMQ_POLLIN)

@@ -27,7 +27,6 @@ typedef struct {
 
 static const cf_field_t master_fields[] = {
     F(mc_master_config_t, interface, CF_STR, 0, 0),
-    F(mc_master_config_t, publish_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, ret_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, auth_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, pki_dir, CF_STR, 0, 0),
@@ -48,7 +47,6 @@ static const cf_field_t minion_fields[] = {
     F(mc_minion_config_t, master, CF_STR, 0, 0),
     F(mc_minion_config_t, master_pubkey, CF_STR, 0, 0),
     F(mc_minion_config_t, id, CF_STR, 0, 0),
-    F(mc_minion_config_t, publish_port, CF_PORT, 1, 65535),
     F(mc_minion_config_t, ret_port, CF_PORT, 1, 65535),
     F(mc_minion_config_t, auth_port, CF_PORT, 1, 65535),
     F(mc_minion_config_t, pki_dir, CF_STR, 0, 0),
@@ -145,6 +143,25 @@ static int set_field(const char *name, const cf_field_t *f, const mc_yaml_t *nod
     return -1;
 }
 
+/* Settings that once meant something: said so, then ignored. */
+static const struct {
+    const char *key, *why;
+} retired[] = {
+    {"publish_port", "jobs and returns share one connection, on ret_port"},
+    {NULL, NULL},
+};
+
+static bool is_retired(const char *name, const mc_yaml_t *node)
+{
+    for (int i = 0; retired[i].key; i++)
+        if (strcmp(retired[i].key, node->key) == 0) {
+            mc_warn("%s: line %d: '%s' is no longer used (%s); ignored", name, node->line,
+                    node->key, retired[i].why);
+            return true;
+        }
+    return false;
+}
+
 static int apply(const char *name, mc_yaml_t *doc, const cf_field_t *fields, void *out,
                  mc_err_t *err)
 {
@@ -157,6 +174,8 @@ static int apply(const char *name, mc_yaml_t *doc, const cf_field_t *fields, voi
         const cf_field_t *f = fields;
         while (f->key && strcmp(f->key, node->key) != 0)
             f++;
+        if (!f->key && is_retired(name, node))
+            continue;
         if (!f->key) {
             mc_warn("%s: line %d: unknown setting '%s' ignored", name, node->line, node->key);
             continue;
@@ -182,7 +201,6 @@ static void master_defaults(mc_master_config_t *c)
 {
     memset(c, 0, sizeof *c);
     c->interface = mc_strdup("0.0.0.0");
-    c->publish_port = 4505;
     c->ret_port = 4506;
     c->auth_port = 4507;
     c->pki_dir = mc_strdup("/etc/mctl/pki/master");
@@ -203,7 +221,6 @@ static void minion_defaults(mc_minion_config_t *c)
     c->master = mc_strdup("salt");
     c->master_pubkey = mc_strdup("");
     c->id = mc_strdup("");
-    c->publish_port = 4505;
     c->ret_port = 4506;
     c->auth_port = 4507;
     c->pki_dir = mc_strdup("/etc/mctl/pki/minion");

@@ -3,7 +3,7 @@
     Files are DIR/master and DIR/minion (DIR is /etc/mctl unless -c or
     MCTL_CONFIG_DIR says otherwise). Keys carry Salt's names where Salt has
     one. A missing file means all defaults; a bad value is an error that
-    names the file, line and key: "master: line 4: publish_port: expected a
+    names the file, line and key: "master: line 4: ret_port: expected a
     port number, got "abc"". Unknown keys are reported as warnings so a typo
     does not pass silently. */
 #ifndef MC_CONFIG_H
@@ -16,7 +16,7 @@
 
 typedef struct {
     char *interface;
-    int publish_port, ret_port, auth_port;
+    int ret_port, auth_port; /* minion connection, key registration */
     char *pki_dir, *cachedir, *sock_dir, *log_file, *pidfile;
     mc_log_level_t log_level;
     bool auto_accept;
@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
     char *master, *master_pubkey, *id;
-    int publish_port, ret_port, auth_port;
+    int ret_port, auth_port; /* minion connection, key registration */
     char *pki_dir, *cachedir, *log_file, *pidfile;
     mc_log_level_t log_level;
     int workers, queue_max, job_max_age, heartbeat;

@@ -56,7 +56,7 @@ int mc_read_file(const char *path, size_t max, char **out, size_t *len, mc_err_t
 /* Refuse folders that others may write to: keys in them can't be trusted. */
 int mc_check_private_dir(const char *path, mc_err_t *err);
 
-/* Minion ids become file names and topics: letters, digits, '.', '-', '_',
+/* Minion ids become file names: letters, digits, '.', '-', '_',
    '@', not starting with '.', at most MC_ID_MAX bytes. */
 bool mc_id_valid(const char *id, size_t len);
 

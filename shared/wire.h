@@ -7,9 +7,11 @@
     A decoded message owns a copy of its bytes: the buffer it came from
     can go at once; release the message with its *_done().
 
-    Minion to master (PUSH/PULL) messages travel as two frames,
-    [kind][payload], with kind one of MC_KIND_*, so the master can route
-    them without decoding first. */
+    Master and minion share one connection (ROUTER on the master, DEALER on
+    the minion). Its messages begin with a kind frame, one of MC_KIND_*, so
+    either side can route them without decoding first: a minion sends
+    [kind][payload]; the master sends [job][sealed job][signature] and
+    [stored][payload]. */
 #ifndef MC_WIRE_H
 #define MC_WIRE_H
 
@@ -33,7 +35,8 @@
 #define MC_KIND_ACK       "ack"
 #define MC_KIND_HEARTBEAT "hb"
 #define MC_KIND_GRAINS    "grains"
-/* Master to minion, on the minion's topic: {v, jids} it has stored. */
+/* Master to minion: a job, and {v, jids} of the returns it has stored. */
+#define MC_KIND_JOB    "job"
 #define MC_KIND_STORED "stored"
 
 /* A job as the minion reads it after opening the sealed payload. */

@@ -1,6 +1,6 @@
-/*  Fuzz target: a job as the minion reads it once the sealed payload is
-    open (the signature is checked before, but a decoder must hold even
-    against what a compromised master or a bug would sign), then its target
+/*  Fuzz target: a job as the minion reads it once the seal is open and
+    the signature inside checked (a decoder must hold even against what a
+    compromised master or a bug would sign), then its target
     compiled and matched as the minion does. A decoder either fills the job
     or says why not. */
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/*  Fuzz target: the small messages a minion sends on the return socket,
+/*  Fuzz target: the small messages a minion sends to the master,
     heartbeat, ack and grains (the first byte picks which), as the master
     decodes them. */
 #include <stdint.h>

@@ -133,9 +133,8 @@ int main(int argc, char **argv)
         "id: web1\nmaster: 10.0.0.1\nmaster_pubkey: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
         "workers: 4\nheartbeat: 30\ngrains:\n  roles: [web, db]\n  dc: {name: par1}\n";
     put("config", "minion", 0, true, minion, strlen(minion));
-    const char *master =
-        "interface: 0.0.0.0\npublish_port: 4505\nauto_accept: false\nkeep_jobs: 24\n"
-        "nodegroups:\n  web: 'web* or G@roles:web'\n  db: L@db1,db2\n";
+    const char *master = "interface: 0.0.0.0\nret_port: 4506\nauto_accept: false\nkeep_jobs: 24\n"
+                         "nodegroups:\n  web: 'web* or G@roles:web'\n  db: L@db1,db2\n";
     put("config", "master", 1, true, master, strlen(master));
 
     /* keys: a zcert public file (0), Z85 text (1) */

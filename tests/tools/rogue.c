@@ -3,18 +3,21 @@
     or an accepted but malicious minion, would try.
 
       claim PKI CERT HOST PORT ID JID
-          with the minion keys in PKI, push a return that claims to come
-          from minion ID (for job JID) to the master's return port
-      snoop PKI CERT HOST PORT SECONDS
-          with an accepted minion's keys, subscribe to every topic ("m:")
-          and try to open each job: prints "received N opened M" and, per
-          job, its topic; the payloads as they came go to ./snoop.raw
-      big HOST PORT BYTES COUNT CERT
-          connect to the registration port (which takes any CURVE client)
-          and send COUNT messages of BYTES each
-      master PKI PUB RET AUTH ID COMMAND
+          with the minion keys in PKI, send a return that claims to come
+          from minion ID (for job JID) to the master's minion port
+      snoop PKI CERT HOST PORT SECONDS ID
+          with an accepted minion's keys, connect to the minion port, send
+          a heartbeat that claims to be minion ID, and take every job that
+          comes for SECONDS, answering none: prints "opened JID FUN" for each
+          job it can open and "received N opened M" at the end; the payloads
+          as they came go to ./snoop.raw
+      big HOST PORT BYTES COUNT CERT [PKI]
+          connect with a new key (the registration port takes any CURVE
+          client), or with the minion keys in PKI, and send COUNT messages
+          of BYTES each; prints how many left
+      master PKI RET AUTH ID COMMAND
           act as a master (keys in PKI) for one minion ID: accept it, then
-          publish COMMAND (cmd.run) with a bad signature, validly, replayed,
+          send COMMAND (cmd.run) with a bad signature, validly, replayed,
           with an old timestamp, and validly again; prints what came back
 
     CERT is the master's public certificate (pki_dir/master.cert). */
@@ -69,7 +72,7 @@ static int claim(char **a)
     load_keys(a[0], "minion", &me);
     load_cert(a[1], master);
     char *ep = mc_sprintf("tcp://%s:%s", a[2], a[3]);
-    zsock_t *push = curve_client(ZMQ_PUSH, &me, master, ep);
+    zsock_t *push = curve_client(ZMQ_DEALER, &me, master, ep);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_ret_pack_error(&sb, a[5], a[4], "test.ping", 0, "forged");
@@ -91,8 +94,17 @@ static int snoop(char **a)
     load_keys(a[0], "minion", &me);
     load_cert(a[1], master);
     char *ep = mc_sprintf("tcp://%s:%s", a[2], a[3]);
-    zsock_t *sub = curve_client(ZMQ_SUB, &me, master, ep);
-    zsock_set_subscribe(sub, "m:");
+    zsock_t *sub = curve_client(ZMQ_DEALER, &me, master, ep);
+    mc_heartbeat_t hb = {.uptime = 1};
+    snprintf(hb.id, sizeof hb.id, "%s", a[5]);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_heartbeat_pack(&sb, &hb);
+    zmq_send(zsock_resolve(sub), MC_KIND_HEARTBEAT, strlen(MC_KIND_HEARTBEAT), ZMQ_SNDMORE);
+    zmq_send(zsock_resolve(sub), sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+    printf("connected, claiming to be %s\n", a[5]);
+    fflush(stdout);
     mc_seal_key_t seal;
     mc_seal_key(seal, master, me.sec);
     int received = 0, opened = 0;
@@ -107,17 +119,24 @@ static int snoop(char **a)
         zmsg_t *msg = zmsg_recv(sub);
         if (!msg)
             break;
-        zframe_t *topic = zmsg_first(msg), *sealed = zmsg_next(msg);
-        if (sealed && !zframe_streq(sealed, MC_KIND_STORED) &&
-            zframe_size(sealed) > MC_SEAL_OVERHEAD) {
+        zframe_t *kind = zmsg_first(msg), *sealed = zmsg_next(msg);
+        if (zframe_streq(kind, MC_KIND_JOB) && sealed &&
+            zframe_size(sealed) > MC_SEAL_OVERHEAD + crypto_sign_BYTES) {
             received++;
             fwrite(zframe_data(sealed), 1, zframe_size(sealed), raw);
-            unsigned char *plain = mc_malloc(zframe_size(sealed));
-            if (mc_unseal(seal, zframe_data(sealed), zframe_size(sealed), plain) == 0)
+            size_t len = zframe_size(sealed) - MC_SEAL_OVERHEAD;
+            unsigned char *plain = mc_malloc(len + 1);
+            mc_job_t job;
+            mc_err_t err;
+            if (mc_unseal(seal, zframe_data(sealed), zframe_size(sealed), plain) == 0 &&
+                mc_job_decode(&job, plain + crypto_sign_BYTES, len - crypto_sign_BYTES, &err) ==
+                    0) {
                 opened++;
+                printf("opened %s %s\n", job.jid, job.fun);
+                fflush(stdout);
+                mc_job_done(&job);
+            }
             free(plain);
-            printf("job for %.*s\n", (int)zframe_size(topic) - 1, (char *)zframe_data(topic));
-            fflush(stdout);
         }
         zmsg_destroy(&msg);
     }
@@ -132,7 +151,10 @@ static int snoop(char **a)
 static int big(char **a)
 {
     mc_curve_keys_t me;
-    crypto_box_keypair(me.pub, me.sec);
+    if (a[5])
+        load_keys(a[5], "minion", &me);
+    else
+        crypto_box_keypair(me.pub, me.sec);
     /* Any key may knock on the registration port, but it must speak CURVE
        to the master's key: fetch nothing, take the key from the cert. */
     unsigned char master[32];
@@ -141,28 +163,38 @@ static int big(char **a)
     size_t bytes = (size_t)atol(a[2]);
     int count = atoi(a[3]);
     unsigned char *blob = mc_calloc(1, bytes);
+    int sent = 0;
     for (int i = 0; i < count; i++) {
         zsock_t *dealer = curve_client(ZMQ_DEALER, &me, master, ep);
         zsock_set_linger(dealer, 2000);
-        zmq_send(zsock_resolve(dealer), blob, bytes, 0);
+        /* A peer the master turned away may leave nowhere to send. */
+        zsock_set_sndtimeo(dealer, 5000);
+        sent += zmq_send(zsock_resolve(dealer), blob, bytes, 0) >= 0;
         zsock_destroy(&dealer);
     }
     free(blob);
     free(ep);
-    printf("sent %d messages of %zu bytes\n", count, bytes);
+    printf("sent %d of %d messages of %zu bytes\n", sent, count, bytes);
     return 0;
 }
 
 /* ---- a master of our own ---------------------------------------------- */
 
 typedef struct {
-    zsock_t *pub, *pull, *reg;
+    zsock_t *chan, *reg;
+    zframe_t *route; /* the minion's connection */
     mc_curve_keys_t curve;
     mc_sign_keys_t sign;
-    char topic[MC_ID_MAX + 4];
-    size_t topic_len;
     mc_seal_key_t seal;
 } fake_t;
+
+static void send_job(fake_t *f, const void *sealed, size_t len)
+{
+    void *s = zsock_resolve(f->chan);
+    zmq_send(s, zframe_data(f->route), zframe_size(f->route), ZMQ_SNDMORE);
+    zmq_send(s, MC_KIND_JOB, strlen(MC_KIND_JOB), ZMQ_SNDMORE);
+    zmq_send(s, sealed, len, 0);
+}
 
 static zsock_t *curve_server(fake_t *f, int type, const char *port)
 {
@@ -201,26 +233,21 @@ static void publish(fake_t *f, const char *jid, int64_t ts, const char *command,
     msgpack_sbuffer job;
     msgpack_sbuffer_init(&job);
     mc_job_pack(&job, &spec);
-    size_t len = job.size + MC_SEAL_OVERHEAD;
-    unsigned char *sealed = mc_malloc(len);
-    mc_seal(f->seal, job.data, job.size, sealed);
-    unsigned char sig[crypto_sign_BYTES];
-    if (bad_sig) {
-        mc_sign_keys_t other;
-        crypto_sign_keypair(other.pub, other.sec);
-        crypto_sign_detached(sig, NULL, sealed, len, other.sec);
-    } else {
-        crypto_sign_detached(sig, NULL, sealed, len, f->sign.sec);
-    }
-    void *s = zsock_resolve(f->pub);
-    zmq_send(s, f->topic, f->topic_len, ZMQ_SNDMORE);
-    zmq_send(s, sealed, len, ZMQ_SNDMORE);
-    zmq_send(s, sig, sizeof sig, 0);
+    /* As the master does: [signature][job], sealed. */
+    size_t signed_len = crypto_sign_BYTES + job.size, len = signed_len + MC_SEAL_OVERHEAD;
+    unsigned char *signed_job = mc_malloc(signed_len), *sealed = mc_malloc(len);
+    mc_sign_keys_t other;
+    crypto_sign_keypair(other.pub, other.sec);
+    crypto_sign_detached(signed_job, NULL, (const unsigned char *)job.data, job.size,
+                         bad_sig ? other.sec : f->sign.sec);
+    memcpy(signed_job + crypto_sign_BYTES, job.data, job.size);
+    mc_seal(f->seal, signed_job, signed_len, sealed);
+    send_job(f, sealed, len);
     if (keep) {
         memcpy(keep, sealed, len);
-        memcpy(keep + len, sig, sizeof sig);
         *keep_len = len;
     }
+    free(signed_job);
     free(sealed);
     msgpack_sbuffer_destroy(&job);
     msgpack_sbuffer_destroy(&args);
@@ -231,13 +258,14 @@ static void publish(fake_t *f, const char *jid, int64_t ts, const char *command,
 static bool wait_return(fake_t *f, const char *jid, int ms)
 {
     int64_t end = zclock_mono() + ms;
-    zpoller_t *p = zpoller_new(f->pull, NULL);
+    zpoller_t *p = zpoller_new(f->chan, NULL);
     bool got = false;
     while (!got && zclock_mono() < end) {
         if (!zpoller_wait(p, (int)(end - zclock_mono())))
             continue;
-        zmsg_t *msg = zmsg_recv(f->pull);
-        zframe_t *kind = zmsg_first(msg), *body = zmsg_next(msg);
+        zmsg_t *msg = zmsg_recv(f->chan);
+        zmsg_first(msg); /* the route */
+        zframe_t *kind = zmsg_next(msg), *body = zmsg_next(msg);
         mc_ret_t ret;
         mc_err_t err;
         if (kind && body && zframe_streq(kind, MC_KIND_RETURN) &&
@@ -257,11 +285,9 @@ static int master(char **a)
     fake_t f;
     load_keys(a[0], "master", &f.curve);
     crypto_sign_keypair(f.sign.pub, f.sign.sec);
-    f.pub = curve_server(&f, ZMQ_XPUB, a[1]);
-    f.pull = curve_server(&f, ZMQ_PULL, a[2]);
-    f.reg = curve_server(&f, ZMQ_ROUTER, a[3]);
-    f.topic_len = (size_t)snprintf(f.topic, sizeof f.topic, "m:%s", a[4]) + 1;
-    const char *command = a[5];
+    f.chan = curve_server(&f, ZMQ_ROUTER, a[1]);
+    f.reg = curve_server(&f, ZMQ_ROUTER, a[2]);
+    const char *command = a[4];
 
     /* Registration: accept whatever key the minion presents. */
     zpoller_t *p = zpoller_new(f.reg, NULL);
@@ -284,17 +310,14 @@ static int master(char **a)
     zframe_destroy(&body);
     zmsg_destroy(&msg);
 
-    /* Wait until the minion subscribed to its topic. */
-    p = zpoller_new(f.pub, NULL);
-    bool subscribed = false;
-    while (!subscribed && zpoller_wait(p, 20000)) {
-        zframe_t *s = zframe_recv(f.pub);
-        subscribed = s && zframe_size(s) > 0 && zframe_data(s)[0] == 1;
-        zframe_destroy(&s);
-    }
+    /* The minion's first message (its grains) says where it is. */
+    p = zpoller_new(f.chan, NULL);
+    if (!zpoller_wait(p, 20000))
+        die("the minion did not connect within 20 s");
     zpoller_destroy(&p);
-    if (!subscribed)
-        die("the minion did not subscribe within 20 s");
+    msg = zmsg_recv(f.chan);
+    f.route = zmsg_pop(msg);
+    zmsg_destroy(&msg);
 
     int64_t now = (int64_t)time(NULL);
     char jid[MC_JID_LEN + 1];
@@ -309,10 +332,7 @@ static int master(char **a)
     printf("sent %s signed\n", jid);
     if (!wait_return(&f, jid, 20000))
         die("no return for the signed job");
-    void *s = zsock_resolve(f.pub);
-    zmq_send(s, f.topic, f.topic_len, ZMQ_SNDMORE);
-    zmq_send(s, replay, replay_len, ZMQ_SNDMORE);
-    zmq_send(s, replay + replay_len, crypto_sign_BYTES, 0);
+    send_job(&f, replay, replay_len);
     printf("sent %s again (replay)\n", jid);
     mc_jid_next(jid, mc_wall_us() + 2000, &last);
     publish(&f, jid, now - 3600, command, false, NULL, NULL);
@@ -323,8 +343,8 @@ static int master(char **a)
     printf("sent %s signed\n", jid);
     if (!wait_return(&f, jid, 20000))
         die("no return for the last signed job");
-    zsock_destroy(&f.pub);
-    zsock_destroy(&f.pull);
+    zframe_destroy(&f.route);
+    zsock_destroy(&f.chan);
     zsock_destroy(&f.reg);
     return 0;
 }
@@ -337,11 +357,11 @@ int main(int argc, char **argv)
         die("libsodium");
     if (argc == 8 && strcmp(argv[1], "claim") == 0)
         return claim(argv + 2);
-    if (argc == 7 && strcmp(argv[1], "snoop") == 0)
+    if (argc == 8 && strcmp(argv[1], "snoop") == 0)
         return snoop(argv + 2);
-    if (argc == 7 && strcmp(argv[1], "big") == 0)
+    if ((argc == 7 || argc == 8) && strcmp(argv[1], "big") == 0)
         return big(argv + 2);
-    if (argc == 8 && strcmp(argv[1], "master") == 0)
+    if (argc == 7 && strcmp(argv[1], "master") == 0)
         return master(argv + 2);
     fprintf(stderr, "usage: see the comment at the top of tests/tools/rogue.c\n");
     return 64;

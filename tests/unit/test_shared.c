@@ -17,14 +17,14 @@
 
 static void master_config_values(void **state)
 {
-    const char *text = "interface: 127.0.0.1\npublish_port: 14505\nauto_accept: true\n"
+    const char *text = "interface: 127.0.0.1\nret_port: 14506\nauto_accept: true\n"
                        "keep_jobs: 48\nlog_level: debug\n";
     mc_master_config_t cfg;
     mc_err_t err;
     assert_int_equal(mc_master_config_parse(&cfg, text, strlen(text), &err), 0);
     assert_string_equal(cfg.interface, "127.0.0.1");
-    assert_int_equal(cfg.publish_port, 14505);
-    assert_int_equal(cfg.ret_port, 4506); /* default kept */
+    assert_int_equal(cfg.ret_port, 14506);
+    assert_int_equal(cfg.auth_port, 4507); /* default kept */
     assert_true(cfg.auto_accept);
     assert_int_equal(cfg.keep_jobs, 48);
     assert_int_equal(cfg.log_level, MC_LOG_DEBUG);
@@ -35,10 +35,9 @@ static void config_errors_point_at_the_line(void **state)
 {
     mc_master_config_t cfg;
     mc_err_t err;
-    const char *bad_port = "# comment\ninterface: 0.0.0.0\n\npublish_port: abc\n";
+    const char *bad_port = "# comment\ninterface: 0.0.0.0\n\nret_port: abc\n";
     assert_int_equal(mc_master_config_parse(&cfg, bad_port, strlen(bad_port), &err), -1);
-    assert_string_equal(err.msg,
-                        "master: line 4: publish_port: expected a port number, got \"abc\"");
+    assert_string_equal(err.msg, "master: line 4: ret_port: expected a port number, got \"abc\"");
     const char *big_port = "ret_port: 70000\n";
     assert_int_equal(mc_master_config_parse(&cfg, big_port, strlen(big_port), &err), -1);
     const char *bad_bool = "auto_accept: maybe\n";

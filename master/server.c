@@ -1096,14 +1096,13 @@ static void on_signal(master_t *self)
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static zsock_t *curve_socket(master_t *self, int type, const char *domain, int port, int maxmsgsize,
-                             mc_err_t *err)
+/* A CURVE server socket, not yet listening: a connection takes the
+   socket's options as they are at bind time. */
+static zsock_t *curve_socket(master_t *self, int type, const char *domain, int maxmsgsize)
 {
     zsock_t *s = zsock_new(type);
-    if (!s) {
-        mc_err_set(err, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+    if (!s)
         return NULL;
-    }
     zsock_set_zap_domain(s, domain);
     zsock_set_curve_server(s, 1);
     zsock_set_curve_secretkey_bin(s, self->curve.sec);
@@ -1114,15 +1113,24 @@ static zsock_t *curve_socket(master_t *self, int type, const char *domain, int p
     zsock_set_rcvhwm(s, 100000);
     if (type == ZMQ_ROUTER)
         zsock_set_router_mandatory(s, 1);
+    return s;
+}
+
+static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
+{
     const char *iface = self->cfg->interface;
     bool v6 = strchr(iface, ':') != NULL;
+    if (!s) {
+        mc_err_set(err, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
     if (v6)
         zsock_set_ipv6(s, 1);
     if (zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port) < 0) {
         mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, zmq_strerror(zmq_errno()));
-        zsock_destroy(&s);
+        return -1;
     }
-    return s;
+    return 0;
 }
 
 static int open_client_socket(master_t *self, mc_err_t *err)
@@ -1256,15 +1264,20 @@ static int setup(master_t *self, mc_err_t *err)
     self->zap = zap_new(err);
     if (!self->zap)
         return -1;
-    self->reg =
-        curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_REGISTER, cfg->auth_port, MC_MAX_SMALL_MSG, err);
-    if (!self->reg)
+    self->reg = curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_REGISTER, MC_MAX_SMALL_MSG);
+    if (listen_tcp(self, self->reg, cfg->auth_port, err) != 0)
         return -1;
-    self->chan =
-        curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_MINION, cfg->ret_port, MC_MAX_RETURN_MSG, err);
-    if (!self->chan)
+    self->chan = curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_MINION, MC_MAX_RETURN_MSG);
+    if (self->chan) {
+        zsock_set_sndhwm(self->chan, cfg->pub_hwm + PUB_HWM_MARGIN);
+        /* A minion that stopped answering (its host gone, or the process
+           hung) is given up, so that it is reported as not connected
+           rather than sent jobs that wait in a queue nobody reads. */
+        zsock_set_heartbeat_ivl(self->chan, cfg->minion_alive_interval * 1000 / 3);
+        zsock_set_heartbeat_timeout(self->chan, cfg->minion_alive_interval * 1000);
+    }
+    if (listen_tcp(self, self->chan, cfg->ret_port, err) != 0)
         return -1;
-    zsock_set_sndhwm(self->chan, cfg->pub_hwm + PUB_HWM_MARGIN);
     if (open_client_socket(self, err) != 0)
         return -1;
 

@@ -39,6 +39,7 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, keep_jobs, CF_INT, 0, 24 * 365 * 10),
     F(mc_master_config_t, max_minions, CF_INT, 1, 1000000),
     F(mc_master_config_t, pub_hwm, CF_INT, 1, 1000000),
+    F(mc_master_config_t, minion_alive_interval, CF_INT, 2, 86400),
     {"nodegroups", CF_MAP, SIZE_MAX, 0, 0},
     {NULL, 0, 0, 0, 0},
 };
@@ -58,6 +59,7 @@ static const cf_field_t minion_fields[] = {
     F(mc_minion_config_t, queue_max, CF_INT, 0, 100000),
     F(mc_minion_config_t, job_max_age, CF_INT, 1, 86400 * 7),
     F(mc_minion_config_t, heartbeat, CF_INT, 1, 3600),
+    F(mc_minion_config_t, master_alive_interval, CF_INT, 2, 86400),
     F(mc_minion_config_t, shutdown_grace, CF_INT, 0, 86400),
     {"output_max", CF_INT, offsetof(mc_minion_config_t, output_max), 1024, 64L << 20},
     {"grains", CF_MAP, offsetof(mc_minion_config_t, grains), 0, 0},
@@ -213,6 +215,7 @@ static void master_defaults(mc_master_config_t *c)
     c->keep_jobs = 24;
     c->max_minions = 10000;
     c->pub_hwm = 10000;
+    c->minion_alive_interval = 30;
 }
 
 static void minion_defaults(mc_minion_config_t *c)
@@ -233,6 +236,7 @@ static void minion_defaults(mc_minion_config_t *c)
     c->queue_max = 128;
     c->job_max_age = 300;
     c->heartbeat = 10;
+    c->master_alive_interval = 30;
     c->shutdown_grace = 10;
     c->output_max = 1L << 20;
 }

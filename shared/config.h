@@ -20,10 +20,11 @@ typedef struct {
     char *pki_dir, *cachedir, *sock_dir, *log_file, *pidfile;
     mc_log_level_t log_level;
     bool auto_accept;
-    int keep_jobs;   /* hours */
-    int max_minions; /* file descriptors are raised for this many */
-    int pub_hwm;     /* jobs per minion published and not yet acked or returned */
-    mc_yaml_t *doc;  /* the parsed file, for nested settings */
+    int keep_jobs;             /* hours */
+    int max_minions;           /* file descriptors are raised for this many */
+    int pub_hwm;               /* jobs per minion published and not yet acked or returned */
+    int minion_alive_interval; /* seconds of silence before a minion's connection is given up */
+    mc_yaml_t *doc;            /* the parsed file, for nested settings */
 } mc_master_config_t;
 
 typedef struct {
@@ -32,7 +33,8 @@ typedef struct {
     char *pki_dir, *cachedir, *log_file, *pidfile;
     mc_log_level_t log_level;
     int workers, queue_max, job_max_age, heartbeat;
-    int shutdown_grace; /* seconds running jobs get to finish on SIGTERM */
+    int master_alive_interval; /* seconds of silence before the master's connection is given up */
+    int shutdown_grace;        /* seconds running jobs get to finish on SIGTERM */
     long output_max;
     const mc_yaml_t *grains; /* the grains: map, or NULL */
     mc_yaml_t *doc;

@@ -84,7 +84,8 @@ write_master_config() {
     } > "$T/etc/master"
 }
 
-# start_minion ID [CONFIG LINES...]: lines given override the defaults.
+# start_minion ID [CONFIG LINES...]: lines given override the defaults,
+# which are those below and then MINION_EXTRA (an array a test may set).
 start_minion() {
     local id=$1; shift
     mkdir -p "$T/etc/$id"
@@ -93,6 +94,7 @@ start_minion() {
         "ret_port: $RET_PORT" "auth_port: $AUTH_PORT"
         "pki_dir: $T/pki/$id" "cachedir: $T/cache/$id" "pidfile: $T/run/$id.pid"
         "workers: 2" "heartbeat: 1" "log_level: debug"
+        ${MINION_EXTRA[@]+"${MINION_EXTRA[@]}"}
     )
     local line key
     {

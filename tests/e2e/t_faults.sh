@@ -3,8 +3,11 @@
 # keys that are not (or no longer) accepted, and command-line errors.
 . "$(dirname "$0")/lib.sh"
 
+# Connections that fall silent are given up after 3 s here (30 by default).
+MINION_EXTRA=("master_alive_interval: 3")
+
 test_expect_success 'set-up: master and three accepted minions' '
-    start_master && start_and_accept m1 m2 m3
+    start_master "minion_alive_interval: 3" && start_and_accept m1 m2 m3
 '
 
 test_expect_success 'a minion that is down is listed as not returned (exit 2)' '
@@ -37,6 +40,24 @@ test_expect_success 'master killed with SIGKILL: minions reconnect and answer ag
     stop_daemon master KILL &&
     restart_master &&
     wait_until 30 mctl -t 3 --gather-timeout 1 "*" test.ping
+'
+
+lost_count() { grep -c "lost the connection to the master" "$T/log/$1"; }
+lost_more() { test "$(lost_count "$1")" -gt "$2"; }
+
+test_expect_success 'a master that falls silent without closing the connection: minions notice and reconnect' '
+    before=$(lost_count m1) &&
+    kill -STOP ${DAEMON_PIDS[master]} &&
+    { wait_until 10 lost_more m1 "$before"; rc=$?; kill -CONT ${DAEMON_PIDS[master]}; test $rc = 0; } &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping
+'
+
+not_connected() { mctl --async "$1" test.ping 2>&1 | grep -q "not sent: not connected"; }
+
+test_expect_success 'a minion that falls silent is dropped by the master and reported as not connected' '
+    kill -STOP ${DAEMON_PIDS[m2]} &&
+    { wait_until 10 not_connected m2; rc=$?; kill -CONT ${DAEMON_PIDS[m2]}; test $rc = 0; } &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 m2 test.ping
 '
 
 test_expect_success 'a worker killed mid-job gives an error return and is replaced' '

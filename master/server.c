@@ -1273,7 +1273,7 @@ static int setup(master_t *self, mc_err_t *err)
         /* A minion that stopped answering (its host gone, or the process
            hung) is given up, so that it is reported as not connected
            rather than sent jobs that wait in a queue nobody reads. */
-        zsock_set_heartbeat_ivl(self->chan, cfg->minion_alive_interval * 1000 / 3);
+        zsock_set_heartbeat_ivl(self->chan, cfg->minion_alive_interval * 1000 / 2);
         zsock_set_heartbeat_timeout(self->chan, cfg->minion_alive_interval * 1000);
     }
     if (listen_tcp(self, self->chan, cfg->ret_port, err) != 0)

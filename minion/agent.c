@@ -678,7 +678,7 @@ static int connect_master(agent_t *self, mc_err_t *err)
     /* A master whose host vanished, or a connection some middlebox
        dropped, closes no TCP connection: ZMTP pings find it. */
     int alive_ms = self->cfg->master_alive_interval * 1000;
-    zsock_set_heartbeat_ivl(self->chan, alive_ms / 3);
+    zsock_set_heartbeat_ivl(self->chan, alive_ms / 2);
     zsock_set_heartbeat_timeout(self->chan, alive_ms);
     if (zmq_socket_monitor(zsock_resolve(self->chan), "inproc://mctl-minion-chan",
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |

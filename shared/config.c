@@ -215,7 +215,7 @@ static void master_defaults(mc_master_config_t *c)
     c->keep_jobs = 24;
     c->max_minions = 10000;
     c->pub_hwm = 10000;
-    c->minion_alive_interval = 30;
+    c->minion_alive_interval = 60;
 }
 
 static void minion_defaults(mc_minion_config_t *c)
@@ -236,7 +236,7 @@ static void minion_defaults(mc_minion_config_t *c)
     c->queue_max = 128;
     c->job_max_age = 300;
     c->heartbeat = 10;
-    c->master_alive_interval = 30;
+    c->master_alive_interval = 60;
     c->shutdown_grace = 10;
     c->output_max = 1L << 20;
 }

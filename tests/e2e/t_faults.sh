@@ -3,7 +3,7 @@
 # keys that are not (or no longer) accepted, and command-line errors.
 . "$(dirname "$0")/lib.sh"
 
-# Connections that fall silent are given up after 3 s here (30 by default).
+# Connections that fall silent are given up after 3 s here (60 by default).
 MINION_EXTRA=("master_alive_interval: 3")
 
 test_expect_success 'set-up: master and three accepted minions' '

@@ -38,7 +38,7 @@ static void fill(jobcache_t *c, int jobs, int minions, int batch, int64_t *last)
         char jid[21];
         mc_jid_next(jid, mc_wall_us(), last);
         jobcache_add_job(c, jid, "test.ping", "*", "glob", "bench", mc_wall_us(), NULL, NULL,
-                         (const char *const *)ids, (size_t)minions);
+                         (const char *const *)ids, NULL, (size_t)minions);
         for (int i = 0; i < minions; i++) {
             msgpack_sbuffer_clear(&ret);
             mc_ret_pack_error(&ret, jid, ids[i], "test.ping", 0, "True");

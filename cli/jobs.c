@@ -185,10 +185,24 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
         }
         mc_ret_done(&ret);
     }
+    /* The ones it never went to, with the master's reason. */
+    const msgpack_object *unsent = mc_mp_get(&reply.root, "unsent");
+    for (uint32_t k = 0; unsent && unsent->type == MSGPACK_OBJECT_MAP && k < unsent->via.map.size;
+         k++) {
+        const msgpack_object *id = &unsent->via.map.ptr[k].key, *why = &unsent->via.map.ptr[k].val;
+        for (size_t i = 0;
+             i < n && id->type == MSGPACK_OBJECT_STR && why->type == MSGPACK_OBJECT_STR; i++)
+            if (r[i].state == MISSING && strlen(r[i].id) == id->via.str.size &&
+                memcmp(r[i].id, id->via.str.ptr, id->via.str.size) == 0) {
+                r[i].state = NOT_SENT;
+                r[i].why = mc_mp_cstr(why);
+            }
+    }
     mc_mp_doc_done(&reply);
     rc = results_report(o, r, n, jid);
     for (size_t i = 0; i < n; i++) {
         free(r[i].id);
+        free(r[i].why);
         zmtp_frame_free(&r[i].ret);
     }
     free(r);

@@ -374,11 +374,13 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
         client_close(&g.c);
         return EXIT_UNAVAILABLE;
     }
-    /* Who is still to come waits until the job's time is up. */
+    /* Who is still to come waits until the job's time is up; who was
+       never sent it is done. */
     for (size_t i = 0; i < g.n; i++) {
         g.e[i].state = ACKED;
         g.e[i].deadline_ms = mc_mono_ms() + remaining;
     }
+    take_unsent(&g, &reply.root, jid);
     /* What is stored already counts as arrived now. */
     const msgpack_object *returns = mc_mp_get(&reply.root, "returns");
     for (uint32_t k = 0;
@@ -395,6 +397,7 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
     int status = report(&g, jid);
     for (size_t i = 0; i < g.n; i++) {
         free(g.e[i].id);
+        free(g.e[i].why);
         zmtp_frame_free(&g.e[i].ret);
     }
     free(g.e);

@@ -8,7 +8,7 @@
 #include "log.h"
 #include "mp.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 typedef struct item {
     struct item *next;
@@ -18,7 +18,7 @@ typedef struct item {
     bool success;
     char *raw, *arg, *kwarg; /* msgpack */
     size_t raw_len, arg_len, kwarg_len;
-    char **ids;
+    char **ids, **unsent; /* unsent[i]: why the job did not go to ids[i], or NULL */
     size_t n;
 } item_t;
 
@@ -86,7 +86,16 @@ static int migrate(jobcache_t *self, mc_err_t *err)
             return -1;
         mc_info("job cache: created schema version %d", SCHEMA_VERSION);
     }
-    /* Later versions: if (version < 2) { ALTER ...; PRAGMA user_version = 2; } */
+    if (version < 2) {
+        /* Why a minion the job was meant for was not sent it (NULL: sent). */
+        if (exec(self, "BEGIN", err) ||
+            exec(self, "ALTER TABLE job_minions ADD COLUMN unsent TEXT", err) ||
+            exec(self, "PRAGMA user_version = 2", err) || exec(self, "COMMIT", err))
+            return -1;
+        if (version > 0)
+            mc_info("job cache: schema upgraded from version %d to %d", version, SCHEMA_VERSION);
+    }
+    /* Later versions: if (version < 3) { ALTER ...; PRAGMA user_version = 3; } */
     return 0;
 }
 
@@ -108,7 +117,8 @@ jobcache_t *jobcache_open(const char *path, mc_err_t *err)
                            "INSERT OR IGNORE INTO jobs(jid, fun, tgt, tgt_type, user, ts, arg, "
                            "kwarg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                            -1, &self->ins_job, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO job_minions(jid, id) VALUES (?1, ?2)",
+        sqlite3_prepare_v2(self->db,
+                           "INSERT OR IGNORE INTO job_minions(jid, id, unsent) VALUES (?1, ?2, ?3)",
                            -1, &self->ins_minion, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db,
                            "INSERT OR IGNORE INTO returns(jid, id, retcode, success, ret) "
@@ -135,9 +145,12 @@ static void item_free(item_t *it)
     free(it->raw);
     free(it->arg);
     free(it->kwarg);
-    for (size_t i = 0; i < it->n; i++)
+    for (size_t i = 0; i < it->n; i++) {
         free(it->ids[i]);
+        free(it->unsent[i]);
+    }
     free(it->ids);
+    free(it->unsent);
     free(it);
 }
 
@@ -188,7 +201,7 @@ static char *pack_object(const msgpack_object *o, size_t *len)
 void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const char *tgt,
                       const char *tgt_type, const char *user, int64_t ts_us,
                       const msgpack_object *arg, const msgpack_object *kwarg,
-                      const char *const *ids, size_t n)
+                      const char *const *ids, const char *const *unsent, size_t n)
 {
     item_t *it = mc_calloc(1, sizeof *it);
     it->is_job = true;
@@ -201,8 +214,11 @@ void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const 
     it->arg = pack_object(arg, &it->arg_len);
     it->kwarg = pack_object(kwarg, &it->kwarg_len);
     it->ids = mc_calloc(n + 1, sizeof *it->ids);
-    for (size_t i = 0; i < n; i++)
+    it->unsent = mc_calloc(n + 1, sizeof *it->unsent);
+    for (size_t i = 0; i < n; i++) {
         it->ids[i] = mc_strdup(ids[i]);
+        it->unsent[i] = unsent && unsent[i] ? mc_strdup(unsent[i]) : NULL;
+    }
     it->n = n;
     enqueue(self, it);
 }
@@ -251,6 +267,8 @@ static int write_item(jobcache_t *self, const item_t *it)
         for (size_t i = 0; i < it->n; i++) {
             sqlite3_bind_text(self->ins_minion, 1, it->jid, -1, SQLITE_STATIC);
             sqlite3_bind_text(self->ins_minion, 2, it->ids[i], -1, SQLITE_STATIC);
+            if (it->unsent[i])
+                sqlite3_bind_text(self->ins_minion, 3, it->unsent[i], -1, SQLITE_STATIC);
             if (step(self->ins_minion) != 0)
                 return -1;
         }
@@ -397,8 +415,10 @@ int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc
 
     static const char *lists[][2] = {
         {"minions", "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id"},
-        {"returns", "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id"}};
-    for (int l = 0; l < 2; l++) {
+        {"returns", "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id"},
+        {"unsent", "SELECT id, unsent FROM job_minions WHERE jid = ?1 AND unsent IS NOT NULL "
+                   "ORDER BY id"}};
+    for (int l = 0; l < 3; l++) {
         if (sqlite3_prepare_v2(self->db, lists[l][1], -1, &st, NULL) != SQLITE_OK) {
             mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
             return -1;
@@ -410,15 +430,20 @@ int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc
         msgpack_packer_init(&ip, &items, msgpack_sbuffer_write);
         size_t n = 0;
         while (sqlite3_step(st) == SQLITE_ROW) {
-            if (l == 0)
-                mc_pk_str(&ip, (const char *)sqlite3_column_text(st, 0));
-            else
+            if (l == 1)
                 mc_pk_bin(&ip, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+            else
+                mc_pk_str(&ip, (const char *)sqlite3_column_text(st, 0));
+            if (l == 2)
+                mc_pk_str(&ip, (const char *)sqlite3_column_text(st, 1));
             n++;
         }
         sqlite3_finalize(st);
         mc_pk_str(pk, lists[l][0]);
-        msgpack_pack_array(pk, n);
+        if (l == 2)
+            msgpack_pack_map(pk, n);
+        else
+            msgpack_pack_array(pk, n);
         msgpack_pack_str_body(pk, items.data, items.size);
         msgpack_sbuffer_destroy(&items);
     }

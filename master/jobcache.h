@@ -21,11 +21,13 @@ typedef struct _jobcache_t jobcache_t;
 jobcache_t *jobcache_open(const char *path, mc_err_t *err);
 void jobcache_close(jobcache_t **self);
 
-/* Queue a job: the packed job message and the ids it went to. */
+/* Queue a job: the packed job message, the ids it was meant for and, for
+   each, why it was not sent there (unsent[i], NULL when it was; unsent
+   may be NULL when the job went to all). */
 void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const char *tgt,
                       const char *tgt_type, const char *user, int64_t ts_us,
                       const msgpack_object *arg, const msgpack_object *kwarg,
-                      const char *const *ids, size_t n);
+                      const char *const *ids, const char *const *unsent, size_t n);
 /* Queue a return (already decoded and checked by the caller). */
 void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int64_t retcode,
                          bool success, const void *raw, size_t len);
@@ -45,8 +47,9 @@ typedef struct {
    failed, missing}]} newest first, into pk as one map entry "jobs". */
 int jobcache_pack_list(jobcache_t *self, const jobcache_query_t *q, msgpack_packer *pk,
                        mc_err_t *err);
-/* Pack the entries "job" (map), "minions" (ids) and "returns" (raw
-   return messages as bin); -1 with err when the jid is unknown. */
+/* Pack the entries "job" (map), "minions" (ids), "returns" (raw return
+   messages as bin) and "unsent" ({id: why} for the minions the job was
+   not sent to); -1 with err when the jid is unknown. */
 int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc_err_t *err);
 /* Forget jobs older than the cut-off; returns how many. */
 int jobcache_prune(jobcache_t *self, int64_t before_us);

@@ -420,20 +420,16 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
         return;
 
     char jid[MC_JID_LEN + 1] = "";
-    const char **unsent_id = mc_calloc(r.count + 1, sizeof *unsent_id);
-    char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why);
+    const char **ids = mc_calloc(r.count + 1, sizeof *ids);
+    char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why); /* NULL: sent */
     size_t unsent = 0, down = 0;
     if (r.count > 0) {
         mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
-        const char **ids = mc_calloc(r.count, sizeof *ids);
         for (size_t i = 0; i < r.count; i++)
             ids[i] = r.matched[i]->id;
         job_t *job = jobs_add(self->jobs, jid, fun, ids, r.count,
                               mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
         job_add_waiter(job, route);
-        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, user, mc_wall_us(), arg, kwarg,
-                         ids, r.count);
-        free(ids);
 
         msgpack_sbuffer job_sb;
         msgpack_sbuffer_init(&job_sb);
@@ -467,14 +463,17 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
                 down++;
             else
                 mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
-            unsent_id[unsent] = r.matched[i]->id;
-            unsent_why[unsent++] = mc_strdup(why);
+            unsent_why[i] = mc_strdup(why);
+            unsent++;
             /* Nothing will come from it for this job. */
             job_advance(job, r.matched[i]->id, MINION_RETURNED, NULL);
         }
         free(signed_job);
         free(sealed);
         msgpack_sbuffer_destroy(&job_sb);
+        /* Queued in this turn, before any return can come. */
+        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, user, mc_wall_us(), arg, kwarg,
+                         ids, (const char *const *)unsent_why, r.count);
         char down_note[48] = "";
         if (down)
             snprintf(down_note, sizeof down_note, "; %zu not connected", down);
@@ -494,15 +493,17 @@ static void handle_publish(master_t *self, zframe_t *route, const msgpack_object
     if (unsent) {
         mc_pk_str(&pk, "unsent");
         msgpack_pack_map(&pk, unsent);
-        for (size_t i = 0; i < unsent; i++) {
-            mc_pk_str(&pk, unsent_id[i]);
-            mc_pk_str(&pk, unsent_why[i]);
-            free(unsent_why[i]);
-        }
+        for (size_t i = 0; i < r.count; i++)
+            if (unsent_why[i]) {
+                mc_pk_str(&pk, ids[i]);
+                mc_pk_str(&pk, unsent_why[i]);
+            }
     }
     reply_sbuf(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
-    free(unsent_id);
+    for (size_t i = 0; i < r.count; i++)
+        free(unsent_why[i]);
+    free(ids);
     free(unsent_why);
     resolved_done(&r);
 }
@@ -565,7 +566,7 @@ static void handle_job_history(master_t *self, zframe_t *route, const msgpack_ob
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_reply_header(&pk, wait ? 4 : 3);
+    pack_reply_header(&pk, wait ? 5 : 4);
     if (jobcache_pack_show(self->cache, jid, &pk, &err) != 0) {
         reply_error(self, route, "%s", err.msg);
         msgpack_sbuffer_destroy(&sb);

@@ -139,7 +139,7 @@ test_expect_success 'keep_jobs: jobs older than it are pruned, newer ones stay' 
     recent=$(mctl --out json jobs list --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
     stop_daemon master &&
     old_ts=$(( ($(date +%s) - 2 * 86400) * 1000000 )) &&
-    sqlite3 "$T/cache/master/jobs.db" "INSERT INTO jobs VALUES ('"'"'20200101000000000001'"'"', '"'"'test.ping'"'"', '"'"'*'"'"', '"'"'glob'"'"', '"'"'root'"'"', $old_ts, NULL, NULL); INSERT INTO job_minions VALUES ('"'"'20200101000000000001'"'"', '"'"'m1'"'"');" &&
+    sqlite3 "$T/cache/master/jobs.db" "INSERT INTO jobs VALUES ('"'"'20200101000000000001'"'"', '"'"'test.ping'"'"', '"'"'*'"'"', '"'"'glob'"'"', '"'"'root'"'"', $old_ts, NULL, NULL); INSERT INTO job_minions(jid, id) VALUES ('"'"'20200101000000000001'"'"', '"'"'m1'"'"');" &&
     test "$(sqlite3 "$T/cache/master/jobs.db" "SELECT count(*) FROM jobs WHERE ts < $old_ts + 1")" = 1 &&
     restart_master &&
     wait_until 10 job_gone 20200101000000000001 &&

@@ -22,8 +22,15 @@ test_expect_success 'a minion that is not connected is reported at once, not wai
     cat out.txt err.txt &&
     grep -A1 "^ghost:$" out.txt | grep -q "Minion did not return. \[Not sent: not connected\]" &&
     grep -q "1 of 1 minion did not return" err.txt &&
-    { mctl --async ghost test.ping 2> err.txt; test $? = 2; } &&
-    grep -q "ghost: not sent: not connected" err.txt
+    { mctl --async ghost test.ping > out.txt 2> err.txt; test $? = 2; } &&
+    grep -q "ghost: not sent: not connected" err.txt &&
+    jid=$(grep -oE "[0-9]{20}" out.txt) &&
+    { mctl jobs show "$jid" > show.txt; test $? = 2; } &&
+    grep -A1 "^ghost:$" show.txt | grep -q "Minion did not return. \[Not sent: not connected\]" &&
+    start=$(date +%s%N) &&
+    { mctl jobs wait "$jid" > wait.txt; test $? = 2; } &&
+    test $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 &&
+    grep -A1 "^ghost:$" wait.txt | grep -q "Minion did not return. \[Not sent: not connected\]"
 '
 
 test_expect_success 'past pub_hwm unsettled jobs a minion is reported as not sent, never dropped silently' '

@@ -13,9 +13,10 @@
     A job passes four gates before it reaches a worker, each logging why it
     refused: the seal (only a job sealed to our key, by the master's key,
     opens), the signature inside it (over the job, by the master's pinned
-    signing key), the replay check (a jid we already ran, or a timestamp outside job_max_age), and
-    the target (the job's expression must match this minion). Then the
-    master gets an ack at once and, later, the return.
+    signing key), the replay check (a jid we already ran, or a timestamp
+    outside job_max_age), and the target (the job's expression must match
+    this minion). Then the master gets an ack at once and, later, the
+    return.
 
     Messages go out without blocking. Returns wait in the spool until the
     master says it stored them; grains wait in an outbox while the master is

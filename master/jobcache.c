@@ -413,6 +413,8 @@ int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc
     }
     sqlite3_finalize(st);
 
+    /* Each list is one value per row, or, from two columns, a map of the
+       first to the second. Blobs go as bin, the rest as text. */
     static const char *lists[][2] = {
         {"minions", "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id"},
         {"returns", "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id"},
@@ -424,23 +426,21 @@ int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc
             return -1;
         }
         sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
+        int cols = sqlite3_column_count(st);
         msgpack_sbuffer items;
         msgpack_sbuffer_init(&items);
         msgpack_packer ip;
         msgpack_packer_init(&ip, &items, msgpack_sbuffer_write);
         size_t n = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (l == 1)
-                mc_pk_bin(&ip, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-            else
-                mc_pk_str(&ip, (const char *)sqlite3_column_text(st, 0));
-            if (l == 2)
-                mc_pk_str(&ip, (const char *)sqlite3_column_text(st, 1));
-            n++;
-        }
+        for (; sqlite3_step(st) == SQLITE_ROW; n++)
+            for (int c = 0; c < cols; c++)
+                if (sqlite3_column_type(st, c) == SQLITE_BLOB)
+                    mc_pk_bin(&ip, sqlite3_column_blob(st, c), (size_t)sqlite3_column_bytes(st, c));
+                else
+                    mc_pk_str(&ip, (const char *)sqlite3_column_text(st, c));
         sqlite3_finalize(st);
         mc_pk_str(pk, lists[l][0]);
-        if (l == 2)
+        if (cols == 2)
             msgpack_pack_map(pk, n);
         else
             msgpack_pack_array(pk, n);

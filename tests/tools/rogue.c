@@ -237,9 +237,12 @@ static void publish(fake_t *f, const char *jid, int64_t ts, const char *command,
     size_t signed_len = crypto_sign_BYTES + job.size, len = signed_len + MC_SEAL_OVERHEAD;
     unsigned char *signed_job = mc_malloc(signed_len), *sealed = mc_malloc(len);
     mc_sign_keys_t other;
-    crypto_sign_keypair(other.pub, other.sec);
-    crypto_sign_detached(signed_job, NULL, (const unsigned char *)job.data, job.size,
-                         bad_sig ? other.sec : f->sign.sec);
+    const unsigned char *key = f->sign.sec;
+    if (bad_sig) {
+        crypto_sign_keypair(other.pub, other.sec);
+        key = other.sec;
+    }
+    crypto_sign_detached(signed_job, NULL, (const unsigned char *)job.data, job.size, key);
     memcpy(signed_job + crypto_sign_BYTES, job.data, job.size);
     mc_seal(f->seal, signed_job, signed_len, sealed);
     send_job(f, sealed, len);

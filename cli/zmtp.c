@@ -10,10 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define GREETING_SIZE 64
-#define FLAG_MORE     0x01
-#define FLAG_LONG     0x02
-#define FLAG_COMMAND  0x04
+#include "zmtp_codec.h"
 
 zmtp_frame_t *zmtp_frame_new(const void *data, size_t size)
 {
@@ -90,94 +87,38 @@ static int fill(zmtp_t *z, int64_t deadline_ms, mc_err_t *err)
     }
 }
 
-/* Parse the frame header at off: 1 with *flags, *body (offset of the
-   body) and *size when the whole frame is buffered, 0 when more bytes are
-   needed, -1 on a malformed or oversized frame. */
+/* Parse the frame at off: 1 with *flags, *body (offset of the body) and
+   *size when the whole frame is buffered, 0 when more bytes are needed, -1
+   on a malformed or oversized frame. */
 static int frame_at(const zmtp_t *z, size_t off, uint8_t *flags, size_t *body, size_t *size,
                     mc_err_t *err)
 {
-    size_t have = z->tail - off;
-    if (have < 2)
-        return 0;
-    const uint8_t *p = z->buf + off;
-    *flags = p[0];
-    if (*flags & ~(FLAG_MORE | FLAG_LONG | FLAG_COMMAND)) {
-        mc_err_set(err, "bad frame from the master (flags %#x)", *flags);
-        return -1;
-    }
-    uint64_t n;
     size_t hdr;
-    if (*flags & FLAG_LONG) {
-        if (have < 9)
-            return 0;
-        n = 0;
-        for (int i = 1; i <= 8; i++)
-            n = n << 8 | p[i];
-        hdr = 9;
-    } else {
-        n = p[1];
-        hdr = 2;
-    }
-    if (n > z->max_frame) {
-        mc_err_set(err, "the master sent a frame of %llu bytes, over the limit of %zu",
-                   (unsigned long long)n, z->max_frame);
-        return -1;
-    }
-    if (have - hdr < n)
-        return 0;
-    *body = off + hdr;
-    *size = (size_t)n;
-    return 1;
+    mc_err_t why;
+    int rc = mc_zmtp_parse(z->buf + off, z->tail - off, z->max_frame, flags, &hdr, size, &why);
+    if (rc < 0)
+        mc_err_set(err, "the master sent %s", why.msg);
+    if (rc == 1)
+        *body = off + hdr;
+    return rc;
 }
 
 static int send_frame(zmtp_t *z, uint8_t flags, const void *data, size_t size, mc_err_t *err)
 {
-    uint8_t hdr[9];
-    size_t h;
-    if (size > 255) {
-        hdr[0] = flags | FLAG_LONG;
-        for (int i = 0; i < 8; i++)
-            hdr[1 + i] = (uint8_t)((uint64_t)size >> (56 - 8 * i));
-        h = 9;
-    } else {
-        hdr[0] = flags;
-        hdr[1] = (uint8_t)size;
-        h = 2;
-    }
+    uint8_t hdr[MC_ZMTP_HEADER_MAX];
+    size_t h = mc_zmtp_header(hdr, flags, size);
     if (write_all(z->fd, hdr, h, err) != 0)
         return -1;
     return write_all(z->fd, data, size, err);
 }
 
-/* Find the value of property name in a READY command's metadata. */
-static const uint8_t *ready_property(const uint8_t *p, size_t n, const char *name, size_t *len)
-{
-    size_t want = strlen(name);
-    while (n > 0) {
-        size_t nl = p[0];
-        if (n < 1 + nl + 4)
-            return NULL;
-        const uint8_t *key = p + 1;
-        const uint8_t *v = key + nl;
-        size_t vl = (size_t)v[0] << 24 | (size_t)v[1] << 16 | (size_t)v[2] << 8 | v[3];
-        if (n - 1 - nl - 4 < vl)
-            return NULL;
-        if (nl == want && strncasecmp((const char *)key, name, nl) == 0) {
-            *len = vl;
-            return v + 4;
-        }
-        p = v + 4 + vl;
-        n -= 1 + nl + 4 + vl;
-    }
-    return NULL;
-}
-
 static int handshake(zmtp_t *z, int64_t deadline, mc_err_t *err)
 {
-    uint8_t g[GREETING_SIZE] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+    uint8_t g[MC_ZMTP_GREETING_SIZE];
+    mc_zmtp_greeting(g, 0, "NULL");
     if (write_all(z->fd, g, sizeof g, err) != 0)
         return -1;
-    while (z->tail < GREETING_SIZE) {
+    while (z->tail < MC_ZMTP_GREETING_SIZE) {
         int rc = fill(z, deadline, err);
         if (rc <= 0) {
             if (rc == 0)
@@ -185,22 +126,19 @@ static int handshake(zmtp_t *z, int64_t deadline, mc_err_t *err)
             return -1;
         }
     }
-    const uint8_t *p = z->buf;
-    if (p[0] != 0xff || (p[9] & 1) != 1 || p[10] < 3 || memcmp(p + 12, "NULL\0", 5) != 0) {
-        mc_err_set(err, "the socket does not speak ZMTP 3 with the NULL mechanism");
+    if (mc_zmtp_check_greeting(z->buf, "NULL", err) != 0)
         return -1;
-    }
-    z->head = GREETING_SIZE;
+    z->head = MC_ZMTP_GREETING_SIZE;
 
     static const uint8_t ready[] = {5,   'R', 'E', 'A', 'D', 'Y', 11,  'S', 'o', 'c', 'k',
                                     'e', 't', '-', 'T', 'y', 'p', 'e', 0,   0,   0,   6,
                                     'D', 'E', 'A', 'L', 'E', 'R', 8,   'I', 'd', 'e', 'n',
                                     't', 'i', 't', 'y', 0,   0,   0,   0};
-    if (send_frame(z, FLAG_COMMAND, ready, sizeof ready, err) != 0)
+    if (send_frame(z, MC_ZMTP_COMMAND, ready, sizeof ready, err) != 0)
         return -1;
     for (;;) {
         uint8_t flags;
-        size_t body, size;
+        size_t body = 0, size = 0;
         int rc = frame_at(z, z->head, &flags, &body, &size, err);
         if (rc < 0)
             return -1;
@@ -214,7 +152,7 @@ static int handshake(zmtp_t *z, int64_t deadline, mc_err_t *err)
         }
         const uint8_t *c = z->buf + body;
         z->head = body + size;
-        if (!(flags & FLAG_COMMAND) || size < 1 || c[0] + 1u > size) {
+        if (!(flags & MC_ZMTP_COMMAND) || size < 1 || c[0] + 1u > size) {
             mc_err_set(err, "the master sent a message before READY");
             return -1;
         }
@@ -230,7 +168,7 @@ static int handshake(zmtp_t *z, int64_t deadline, mc_err_t *err)
         if (nl != 5 || memcmp(c + 1, "READY", 5) != 0)
             continue;
         size_t tl = 0;
-        const uint8_t *type = ready_property(c + 6, size - 6, "Socket-Type", &tl);
+        const uint8_t *type = mc_zmtp_property(c + 6, size - 6, "Socket-Type", &tl);
         if (!type || tl != 6 || memcmp(type, "ROUTER", 6) != 0) {
             mc_err_set(err, "the socket is not the master's client socket (peer is %.*s)",
                        type ? (int)tl : 7, type ? (const char *)type : "unknown");
@@ -299,20 +237,20 @@ int zmtp_recv(zmtp_t *z, zmtp_frame_t **frames, int max, int timeout_ms, mc_err_
         int frames_in = 0;
         for (;;) {
             uint8_t flags;
-            size_t body, size;
+            size_t body = 0, size = 0;
             int rc = frame_at(z, off, &flags, &body, &size, err);
             if (rc < 0)
                 return -1;
             if (rc == 0)
                 break;
             off = body + size;
-            if (flags & FLAG_COMMAND) {
+            if (flags & MC_ZMTP_COMMAND) {
                 if (frames_in == 0)
                     z->head = off;
                 continue;
             }
             frames_in++;
-            if (!(flags & FLAG_MORE)) {
+            if (!(flags & MC_ZMTP_MORE)) {
                 complete = true;
                 break;
             }
@@ -322,9 +260,9 @@ int zmtp_recv(zmtp_t *z, zmtp_frame_t **frames, int max, int timeout_ms, mc_err_
             size_t at = z->head;
             while (at < off) {
                 uint8_t flags;
-                size_t body, size;
+                size_t body = 0, size = 0;
                 frame_at(z, at, &flags, &body, &size, err);
-                if (!(flags & FLAG_COMMAND) && n < max)
+                if (!(flags & MC_ZMTP_COMMAND) && n < max)
                     frames[n++] = zmtp_frame_new(z->buf + body, size);
                 at = body + size;
             }

@@ -5,10 +5,10 @@
     on the master's auth port and wait, with backoff and a log line saying
     what we wait for, until the key is accepted, learning (and pinning) the
     master's Ed25519 signing key from the reply; then open the channel to
-    the master: one connection (DEALER to its ROUTER) that brings jobs and
-    "stored" notices in and takes returns, acks, heartbeats and grains out.
-    The master addresses that connection by the key it authenticated, so
-    only this minion's jobs ever arrive on it.
+    the master: one connection (DEALER to its ROUTER, see link.c) that
+    brings jobs and "stored" notices in and takes returns, acks, heartbeats
+    and grains out. The master addresses that connection by the key it
+    authenticated, so only this minion's jobs ever arrive on it.
 
     A job passes four gates before it reaches a worker, each logging why it
     refused: the seal (only a job sealed to our key, by the master's key,
@@ -20,9 +20,8 @@
 
     Messages go out without blocking. Returns wait in the spool until the
     master says it stored them; grains wait in an outbox while the master is
-    away. A socket monitor notices each new connection and sends grains and
-    a heartbeat at once: that is how a restarted master learns where this
-    minion is, and what it is. */
+    away. Each new connection sends grains and a heartbeat at once: that is
+    how a restarted master learns where this minion is, and what it is. */
 #include "agent.h"
 
 #include <czmq.h>
@@ -36,6 +35,7 @@
 
 #include "grains.h"
 #include "keys.h"
+#include "link.h"
 #include "log.h"
 #include "module.h"
 #include "pool.h"
@@ -69,8 +69,8 @@ typedef struct {
     worker_ctx_t wctx; /* for the quick functions run here */
     replay_t *replay;
     spool_t *spool;
-    zsock_t *chan, *monitor; /* the connection to the master, and its events */
-    bool sent;               /* sent on chan since its events were last read */
+    link_t *chan;           /* the connection to the master */
+    char last_failure[256]; /* why the last attempt to connect failed, said once */
     int sigfd;
     msgpack_sbuffer grains;
     mc_mp_doc_t grains_doc;
@@ -93,13 +93,8 @@ static void free_ack(void **item)
 /* [kind][payload] to the master, or -1 when it cannot take it now. */
 static int chan_send(agent_t *self, const void *kind, size_t kind_len, const void *data, size_t len)
 {
-    void *s = zsock_resolve(self->chan);
-    /* A send may take the socket's signal for messages that came in. */
-    self->sent = true;
-    if (zmq_send(s, kind, kind_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return -1;
-    zmq_send(s, data, len, 0);
-    return 0;
+    link_part_t parts[2] = {{kind, kind_len}, {data, len}};
+    return link_send(self->chan, parts, 2);
 }
 
 static void outbox_flush(agent_t *self)
@@ -267,11 +262,11 @@ static bool refresh_grains(agent_t *self)
 
 /* The master's notice that it stored returns: ["stored"][{v, jids}].
    CURVE proves it comes from the master. */
-static void on_stored(agent_t *self, zframe_t *body)
+static void on_stored(agent_t *self, const link_part_t *body)
 {
     mc_mp_doc_t doc;
     mc_err_t err;
-    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0) {
+    if (mc_mp_parse(&doc, (const char *)body->data, body->size, &err) != 0) {
         mc_warn("dropped a malformed stored notice: %s", err.msg);
         return;
     }
@@ -335,36 +330,36 @@ static void run_control(agent_t *self, const mc_job_t *job)
     msgpack_sbuffer_destroy(&sb);
 }
 
+static bool part_is(const link_part_t *p, const char *s)
+{
+    return p->size == strlen(s) && memcmp(p->data, s, p->size) == 0;
+}
+
 /* A message from the master: ["job"][sealed: signature, job] or
    ["stored"][{v, jids}]. */
-static void on_message(agent_t *self)
+static void on_message(void *arg, const link_part_t *parts, int n)
 {
-    zmsg_t *msg = zmsg_recv(self->chan);
-    if (!msg)
-        return;
-    zframe_t *kind = zmsg_first(msg);
-    zframe_t *sealed = zmsg_next(msg);
+    agent_t *self = arg;
     unsigned char *plain = NULL;
     mc_job_t job;
     mc_err_t err;
     bool decoded = false;
 
-    if (zmsg_size(msg) != 2 ||
-        !(zframe_streq(kind, MC_KIND_JOB) || zframe_streq(kind, MC_KIND_STORED))) {
+    if (n != 2 || !(part_is(&parts[0], MC_KIND_JOB) || part_is(&parts[0], MC_KIND_STORED))) {
         mc_warn("dropped a message from the master that is neither a job nor a stored notice");
         goto out;
     }
-    if (zframe_streq(kind, MC_KIND_STORED)) {
-        on_stored(self, sealed);
+    if (part_is(&parts[0], MC_KIND_STORED)) {
+        on_stored(self, &parts[1]);
         goto out;
     }
-    size_t len = zframe_size(sealed);
+    size_t len = parts[1].size;
     if (len < MC_SEAL_OVERHEAD + crypto_sign_BYTES) {
         mc_warn("refused a job too short to be sealed and signed");
         goto out;
     }
     plain = mc_malloc(len - MC_SEAL_OVERHEAD + 1);
-    if (mc_unseal(self->seal, zframe_data(sealed), len, plain) != 0) {
+    if (mc_unseal(self->seal, parts[1].data, len, plain) != 0) {
         mc_warn("refused a job not sealed to this minion's key");
         goto out;
     }
@@ -444,32 +439,37 @@ out:
     if (decoded)
         mc_job_done(&job);
     free(plain);
-    zmsg_destroy(&msg);
 }
 
-/* The monitor reports the channel's connections to the master. */
-static void on_monitor(agent_t *self)
+/* A failed attempt to connect is logged when its reason changes, not each
+   time the link tries again. */
+static void note_failure(agent_t *self, link_event_t event, const char *why)
 {
-    zmsg_t *msg = zmsg_recv(self->monitor);
-    if (!msg)
+    if (strcmp(why, self->last_failure) == 0)
         return;
-    zframe_t *f = zmsg_first(msg);
-    if (f && zframe_size(f) >= 2) {
-        uint16_t event;
-        memcpy(&event, zframe_data(f), 2);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-            mc_info("connected to the master%s",
-                    spool_count(self->spool) ? "; sending the returns it has not stored" : "");
-            send_grains(self);
-            send_heartbeat(self);
-            spool_all_due(self->spool);
-        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            mc_error("the master refused this minion's key (deleted or rejected?)");
-        } else if (event == ZMQ_EVENT_DISCONNECTED) {
-            mc_warn("lost the connection to the master; reconnecting");
-        }
+    snprintf(self->last_failure, sizeof self->last_failure, "%s", why);
+    if (event == LINK_REFUSED)
+        mc_error("the master refused this minion's key (deleted or rejected?)");
+    else
+        mc_info("%s; trying again", why);
+}
+
+/* The connection to the master came up or went down. */
+static void on_chan_event(void *arg, link_event_t event, const char *why)
+{
+    agent_t *self = arg;
+    if (event == LINK_UP) {
+        self->last_failure[0] = '\0';
+        mc_info("connected to the master%s",
+                spool_count(self->spool) ? "; sending the returns it has not stored" : "");
+        send_grains(self);
+        send_heartbeat(self);
+        spool_all_due(self->spool);
+    } else if (event == LINK_LOST) {
+        mc_warn("lost the connection to the master (%s); reconnecting", why);
+    } else {
+        note_failure(self, event, why);
     }
-    zmsg_destroy(&msg);
 }
 
 /* SIGHUP: take the grains: map from the config file as it is now (the
@@ -516,25 +516,6 @@ static void on_signal(agent_t *self)
 }
 
 /* ---- start-up ------------------------------------------------------------- */
-
-static void curve_client(agent_t *self, zsock_t *s)
-{
-    zsock_set_curve_serverkey_bin(s, self->master_pub);
-    zsock_set_curve_publickey_bin(s, self->keys.pub);
-    zsock_set_curve_secretkey_bin(s, self->keys.sec);
-    zsock_set_linger(s, 0);
-    zsock_set_reconnect_ivl(s, 200);
-    zsock_set_reconnect_ivl_max(s, 5000);
-    if (strchr(self->cfg->master, ':'))
-        zsock_set_ipv6(s, 1);
-}
-
-static char *endpoint(agent_t *self, int port)
-{
-    const char *m = self->cfg->master;
-    return strchr(m, ':') ? mc_sprintf("tcp://[%s]:%d", m, port)
-                          : mc_sprintf("tcp://%s:%d", m, port);
-}
 
 /* The master's CURVE key: master_pubkey is its Z85 text or the path of its
    master.cert file. */
@@ -589,110 +570,148 @@ static int pin_sign_key(agent_t *self, const unsigned char key[MC_KEY_LEN], mc_e
     return rc;
 }
 
+/* A link to the master's port with our keys. */
+static link_t *open_link(agent_t *self, int port, size_t max_frame, int alive_ms,
+                         void (*on_event)(void *, link_event_t, const char *),
+                         void (*on_msg)(void *, const link_part_t *, int), void *arg)
+{
+    link_config_t lc = {.host = self->cfg->master,
+                        .port = port,
+                        .server_pub = self->master_pub,
+                        .pub = self->keys.pub,
+                        .sec = self->keys.sec,
+                        .max_frame = max_frame,
+                        .alive_ms = alive_ms,
+                        .on_event = on_event,
+                        .on_message = on_msg,
+                        .arg = arg};
+    return link_new(&lc);
+}
+
+/* The exchange on the auth port. */
+typedef struct {
+    agent_t *agent;
+    mc_buf_t reply; /* the answer not yet read */
+    bool got;
+} registration_t;
+
+static void on_reg_message(void *arg, const link_part_t *parts, int n)
+{
+    registration_t *r = arg;
+    if (n != 1) {
+        mc_warn("registration: bad answer from the master (%d frames)", n);
+        return;
+    }
+    r->reply.len = 0;
+    mc_buf_append(&r->reply, parts[0].data, parts[0].size);
+    r->got = true;
+}
+
+static void on_reg_event(void *arg, link_event_t event, const char *why)
+{
+    registration_t *r = arg;
+    if (event == LINK_UP)
+        r->agent->last_failure[0] = '\0';
+    else if (event != LINK_LOST)
+        note_failure(r->agent, event, why);
+}
+
+/* What the master answered: 1 when accepted (and the signing key pinned),
+   0 to keep asking, -1 on a fatal error. */
+static int on_reg_reply(agent_t *self, registration_t *r, char *last_status, size_t cap,
+                        mc_err_t *err)
+{
+    mc_register_reply_t reply;
+    mc_err_t derr;
+    r->got = false;
+    if (mc_register_reply_decode(&reply, r->reply.data, r->reply.len, &derr) != 0) {
+        mc_warn("registration: bad answer from the master: %s", derr.msg);
+        return 0;
+    }
+    if (strcmp(reply.status, "accepted") == 0 && reply.has_sign_pub)
+        return pin_sign_key(self, reply.sign_pub, err) == 0 ? 1 : -1;
+    if (strcmp(reply.status, last_status) != 0) {
+        char finger[MC_FINGERPRINT_LEN];
+        mc_fingerprint(self->keys.pub, finger);
+        if (strcmp(reply.status, "pending") == 0)
+            mc_info("waiting for the master to accept this minion's key (fingerprint "
+                    "%s): run 'mctl key accept %s' on the master",
+                    finger, self->cfg->id);
+        else
+            mc_error("the master has this minion's key as %s: ask its operator to accept "
+                     "it (mctl key accept --include-rejected %s) or delete it",
+                     reply.status, self->cfg->id);
+        snprintf(last_status, cap, "%s", reply.status);
+    }
+    return 0;
+}
+
 /* Present our key until the master accepts it. Returns -1 on a stop
    signal or a fatal error. */
 static int register_with_master(agent_t *self, mc_err_t *err)
 {
-    zsock_t *reg = zsock_new(ZMQ_DEALER);
-    curve_client(self, reg);
-    zsock_set_immediate(reg, 1);
-    zsock_set_maxmsgsize(reg, MC_MAX_SMALL_MSG);
-    char *ep = endpoint(self, self->cfg->auth_port);
-    zsock_connect(reg, "%s", ep);
+    registration_t r = {.agent = self};
+    link_t *reg = open_link(self, self->cfg->auth_port, MC_MAX_SMALL_MSG, 0, on_reg_event,
+                            on_reg_message, &r);
     msgpack_sbuffer req;
     msgpack_sbuffer_init(&req);
     mc_register_pack(&req, self->cfg->id, self->keys.pub);
-    char finger[MC_FINGERPRINT_LEN];
-    mc_fingerprint(self->keys.pub, finger);
 
     int rc = -1, wait_ms = 250;
-    int64_t start = mc_mono_ms(), last_note = start;
+    int64_t start = mc_mono_ms(), last_note = start, next_send = 0;
+    bool answered = false;
     char last_status[16] = "";
-    zmq_pollitem_t items[] = {{zsock_resolve(reg), 0, ZMQ_POLLIN, 0},
-                              {NULL, self->sigfd, ZMQ_POLLIN, 0}};
     while (!self->stop) {
-        zmq_send(zsock_resolve(reg), req.data, req.size, ZMQ_DONTWAIT);
-        int64_t until = mc_mono_ms() + wait_ms;
-        bool answered = false;
-        while (!self->stop && mc_mono_ms() < until) {
-            if (zmq_poll(items, 2, (long)(until - mc_mono_ms())) <= 0)
-                continue;
-            if (items[1].revents & ZMQ_POLLIN) {
-                on_signal(self);
-                continue;
+        int64_t now = mc_mono_ms();
+        long timeout = link_timeout(reg, now);
+        if (link_is_up(reg)) {
+            if (now >= next_send) {
+                link_part_t part = {(const uint8_t *)req.data, req.size};
+                link_send(reg, &part, 1);
+                /* Pending keys are answered the moment they are accepted,
+                   so a slow re-send costs nothing. */
+                next_send = now + wait_ms;
+                wait_ms = wait_ms * 2 > 10000 ? 10000 : wait_ms * 2;
             }
-            zframe_t *f = zframe_recv(reg);
-            mc_register_reply_t reply;
-            mc_err_t derr;
-            if (!f || mc_register_reply_decode(&reply, zframe_data(f), zframe_size(f), &derr)) {
-                mc_warn("registration: bad answer from the master: %s", f ? derr.msg : "none");
-                zframe_destroy(&f);
-                continue;
-            }
-            zframe_destroy(&f);
+            if (timeout < 0 || next_send - now < timeout)
+                timeout = (long)(next_send - now);
+        }
+        if (timeout < 0 || timeout > 1000)
+            timeout = 1000;
+        link_flush(reg);
+        struct pollfd fds[2] = {{link_fd(reg), link_events(reg), 0}, {self->sigfd, POLLIN, 0}};
+        if (poll(fds, 2, (int)timeout) > 0 && (fds[1].revents & POLLIN))
+            on_signal(self);
+        link_service(reg, fds[0].revents, mc_mono_ms());
+        if (r.got) {
             answered = true;
-            if (strcmp(reply.status, "accepted") == 0 && reply.has_sign_pub) {
-                rc = pin_sign_key(self, reply.sign_pub, err);
+            int got = on_reg_reply(self, &r, last_status, sizeof last_status, err);
+            if (got != 0) {
+                rc = got > 0 ? 0 : -1;
                 goto done;
-            }
-            if (strcmp(reply.status, last_status) != 0) {
-                if (strcmp(reply.status, "pending") == 0)
-                    mc_info("waiting for the master to accept this minion's key (fingerprint "
-                            "%s): run 'mctl key accept %s' on the master",
-                            finger, self->cfg->id);
-                else
-                    mc_error("the master has this minion's key as %s: ask its operator to accept "
-                             "it (mctl key accept --include-rejected %s) or delete it",
-                             reply.status, self->cfg->id);
-                snprintf(last_status, sizeof last_status, "%s", reply.status);
             }
         }
         if (!answered && mc_mono_ms() - last_note >= 30000) {
-            mc_info("no answer from the master at %s yet (%lld s); still trying", ep,
+            mc_info("no answer from the master at %s port %d yet (%lld s); still trying",
+                    self->cfg->master, self->cfg->auth_port,
                     (long long)((mc_mono_ms() - start) / 1000));
             last_note = mc_mono_ms();
         }
-        /* Pending keys are answered the moment they are accepted, so a
-           slow re-send costs nothing; an unreachable master gets a gentle
-           backoff. */
-        wait_ms = wait_ms * 2 > 10000 ? 10000 : wait_ms * 2;
     }
     mc_err_set(err, "stopped before the master accepted this minion");
 done:
     msgpack_sbuffer_destroy(&req);
-    free(ep);
-    zsock_destroy(&reg);
+    mc_buf_free(&r.reply);
+    link_destroy(&reg);
     return rc;
 }
 
-static int connect_master(agent_t *self, mc_err_t *err)
+static void connect_master(agent_t *self)
 {
-    self->chan = zsock_new(ZMQ_DEALER);
-    curve_client(self, self->chan);
-    /* Nothing is queued for a master that is not there: the spool and the
-       outbox keep what must wait. */
-    zsock_set_immediate(self->chan, 1);
-    zsock_set_sndhwm(self->chan, 10000);
-    zsock_set_rcvhwm(self->chan, 10000);
-    zsock_set_maxmsgsize(self->chan, MC_MAX_JOB_MSG + 1024);
-    zsock_set_linger(self->chan, 2000);
-    /* A master whose host vanished, or a connection some middlebox
-       dropped, closes no TCP connection: ZMTP pings find it. */
-    int alive_ms = self->cfg->master_alive_interval * 1000;
-    zsock_set_heartbeat_ivl(self->chan, alive_ms / 2);
-    zsock_set_heartbeat_timeout(self->chan, alive_ms);
-    if (zmq_socket_monitor(zsock_resolve(self->chan), "inproc://mctl-minion-chan",
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_DISCONNECTED) != 0) {
-        mc_err_set(err, "socket monitor: %s", zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    self->monitor = zsock_new(ZMQ_PAIR);
-    zsock_connect(self->monitor, "inproc://mctl-minion-chan");
-    char *ep = endpoint(self, self->cfg->ret_port);
-    zsock_connect(self->chan, "%s", ep);
-    free(ep);
-    return 0;
+    self->last_failure[0] = '\0';
+    self->chan =
+        open_link(self, self->cfg->ret_port, MC_MAX_JOB_MSG + 1024,
+                  self->cfg->master_alive_interval * 1000, on_chan_event, on_message, self);
 }
 
 static int open_signals(agent_t *self, mc_err_t *err)
@@ -750,7 +769,8 @@ static int setup(agent_t *self, mc_err_t *err)
     mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
     if (register_with_master(self, err) != 0)
         return -1;
-    return connect_master(self, err);
+    connect_master(self);
+    return 0;
 }
 
 /* During the grace period: leave once nothing runs; at its end, cancel what
@@ -778,8 +798,7 @@ static void teardown(agent_t *self)
         mc_warn("stopping with %zu messages the master has not received",
                 zlistx_size(self->outbox));
     pool_destroy(&self->pool);
-    zsock_destroy(&self->monitor);
-    zsock_destroy(&self->chan);
+    link_destroy(&self->chan);
     zlistx_destroy(&self->outbox);
     zlistx_destroy(&self->acks);
     replay_destroy(&self->replay);
@@ -809,20 +828,14 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         teardown(&self);
         return rc;
     }
-    /* A plain poll on the sockets' ZMQ_FD rather than zmq_poll: asking a
-       ZeroMQ socket whether it has a message costs system calls, and
-       zmq_poll asks every socket twice per turn. A ZMQ_FD turns readable
-       when its socket has news; the socket is then drained until it says
-       it has no more (or a batch is done, and the next turn comes at once). */
-    struct pollfd fds[3 + MAX_WORKERS_POLL];
-    fds[0] = (struct pollfd){zsock_fd(self.chan), POLLIN, 0};
-    fds[1] = (struct pollfd){zsock_fd(self.monitor), POLLIN, 0};
-    fds[2] = (struct pollfd){self.sigfd, POLLIN, 0};
-    bool chan_more = true, monitor_more = true;
+    /* One poll for everything: the connection to the master, signals and
+       the workers' pipes. */
+    struct pollfd fds[2 + MAX_WORKERS_POLL];
+    fds[1] = (struct pollfd){self.sigfd, POLLIN, 0};
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
     int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS, next_sync = 0;
     while (!self.stop) {
-        int n = 3 + pool_pollfds(self.pool, fds + 3, MAX_WORKERS_POLL);
+        int n = 2 + pool_pollfds(self.pool, fds + 2, MAX_WORKERS_POLL);
         /* Idle, the next thing to do is the heartbeat; a running job or a
            spooled return is looked at every second. */
         int64_t until = next_heartbeat < next_grains ? next_heartbeat : next_grains;
@@ -835,37 +848,24 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         long ack_in = acks_due(&self, mc_mono_ms());
         if (ack_in >= 0 && ack_in < timeout)
             timeout = ack_in;
-        /* Sending reads the socket's commands, which may have taken the
-           signal for a message that came in meanwhile. */
-        if (self.sent) {
-            self.sent = false;
-            chan_more = chan_more || (zsock_events(self.chan) & ZMQ_POLLIN);
-        }
-        if (timeout < 0 || chan_more || monitor_more)
+        long link_in = link_timeout(self.chan, mc_mono_ms());
+        if (link_in >= 0 && link_in < timeout)
+            timeout = link_in;
+        if (timeout < 0)
             timeout = 0;
+        /* What this turn queued for the master goes out before we sleep. */
+        link_flush(self.chan);
+        fds[0] = (struct pollfd){link_fd(self.chan), link_events(self.chan), 0};
         int rc = poll(fds, (nfds_t)n, (int)timeout);
         if (rc < 0 && errno != EINTR) {
             mc_error("poll: %s", strerror(errno));
             break;
         }
-        for (int i = 3; rc > 0 && i < n; i++)
+        for (int i = 2; rc > 0 && i < n; i++)
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
                 pool_on_readable(self.pool, fds[i].fd);
-        if (chan_more || (rc > 0 && fds[0].revents)) {
-            int k = 0;
-            while (k < 256 && (zsock_events(self.chan) & ZMQ_POLLIN)) {
-                on_message(&self);
-                k++;
-            }
-            chan_more = k == 256;
-            self.sent = chan_more; /* the last look was after the last send */
-        }
-        if (monitor_more || (rc > 0 && fds[1].revents)) {
-            while (zsock_events(self.monitor) & ZMQ_POLLIN)
-                on_monitor(&self);
-            monitor_more = false;
-        }
-        if (rc > 0 && (fds[2].revents & POLLIN))
+        link_service(self.chan, rc > 0 ? fds[0].revents : 0, mc_mono_ms());
+        if (rc > 0 && (fds[1].revents & POLLIN))
             on_signal(&self);
 
         outbox_flush(&self);

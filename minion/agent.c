@@ -518,7 +518,8 @@ static void on_signal(agent_t *self)
 /* ---- start-up ------------------------------------------------------------- */
 
 /* The master's CURVE key: master_pubkey is its Z85 text or the path of its
-   master.cert file. */
+   master.cert file. '/' is a Z85 digit, so text that starts with one is a
+   path only when it is not a key, or names a file that exists. */
 static int load_master_key(agent_t *self, mc_err_t *err)
 {
     const char *k = self->cfg->master_pubkey;
@@ -528,9 +529,10 @@ static int load_master_key(agent_t *self, mc_err_t *err)
                         "or that file's path)");
         return -1;
     }
-    if (k[0] == '/')
+    bool is_key = mc_z85_key_decode(k, self->master_pub) == 0;
+    if (k[0] == '/' && (!is_key || access(k, F_OK) == 0))
         return mc_curve_load_public(k, self->master_pub, err);
-    if (mc_z85_key_decode(k, self->master_pub) != 0) {
+    if (!is_key) {
         mc_err_set(err, "master_pubkey: \"%s\" is not a 40-character Z85 key or a file path", k);
         return -1;
     }

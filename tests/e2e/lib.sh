@@ -89,19 +89,24 @@ write_master_config() {
 start_minion() {
     local id=$1; shift
     mkdir -p "$T/etc/$id"
-    local defaults=(
+    local base=(
         "id: $id" "master: 127.0.0.1" "master_pubkey: $T/pki/master/master.cert"
         "ret_port: $RET_PORT" "auth_port: $AUTH_PORT"
         "pki_dir: $T/pki/$id" "cachedir: $T/cache/$id" "pidfile: $T/run/$id.pid"
         "workers: 2" "heartbeat: 1" "log_level: debug"
-        ${MINION_EXTRA[@]+"${MINION_EXTRA[@]}"}
     )
-    local line key
-    {
-        for line in "${defaults[@]}"; do
-            key=${line%%:*}
-            printf '%s\n' "$@" | grep -q "^$key:" || echo "$line"
+    local extra=(${MINION_EXTRA[@]+"${MINION_EXTRA[@]}"})
+    # lines_without KEY_SOURCE LINES...: the LINES whose key KEY_SOURCE
+    # (newline-separated lines) does not set
+    lines_without() {
+        local over=$1 line; shift
+        for line in "$@"; do
+            printf '%s\n' "$over" | grep -q "^${line%%:*}:" || echo "$line"
         done
+    }
+    {
+        lines_without "$(printf '%s\n' ${extra[@]+"${extra[@]}"} "$@")" "${base[@]}"
+        lines_without "$(printf '%s\n' "$@")" ${extra[@]+"${extra[@]}"}
         printf '%s\n' "$@"
     } > "$T/etc/$id/minion"
     ${DAEMON_WRAP[@]+"${DAEMON_WRAP[@]}"} "$BIN/mctl-minion" -c "$T/etc/$id" >> "$T/log/$id" 2>&1 &

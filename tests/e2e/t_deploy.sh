@@ -69,6 +69,9 @@ ask_pass_deploy() {
 
 minion_pid() { fleet_in "$1" cat /run/mctl/minion.pid; }
 
+# What a host's minion logged, for a failed check to show.
+show_minion_log() { echo "--- $1: /var/log/mctl/minion.log"; fleet_in "$1" cat /var/log/mctl/minion.log; }
+
 write_roster() { # write_roster FILE ROLE_OF_H2
     {
         for h in "${GOOD[@]}"; do
@@ -113,7 +116,8 @@ test_expect_success 'deploy: the good hosts answer, the others fail in the summa
     error_of h10 "$T/first" | grep -q "no space on" &&
     test "$(result_of h11 "$T/first")" = failed &&
     error_of h11 "$T/first" | grep -q "unreachable" &&
-    grep -q "^11 hosts: 8 answering, 3 failed" "$T/first"
+    grep -q "^11 hosts: 8 answering, 3 failed" "$T/first" ||
+    { show_minion_log h1; false; }
 '
 
 test_expect_success 'every deployed minion answers test.ping and grains.get id' '

@@ -302,3 +302,29 @@ long bench_tree_pss_kib(pid_t pid)
     fclose(fp);
     return sum;
 }
+
+long long bench_cpu_ticks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut, &st) != 2)
+        return 0;
+    long long sum = ut + st;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    if ((fp = fopen(path, "r"))) {
+        int child;
+        while (fscanf(fp, "%d", &child) == 1)
+            sum += bench_cpu_ticks(child);
+        fclose(fp);
+    }
+    return sum;
+}

@@ -51,6 +51,9 @@ void bench_header(void);
 long bench_pss_kib(pid_t pid);
 long bench_tree_pss_kib(pid_t pid);
 long bench_rss_kib(pid_t pid);
+/* utime + stime of a process and of its children that are still running,
+   in clock ticks. */
+long long bench_cpu_ticks(pid_t pid);
 
 double bench_now_ms(void);
 /* Raise the open-files limit as far as allowed (children inherit it). */

@@ -25,34 +25,6 @@
 
 #include "fleet.h"
 
-/* utime + stime of a process and its children that are still running, in
-   clock ticks. */
-static long long cpu_ticks(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut, &st) != 2)
-        return 0;
-    long long sum = ut + st;
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    if ((fp = fopen(path, "r"))) {
-        int child;
-        while (fscanf(fp, "%d", &child) == 1)
-            sum += cpu_ticks(child);
-        fclose(fp);
-    }
-    return sum;
-}
-
 static long stripped_size(const char *bin, const char *name)
 {
     char *cmd = mc_sprintf("strip -o /tmp/mctl-strip.%d %s/%s", (int)getpid(), bin, name);
@@ -152,13 +124,13 @@ int main(int argc, char **argv)
     }
 
     /* What the idle fleet costs: CPU over 10 s with nothing to do. */
-    long long before = cpu_ticks(f.master);
+    long long before = bench_cpu_ticks(f.master);
     for (int i = 0; i < f.count; i++)
-        before += cpu_ticks(f.minions[i]);
+        before += bench_cpu_ticks(f.minions[i]);
     usleep(10000000);
-    long long after = cpu_ticks(f.master);
+    long long after = bench_cpu_ticks(f.master);
     for (int i = 0; i < f.count; i++)
-        after += cpu_ticks(f.minions[i]);
+        after += bench_cpu_ticks(f.minions[i]);
     snprintf(label, sizeof label, "idle CPU, master + %d minions", minions);
     printf("%-46s %9.2f %% of one core\n", label,
            (double)(after - before) / (double)tick / 10 * 100);

@@ -6,7 +6,11 @@
     minion) in flight for D seconds. A job counts when all M returns have
     come back. Prints, per C: jobs per second, returns per second (every
     return is stored in the job cache before the next turn of the master's
-    loop) and the job latency, publish to last return (median, p90, max).
+    loop) and the job latency, publish to last return (median, p90, max);
+    then where the CPU went: microseconds of CPU per job in the master, in
+    the minions (with their workers) and in the clients, and how many of
+    the machine's cores were busy. Last, the cost of the cryptography each
+    job needs, timed here, and the ceiling it alone puts on jobs per second.
 
     mctl-bench-throughput [--minions 10] [--clients 1,4,16,64] [--window 4]
                           [--seconds 10] [--workers 2] [--target all|one|both] */
@@ -16,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "fleet.h"
 #include "wire.h"
@@ -132,10 +139,32 @@ static void *client_thread(void *p)
     return NULL;
 }
 
+/* CPU seconds so far: the master, the minions with their workers, and this
+   process (the clients). */
+typedef struct {
+    double master, minions, clients;
+} cpu_t;
+
+static cpu_t cpu_now(const fleet_t *f)
+{
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    cpu_t c = {.master = (double)bench_cpu_ticks(f->master) / tick};
+    long long m = 0;
+    for (int i = 0; i < f->count; i++)
+        m += bench_cpu_ticks(f->minions[i]);
+    c.minions = (double)m / tick;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    c.clients = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return c;
+}
+
 static void run_row(const fleet_t *f, bool one, int n, int window, int minions, int seconds)
 {
     worker_arg_t *args = mc_calloc((size_t)n, sizeof *args);
     pthread_t *th = mc_calloc((size_t)n, sizeof *th);
+    cpu_t c0 = cpu_now(f);
     double t0 = bench_now_ms();
     for (int i = 0; i < n; i++) {
         args[i] = (worker_arg_t){.f = f,
@@ -156,6 +185,7 @@ static void run_row(const fleet_t *f, bool one, int n, int window, int minions, 
         nlat += args[i].nlat;
     }
     double secs = (bench_now_ms() - t0) / 1000;
+    cpu_t c1 = cpu_now(f);
     double *lat = mc_calloc(nlat + 1, sizeof *lat);
     size_t k = 0;
     for (int i = 0; i < n; i++) {
@@ -166,12 +196,92 @@ static void run_row(const fleet_t *f, bool one, int n, int window, int minions, 
     double med = 0, p90 = 0, max = 0;
     if (nlat)
         bench_stats(lat, (int)nlat, &med, &p90, &max);
-    printf("%6s  %8d  %10.0f  %12.0f  %8.1f ms  %7.1f ms  %7.1f ms  %7ld\n", one ? "one" : "all", n,
-           jobs / secs, returns / secs, med, p90, max, failed);
+    double per_job = jobs ? 1e6 / (double)jobs : 0; /* seconds to us per job */
+    printf("%6s  %8d  %10.0f  %12.0f  %8.1f ms  %7.1f ms  %7.1f ms  %7ld  %7.0f  %7.0f  %7.0f  "
+           "%5.2f\n",
+           one ? "one" : "all", n, jobs / secs, returns / secs, med, p90, max, failed,
+           (c1.master - c0.master) * per_job, (c1.minions - c0.minions) * per_job,
+           (c1.clients - c0.clients) * per_job,
+           (c1.master - c0.master + c1.minions - c0.minions + c1.clients - c0.clients) / secs);
     fflush(stdout);
     free(lat);
     free(args);
     free(th);
+}
+
+/* Microseconds per call of f, over enough calls to take 0.2 s. */
+static double time_us(void (*f)(void))
+{
+    long calls = 0;
+    double t0 = bench_now_ms(), t;
+    do {
+        for (int i = 0; i < 100; i++)
+            f();
+        calls += 100;
+    } while ((t = bench_now_ms() - t0) < 200);
+    return t * 1000 / (double)calls;
+}
+
+static unsigned char job[300], sig[crypto_sign_BYTES], sign_pk[crypto_sign_PUBLICKEYBYTES],
+    sign_sk[crypto_sign_SECRETKEYBYTES], box_k[crypto_box_BEFORENMBYTES],
+    nonce[crypto_box_NONCEBYTES], boxed[sizeof job + sizeof sig + crypto_box_MACBYTES];
+
+static void do_sign(void)
+{
+    crypto_sign_detached(sig, NULL, job, sizeof job, sign_sk);
+}
+
+static void do_verify(void)
+{
+    if (crypto_sign_verify_detached(sig, job, sizeof job, sign_pk) != 0)
+        abort();
+}
+
+static void do_box(void)
+{
+    crypto_box_easy_afternm(boxed, job, sizeof job + sizeof sig, nonce, box_k);
+}
+
+static void do_open(void)
+{
+    unsigned char plain[sizeof job + sizeof sig];
+    if (crypto_box_open_easy_afternm(plain, boxed, sizeof boxed, nonce, box_k) != 0)
+        abort();
+}
+
+/* What every job costs in cryptography, timed on this machine, and the
+   ceiling that alone puts on jobs to all M minions. */
+static void crypto_floor(int minions)
+{
+    if (sodium_init() < 0)
+        return;
+    randombytes_buf(job, sizeof job);
+    crypto_sign_keypair(sign_pk, sign_sk);
+    unsigned char pk[crypto_box_PUBLICKEYBYTES], sk[crypto_box_SECRETKEYBYTES];
+    crypto_box_keypair(pk, sk);
+    if (crypto_box_beforenm(box_k, pk, sk) != 0)
+        return;
+    do_sign();
+    do_box();
+    double sign = time_us(do_sign), verify = time_us(do_verify);
+    double box = time_us(do_box), open = time_us(do_open);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Master: one signature, then per minion a seal and the CURVE box of
+       the connection; minion: the CURVE box and the seal opened, the
+       signature checked; the return comes back in one CURVE box. */
+    double master = sign + minions * 2 * box + minions * open;
+    double minion = minions * (2 * open + verify + box);
+    printf("\nCPU per job by column: master, minions (with workers) and clients in us; "
+           "cores: how many\nof the %ld cores were busy.\n\n",
+           cores);
+    printf("Cryptography per job, timed here (us of CPU, %zu-byte job): Ed25519 sign %.1f "
+           "(master, once),\nverify %.1f (each minion), box %.1f and open %.1f "
+           "(each message, each way).\n",
+           sizeof job, sign, verify, box, open);
+    printf("A job to all %d minions needs %.0f us in the master and %.0f us in the minions "
+           "(%.0f of\nthem verifying): at most %.0f such jobs/s on %ld cores if nothing "
+           "else ran.\n",
+           minions, master, minion, minions * verify, cores * 1e6 / (master + minion), cores);
 }
 
 int main(int argc, char **argv)
@@ -235,8 +345,9 @@ int main(int argc, char **argv)
     printf("mctl throughput: test.ping, %d minions, %d jobs in flight per client, %d s per "
            "row\n\n",
            minions, window, seconds);
-    printf("%6s  %8s  %10s  %12s  %10s  %10s  %10s  %7s\n", "target", "clients", "jobs/s",
-           "returns/s", "lat med", "lat p90", "lat max", "failed");
+    printf("%6s  %8s  %10s  %12s  %10s  %10s  %10s  %7s  %7s  %7s  %7s  %5s\n", "target", "clients",
+           "jobs/s", "returns/s", "lat med", "lat p90", "lat max", "failed", "master", "minions",
+           "clients", "cores");
     for (int pass = 0; pass < 2; pass++) {
         bool one = pass == 1;
         if (strcmp(target, "both") != 0 && strcmp(target, one ? "one" : "all") != 0)
@@ -252,5 +363,6 @@ int main(int argc, char **argv)
         }
     }
     fleet_stop(&f);
+    crypto_floor(minions);
     return 0;
 }

@@ -427,17 +427,21 @@ static int on_box(link_t *self, const uint8_t *f, size_t n, char *why, size_t ca
         on_command(self, plain + 1, plen - 1);
         return 0;
     }
-    /* Keep the frame without its flags byte. */
-    memmove(plain, plain + 1, plen - 1);
-    self->msg.len = at + plen - 1;
-    if (self->parts < LINK_MAX_PARTS)
+    /* Keep the frame without its flags byte; past LINK_MAX_PARTS frames
+       only count them, so that a message being dropped does not grow. */
+    if (self->parts < LINK_MAX_PARTS) {
+        memmove(plain, plain + 1, plen - 1);
+        self->msg.len = at + plen - 1;
         self->part_len[self->parts] = plen - 1;
-    self->parts++;
+    } else {
+        self->msg.len = at;
+    }
+    if (self->parts <= LINK_MAX_PARTS)
+        self->parts++;
     if (flags & BOX_MORE)
         return 0;
     if (self->parts > LINK_MAX_PARTS) {
-        mc_warn("dropped a message of %d frames from the master (at most %d)", self->parts,
-                LINK_MAX_PARTS);
+        mc_warn("dropped a message of more than %d frames from the master", LINK_MAX_PARTS);
     } else {
         link_part_t parts[LINK_MAX_PARTS];
         size_t off = 0;

@@ -202,6 +202,42 @@ static void test_messages_both_ways(void **state)
     server_stop(&f);
 }
 
+/* A message of more frames than LINK_MAX_PARTS is dropped and the link
+   stays up: the next message arrives whole. */
+static void test_too_many_frames(void **state)
+{
+    (void)state;
+    fixture_t *f = server_start(true, 0);
+    link_t *l = link_to(f, f->server.pub, 1024, 0);
+    pump(l, 5000, &f->ups);
+    assert_int_equal(f->ups, 1);
+    link_part_t hi = {(const uint8_t *)"hi", 2};
+    assert_int_equal(link_send(l, &hi, 1), 0);
+    zmsg_t *m = server_recv(f, l);
+    assert_non_null(m);
+    zframe_t *rid = zmsg_pop(m);
+    zmsg_destroy(&m);
+
+    zmsg_t *many = zmsg_new();
+    zmsg_add(many, zframe_dup(rid));
+    for (int i = 0; i < LINK_MAX_PARTS + 3; i++)
+        zmsg_addstr(many, "frame");
+    assert_int_equal(zmsg_send(&many, f->router), 0);
+    zmsg_t *two = zmsg_new();
+    zmsg_append(two, &rid);
+    zmsg_addstr(two, "job");
+    zmsg_addstr(two, "after");
+    assert_int_equal(zmsg_send(&two, f->router), 0);
+    pump(l, 5000, &f->messages);
+    assert_int_equal(f->messages, 1);
+    assert_int_equal(f->last_n, 2);
+    assert_memory_equal(f->last[1].data, "after", 5);
+    assert_true(link_is_up(l));
+    assert_int_equal(f->losts + f->fails, 0);
+    link_destroy(&l);
+    server_stop(&f);
+}
+
 /* The server pings every 100 ms and gives up after 300 ms of silence; the
    link pings every 200 ms and gives up after 400: answered pings keep both
    ends up for well over either limit. */
@@ -288,9 +324,9 @@ int main(void)
     zsys_set_logstream(NULL);
     auth = zactor_new(zauth, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_messages_both_ways), cmocka_unit_test(test_heartbeats),
-        cmocka_unit_test(test_wrong_server_key),   cmocka_unit_test(test_refused_key),
-        cmocka_unit_test(test_frame_limit),
+        cmocka_unit_test(test_messages_both_ways), cmocka_unit_test(test_too_many_frames),
+        cmocka_unit_test(test_heartbeats),         cmocka_unit_test(test_wrong_server_key),
+        cmocka_unit_test(test_refused_key),        cmocka_unit_test(test_frame_limit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zactor_destroy(&auth);

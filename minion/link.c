@@ -524,8 +524,13 @@ static void on_readable(link_t *self, int64_t now)
         return;
     if (n <= 0) {
         char why[256];
-        snprintf(why, sizeof why, "the master closed the connection%s%s", n < 0 ? ": " : "",
-                 n < 0 ? strerror(errno) : "");
+        /* A CURVE server that cannot open HELLO closes without a word:
+           the usual cause is a master_pubkey that is not this master's. */
+        snprintf(why, sizeof why, "the master closed the connection%s%s%s", n < 0 ? ": " : "",
+                 n < 0 ? strerror(errno) : "",
+                 self->state == GREETING || self->state == WELCOME
+                     ? " before answering HELLO (is master_pubkey this master's key?)"
+                     : "");
         drop(self, LINK_FAILED, why, now);
         return;
     }

@@ -270,6 +270,8 @@ static void test_wrong_server_key(void **state)
     pump(l, 5000, &f->fails);
     assert_int_equal(f->ups, 0);
     assert_true(f->fails >= 1);
+    /* The server cannot open HELLO and hangs up: the log names the cause. */
+    assert_non_null(strstr(f->why, "is master_pubkey this master's key?"));
     assert_false(link_is_up(l));
     link_part_t p = {(const uint8_t *)"x", 1};
     assert_int_equal(link_send(l, &p, 1), -1);

@@ -372,18 +372,6 @@ static void send_box(link_t *self, uint8_t flags, const void *data, size_t len)
     self->out.tail += size;
 }
 
-/* Room for n more bytes at the end of b; returns where they start. */
-static uint8_t *buf_extend(mc_buf_t *b, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->data = mc_realloc(b->data, b->cap);
-    }
-    uint8_t *p = (uint8_t *)b->data + b->len;
-    b->len += n;
-    return p;
-}
-
 static void on_command(link_t *self, const uint8_t *c, size_t n)
 {
     if (n >= 7 && memcmp(c, "\x04PING", 5) == 0) {
@@ -414,7 +402,7 @@ static int on_box(link_t *self, const uint8_t *f, size_t n, char *why, size_t ca
     memcpy(nonce + 16, f + 8, 8);
     size_t plen = n - MESSAGE_HEADER - crypto_box_MACBYTES;
     size_t at = self->msg.len;
-    uint8_t *plain = buf_extend(&self->msg, plen);
+    uint8_t *plain = (uint8_t *)mc_buf_extend(&self->msg, plen);
     if (crypto_box_open_easy_afternm(plain, f + MESSAGE_HEADER, n - MESSAGE_HEADER, nonce,
                                      self->precom) != 0) {
         snprintf(why, cap, "a message from the master does not open with the session key");

@@ -113,7 +113,7 @@ int64_t mc_wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void mc_buf_append(mc_buf_t *b, const void *data, size_t len)
+char *mc_buf_extend(mc_buf_t *b, size_t len)
 {
     if (b->len + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -122,10 +122,17 @@ void mc_buf_append(mc_buf_t *b, const void *data, size_t len)
         b->data = mc_realloc(b->data, cap);
         b->cap = cap;
     }
-    if (len)
-        memcpy(b->data + b->len, data, len);
+    char *p = b->data + b->len;
     b->len += len;
     b->data[b->len] = '\0';
+    return p;
+}
+
+void mc_buf_append(mc_buf_t *b, const void *data, size_t len)
+{
+    char *p = mc_buf_extend(b, len);
+    if (len)
+        memcpy(p, data, len);
 }
 
 void mc_buf_free(mc_buf_t *b)

@@ -40,6 +40,9 @@ typedef struct {
     size_t len, cap;
 } mc_buf_t;
 void mc_buf_append(mc_buf_t *b, const void *data, size_t len);
+/* Room for len more bytes at the end (kept NUL-terminated); returns where
+   they start, for the caller to fill. */
+char *mc_buf_extend(mc_buf_t *b, size_t len);
 void mc_buf_free(mc_buf_t *b);
 
 /* Create a folder and its parents; the last one gets mode. */

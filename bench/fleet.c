@@ -100,11 +100,12 @@ void fleet_start(fleet_t *f, const char *name, int count, int workers)
     f->base_port = 20000 + (int)(getpid() % 3000) * 3;
     f->workers = workers;
     mc_mkdir_p(f->etc, 0755, NULL);
-    char *cfg = mc_sprintf("interface: 127.0.0.1\nret_port: %d\nauth_port: %d\n"
+    char *cfg = mc_sprintf("interface: 127.0.0.1\npublish_port: %d\nret_port: %d\nauth_port: %d\n"
                            "pki_dir: %s/pki/master\ncachedir: %s/cache/master\n"
                            "sock_dir: %s/run\npidfile: %s/master.pid\nauto_accept: true\n"
                            "log_level: warning\n",
-                           f->base_port + 1, f->base_port + 2, f->dir, f->dir, f->dir, f->dir);
+                           f->base_port, f->base_port + 1, f->base_port + 2, f->dir, f->dir, f->dir,
+                           f->dir);
     char *path = mc_sprintf("%s/master", f->etc);
     write_text(path, cfg);
     free(cfg);
@@ -124,11 +125,11 @@ void fleet_grow(fleet_t *f, int count)
         char *mdir = mc_sprintf("%s/b%04d", f->etc, i);
         mc_mkdir_p(mdir, 0755, NULL);
         char *mcfg = mc_sprintf("id: b%04d\nmaster: 127.0.0.1\nmaster_pubkey: %s\n"
-                                "ret_port: %d\nauth_port: %d\npki_dir: %s/pki/b%04d\n"
-                                "cachedir: %s/cache/b%04d\npidfile: %s/b%04d.pid\nworkers: %d\n"
-                                "log_level: warning\n",
-                                i, cert, f->base_port + 1, f->base_port + 2, f->dir, i, f->dir, i,
-                                f->dir, i, f->workers);
+                                "publish_port: %d\nret_port: %d\nauth_port: %d\n"
+                                "pki_dir: %s/pki/b%04d\ncachedir: %s/cache/b%04d\n"
+                                "pidfile: %s/b%04d.pid\nworkers: %d\nlog_level: warning\n",
+                                i, cert, f->base_port, f->base_port + 1, f->base_port + 2, f->dir,
+                                i, f->dir, i, f->dir, i, f->workers);
         char *mpath = mc_sprintf("%s/minion", mdir);
         write_text(mpath, mcfg);
         char *mlog = mc_sprintf("%s/b%04d.log", f->dir, i);
@@ -197,12 +198,12 @@ int fleet_round_trip(fleet_t *f, const char *tgt, const char *fun, const char *a
     double deadline = bench_now_ms() + wait_ms;
     while (got < n && bench_now_ms() < deadline) {
         char kind[16];
-        zmtp_frame_t *body = NULL;
+        client_frame_t *body = NULL;
         if (client_next(&f->client, kind, &body, (int)(deadline - bench_now_ms())) <= 0)
             break;
         if (strcmp(kind, "ret") == 0)
             got++;
-        zmtp_frame_free(&body);
+        client_frame_free(&body);
     }
     *ms = bench_now_ms() - t0;
     return n == expect ? got : -1;

@@ -112,7 +112,7 @@ static void bench_list(const char *dir, const char *bin, int jobs)
     printf("list: %d jobs of 100 minions each in the cache (filled in %.1f s)\n\n", jobs,
            (bench_now_ms() - t0) / 1e3);
 
-    char *cfg = mc_sprintf("interface: 127.0.0.1\nret_port: 39506\n"
+    char *cfg = mc_sprintf("interface: 127.0.0.1\npublish_port: 39505\nret_port: 39506\n"
                            "auth_port: 39507\npki_dir: %s/pki\ncachedir: %s\nsock_dir: %s/run\n"
                            "pidfile: %s/master.pid\nlog_level: warning\nkeep_jobs: 0\n",
                            dir, cache, dir, dir);

@@ -85,7 +85,7 @@ static void *client_thread(void *p)
         if (!open && inflight + asked == 0)
             break;
         char kind[16];
-        zmtp_frame_t *body = NULL;
+        client_frame_t *body = NULL;
         int got = client_next(&c, kind, &body, 5000);
         if (got <= 0) {
             a->failed += inflight + asked;
@@ -129,7 +129,7 @@ static void *client_thread(void *p)
                 mc_ret_done(&ret);
             }
         }
-        zmtp_frame_free(&body);
+        client_frame_free(&body);
     }
     for (int i = 0; i < nsb; i++)
         msgpack_sbuffer_destroy(&sbs[i]);

@@ -68,7 +68,7 @@ typedef struct {
     /* the master */
     char master_pub[MC_Z85_KEY_LEN + 1];
     char *master_addr;
-    int ret_port, auth_port;
+    int publish_port, ret_port, auth_port;
     /* the minion binary */
     unsigned char *binary;
     size_t binary_len;
@@ -507,12 +507,13 @@ static char *minion_config(const deploy_t *d, const host_t *h, bool systemd, siz
             "id: \"%s\"\n"
             "master: \"%s\"\n"
             "master_pubkey: \"%s\"\n"
+            "publish_port: %d\n"
             "ret_port: %d\n"
             "auth_port: %d\n"
             "pki_dir: /etc/mctl/pki/minion\n"
             "cachedir: /var/lib/mctl/minion\n"
             "pidfile: /run/mctl/minion.pid\n",
-            h->id, d->master_addr, d->master_pub, d->ret_port, d->auth_port);
+            h->id, d->master_addr, d->master_pub, d->publish_port, d->ret_port, d->auth_port);
     /* Under systemd, stderr goes to the journal. */
     if (!systemd)
         fprintf(f, "log_file: /var/log/mctl/minion.log\n");
@@ -537,8 +538,8 @@ static int master_info(deploy_t *d)
     if (rc != 0)
         return rc;
     char iface[256] = "";
-    int64_t ports[2];
-    const char *names[2] = {"ret_port", "auth_port"};
+    int64_t ports[3];
+    const char *names[3] = {"publish_port", "ret_port", "auth_port"};
     mc_err_t err;
     if (mc_mp_str(&reply.root, "pub", d->master_pub, sizeof d->master_pub, &err) != 0 ||
         mc_mp_str(&reply.root, "interface", iface, sizeof iface, &err) != 0) {
@@ -546,15 +547,16 @@ static int master_info(deploy_t *d)
         mc_mp_doc_done(&reply);
         return EXIT_UNAVAILABLE;
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (mc_mp_int(&reply.root, names[i], 1, 65535, &ports[i], &err) != 0) {
             fprintf(stderr, "mctl deploy: the master's answer: %s\n", err.msg);
             mc_mp_doc_done(&reply);
             return EXIT_UNAVAILABLE;
         }
     mc_mp_doc_done(&reply);
-    d->ret_port = (int)ports[0];
-    d->auth_port = (int)ports[1];
+    d->publish_port = (int)ports[0];
+    d->ret_port = (int)ports[1];
+    d->auth_port = (int)ports[2];
     if (d->master) {
         d->master_addr = mc_strdup(d->master);
     } else if (strcmp(iface, "0.0.0.0") == 0 || strcmp(iface, "::") == 0 ||
@@ -601,11 +603,10 @@ static int key_request(deploy_t *d, host_t *h, const char *pub)
         client_close(&c);
     }
     msgpack_sbuffer_destroy(&sb);
-    if (rc != 0) {
-        if (!pub && strstr(err.msg, "no key"))
-            return 0;
+    /* Deleting an id that has no key is no error: the master answers
+       ok, with nothing "changed". */
+    if (rc != 0)
         host_fail(h, "master: %s", err.msg);
-    }
     return rc;
 }
 
@@ -633,7 +634,7 @@ static int wait_for_ping(deploy_t *d, host_t *h, int64_t deadline_ms)
         int64_t round_end = mc_mono_ms() + 1000;
         for (int64_t now; !answered && (now = mc_mono_ms()) < round_end;) {
             char kind[16];
-            zmtp_frame_t *body = NULL;
+            client_frame_t *body = NULL;
             int got = client_next(&c, kind, &body, (int)(round_end - now));
             if (got < 0)
                 break;
@@ -645,7 +646,7 @@ static int wait_for_ping(deploy_t *d, host_t *h, int64_t deadline_ms)
                 answered = strcmp(ret.id, h->id) == 0 && ret.success;
                 mc_ret_done(&ret);
             }
-            free(body);
+            client_frame_free(&body);
         }
     }
     client_close(&c);

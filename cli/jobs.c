@@ -181,7 +181,7 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
             if (o->out == OUT_TXT)
                 output_txt_minion(stdout, ret.id, ret.ret);
             else
-                r[i].ret = zmtp_frame_new(raw->via.bin.ptr, raw->via.bin.size);
+                r[i].ret = client_frame_new(raw->via.bin.ptr, raw->via.bin.size);
         }
         mc_ret_done(&ret);
     }
@@ -203,7 +203,7 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
     for (size_t i = 0; i < n; i++) {
         free(r[i].id);
         free(r[i].why);
-        zmtp_frame_free(&r[i].ret);
+        client_frame_free(&r[i].ret);
     }
     free(r);
     return rc;

@@ -21,7 +21,7 @@ static void print_json(result_t *r, size_t n)
         printf(": ");
         mc_ret_t ret;
         mc_err_t err;
-        zmtp_frame_t *f = r[i].ret;
+        client_frame_t *f = r[i].ret;
         if (f && mc_ret_decode(&ret, f->data, f->size, &err) == 0) {
             output_json_value(stdout, ret.ret, 4);
             mc_ret_done(&ret);

@@ -4,7 +4,7 @@
 #ifndef MC_RESULTS_H
 #define MC_RESULTS_H
 
-#include "zmtp.h"
+#include "client.h"
 
 #include "cli.h"
 #include "wire.h"
@@ -18,7 +18,7 @@ typedef struct {
     bool success;
     int64_t started_ms;
     int64_t deadline_ms; /* when set, wait for this minion until then */
-    zmtp_frame_t *ret;   /* the raw return, kept for json */
+    client_frame_t *ret; /* the raw return, kept for json */
     char *why;           /* NOT_SENT: the master's reason */
 } result_t;
 

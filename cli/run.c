@@ -106,7 +106,7 @@ static int start_next(gather_t *g)
 }
 
 /* Batch: the answer to the oldest publish we have not heard back on. */
-static void on_publish_answer(gather_t *g, zmtp_frame_t *body)
+static void on_publish_answer(gather_t *g, client_frame_t *body)
 {
     if (g->asked_head == g->asked_tail)
         return;
@@ -129,7 +129,7 @@ static void on_publish_answer(gather_t *g, zmtp_frame_t *body)
     }
 }
 
-static void on_return(gather_t *g, zmtp_frame_t **body)
+static void on_return(gather_t *g, client_frame_t **body)
 {
     mc_ret_t ret;
     mc_err_t err;
@@ -185,10 +185,12 @@ static void gather(gather_t *g, size_t limit)
         if (g->next < g->n && g->running < limit && g->next_start_ms < wake)
             wake = g->next_start_ms;
         char kind[16];
-        zmtp_frame_t *body = NULL;
+        client_frame_t *body = NULL;
         int got = client_next(&g->c, kind, &body, wake > now ? (int)(wake - now) : 0);
-        if (got < 0)
+        if (got < 0) {
+            fprintf(stderr, "mctl: %s\n", g->c.why.msg);
             return;
+        }
         if (got > 0 && strcmp(kind, "reply") == 0) {
             on_publish_answer(g, body);
         } else if (got > 0 && strcmp(kind, "ack") == 0) {
@@ -202,7 +204,7 @@ static void gather(gather_t *g, size_t limit)
         } else if (got > 0 && strcmp(kind, "ret") == 0) {
             on_return(g, &body);
         }
-        zmtp_frame_free(&body);
+        client_frame_free(&body);
     }
 }
 
@@ -267,7 +269,7 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         client_close(&g.c);
-        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_USAGE;
+        return err.code == MC_E_UNREACHABLE ? EXIT_UNAVAILABLE : EXIT_USAGE;
     }
     char jid[MC_JID_LEN + 1] = "";
     if (!batch)
@@ -305,7 +307,7 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     for (size_t i = 0; i < g.n; i++) {
         free(g.e[i].id);
         free(g.e[i].why);
-        zmtp_frame_free(&g.e[i].ret);
+        client_frame_free(&g.e[i].ret);
     }
     free(g.e);
     free(g.asked);
@@ -365,7 +367,7 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         client_close(&g.c);
-        return strstr(err.msg, "did not answer") ? EXIT_UNAVAILABLE : EXIT_FAILED;
+        return err.code == MC_E_UNREACHABLE ? EXIT_UNAVAILABLE : EXIT_FAILED;
     }
     int64_t remaining = 0;
     mc_mp_int(&reply.root, "remaining_ms", 0, INT64_MAX, &remaining, NULL);
@@ -388,9 +390,9 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
         const msgpack_object *raw = &returns->via.array.ptr[k];
         if (raw->type != MSGPACK_OBJECT_BIN)
             continue;
-        zmtp_frame_t *body = zmtp_frame_new(raw->via.bin.ptr, raw->via.bin.size);
+        client_frame_t *body = client_frame_new(raw->via.bin.ptr, raw->via.bin.size);
         on_return(&g, &body);
-        zmtp_frame_free(&body);
+        client_frame_free(&body);
     }
     mc_mp_doc_done(&reply);
     gather(&g, g.n);
@@ -398,7 +400,7 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
     for (size_t i = 0; i < g.n; i++) {
         free(g.e[i].id);
         free(g.e[i].why);
-        zmtp_frame_free(&g.e[i].ret);
+        client_frame_free(&g.e[i].ret);
     }
     free(g.e);
     client_close(&g.c);

@@ -65,7 +65,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     int64_t deadline = mc_mono_ms() + (int64_t)o.timeout * 1000;
     while (answered < n && mc_mono_ms() < deadline) {
         char kind[16];
-        zmtp_frame_t *body = NULL;
+        client_frame_t *body = NULL;
         int got = client_next(&c, kind, &body, (int)(deadline - mc_mono_ms()));
         if (got < 0)
             break;
@@ -80,7 +80,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
             }
             mc_ret_done(&ret);
         }
-        zmtp_frame_free(&body);
+        client_frame_free(&body);
     }
     client_close(&c);
 

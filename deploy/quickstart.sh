@@ -34,8 +34,9 @@ cmake --build "$root/build" -j "$(nproc)" >/dev/null
 bin=$root/build/bin
 
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-base=4506
-while ! { port_free $base && port_free $((base + 1)); }; do
+# publish_port, ret_port, auth_port: 4505-4507 when they are free.
+base=4505
+while ! { port_free $base && port_free $((base + 1)) && port_free $((base + 2)); }; do
     base=$((base + 100))
 done
 
@@ -43,8 +44,9 @@ demo=$(mktemp -d /tmp/mctl-demo.XXXXXX)
 mkdir -p "$demo/etc" "$demo/run" "$demo/log"
 cat > "$demo/etc/master" <<CFG
 interface: 127.0.0.1
-ret_port: $base
-auth_port: $((base + 1))
+publish_port: $base
+ret_port: $((base + 1))
+auth_port: $((base + 2))
 pki_dir: $demo/pki/master
 cachedir: $demo/cache/master
 sock_dir: $demo/run/master
@@ -64,7 +66,7 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
     done
 }
 
-echo "==> Starting the master (ports $base-$((base + 1)) on 127.0.0.1) in $demo"
+echo "==> Starting the master (ports $base-$((base + 2)) on 127.0.0.1) in $demo"
 "$bin/mctl-master" -c "$demo/etc" -d
 wait_for 10 "the master" test -S "$demo/run/master/master.ipc"
 
@@ -74,8 +76,9 @@ for id in m1 m2 m3; do
 id: $id
 master: 127.0.0.1
 master_pubkey: $demo/pki/master/master.cert
-ret_port: $base
-auth_port: $((base + 1))
+publish_port: $base
+ret_port: $((base + 1))
+auth_port: $((base + 2))
 workers: 2
 pki_dir: $demo/pki/$id
 cachedir: $demo/cache/$id

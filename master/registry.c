@@ -39,7 +39,6 @@ static void minion_free(void **item)
     if (m->has_grains)
         mc_grains_done(&m->grains);
     zframe_destroy(&m->waiting);
-    zframe_destroy(&m->chan);
     free(m);
     *item = NULL;
 }
@@ -85,7 +84,9 @@ static int load_state_dir(registry_t *self, key_state_t state, mc_err_t *err)
     struct dirent *de;
     while (d && (de = readdir(d))) {
         const char *id = de->d_name;
-        if (id[0] == '.' || strstr(id, ".tmp"))
+        /* Dot files are files being written (mc_temp_path): no id starts
+           with a dot. */
+        if (id[0] == '.')
             continue;
         if (!mc_id_valid(id, strlen(id))) {
             mc_warn("%s/%s: not a valid minion id; ignored", dir, id);
@@ -111,8 +112,8 @@ static int load_state_dir(registry_t *self, key_state_t state, mc_err_t *err)
     return rc;
 }
 
-/* Keep what minions told us (grains, last seen, a waiting registration,
-   their connection) and the jobs in flight to them across a reload, for
+/* Keep what minions told us (grains, last seen, a waiting registration)
+   and the jobs in flight to them across a reload, for
    every minion whose id and key are unchanged. */
 static void carry_runtime_state(registry_t *self, zhashx_t *old)
 {
@@ -128,8 +129,6 @@ static void carry_runtime_state(registry_t *self, zhashx_t *old)
         }
         m->waiting = o->waiting;
         o->waiting = NULL;
-        m->chan = o->chan;
-        o->chan = NULL;
         m->in_flight = o->in_flight;
     }
 }
@@ -198,6 +197,31 @@ const unsigned char *registry_denied_key(registry_t *self, const char *id)
     return zhashx_lookup(self->denied, id);
 }
 
+const char *registry_key_holder(registry_t *self, const unsigned char pub[MC_KEY_LEN])
+{
+    minion_t *m = registry_find_accepted_key(self, pub);
+    if (m)
+        return m->id;
+    /* Keys that are not accepted are few and this is rare (a new key on
+       the registration port): a scan is enough. */
+    for (m = zhashx_first(self->by_id); m; m = zhashx_next(self->by_id))
+        if (memcmp(m->pub, pub, MC_KEY_LEN) == 0)
+            return m->id;
+    return NULL;
+}
+
+static int refuse_held_key(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
+                           mc_err_t *err)
+{
+    const char *holder = registry_key_holder(self, pub);
+    if (holder && strcmp(holder, id) != 0) {
+        mc_err_set(err, "the key presented for %s is already %s's key; a key serves one id", id,
+                   holder);
+        return -1;
+    }
+    return 0;
+}
+
 int registry_present(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
                      bool auto_accept, key_state_t *state, mc_err_t *err)
 {
@@ -208,6 +232,8 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
     }
     if (m) {
         /* Another key for a known id: keep it aside, as Salt does. */
+        if (refuse_held_key(self, id, pub, err) != 0)
+            return -1;
         const unsigned char *old = registry_denied_key(self, id);
         if (!old || memcmp(old, pub, MC_KEY_LEN) != 0) {
             char *path = key_path(self, KEY_DENIED, id);
@@ -222,6 +248,8 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
         *state = KEY_DENIED;
         return 0;
     }
+    if (refuse_held_key(self, id, pub, err) != 0)
+        return -1;
     key_state_t s = auto_accept ? KEY_ACCEPTED : KEY_PENDING;
     char *path = key_path(self, s, id);
     int rc = mc_curve_save_public(path, pub, id, err);
@@ -298,6 +326,8 @@ int registry_preseed(registry_t *self, const char *id, const unsigned char pub[M
         *changed = true;
         return registry_set_state(self, m, KEY_ACCEPTED, err);
     }
+    if (refuse_held_key(self, id, pub, err) != 0)
+        return -1;
     if ((m || denied) && registry_delete(self, id, err) != 0)
         return -1;
     char *path = key_path(self, KEY_ACCEPTED, id);
@@ -350,3 +380,17 @@ size_t registry_accepted_count(registry_t *self)
 {
     return zhashx_size(self->by_key);
 }
+
+size_t registry_count(registry_t *self, key_state_t state)
+{
+    if (state == KEY_ACCEPTED)
+        return zhashx_size(self->by_key);
+    if (state == KEY_DENIED)
+        return zhashx_size(self->denied);
+    size_t n = 0;
+    for (minion_t *m = zhashx_first(self->by_id); m; m = zhashx_next(self->by_id))
+        n += m->state == state;
+    return n;
+}
+
+

@@ -6,7 +6,8 @@
     minions_denied (a second key presented for an id that has one already).
     The disk is the record; the registry mirrors it in memory, indexed by id
     and, for accepted minions, by public key, which is what the ZAP handler
-    needs to let a connection in and name the minion behind it. */
+    needs to let a connection in, and what the master resolves every message
+    and subscription by. */
 #ifndef MC_REGISTRY_H
 #define MC_REGISTRY_H
 
@@ -22,13 +23,12 @@ typedef struct {
     key_state_t state;
     unsigned char pub[MC_KEY_LEN];
     mc_seal_key_t seal;     /* precomputed crypto_box key, accepted only */
-    int64_t last_seen_ms;   /* monotonic; 0 = not since the master started */
+    int64_t last_seen_ms;   /* monotonic, of its last message signed with this key;
+                               0 = not since it was last connected */
     mc_grains_msg_t grains; /* last grains message, if any */
     bool has_grains;
     zframe_t *waiting; /* routing id of a registration waiting for acceptance */
     int in_flight;     /* jobs sent to it, neither acknowledged nor returned */
-    zframe_t *chan;    /* routing id of its connection to the master, as of its
-                          last message; NULL: not heard from since the start */
 } minion_t;
 
 typedef struct _registry_t registry_t;
@@ -51,7 +51,8 @@ const unsigned char *registry_denied_key(registry_t *self, const char *id);
 
 /* A minion presents id and key. Returns the state it is in afterwards: a
    new id becomes pending (accepted with auto_accept), a known id with the
-   same key keeps its state, a known id with another key is denied. */
+   same key keeps its state, a known id with another key is denied. A key
+   that another id holds is refused (an error): a key serves one id. */
 int registry_present(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
                      bool auto_accept, key_state_t *state, mc_err_t *err);
 /* Move a minion's key to another state (accept, reject). */
@@ -59,7 +60,8 @@ int registry_set_state(registry_t *self, minion_t *m, key_state_t state, mc_err_
 /* Accept exactly this key for this id, as deploy fetched it from the host
    over an authenticated SSH session: a pending or rejected entry with the
    same key is accepted, another key for the id (in any state, denied
-   included) is replaced. *changed says whether anything moved. */
+   included) is replaced. A key that another id holds is refused. *changed
+   says whether anything moved. */
 int registry_preseed(registry_t *self, const char *id, const unsigned char pub[MC_KEY_LEN],
                      bool *changed, mc_err_t *err);
 /* Forget a minion and its key(s), including a denied one. */
@@ -70,5 +72,8 @@ minion_t **registry_list(registry_t *self, size_t *count);
 /* Ids with a denied key, sorted; caller frees the array (not the strings). */
 const char **registry_denied_list(registry_t *self, size_t *count);
 size_t registry_accepted_count(registry_t *self);
+size_t registry_count(registry_t *self, key_state_t state);
+/* The id whose key (in any state but denied) is pub, or NULL. */
+const char *registry_key_holder(registry_t *self, const unsigned char pub[MC_KEY_LEN]);
 
 #endif

@@ -29,7 +29,7 @@ static void reply(zsock_t *zap, zframe_t *version, zframe_t *request_id, const c
     zmsg_send(&msg, zap);
 }
 
-void zap_handle(zsock_t *zap, registry_t *registry)
+void zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused)
 {
     zmsg_t *msg = zmsg_recv(zap);
     if (!msg)
@@ -54,15 +54,15 @@ void zap_handle(zsock_t *zap, registry_t *registry)
         code = "200";
         text = "OK";
     } else if (strcmp(domain, ZAP_DOMAIN_MINION) == 0) {
-        minion_t *m = registry_find_accepted_key(registry, zframe_data(key));
-        if (m) {
-            snprintf(user, sizeof user, "%s", m->id);
+        mc_z85_key(zframe_data(key), user);
+        if (registry_find_accepted_key(registry, zframe_data(key))) {
             code = "200";
             text = "OK";
         } else {
-            char z85[MC_Z85_KEY_LEN + 1];
-            mc_z85_key(zframe_data(key), z85);
-            mc_warn("zap: refused a connection from %s: key %s is not accepted", address, z85);
+            mc_log_limited(refused, MC_LOG_WARNING,
+                           "zap: refused a connection from %s: key %s is not accepted", address,
+                           user);
+            user[0] = '\0';
         }
     }
     if (version && request_id)

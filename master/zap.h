@@ -5,8 +5,10 @@
     names the key itself (Z85) as the user id, so the registration handler
     can check that a minion presents the key it connected with. On the
     publish and return sockets (domain "minion") only accepted keys get in,
-    and the user id is the minion id, so every return carries, as ZMQ
-    "User-Id" metadata, the id its sender's key belongs to.
+    and the user id is again the key itself: every message and every
+    subscription carries, as ZMQ "User-Id" metadata, the key that sent it,
+    and the master resolves it to a minion anew each time, so a key deleted
+    or replaced since the connection was made speaks for nobody.
 
     Keeping the handler in the master's own loop, over the registry in
     memory, means an accepted key is admitted and a deleted one refused on
@@ -14,6 +16,7 @@
 #ifndef MC_ZAP_H
 #define MC_ZAP_H
 
+#include "log.h"
 #include "registry.h"
 
 #define ZAP_DOMAIN_REGISTER "reg"
@@ -21,7 +24,8 @@
 
 /* Bind the handler socket; it must exist before the CURVE sockets bind. */
 zsock_t *zap_new(mc_err_t *err);
-/* Answer one request waiting on the socket. */
-void zap_handle(zsock_t *zap, registry_t *registry);
+/* Answer one request waiting on the socket; refusals are logged through
+   the limiter (anyone can knock). */
+void zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused);
 
 #endif

@@ -5,10 +5,11 @@
     on the master's auth port and wait, with backoff and a log line saying
     what we wait for, until the key is accepted, learning (and pinning) the
     master's Ed25519 signing key from the reply; then open the channel to
-    the master: one connection (DEALER to its ROUTER, see link.c) that
-    brings jobs and "stored" notices in and takes returns, acks, heartbeats
-    and grains out. The master addresses that connection by the key it
-    authenticated, so only this minion's jobs ever arrive on it.
+    the master (channel.c): a SUB to its XPUB, subscribed to this minion's
+    topic only, brings jobs and "stored" notices in; a PUSH to its PULL
+    takes returns, acks, heartbeats, hellos and grains out. The master
+    reads every message by the key that sent it, and seals every job to
+    this minion's key.
 
     A job passes four gates before it reaches a worker, each logging why it
     refused: the seal (only a job sealed to our key, by the master's key,
@@ -20,8 +21,9 @@
 
     Messages go out without blocking. Returns wait in the spool until the
     master says it stored them; grains wait in an outbox while the master is
-    away. Each new connection sends grains and a heartbeat at once: that is
-    how a restarted master learns where this minion is, and what it is. */
+    away. Each time the connections come up, the minion says hello and
+    sends its grains at once: that is how a restarted master learns that
+    this minion is there, and what it is. */
 #include "agent.h"
 
 #include <czmq.h>
@@ -35,7 +37,7 @@
 
 #include "grains.h"
 #include "keys.h"
-#include "link.h"
+#include "channel.h"
 #include "log.h"
 #include "module.h"
 #include "pool.h"
@@ -69,7 +71,7 @@ typedef struct {
     worker_ctx_t wctx; /* for the quick functions run here */
     replay_t *replay;
     spool_t *spool;
-    link_t *chan;           /* the connection to the master */
+    channel_t *chan;        /* the sockets to the master; NULL until accepted */
     char last_failure[256]; /* why the last attempt to connect failed, said once */
     int sigfd;
     msgpack_sbuffer grains;
@@ -91,19 +93,20 @@ static void free_ack(void **item)
 }
 
 /* [kind][payload] to the master, or -1 when it cannot take it now. */
-static int chan_send(agent_t *self, const void *kind, size_t kind_len, const void *data, size_t len)
+static int chan_send(agent_t *self, const char *kind, const void *data, size_t len)
 {
-    link_part_t parts[2] = {{kind, kind_len}, {data, len}};
-    return link_send(self->chan, parts, 2);
+    return self->chan ? channel_send(self->chan, kind, data, len) : -1;
 }
 
 static void outbox_flush(agent_t *self)
 {
     zmsg_t *msg;
     while ((msg = zlistx_first(self->outbox))) {
-        zframe_t *kind = zmsg_first(msg), *body = zmsg_next(msg);
-        if (chan_send(self, zframe_data(kind), zframe_size(kind), zframe_data(body),
-                      zframe_size(body)) != 0)
+        char *kind = zframe_strdup(zmsg_first(msg));
+        zframe_t *body = zmsg_next(msg);
+        int rc = chan_send(self, kind, zframe_data(body), zframe_size(body));
+        free(kind);
+        if (rc != 0)
             return;
         zlistx_delete(self->outbox, zlistx_cursor(self->outbox));
     }
@@ -111,7 +114,7 @@ static void outbox_flush(agent_t *self)
 
 static void send_to_master(agent_t *self, const char *kind, const void *data, size_t len)
 {
-    if (zlistx_size(self->outbox) == 0 && chan_send(self, kind, strlen(kind), data, len) == 0)
+    if (zlistx_size(self->outbox) == 0 && chan_send(self, kind, data, len) == 0)
         return;
     /* Heartbeats and acks are only worth something now; returns wait in
        the spool, not here. */
@@ -133,7 +136,7 @@ static void send_to_master(agent_t *self, const char *kind, const void *data, si
 static int send_return(void *arg, const char *data, size_t len)
 {
     agent_t *self = arg;
-    return chan_send(self, MC_KIND_RETURN, strlen(MC_KIND_RETURN), data, len);
+    return chan_send(self, MC_KIND_RETURN, data, len);
 }
 
 static void send_ack(agent_t *self, const char *jid)
@@ -215,7 +218,9 @@ static void send_grains(agent_t *self)
     msgpack_sbuffer_destroy(&sb);
 }
 
-static void send_heartbeat(agent_t *self)
+/* A heartbeat, or with kind MC_KIND_HELLO the same when the connections
+   come up. */
+static void send_heartbeat(agent_t *self, const char *kind)
 {
     double load[1] = {0};
     getloadavg(load, 1);
@@ -226,7 +231,7 @@ static void send_heartbeat(agent_t *self)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_heartbeat_pack(&sb, &hb);
-    send_to_master(self, MC_KIND_HEARTBEAT, sb.data, sb.size);
+    send_to_master(self, kind, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -262,11 +267,11 @@ static bool refresh_grains(agent_t *self)
 
 /* The master's notice that it stored returns: ["stored"][{v, jids}].
    CURVE proves it comes from the master. */
-static void on_stored(agent_t *self, const link_part_t *body)
+static void on_stored(agent_t *self, const void *body, size_t len)
 {
     mc_mp_doc_t doc;
     mc_err_t err;
-    if (mc_mp_parse(&doc, (const char *)body->data, body->size, &err) != 0) {
+    if (mc_mp_parse(&doc, body, len, &err) != 0) {
         mc_warn("dropped a malformed stored notice: %s", err.msg);
         return;
     }
@@ -330,14 +335,15 @@ static void run_control(agent_t *self, const mc_job_t *job)
     msgpack_sbuffer_destroy(&sb);
 }
 
-static bool part_is(const link_part_t *p, const char *s)
+static bool kind_is(const void *kind, size_t len, const char *s)
 {
-    return p->size == strlen(s) && memcmp(p->data, s, p->size) == 0;
+    return len == strlen(s) && memcmp(kind, s, len) == 0;
 }
 
-/* A message from the master: ["job"][sealed: signature, job] or
-   ["stored"][{v, jids}]. */
-static void on_message(void *arg, const link_part_t *parts, int n)
+/* A message from the master on this minion's topic: ["job"][sealed:
+   signature, job] or ["stored"][{v, jids}]. */
+static void on_message(void *arg, const void *kind, size_t kind_len, const void *sealed,
+                       size_t len)
 {
     agent_t *self = arg;
     unsigned char *plain = NULL;
@@ -345,21 +351,20 @@ static void on_message(void *arg, const link_part_t *parts, int n)
     mc_err_t err;
     bool decoded = false;
 
-    if (n != 2 || !(part_is(&parts[0], MC_KIND_JOB) || part_is(&parts[0], MC_KIND_STORED))) {
+    if (kind_is(kind, kind_len, MC_KIND_STORED)) {
+        on_stored(self, sealed, len);
+        return;
+    }
+    if (!kind_is(kind, kind_len, MC_KIND_JOB)) {
         mc_warn("dropped a message from the master that is neither a job nor a stored notice");
-        goto out;
+        return;
     }
-    if (part_is(&parts[0], MC_KIND_STORED)) {
-        on_stored(self, &parts[1]);
-        goto out;
-    }
-    size_t len = parts[1].size;
     if (len < MC_SEAL_OVERHEAD + crypto_sign_BYTES) {
         mc_warn("refused a job too short to be sealed and signed");
         goto out;
     }
     plain = mc_malloc(len - MC_SEAL_OVERHEAD + 1);
-    if (mc_unseal(self->seal, parts[1].data, len, plain) != 0) {
+    if (mc_unseal(self->seal, sealed, len, plain) != 0) {
         mc_warn("refused a job not sealed to this minion's key");
         goto out;
     }
@@ -441,34 +446,31 @@ out:
     free(plain);
 }
 
-/* A failed attempt to connect is logged when its reason changes, not each
-   time the link tries again. */
-static void note_failure(agent_t *self, link_event_t event, const char *why)
+/* A failure to reach or register with the master is logged when its
+   reason changes, not each time the minion tries again. */
+static void note_failure(agent_t *self, const char *why)
 {
     if (strcmp(why, self->last_failure) == 0)
         return;
     snprintf(self->last_failure, sizeof self->last_failure, "%s", why);
-    if (event == LINK_REFUSED)
-        mc_error("the master refused this minion's key (deleted or rejected?)");
-    else
-        mc_info("%s; trying again", why);
+    mc_error("%s", why);
 }
 
-/* The connection to the master came up or went down. */
-static void on_chan_event(void *arg, link_event_t event, const char *why)
+/* The connections to the master came up or went down. */
+static void on_chan_event(void *arg, channel_event_t event, const char *which)
 {
     agent_t *self = arg;
-    if (event == LINK_UP) {
+    if (event == CHANNEL_UP) {
         self->last_failure[0] = '\0';
         mc_info("connected to the master%s",
                 spool_count(self->spool) ? "; sending the returns it has not stored" : "");
+        send_heartbeat(self, MC_KIND_HELLO);
         send_grains(self);
-        send_heartbeat(self);
         spool_all_due(self->spool);
-    } else if (event == LINK_LOST) {
-        mc_warn("lost the connection to the master (%s); reconnecting", why);
+    } else if (event == CHANNEL_LOST) {
+        mc_warn("lost the connection to the master (%s); reconnecting", which);
     } else {
-        note_failure(self, event, why);
+        note_failure(self, "the master refused this minion's key (deleted or rejected?)");
     }
 }
 
@@ -572,61 +574,14 @@ static int pin_sign_key(agent_t *self, const unsigned char key[MC_KEY_LEN], mc_e
     return rc;
 }
 
-/* A link to the master's port with our keys. */
-static link_t *open_link(agent_t *self, int port, size_t max_frame, int alive_ms,
-                         void (*on_event)(void *, link_event_t, const char *),
-                         void (*on_msg)(void *, const link_part_t *, int), void *arg)
-{
-    link_config_t lc = {.host = self->cfg->master,
-                        .port = port,
-                        .server_pub = self->master_pub,
-                        .pub = self->keys.pub,
-                        .sec = self->keys.sec,
-                        .max_frame = max_frame,
-                        .alive_ms = alive_ms,
-                        .on_event = on_event,
-                        .on_message = on_msg,
-                        .arg = arg};
-    return link_new(&lc);
-}
-
-/* The exchange on the auth port. */
-typedef struct {
-    agent_t *agent;
-    mc_buf_t reply; /* the answer not yet read */
-    bool got;
-} registration_t;
-
-static void on_reg_message(void *arg, const link_part_t *parts, int n)
-{
-    registration_t *r = arg;
-    if (n != 1) {
-        mc_warn("registration: bad answer from the master (%d frames)", n);
-        return;
-    }
-    r->reply.len = 0;
-    mc_buf_append(&r->reply, parts[0].data, parts[0].size);
-    r->got = true;
-}
-
-static void on_reg_event(void *arg, link_event_t event, const char *why)
-{
-    registration_t *r = arg;
-    if (event == LINK_UP)
-        r->agent->last_failure[0] = '\0';
-    else if (event != LINK_LOST)
-        note_failure(r->agent, event, why);
-}
-
-/* What the master answered: 1 when accepted (and the signing key pinned),
-   0 to keep asking, -1 on a fatal error. */
-static int on_reg_reply(agent_t *self, registration_t *r, char *last_status, size_t cap,
+/* What the master answered on the auth port: 1 when accepted (and the
+   signing key pinned), 0 to keep asking, -1 on a fatal error. */
+static int on_reg_reply(agent_t *self, zframe_t *frame, char *last_status, size_t cap,
                         mc_err_t *err)
 {
     mc_register_reply_t reply;
     mc_err_t derr;
-    r->got = false;
-    if (mc_register_reply_decode(&reply, r->reply.data, r->reply.len, &derr) != 0) {
+    if (mc_register_reply_decode(&reply, zframe_data(frame), zframe_size(frame), &derr) != 0) {
         mc_warn("registration: bad answer from the master: %s", derr.msg);
         return 0;
     }
@@ -648,72 +603,104 @@ static int on_reg_reply(agent_t *self, registration_t *r, char *last_status, siz
     return 0;
 }
 
-/* Present our key until the master accepts it. Returns -1 on a stop
-   signal or a fatal error. */
+/* Present our key on the auth port (a DEALER to the master's ROUTER)
+   until the master accepts it. Returns -1 on a stop signal or a fatal
+   error. */
 static int register_with_master(agent_t *self, mc_err_t *err)
 {
-    registration_t r = {.agent = self};
-    link_t *reg = open_link(self, self->cfg->auth_port, MC_MAX_SMALL_MSG, 0, on_reg_event,
-                            on_reg_message, &r);
+    const char *m = self->cfg->master;
+    int port = self->cfg->auth_port;
+    zsock_t *reg = zsock_new(ZMQ_DEALER);
+    if (!reg) {
+        mc_err_set(err, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    zsock_set_curve_serverkey_bin(reg, self->master_pub);
+    zsock_set_curve_publickey_bin(reg, self->keys.pub);
+    zsock_set_curve_secretkey_bin(reg, self->keys.sec);
+    zsock_set_linger(reg, 0);
+    zsock_set_reconnect_ivl(reg, 200);
+    zsock_set_reconnect_ivl_max(reg, 5000);
+    zsock_set_immediate(reg, 1);
+    zsock_set_maxmsgsize(reg, MC_MAX_SMALL_MSG);
+    if (strchr(m, ':'))
+        zsock_set_ipv6(reg, 1);
+    int rc = strchr(m, ':') ? zsock_connect(reg, "tcp://[%s]:%d", m, port)
+                            : zsock_connect(reg, "tcp://%s:%d", m, port);
+    if (rc != 0) {
+        mc_err_set(err, "cannot connect to %s port %d: %s", m, port, zmq_strerror(zmq_errno()));
+        zsock_destroy(&reg);
+        return -1;
+    }
     msgpack_sbuffer req;
     msgpack_sbuffer_init(&req);
     mc_register_pack(&req, self->cfg->id, self->keys.pub);
 
-    int rc = -1, wait_ms = 250;
+    int wait_ms = 250;
     int64_t start = mc_mono_ms(), last_note = start, next_send = 0;
     bool answered = false;
     char last_status[16] = "";
+    zmq_pollitem_t items[] = {{zsock_resolve(reg), 0, ZMQ_POLLIN, 0},
+                              {NULL, self->sigfd, ZMQ_POLLIN, 0}};
+    rc = -1;
     while (!self->stop) {
         int64_t now = mc_mono_ms();
-        long timeout = link_timeout(reg, now);
-        if (link_is_up(reg)) {
-            if (now >= next_send) {
-                link_part_t part = {(const uint8_t *)req.data, req.size};
-                link_send(reg, &part, 1);
-                /* Pending keys are answered the moment they are accepted,
-                   so a slow re-send costs nothing. */
-                next_send = now + wait_ms;
+        /* Pending keys are answered the moment they are accepted, so a
+           slow re-send costs nothing; with no connection yet the send
+           fails at once and is tried again soon. */
+        if (now >= next_send) {
+            bool sent = zmq_send(zsock_resolve(reg), req.data, req.size, ZMQ_DONTWAIT) >= 0;
+            next_send = now + (sent ? wait_ms : 200);
+            if (sent)
                 wait_ms = wait_ms * 2 > 10000 ? 10000 : wait_ms * 2;
-            }
-            if (timeout < 0 || next_send - now < timeout)
-                timeout = (long)(next_send - now);
         }
-        if (timeout < 0 || timeout > 1000)
-            timeout = 1000;
-        link_flush(reg);
-        struct pollfd fds[2] = {{link_fd(reg), link_events(reg), 0}, {self->sigfd, POLLIN, 0}};
-        if (poll(fds, 2, (int)timeout) > 0 && (fds[1].revents & POLLIN))
-            on_signal(self);
-        link_service(reg, fds[0].revents, mc_mono_ms());
-        if (r.got) {
-            answered = true;
-            int got = on_reg_reply(self, &r, last_status, sizeof last_status, err);
-            if (got != 0) {
-                rc = got > 0 ? 0 : -1;
-                goto done;
+        if (zmq_poll(items, 2, (long)(next_send - mc_mono_ms())) > 0) {
+            if (items[1].revents & ZMQ_POLLIN)
+                on_signal(self);
+            while (zsock_events(reg) & ZMQ_POLLIN) {
+                zframe_t *f = zframe_recv(reg);
+                if (!f)
+                    break;
+                answered = true;
+                int got = on_reg_reply(self, f, last_status, sizeof last_status, err);
+                zframe_destroy(&f);
+                if (got != 0) {
+                    rc = got > 0 ? 0 : -1;
+                    goto done;
+                }
             }
         }
         if (!answered && mc_mono_ms() - last_note >= 30000) {
-            mc_info("no answer from the master at %s port %d yet (%lld s); still trying",
-                    self->cfg->master, self->cfg->auth_port,
-                    (long long)((mc_mono_ms() - start) / 1000));
+            mc_info("no answer from the master at %s port %d yet (%lld s); still trying (is it "
+                    "running there, and is master_pubkey its key?)",
+                    m, port, (long long)((mc_mono_ms() - start) / 1000));
             last_note = mc_mono_ms();
         }
     }
     mc_err_set(err, "stopped before the master accepted this minion");
 done:
     msgpack_sbuffer_destroy(&req);
-    mc_buf_free(&r.reply);
-    link_destroy(&reg);
+    zsock_destroy(&reg);
     return rc;
 }
 
-static void connect_master(agent_t *self)
+static int connect_master(agent_t *self, mc_err_t *err)
 {
     self->last_failure[0] = '\0';
-    self->chan =
-        open_link(self, self->cfg->ret_port, MC_MAX_JOB_MSG + 1024,
-                  self->cfg->master_alive_interval * 1000, on_chan_event, on_message, self);
+    channel_config_t cc = {.master = self->cfg->master,
+                           .publish_port = self->cfg->publish_port,
+                           .ret_port = self->cfg->ret_port,
+                           .server_pub = self->master_pub,
+                           .pub = self->keys.pub,
+                           .sec = self->keys.sec,
+                           .id = self->cfg->id,
+                           .max_msg = MC_MAX_JOB_MSG + 1024,
+                           .alive_ms = self->cfg->master_alive_interval * 1000,
+                           .on_event = on_chan_event,
+                           .on_message = on_message,
+                           .arg = self};
+    self->chan = channel_new(&cc, err);
+    return self->chan ? 0 : -1;
 }
 
 static int open_signals(agent_t *self, mc_err_t *err)
@@ -771,8 +758,7 @@ static int setup(agent_t *self, mc_err_t *err)
     mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
     if (register_with_master(self, err) != 0)
         return -1;
-    connect_master(self);
-    return 0;
+    return connect_master(self, err);
 }
 
 /* During the grace period: leave once nothing runs; at its end, cancel what
@@ -800,7 +786,7 @@ static void teardown(agent_t *self)
         mc_warn("stopping with %zu messages the master has not received",
                 zlistx_size(self->outbox));
     pool_destroy(&self->pool);
-    link_destroy(&self->chan);
+    channel_destroy(&self->chan);
     zlistx_destroy(&self->outbox);
     zlistx_destroy(&self->acks);
     replay_destroy(&self->replay);
@@ -830,14 +816,19 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         teardown(&self);
         return rc;
     }
-    /* One poll for everything: the connection to the master, signals and
-       the workers' pipes. */
-    struct pollfd fds[2 + MAX_WORKERS_POLL];
-    fds[1] = (struct pollfd){self.sigfd, POLLIN, 0};
+    /* One poll for everything: the sockets to the master, signals and the
+       workers' pipes. */
+    enum { FIXED = CHANNEL_POLL_ITEMS + 1 };
+    zmq_pollitem_t items[FIXED + MAX_WORKERS_POLL];
+    struct pollfd worker_fds[MAX_WORKERS_POLL];
+    channel_poll_items(self.chan, items);
+    items[CHANNEL_POLL_ITEMS] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
     int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS, next_sync = 0;
     while (!self.stop) {
-        int n = 2 + pool_pollfds(self.pool, fds + 2, MAX_WORKERS_POLL);
+        int workers = pool_pollfds(self.pool, worker_fds, MAX_WORKERS_POLL);
+        for (int i = 0; i < workers; i++)
+            items[FIXED + i] = (zmq_pollitem_t){NULL, worker_fds[i].fd, ZMQ_POLLIN, 0};
         /* Idle, the next thing to do is the heartbeat; a running job or a
            spooled return is looked at every second. */
         int64_t until = next_heartbeat < next_grains ? next_heartbeat : next_grains;
@@ -850,25 +841,21 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         long ack_in = acks_due(&self, mc_mono_ms());
         if (ack_in >= 0 && ack_in < timeout)
             timeout = ack_in;
-        long link_in = link_timeout(self.chan, mc_mono_ms());
-        if (link_in >= 0 && link_in < timeout)
-            timeout = link_in;
         if (timeout < 0)
             timeout = 0;
-        /* What this turn queued for the master goes out before we sleep. */
-        link_flush(self.chan);
-        fds[0] = (struct pollfd){link_fd(self.chan), link_events(self.chan), 0};
-        int rc = poll(fds, (nfds_t)n, (int)timeout);
-        if (rc < 0 && errno != EINTR) {
-            mc_error("poll: %s", strerror(errno));
+        int rc = zmq_poll(items, FIXED + workers, timeout);
+        if (rc < 0 && zmq_errno() != EINTR) {
+            mc_error("poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
-        for (int i = 2; rc > 0 && i < n; i++)
-            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-                pool_on_readable(self.pool, fds[i].fd);
-        link_service(self.chan, rc > 0 ? fds[0].revents : 0, mc_mono_ms());
-        if (rc > 0 && (fds[1].revents & POLLIN))
-            on_signal(&self);
+        for (int i = FIXED; rc > 0 && i < FIXED + workers; i++)
+            if (items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+                pool_on_readable(self.pool, items[i].fd);
+        if (rc > 0) {
+            channel_service(self.chan, items);
+            if (items[CHANNEL_POLL_ITEMS].revents & ZMQ_POLLIN)
+                on_signal(&self);
+        }
 
         outbox_flush(&self);
         spool_send_due(self.spool, RESEND_MS, send_return, &self);
@@ -884,7 +871,7 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             next_sync = now + 1000;
         }
         if (now >= next_heartbeat) {
-            send_heartbeat(&self);
+            send_heartbeat(&self, MC_KIND_HEARTBEAT);
             replay_prune(self.replay);
             next_heartbeat = now + cfg->heartbeat * 1000;
         }

@@ -27,6 +27,7 @@ typedef struct {
 
 static const cf_field_t master_fields[] = {
     F(mc_master_config_t, interface, CF_STR, 0, 0),
+    F(mc_master_config_t, publish_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, ret_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, auth_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, pki_dir, CF_STR, 0, 0),
@@ -38,6 +39,8 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, auto_accept, CF_BOOL, 0, 0),
     F(mc_master_config_t, keep_jobs, CF_INT, 0, 24 * 365 * 10),
     F(mc_master_config_t, max_minions, CF_INT, 1, 1000000),
+    F(mc_master_config_t, max_pending, CF_INT, 0, 1000000),
+    F(mc_master_config_t, register_rate, CF_INT, 1, 1000000),
     F(mc_master_config_t, pub_hwm, CF_INT, 1, 1000000),
     F(mc_master_config_t, minion_alive_interval, CF_INT, 2, 86400),
     {"nodegroups", CF_MAP, SIZE_MAX, 0, 0},
@@ -48,6 +51,7 @@ static const cf_field_t minion_fields[] = {
     F(mc_minion_config_t, master, CF_STR, 0, 0),
     F(mc_minion_config_t, master_pubkey, CF_STR, 0, 0),
     F(mc_minion_config_t, id, CF_STR, 0, 0),
+    F(mc_minion_config_t, publish_port, CF_PORT, 1, 65535),
     F(mc_minion_config_t, ret_port, CF_PORT, 1, 65535),
     F(mc_minion_config_t, auth_port, CF_PORT, 1, 65535),
     F(mc_minion_config_t, pki_dir, CF_STR, 0, 0),
@@ -145,25 +149,6 @@ static int set_field(const char *name, const cf_field_t *f, const mc_yaml_t *nod
     return -1;
 }
 
-/* Settings that once meant something: said so, then ignored. */
-static const struct {
-    const char *key, *why;
-} retired[] = {
-    {"publish_port", "jobs and returns share one connection, on ret_port"},
-    {NULL, NULL},
-};
-
-static bool is_retired(const char *name, const mc_yaml_t *node)
-{
-    for (int i = 0; retired[i].key; i++)
-        if (strcmp(retired[i].key, node->key) == 0) {
-            mc_warn("%s: line %d: '%s' is no longer used (%s); ignored", name, node->line,
-                    node->key, retired[i].why);
-            return true;
-        }
-    return false;
-}
-
 static int apply(const char *name, mc_yaml_t *doc, const cf_field_t *fields, void *out,
                  mc_err_t *err)
 {
@@ -176,8 +161,6 @@ static int apply(const char *name, mc_yaml_t *doc, const cf_field_t *fields, voi
         const cf_field_t *f = fields;
         while (f->key && strcmp(f->key, node->key) != 0)
             f++;
-        if (!f->key && is_retired(name, node))
-            continue;
         if (!f->key) {
             mc_warn("%s: line %d: unknown setting '%s' ignored", name, node->line, node->key);
             continue;
@@ -203,6 +186,7 @@ static void master_defaults(mc_master_config_t *c)
 {
     memset(c, 0, sizeof *c);
     c->interface = mc_strdup("0.0.0.0");
+    c->publish_port = 4505;
     c->ret_port = 4506;
     c->auth_port = 4507;
     c->pki_dir = mc_strdup("/etc/mctl/pki/master");
@@ -214,6 +198,8 @@ static void master_defaults(mc_master_config_t *c)
     c->auto_accept = false;
     c->keep_jobs = 24;
     c->max_minions = 10000;
+    c->max_pending = 1000;
+    c->register_rate = 20;
     c->pub_hwm = 10000;
     c->minion_alive_interval = 60;
 }
@@ -224,6 +210,7 @@ static void minion_defaults(mc_minion_config_t *c)
     c->master = mc_strdup("salt");
     c->master_pubkey = mc_strdup("");
     c->id = mc_strdup("");
+    c->publish_port = 4505;
     c->ret_port = 4506;
     c->auth_port = 4507;
     c->pki_dir = mc_strdup("/etc/mctl/pki/minion");

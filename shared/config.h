@@ -16,12 +16,15 @@
 
 typedef struct {
     char *interface;
-    int ret_port, auth_port; /* minion connection, key registration */
+    int publish_port;        /* XPUB: jobs and "stored" notices, one topic per minion */
+    int ret_port, auth_port; /* PULL: returns and the rest; ROUTER: key registration */
     char *pki_dir, *cachedir, *sock_dir, *log_file, *pidfile;
     mc_log_level_t log_level;
     bool auto_accept;
     int keep_jobs;             /* hours */
-    int max_minions;           /* file descriptors are raised for this many */
+    int max_minions;           /* accepted + pending keys at most; fds are raised for this many */
+    int max_pending;           /* pending keys at most */
+    int register_rate;         /* new keys a second from one address (bursts of ten times it) */
     int pub_hwm;               /* jobs per minion published and not yet acked or returned */
     int minion_alive_interval; /* seconds of silence before a minion's connection is given up */
     mc_yaml_t *doc;            /* the parsed file, for nested settings */
@@ -29,7 +32,8 @@ typedef struct {
 
 typedef struct {
     char *master, *master_pubkey, *id;
-    int ret_port, auth_port; /* minion connection, key registration */
+    int publish_port;        /* SUB: jobs and "stored" notices for this minion */
+    int ret_port, auth_port; /* PUSH: returns and the rest; DEALER: key registration */
     char *pki_dir, *cachedir, *log_file, *pidfile;
     mc_log_level_t log_level;
     int workers, queue_max, job_max_age, heartbeat;

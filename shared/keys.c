@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,16 +127,19 @@ int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], 
     zcert_t *cert = zcert_new_from(pub, no_secret);
     if (id)
         zcert_set_meta(cert, "id", "%s", id);
-    char *tmp = mc_sprintf("%s.tmp%d", path, (int)getpid());
+    char tmp[PATH_MAX];
+    if (mc_temp_path(tmp, sizeof tmp, path) != 0) {
+        zcert_destroy(&cert);
+        mc_err_set(err, "%s: path too long", path);
+        return -1;
+    }
     int rc = zcert_save_public(cert, tmp);
     zcert_destroy(&cert);
     if (rc != 0 || chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
         mc_err_set(err, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
-        free(tmp);
         return -1;
     }
-    free(tmp);
     return 0;
 }
 

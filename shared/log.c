@@ -88,10 +88,8 @@ bool mc_log_enabled(mc_log_level_t level)
     return level <= logger.level;
 }
 
-void mc_log(mc_log_level_t level, const char *fmt, ...)
+static void log_line(mc_log_level_t level, const char *fmt, va_list ap)
 {
-    if (level > logger.level)
-        return;
     char line[2048];
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -100,12 +98,43 @@ void mc_log(mc_log_level_t level, const char *fmt, ...)
     size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03d [%s:%d] %s: ", (int)(tv.tv_usec / 1000),
                           logger.ident, (int)getpid(), level_names[level]);
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
-    va_end(ap);
     n = (m < 0 || n + (size_t)m >= sizeof line - 1) ? sizeof line - 2 : n + (size_t)m;
     line[n++] = '\n';
     ssize_t w = write(logger.fd, line, n);
     (void)w;
+}
+
+void mc_log(mc_log_level_t level, const char *fmt, ...)
+{
+    if (level > logger.level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, fmt, ap);
+    va_end(ap);
+}
+
+void mc_log_limited(mc_log_limit_t *lim, mc_log_level_t level, const char *fmt, ...)
+{
+    if (level > logger.level)
+        return;
+    int64_t now = mc_mono_ms();
+    if (now - lim->window_start_ms >= MC_LOG_LIMIT_WINDOW_MS) {
+        if (lim->left_out)
+            mc_log(level, "%ld more like the last were left out of the log in %d s",
+                   lim->left_out, MC_LOG_LIMIT_WINDOW_MS / 1000);
+        lim->window_start_ms = now;
+        lim->count = 0;
+        lim->left_out = 0;
+    }
+    if (lim->count >= MC_LOG_LIMIT_BURST) {
+        lim->left_out++;
+        return;
+    }
+    lim->count++;
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, fmt, ap);
+    va_end(ap);
 }

@@ -19,6 +19,20 @@ bool mc_log_enabled(mc_log_level_t level);
 void mc_log(mc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int mc_log_level_parse(const char *name, mc_log_level_t *out);
 
+/* For lines a peer can cause at will (a hostile minion's messages, a flood
+   of registrations): at most MC_LOG_LIMIT_BURST lines per window for each
+   limiter, then one line that counts what was left out. A limiter starts
+   zeroed and lives as long as what it limits. */
+#define MC_LOG_LIMIT_BURST     20
+#define MC_LOG_LIMIT_WINDOW_MS 10000
+typedef struct {
+    int64_t window_start_ms;
+    int count;
+    long left_out;
+} mc_log_limit_t;
+void mc_log_limited(mc_log_limit_t *lim, mc_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define mc_error(...) mc_log(MC_LOG_ERROR, __VA_ARGS__)
 #define mc_warn(...)  mc_log(MC_LOG_WARNING, __VA_ARGS__)
 #define mc_info(...)  mc_log(MC_LOG_INFO, __VA_ARGS__)

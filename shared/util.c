@@ -16,6 +16,18 @@ void mc_err_set(mc_err_t *err, const char *fmt, ...)
 {
     if (!err)
         return;
+    err->code = MC_E_FAILED;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+void mc_err_code(mc_err_t *err, mc_err_code_t code, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    err->code = code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -178,11 +190,19 @@ int mc_write_file(const char *path, const void *data, size_t len, mode_t mode, m
     return mc_write_file_sync(path, data, len, mode, true, err);
 }
 
+int mc_temp_path(char *out, size_t cap, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path + 1) : 0;
+    int n = snprintf(out, cap, "%.*s.%s.tmp%d", (int)dir_len, path, path + dir_len, (int)getpid());
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 int mc_write_file_sync(const char *path, const void *data, size_t len, mode_t mode, bool sync,
                        mc_err_t *err)
 {
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid()) >= (int)sizeof tmp) {
+    if (mc_temp_path(tmp, sizeof tmp, path) != 0) {
         mc_err_set(err, "%s: path too long", path);
         return -1;
     }
@@ -272,7 +292,7 @@ int mc_check_private_dir(const char *path, mc_err_t *err)
     }
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         mc_err_set(err,
-                   "%s is writable by group or others (mode %03o); refusing to trust keys in it "
+                   "%s is writable by group or others (mode %03o); refusing to use it "
                    "(chmod 700 %s)",
                    path, (unsigned)(st.st_mode & 0777), path);
         return -1;

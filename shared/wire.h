@@ -7,11 +7,12 @@
     A decoded message owns a copy of its bytes: the buffer it came from
     can go at once; release the message with its *_done().
 
-    Master and minion share one connection (ROUTER on the master, DEALER on
-    the minion). Its messages begin with a kind frame, one of MC_KIND_*, so
-    either side can route them without decoding first: a minion sends
-    [kind][payload]; the master sends [job][sealed job][signature] and
-    [stored][payload]. */
+    Master and minion talk over two sockets (DESIGN.md, Sockets). The
+    master publishes on its XPUB [m:<id>\0][kind][payload], one topic per
+    minion: [job][sealed: signature, job] and [stored][{v, jids}]. The
+    minion pushes [kind][payload] to the master's PULL: ret, ack, hb,
+    grains and hello (a heartbeat sent when a connection comes up). The
+    kind frame lets either side route a message before decoding it. */
 #ifndef MC_WIRE_H
 #define MC_WIRE_H
 
@@ -35,6 +36,7 @@
 #define MC_KIND_ACK       "ack"
 #define MC_KIND_HEARTBEAT "hb"
 #define MC_KIND_GRAINS    "grains"
+#define MC_KIND_HELLO     "hello"
 /* Master to minion: a job, and {v, jids} of the returns it has stored. */
 #define MC_KIND_JOB    "job"
 #define MC_KIND_STORED "stored"
@@ -138,5 +140,13 @@ void mc_register_reply_pack(msgpack_sbuffer *sb, const char *status, const unsig
 int mc_register_reply_decode(mc_register_reply_t *r, const void *buf, size_t len, mc_err_t *err);
 
 bool mc_jid_valid(const char *s, size_t len);
+
+/* A minion's topic on the master's XPUB: "m:<id>" and its NUL, so that
+   one id is never a prefix of another's topic. Returns its length, the NUL
+   included. */
+#define MC_TOPIC_MAX (MC_ID_MAX + 3)
+size_t mc_topic(char out[MC_TOPIC_MAX], const char *id);
+/* The id a topic names (into id), or -1 when it is not a minion topic. */
+int mc_topic_id(const void *topic, size_t len, char id[MC_ID_MAX + 1]);
 
 #endif

@@ -30,11 +30,11 @@ pick_ports() {
     local base
     while :; do
         base=$((20000 + RANDOM % 30000))
-        if ! ss -Hltn | awk '{print $4}' | grep -qE ":($base|$((base + 1)))\$"; then
+        if ! ss -Hltn | awk '{print $4}' | grep -qE ":($base|$((base + 1))|$((base + 2)))\$"; then
             break
         fi
     done
-    RET_PORT=$base AUTH_PORT=$((base + 1))
+    RET_PORT=$base AUTH_PORT=$((base + 1)) PUB_PORT=$((base + 2))
 }
 pick_ports
 
@@ -61,7 +61,7 @@ start_master() {
     DAEMON_PIDS[master]=$!
     if ! wait_until 10 test -S "$T/run/master/master.ipc" &&
        grep -q "cannot listen" "$T/log/master"; then
-        say "ports $RET_PORT-$AUTH_PORT were taken; trying others"
+        say "ports $RET_PORT-$PUB_PORT were taken; trying others"
         unset "DAEMON_PIDS[master]"
         pick_ports
         start_master "$@"
@@ -73,6 +73,7 @@ start_master() {
 write_master_config() {
     {
         echo "interface: 127.0.0.1"
+        echo "publish_port: $PUB_PORT"
         echo "ret_port: $RET_PORT"
         echo "auth_port: $AUTH_PORT"
         echo "pki_dir: $T/pki/master"
@@ -91,7 +92,7 @@ start_minion() {
     mkdir -p "$T/etc/$id"
     local base=(
         "id: $id" "master: 127.0.0.1" "master_pubkey: $T/pki/master/master.cert"
-        "ret_port: $RET_PORT" "auth_port: $AUTH_PORT"
+        "publish_port: $PUB_PORT" "ret_port: $RET_PORT" "auth_port: $AUTH_PORT"
         "pki_dir: $T/pki/$id" "cachedir: $T/cache/$id" "pidfile: $T/run/$id.pid"
         "workers: 2" "heartbeat: 1" "log_level: debug"
     )

@@ -34,7 +34,7 @@ test_expect_success 'a minion that is not connected is reported at once, not wai
 '
 
 test_expect_success 'past pub_hwm unsettled jobs a minion is reported as not sent, never dropped silently' '
-    { "$ROGUE" snoop "$T/pki/ghost" "$CERT" 127.0.0.1 "$RET_PORT" 30 ghost > ghost.out 2>&1 & } &&
+    { "$ROGUE" snoop "$T/pki/ghost" "$CERT" 127.0.0.1 "$PUB_PORT" "$RET_PORT" 30 ghost ghost > ghost.out 2>&1 & } &&
     ghost_pid=$! &&
     wait_until 10 mctl --async ghost test.ping &&
     for i in 1 2; do mctl --async ghost test.ping > /dev/null || return 1; done &&
@@ -73,18 +73,50 @@ test_expect_success 'a key that is not accepted cannot deliver a return: refused
     ! grep -q forged out.txt
 '
 
-test_expect_success 'an accepted minion that claims to be another gets only its own jobs' '
+opened() { grep -q "^opened $1 " old.out; }
+
+test_expect_success 'a connection whose key was deleted and replaced speaks for nobody and reads nothing new' '
     MARK=$$$RANDOM &&
-    { "$ROGUE" snoop "$T/pki/spy" "$CERT" 127.0.0.1 "$RET_PORT" 8 s1 > snoop.out 2>&1 & } &&
+    start_and_accept old1 && stop_daemon old1 &&
+    { "$ROGUE" snoop "$T/pki/old1" "$CERT" 127.0.0.1 "$PUB_PORT" "$RET_PORT" 60 old1 old1 "$T/go" > old.out 2>&1 & } &&
+    old=$! &&
+    wait_until 10 mctl --async old1 test.ping &&
+    jid=$(mctl --async old1 test.ping | grep -oE "[0-9]{20}") &&
+    wait_until 5 opened "$jid" &&
+    mctl key delete old1 -y &&
+    start_minion old1 "pki_dir: $T/pki/old1-new" &&
+    accept_all old1 &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 old1 test.ping &&
+    z85=$(sed -n "s/^ *public-key = \"\(.*\)\"$/\1/p" "$T/pki/old1/minion.cert") &&
+    jid=$(mctl --async old1 test.sleep 2 | grep -oE "[0-9]{20}") &&
+    echo "$jid" > "$T/go" &&
+    wait_until 10 grep -q "sent grains and a return for $jid as old1" old.out &&
+    wait_until 10 grep -qF "message from key $z85 dropped: that key is not accepted now" "$T/log/master" &&
+    mctl jobs wait "$jid" > out.txt &&
+    grep -A1 "^old1:" out.txt | grep -q "^    True$" &&
+    ! grep -q forged out.txt &&
+    test -z "$(target_ids -G marker:stale)" &&
+    mctl old1 cmd.run "echo SECRET-$MARK" | grep -q "SECRET-$MARK" &&
+    kill $old && { wait $old || :; } && cat old.out &&
+    test "$(grep -c "^opened " old.out)" = 2 &&
+    grep -q "^could not open a job" old.out &&
+    ! grep -aq "SECRET-$MARK" snoop.raw
+'
+
+test_expect_success 'an accepted minion that subscribes to every topic opens only its own jobs' '
+    MARK=$$$RANDOM &&
+    { "$ROGUE" snoop "$T/pki/spy" "$CERT" 127.0.0.1 "$PUB_PORT" "$RET_PORT" 8 spy s1 > snoop.out 2>&1 & } &&
     snooper=$! &&
     wait_until 10 grep -q "heartbeat claiming to be from s1 arrived with the key of spy; refused" "$T/log/master" &&
+    wait_until 10 grep -q "subscription to .m:s1. from the key of spy: not its own topic" "$T/log/master" &&
     jid=$(mctl --async spy test.echo "$MARK" | grep -oE "[0-9]{20}") &&
     wait_until 5 snoop_opened "$jid" &&
     mctl s1 cmd.run "echo SECRET-$MARK" | grep -q "SECRET-$MARK" &&
     mctl s2 cmd.run "echo SECRET-$MARK" | grep -q "SECRET-$MARK" &&
     wait $snooper &&
     cat snoop.out &&
-    grep -qx "received 1 opened 1" snoop.out &&
+    grep -qx "received 3 opened 1" snoop.out &&
+    test "$(grep -c "^could not open a job" snoop.out)" = 2 &&
     ! grep -aq "SECRET-$MARK" snoop.raw
 '
 
@@ -101,11 +133,11 @@ test_expect_success 'messages over the size limit are refused without the master
 
 test_expect_success 'forged, replayed and stale jobs are not run, and the minion says why' '
     mkdir -p "$T/pki/rogue" &&
-    r=$((RET_PORT + 10)) a=$((RET_PORT + 11)) &&
-    { "$ROGUE" master "$T/pki/rogue" $r $a victim "echo ran >> $T/ran.txt" > rogue.out 2>&1 & } &&
+    r=$((RET_PORT + 10)) a=$((RET_PORT + 11)) p=$((RET_PORT + 12)) &&
+    { "$ROGUE" master "$T/pki/rogue" $p $r $a victim "echo ran >> $T/ran.txt" > rogue.out 2>&1 & } &&
     rogue=$! &&
     wait_until 10 test -s "$T/pki/rogue/master.cert" &&
-    start_minion victim "ret_port: $r" "auth_port: $a" \
+    start_minion victim "publish_port: $p" "ret_port: $r" "auth_port: $a" \
         "master_pubkey: $T/pki/rogue/master.cert" &&
     wait $rogue && cat rogue.out &&
     test "$(wc -l < "$T/ran.txt")" = 2 &&
@@ -113,6 +145,13 @@ test_expect_success 'forged, replayed and stale jobs are not run, and the minion
     grep -q "refused, this jid has already run here (replay)" "$T/log/victim" &&
     grep -qE "refused: published 3[0-9]{3} s ago" "$T/log/victim" &&
     stop_daemon victim
+'
+
+test_expect_success 'the job history names the user the kernel gives, not the one a request claims' '
+    jid=$("$ROGUE" lie "$T/run/master/master.ipc" s1 test.ping mallory) &&
+    mctl jobs list > list.txt && cat list.txt &&
+    grep "^$jid " list.txt | grep -q " $(id -un) " &&
+    ! grep -q mallory list.txt
 '
 
 test_expect_success 'ids and jids that could name paths are refused' '

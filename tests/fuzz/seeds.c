@@ -13,7 +13,6 @@
 #include "client.h"
 #include "keys.h"
 #include "wire.h"
-#include "zmtp_codec.h"
 
 static const char *root;
 
@@ -148,30 +147,6 @@ int main(int argc, char **argv)
     put("keys", "cert", 0, true, cert, strlen(cert));
     put("keys", "z85", 1, true, z85, strlen(z85));
     free(cert);
-
-    /* ZMTP: a READY-like command, a two-frame message, a long frame */
-    unsigned char zm[] = {0x04, 0x05, 'R', 'E', 'A',  'D',  'Y', 0x01, 0x05, 'r',
-                          'e',  'p',  'l', 'y', 0x00, 0x03, 'a', 'b',  'c',  0x02,
-                          0,    0,    0,   0,   0,    0,    0,   2,    'h',  'i'};
-    put("zmtp", "frames", 0, false, zm, sizeof zm);
-
-    /* What a server says before CURVE proves anything: its greeting, then
-       WELCOME (here with a box that does not open), ERROR, or READY out of
-       turn. */
-    unsigned char srv[64 + 2 + 168];
-    mc_zmtp_greeting(srv, 1, "CURVE");
-    srv[32] = 1; /* as-server */
-    srv[64] = MC_ZMTP_COMMAND;
-    srv[65] = 168;
-    memcpy(srv + 66, "\x07WELCOME", 8);
-    randombytes_buf(srv + 66 + 8, 160);
-    put("link", "welcome", 0, false, srv, sizeof srv);
-    unsigned char err_cmd[] = {MC_ZMTP_COMMAND, 10, 5, 'E', 'R', 'R', 'O', 'R', 3, '4', '0', '0'};
-    memcpy(srv + 64, err_cmd, sizeof err_cmd);
-    put("link", "error", 0, false, srv, 64 + sizeof err_cmd);
-    unsigned char ready[] = {MC_ZMTP_COMMAND, 6, 5, 'R', 'E', 'A', 'D', 'Y'};
-    memcpy(srv + 64, ready, sizeof ready);
-    put("link", "ready", 0, false, srv, 64 + sizeof ready);
 
     /* client API requests, as mctl packs them */
     client_target_t tgt = {"web*", "glob", 0};

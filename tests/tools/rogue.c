@@ -2,23 +2,34 @@
     real protocol with real keys and tries what an attacker on the network,
     or an accepted but malicious minion, would try.
 
-      claim PKI CERT HOST PORT ID JID
-          with the minion keys in PKI, send a return that claims to come
-          from minion ID (for job JID) to the master's minion port
-      snoop PKI CERT HOST PORT SECONDS ID
-          with an accepted minion's keys, connect to the minion port, send
-          a heartbeat that claims to be minion ID, and take every job that
-          comes for SECONDS, answering none: prints "opened JID FUN" for each
-          job it can open and "received N opened M" at the end; the payloads
-          as they came go to ./snoop.raw
+      claim PKI CERT HOST RET ID JID
+          with the minion keys in PKI, push a return that claims to come
+          from minion ID (for job JID) to the master's return port
+      snoop PKI CERT HOST PUB RET SECONDS OWN CLAIM [GOFILE]
+          with an accepted minion's keys (minion OWN), subscribe to OWN's
+          topic, CLAIM's and every minion's ("m:"), say hello claiming to
+          be CLAIM, and take every job that comes for SECONDS, answering
+          none: prints "opened JID FUN" for each job it can open, "could
+          not open a job" for the others, and "received N opened M" at the
+          end; the payloads as they came go to ./snoop.raw. Once GOFILE
+          exists, push grains and a return for the jid it holds, both
+          claiming to be CLAIM
       big HOST PORT BYTES COUNT CERT [PKI]
-          connect with a new key (the registration port takes any CURVE
-          client), or with the minion keys in PKI, and send COUNT messages
-          of BYTES each; prints how many left
-      master PKI RET AUTH ID COMMAND
-          act as a master (keys in PKI) for one minion ID: accept it, then
-          send COMMAND (cmd.run) with a bad signature, validly, replayed,
-          with an old timestamp, and validly again; prints what came back
+          connect with a new key to the registration port (DEALER: it takes
+          any CURVE client), or with the minion keys in PKI to the return
+          port (PUSH), and send COUNT messages of BYTES each; prints how
+          many left
+      master PKI PUB RET AUTH ID COMMAND
+          act as a master (keys in PKI) for one minion ID: accept it, wait
+          for its subscription, then publish COMMAND (cmd.run) with a bad
+          signature, validly, replayed, with an old timestamp, and validly
+          again; prints what came back
+      register HOST AUTH CERT PREFIX COUNT
+          present COUNT new keys (ids PREFIX0, PREFIX1, ...), each on a
+          connection of its own; prints how many were answered
+      lie SOCKET TARGET FUN USER
+          as a client of the master's socket, publish FUN to TARGET with a
+          request that names USER as the one asking; prints the jid
 
     CERT is the master's public certificate (pki_dir/master.cert). */
 #include <czmq.h>
@@ -27,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "jid.h"
 #include "keys.h"
 #include "wire.h"
@@ -65,6 +77,22 @@ static zsock_t *curve_client(int type, const mc_curve_keys_t *me, const unsigned
     return s;
 }
 
+/* [kind][payload] on a PUSH. */
+static void push_msg(zsock_t *push, const char *kind, const msgpack_sbuffer *sb)
+{
+    zmq_send(zsock_resolve(push), kind, strlen(kind), ZMQ_SNDMORE);
+    zmq_send(zsock_resolve(push), sb->data, sb->size, 0);
+}
+
+static void push_forged_return(zsock_t *push, const char *id, const char *jid)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_ret_pack_error(&sb, jid, id, "test.ping", 0, "forged");
+    push_msg(push, MC_KIND_RETURN, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static int claim(char **a)
 {
     mc_curve_keys_t me;
@@ -72,55 +100,92 @@ static int claim(char **a)
     load_keys(a[0], "minion", &me);
     load_cert(a[1], master);
     char *ep = mc_sprintf("tcp://%s:%s", a[2], a[3]);
-    zsock_t *push = curve_client(ZMQ_DEALER, &me, master, ep);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    mc_ret_pack_error(&sb, a[5], a[4], "test.ping", 0, "forged");
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, MC_KIND_RETURN);
-    zmsg_addmem(msg, sb.data, sb.size);
-    int rc = zmsg_send(&msg, push);
-    msgpack_sbuffer_destroy(&sb);
+    zsock_t *push = curve_client(ZMQ_PUSH, &me, master, ep);
+    push_forged_return(push, a[4], a[5]);
     zsock_destroy(&push); /* linger: the message goes out first */
     free(ep);
     printf("sent a return for %s claiming to be %s\n", a[5], a[4]);
-    return rc == 0 ? 0 : 1;
+    return 0;
 }
 
-static int snoop(char **a)
+static void subscribe(zsock_t *sub, const char *topic, size_t len)
+{
+    zmq_setsockopt(zsock_resolve(sub), ZMQ_SUBSCRIBE, topic, len);
+}
+
+/* snoop PKI CERT HOST PUB RET SECONDS OWN CLAIM [GOFILE] */
+static int snoop(char **a, const char *gofile)
 {
     mc_curve_keys_t me;
     unsigned char master[32];
     load_keys(a[0], "minion", &me);
     load_cert(a[1], master);
-    char *ep = mc_sprintf("tcp://%s:%s", a[2], a[3]);
-    zsock_t *sub = curve_client(ZMQ_DEALER, &me, master, ep);
+    const char *own = a[6], *claimed = a[7];
+    char *pub_ep = mc_sprintf("tcp://%s:%s", a[2], a[3]);
+    char *ret_ep = mc_sprintf("tcp://%s:%s", a[2], a[4]);
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    zsock_set_curve_serverkey_bin(sub, master);
+    zsock_set_curve_publickey_bin(sub, me.pub);
+    zsock_set_curve_secretkey_bin(sub, me.sec);
+    zsock_set_linger(sub, 0);
+    /* Its own topic (so that the master counts it as there), the one it
+       claims, and every minion's. */
+    char topic[MC_TOPIC_MAX];
+    subscribe(sub, topic, mc_topic(topic, own));
+    subscribe(sub, topic, mc_topic(topic, claimed));
+    subscribe(sub, "m:", 2);
+    if (zsock_connect(sub, "%s", pub_ep) != 0)
+        die("cannot connect");
+    zsock_t *push = curve_client(ZMQ_PUSH, &me, master, ret_ep);
     mc_heartbeat_t hb = {.uptime = 1};
-    snprintf(hb.id, sizeof hb.id, "%s", a[5]);
+    snprintf(hb.id, sizeof hb.id, "%s", claimed);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_heartbeat_pack(&sb, &hb);
-    zmq_send(zsock_resolve(sub), MC_KIND_HEARTBEAT, strlen(MC_KIND_HEARTBEAT), ZMQ_SNDMORE);
-    zmq_send(zsock_resolve(sub), sb.data, sb.size, 0);
+    push_msg(push, MC_KIND_HELLO, &sb);
     msgpack_sbuffer_destroy(&sb);
-    printf("connected, claiming to be %s\n", a[5]);
+    printf("connected, claiming to be %s\n", claimed);
     fflush(stdout);
     mc_seal_key_t seal;
     mc_seal_key(seal, master, me.sec);
     int received = 0, opened = 0;
+    bool went = false;
     FILE *raw = fopen("snoop.raw", "wb");
     if (!raw)
         die("cannot write snoop.raw");
-    int64_t end = zclock_mono() + atoi(a[4]) * 1000;
+    int64_t end = zclock_mono() + atoi(a[5]) * 1000;
     zpoller_t *poller = zpoller_new(sub, NULL);
     while (zclock_mono() < end) {
-        if (!zpoller_wait(poller, (int)(end - zclock_mono())))
+        char *go = NULL;
+        if (gofile && !went && mc_read_file(gofile, 64, &go, NULL, NULL) == 0) {
+            /* Speak for the claimed id as the old key: grains and a
+               return for the job named in the file. */
+            go[strcspn(go, "\r\n")] = '\0';
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 3);
+            mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+            mc_pk_kv_str(&pk, "id", claimed);
+            mc_pk_str(&pk, "grains");
+            msgpack_pack_map(&pk, 1);
+            mc_pk_kv_str(&pk, "marker", "stale");
+            push_msg(push, MC_KIND_GRAINS, &sb);
+            msgpack_sbuffer_destroy(&sb);
+            push_forged_return(push, claimed, go);
+            printf("sent grains and a return for %s as %s\n", go, claimed);
+            fflush(stdout);
+            went = true;
+        }
+        free(go);
+        if (!zpoller_wait(poller, 100))
             continue;
         zmsg_t *msg = zmsg_recv(sub);
         if (!msg)
             break;
-        zframe_t *kind = zmsg_first(msg), *sealed = zmsg_next(msg);
-        if (zframe_streq(kind, MC_KIND_JOB) && sealed &&
+        zmsg_first(msg); /* the topic */
+        zframe_t *kind = zmsg_next(msg), *sealed = zmsg_next(msg);
+        if (kind && zframe_streq(kind, MC_KIND_JOB) && sealed &&
             zframe_size(sealed) > MC_SEAL_OVERHEAD + crypto_sign_BYTES) {
             received++;
             fwrite(zframe_data(sealed), 1, zframe_size(sealed), raw);
@@ -133,9 +198,11 @@ static int snoop(char **a)
                     0) {
                 opened++;
                 printf("opened %s %s\n", job.jid, job.fun);
-                fflush(stdout);
                 mc_job_done(&job);
+            } else {
+                printf("could not open a job\n");
             }
+            fflush(stdout);
             free(plain);
         }
         zmsg_destroy(&msg);
@@ -144,7 +211,9 @@ static int snoop(char **a)
     printf("received %d opened %d\n", received, opened);
     zpoller_destroy(&poller);
     zsock_destroy(&sub);
-    free(ep);
+    zsock_destroy(&push);
+    free(pub_ep);
+    free(ret_ep);
     return 0;
 }
 
@@ -165,7 +234,8 @@ static int big(char **a)
     unsigned char *blob = mc_calloc(1, bytes);
     int sent = 0;
     for (int i = 0; i < count; i++) {
-        zsock_t *dealer = curve_client(ZMQ_DEALER, &me, master, ep);
+        /* The registration port is a ROUTER; the minion ports take a PUSH. */
+        zsock_t *dealer = curve_client(a[5] ? ZMQ_PUSH : ZMQ_DEALER, &me, master, ep);
         zsock_set_linger(dealer, 2000);
         /* A peer the master turned away may leave nowhere to send. */
         zsock_set_sndtimeo(dealer, 5000);
@@ -178,11 +248,44 @@ static int big(char **a)
     return 0;
 }
 
+/* register HOST AUTH CERT PREFIX COUNT: COUNT new keys, ids PREFIX0..,
+   each presented once on its own connection; prints how many were
+   answered within 200 ms each. */
+static int register_many(char **a)
+{
+    unsigned char master[32];
+    load_cert(a[2], master);
+    char *ep = mc_sprintf("tcp://%s:%s", a[0], a[1]);
+    int count = atoi(a[4]), answered = 0;
+    for (int i = 0; i < count; i++) {
+        mc_curve_keys_t me;
+        crypto_box_keypair(me.pub, me.sec);
+        zsock_t *d = curve_client(ZMQ_DEALER, &me, master, ep);
+        zsock_set_linger(d, 0);
+        zsock_set_rcvtimeo(d, 200);
+        char id[64];
+        snprintf(id, sizeof id, "%s%d", a[3], i);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        mc_register_pack(&sb, id, me.pub);
+        zmq_send(zsock_resolve(d), sb.data, sb.size, 0);
+        msgpack_sbuffer_destroy(&sb);
+        zframe_t *f = zframe_recv(d);
+        answered += f != NULL;
+        zframe_destroy(&f);
+        zsock_destroy(&d);
+    }
+    free(ep);
+    printf("answered %d of %d\n", answered, count);
+    return 0;
+}
+
 /* ---- a master of our own ---------------------------------------------- */
 
 typedef struct {
-    zsock_t *chan, *reg;
-    zframe_t *route; /* the minion's connection */
+    zsock_t *pub, *pull, *reg;
+    char topic[MC_TOPIC_MAX]; /* the minion's */
+    size_t topic_len;
     mc_curve_keys_t curve;
     mc_sign_keys_t sign;
     mc_seal_key_t seal;
@@ -190,8 +293,8 @@ typedef struct {
 
 static void send_job(fake_t *f, const void *sealed, size_t len)
 {
-    void *s = zsock_resolve(f->chan);
-    zmq_send(s, zframe_data(f->route), zframe_size(f->route), ZMQ_SNDMORE);
+    void *s = zsock_resolve(f->pub);
+    zmq_send(s, f->topic, f->topic_len, ZMQ_SNDMORE);
     zmq_send(s, MC_KIND_JOB, strlen(MC_KIND_JOB), ZMQ_SNDMORE);
     zmq_send(s, sealed, len, 0);
 }
@@ -261,14 +364,13 @@ static void publish(fake_t *f, const char *jid, int64_t ts, const char *command,
 static bool wait_return(fake_t *f, const char *jid, int ms)
 {
     int64_t end = zclock_mono() + ms;
-    zpoller_t *p = zpoller_new(f->chan, NULL);
+    zpoller_t *p = zpoller_new(f->pull, NULL);
     bool got = false;
     while (!got && zclock_mono() < end) {
         if (!zpoller_wait(p, (int)(end - zclock_mono())))
             continue;
-        zmsg_t *msg = zmsg_recv(f->chan);
-        zmsg_first(msg); /* the route */
-        zframe_t *kind = zmsg_next(msg), *body = zmsg_next(msg);
+        zmsg_t *msg = zmsg_recv(f->pull);
+        zframe_t *kind = zmsg_first(msg), *body = zmsg_next(msg);
         mc_ret_t ret;
         mc_err_t err;
         if (kind && body && zframe_streq(kind, MC_KIND_RETURN) &&
@@ -288,9 +390,10 @@ static int master(char **a)
     fake_t f;
     load_keys(a[0], "master", &f.curve);
     crypto_sign_keypair(f.sign.pub, f.sign.sec);
-    f.chan = curve_server(&f, ZMQ_ROUTER, a[1]);
-    f.reg = curve_server(&f, ZMQ_ROUTER, a[2]);
-    const char *command = a[4];
+    f.pub = curve_server(&f, ZMQ_XPUB, a[1]);
+    f.pull = curve_server(&f, ZMQ_PULL, a[2]);
+    f.reg = curve_server(&f, ZMQ_ROUTER, a[3]);
+    const char *command = a[5];
 
     /* Registration: accept whatever key the minion presents. */
     zpoller_t *p = zpoller_new(f.reg, NULL);
@@ -313,14 +416,17 @@ static int master(char **a)
     zframe_destroy(&body);
     zmsg_destroy(&msg);
 
-    /* The minion's first message (its grains) says where it is. */
-    p = zpoller_new(f.chan, NULL);
+    /* The minion is there once it has subscribed to its topic. */
+    f.topic_len = mc_topic(f.topic, reg.id);
+    p = zpoller_new(f.pub, NULL);
     if (!zpoller_wait(p, 20000))
-        die("the minion did not connect within 20 s");
+        die("the minion did not subscribe within 20 s");
     zpoller_destroy(&p);
-    msg = zmsg_recv(f.chan);
-    f.route = zmsg_pop(msg);
-    zmsg_destroy(&msg);
+    zframe_t *subscription = zframe_recv(f.pub);
+    if (!subscription || zframe_size(subscription) != f.topic_len + 1 ||
+        memcmp(zframe_data(subscription) + 1, f.topic, f.topic_len) != 0)
+        die("the minion subscribed to something else than its topic");
+    zframe_destroy(&subscription);
 
     int64_t now = (int64_t)time(NULL);
     char jid[MC_JID_LEN + 1];
@@ -346,9 +452,41 @@ static int master(char **a)
     printf("sent %s signed\n", jid);
     if (!wait_return(&f, jid, 20000))
         die("no return for the last signed job");
-    zframe_destroy(&f.route);
-    zsock_destroy(&f.chan);
+    zsock_destroy(&f.pub);
+    zsock_destroy(&f.pull);
     zsock_destroy(&f.reg);
+    return 0;
+}
+
+/* A client that says it is someone else: a publish request naming USER,
+   sent to the master's client socket; prints the reply's jid. */
+static int lie(char **a)
+{
+    zsock_t *c = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(c, 0);
+    zsock_set_rcvtimeo(c, 10000);
+    if (zsock_connect(c, "ipc://%s", a[0]) != 0)
+        die("cannot connect");
+    client_target_t t = {a[1], "glob", 0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    client_pack_publish(&sb, &t, a[2], 0, NULL, 10, a[3]);
+    zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+    zmsg_t *reply = zmsg_recv(c);
+    if (!reply)
+        die("no reply");
+    zframe_t *body = zmsg_last(reply);
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    char jid[MC_JID_LEN + 1];
+    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0 ||
+        mc_mp_str(&doc.root, "jid", jid, sizeof jid, &err) != 0)
+        die("bad reply");
+    printf("%s\n", jid);
+    mc_mp_doc_done(&doc);
+    zmsg_destroy(&reply);
+    zsock_destroy(&c);
     return 0;
 }
 
@@ -360,12 +498,16 @@ int main(int argc, char **argv)
         die("libsodium");
     if (argc == 8 && strcmp(argv[1], "claim") == 0)
         return claim(argv + 2);
-    if (argc == 8 && strcmp(argv[1], "snoop") == 0)
-        return snoop(argv + 2);
+    if ((argc == 10 || argc == 11) && strcmp(argv[1], "snoop") == 0)
+        return snoop(argv + 2, argc == 11 ? argv[10] : NULL);
     if ((argc == 7 || argc == 8) && strcmp(argv[1], "big") == 0)
         return big(argv + 2);
-    if (argc == 7 && strcmp(argv[1], "master") == 0)
+    if (argc == 8 && strcmp(argv[1], "master") == 0)
         return master(argv + 2);
+    if (argc == 7 && strcmp(argv[1], "register") == 0)
+        return register_many(argv + 2);
+    if (argc == 6 && strcmp(argv[1], "lie") == 0)
+        return lie(argv + 2);
     fprintf(stderr, "usage: see the comment at the top of tests/tools/rogue.c\n");
     return 64;
 }

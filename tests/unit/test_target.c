@@ -191,7 +191,7 @@ static void error_table(void **state)
 {
     int failures = 0;
     for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
-        mc_err_t err = {""};
+        mc_err_t err = {.msg = ""};
         mc_target_t *t = mc_target_compile(errors[i].expr, errors[i].type, ':', &err);
         if (t || !strstr(err.msg, errors[i].error)) {
             print_error("error case %zu: %s '%s': expected an error with \"%s\", got \"%s\"\n", i,

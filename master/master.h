@@ -1,0 +1,118 @@
+/*  master - the master daemon's state, shared by the files that handle its
+    sockets: server.c (the loop, set-up, signals), clients.c (the client
+    API on SOCK_DIR/master.ipc), publish.c (signing, sealing and
+    publishing jobs, and confirming stored returns) and minions.c (what
+    minions send: registration, subscriptions, returns, acks, heartbeats,
+    grains). Everything here is touched from the one loop only, so there
+    are no locks. */
+#ifndef MC_MASTER_H
+#define MC_MASTER_H
+
+#include <czmq.h>
+
+#include "admission.h"
+#include "config.h"
+#include "jobcache.h"
+#include "jobs.h"
+#include "keys.h"
+#include "log.h"
+#include "registry.h"
+
+/* Returns that come after the job's time limit still reach waiting clients
+   for this long. */
+#define LATE_RETURN_GRACE_MS 30000
+
+/* Room in a minion's queue above pub_hwm, for "stored" notices. */
+#define PUB_HWM_MARGIN 1000
+
+/* Why a minion did not get a job when it has no connection to the master. */
+#define NOT_CONNECTED "not connected"
+
+/* A minion hears that its returns are stored with its next job, or after
+   this long (well inside the minion's resend interval), or once this many
+   are waiting: a notice of its own wakes every minion once more per job. */
+#define CONFIRM_DELAY_MS 1000
+#define CONFIRM_BATCH    500
+
+typedef struct server {
+    mc_master_config_t *cfg;
+    mc_curve_keys_t curve;
+    mc_sign_keys_t sign;
+    registry_t *registry;
+    jobs_t *jobs;
+    jobcache_t *cache;
+    zhashx_t *to_confirm;    /* minion id -> zlistx of jids received this turn */
+    zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
+    int64_t next_prune_ms;
+    zhashx_t *nodegroups; /* name -> compound expression */
+    zsock_t *zap, *reg, *pub, *pull, *client;
+    zhashx_t *subs; /* minion id -> subscriptions standing on its topic (as a pointer-sized int) */
+    mc_log_limit_t hostile_log, stale_log, zap_log, register_log; /* lines any peer can cause */
+    admission_t *admission; /* new keys per address */
+    int sigfd;
+    int64_t last_jid_us;
+    char *ipc_path;
+    bool stop;
+} master_t;
+
+
+/* ---- clients.c ---------------------------------------------------------- */
+
+/* Handle the requests waiting on the client socket's next message. */
+void clients_on_request(master_t *self);
+/* One request body from the local user named user. */
+void clients_request(master_t *self, zframe_t *route, zframe_t *body, const char *user);
+/* [kind][data] to one client: 0, or -1 when it has gone. */
+int clients_send(master_t *self, zframe_t *route, const char *kind, const void *data, size_t len);
+void clients_reply(master_t *self, zframe_t *route, msgpack_sbuffer *sb);
+void clients_reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The map header of a successful reply with extra fields to follow. */
+void clients_reply_header(msgpack_packer *pk, size_t extra);
+/* Stream one minion message to every client waiting on the job. */
+void clients_notify_waiters(master_t *self, job_t *job, const char *kind, zframe_t *payload);
+
+/* A request's target, resolved against the registry. */
+typedef struct {
+    char *tgt; /* after nodegroup expansion */
+    char tgt_type[16];
+    char delimiter;
+    minion_t **matched;
+    size_t count;
+} resolved_t;
+
+/* Read tgt, tgt_type and delimiter from a request and resolve them; on
+   error the client has been answered and -1 is returned. */
+int clients_resolve_target(master_t *self, zframe_t *route, const msgpack_object *req,
+                           resolved_t *r);
+void clients_resolved_done(resolved_t *r);
+void clients_pack_minion_ids(msgpack_packer *pk, const resolved_t *r);
+bool clients_fun_name_valid(const char *fun);
+
+/* ---- publish.c ---------------------------------------------------------- */
+
+/* A publish request: sign, seal, publish, record, answer. */
+void publish_request(master_t *self, zframe_t *route, const msgpack_object *req,
+                     const char *user);
+/* A minion acknowledged or returned a job, or the job expired without
+   either: it is no longer in flight to that minion (arg: the master). */
+void publish_settle(const char *id, void *arg);
+/* After a commit: the returns received this turn may be confirmed. */
+void publish_stage_stored(master_t *self);
+/* Send the confirmations waiting since before older (all: INT64_MAX). */
+void publish_confirm_due(master_t *self, int64_t older);
+/* For confirm_later's destructor. */
+void publish_confirm_free(void **item);
+
+/* ---- minions.c ---------------------------------------------------------- */
+
+void minions_on_message(master_t *self);
+void minions_on_subscription(master_t *self);
+void minions_on_register(master_t *self);
+/* Whether a job can reach the minion now: a subscription stands on its
+   topic and its current key has spoken. */
+bool minions_present(master_t *self, const minion_t *m);
+/* Tell a minion waiting on the registration socket its key's state. */
+void minions_registration_reply(master_t *self, zframe_t *route, key_state_t state);
+
+#endif

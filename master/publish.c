@@ -1,0 +1,280 @@
+/*  publish - jobs out to minions, and "stored" notices back to them.
+
+    A job is signed once (Ed25519 over the job map), sealed to each target
+    minion's current key with the signature inside, and published on that
+    minion's topic of the XPUB. A minion that is not present, or that has
+    pub_hwm jobs neither acknowledged nor returned, is not sent the job:
+    the client hears why at once, in the reply that names the minions to
+    expect, before any return can reach it. The master tells each minion
+    which of its returns the job cache has committed, with its next job or
+    within CONFIRM_DELAY_MS, so that it can drop them from its spool. */
+#include "master.h"
+
+#include <string.h>
+
+#include "jid.h"
+#include "target.h"
+
+typedef struct {
+    zlistx_t *jids;
+    int64_t since_ms;
+} confirm_t;
+
+void publish_confirm_free(void **item)
+{
+    confirm_t *c = *item;
+    if (c) {
+        zlistx_destroy(&c->jids);
+        free(c);
+        *item = NULL;
+    }
+}
+
+/* [topic][kind][payload] to a minion on the XPUB. Returns 0, or -1 with
+   why it could not go in why. */
+static int send_to_minion(master_t *self, minion_t *m, const char *kind, const void *data,
+                          size_t len, char *why, size_t cap)
+{
+    if (!minions_present(self, m)) {
+        snprintf(why, cap, NOT_CONNECTED);
+        return -1;
+    }
+    char topic[MC_TOPIC_MAX];
+    size_t topic_len = mc_topic(topic, m->id);
+    void *s = zsock_resolve(self->pub);
+    if (zmq_send(s, topic, topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        snprintf(why, cap, "send failed: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    /* Past the topic, the rest of the message always goes. */
+    zmq_send(s, kind, strlen(kind), ZMQ_SNDMORE);
+    zmq_send(s, data, len, 0);
+    return 0;
+}
+
+/* Tell a minion which of its returns are stored, so it can drop them from
+   its spool. */
+static void send_stored(master_t *self, const char *id, zlistx_t *jids)
+{
+    minion_t *m = registry_find(self->registry, id);
+    if (!m)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
+    mc_pk_str(&pk, "jids");
+    msgpack_pack_array(&pk, zlistx_size(jids));
+    for (const char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
+        mc_pk_str(&pk, jid);
+    char why[128];
+    /* Unconfirmed returns are sent again on the next connection, and
+       confirmed then. */
+    if (send_to_minion(self, m, MC_KIND_STORED, sb.data, sb.size, why, sizeof why) != 0)
+        mc_log(strcmp(why, NOT_CONNECTED) == 0 ? MC_LOG_DEBUG : MC_LOG_WARNING,
+               "cannot confirm stored returns to %s: %s (it will send them again)", id, why);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Send the confirmations waiting since before `older` (all of them when
+   older is INT64_MAX). */
+void publish_confirm_due(master_t *self, int64_t older)
+{
+    zlistx_t *sent = zlistx_new();
+    for (confirm_t *c = zhashx_first(self->confirm_later); c;
+         c = zhashx_next(self->confirm_later)) {
+        if (c->since_ms > older)
+            continue;
+        const char *id = zhashx_cursor(self->confirm_later);
+        send_stored(self, id, c->jids);
+        zlistx_add_end(sent, (void *)id);
+    }
+    for (const char *id = zlistx_first(sent); id; id = zlistx_next(sent))
+        zhashx_delete(self->confirm_later, id);
+    zlistx_destroy(&sent);
+}
+
+/* The confirmations for a minion about to get a job go just before it. */
+static void confirm_now(master_t *self, const char *id)
+{
+    confirm_t *c = zhashx_lookup(self->confirm_later, id);
+    if (c) {
+        send_stored(self, id, c->jids);
+        zhashx_delete(self->confirm_later, id);
+    }
+}
+
+/* After a commit: the returns received this turn are stored and may be
+   confirmed. Nothing is confirmed before the commit; duplicates are
+   confirmed too (they are stored, once). */
+void publish_stage_stored(master_t *self)
+{
+    int64_t now = mc_mono_ms();
+    for (zlistx_t *jids = zhashx_first(self->to_confirm); jids;
+         jids = zhashx_next(self->to_confirm)) {
+        const char *id = zhashx_cursor(self->to_confirm);
+        confirm_t *c = zhashx_lookup(self->confirm_later, id);
+        if (!c) {
+            c = mc_calloc(1, sizeof *c);
+            c->jids = zlistx_new();
+            zlistx_set_destructor(c->jids, (zlistx_destructor_fn *)zstr_free);
+            c->since_ms = now;
+            zhashx_insert(self->confirm_later, id, c);
+        }
+        for (char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
+            zlistx_add_end(c->jids, mc_strdup(jid));
+        if (zlistx_size(c->jids) >= CONFIRM_BATCH)
+            confirm_now(self, id);
+    }
+    zhashx_purge(self->to_confirm);
+}
+
+/* Send one signed job (see publish_request) to one minion, sealed to it in
+   sealed (room for len + MC_SEAL_OVERHEAD bytes). Returns 0 when it is on
+   its way, else -1 with why it was not sent in why. */
+static int publish_to(master_t *self, minion_t *m, const unsigned char *signed_job, size_t len,
+                      unsigned char *sealed, char *why, size_t cap)
+{
+    if (m->in_flight >= self->cfg->pub_hwm) {
+        snprintf(why, cap, "%d earlier jobs are neither acknowledged nor returned (pub_hwm)",
+                 m->in_flight);
+        return -1;
+    }
+    confirm_now(self, m->id);
+    mc_seal(m->seal, signed_job, len, sealed);
+    int rc = send_to_minion(self, m, MC_KIND_JOB, sealed, len + MC_SEAL_OVERHEAD, why, cap);
+    if (rc == 0)
+        m->in_flight++;
+    return rc;
+}
+
+/* A minion acknowledged or returned a job, or the job expired without
+   either: it is no longer in flight to that minion. */
+void publish_settle(const char *id, void *arg)
+{
+    master_t *self = arg;
+    minion_t *m = registry_find(self->registry, id);
+    if (m && m->in_flight > 0)
+        m->in_flight--;
+}
+
+
+void publish_request(master_t *self, zframe_t *route, const msgpack_object *req,
+                           const char *user)
+{
+    mc_err_t err;
+    char fun[MC_FUN_MAX + 1];
+    const msgpack_object *arg, *kwarg;
+    int64_t timeout;
+    if (mc_mp_str(req, "fun", fun, sizeof fun, &err) ||
+        mc_mp_array(req, "arg", false, MC_ARGS_MAX, &arg, &err) ||
+        mc_mp_map(req, "kwarg", false, MC_ARGS_MAX, &kwarg, &err) ||
+        mc_mp_int(req, "timeout", 1, 365LL * 86400, &timeout, &err)) {
+        clients_reply_error(self, route, "bad publish request: %s", err.msg);
+        return;
+    }
+    for (uint32_t i = 0; i < kwarg->via.map.size; i++) {
+        if (kwarg->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR) {
+            clients_reply_error(self, route, "bad publish request: keyword argument names must be strings");
+            return;
+        }
+    }
+    if (!clients_fun_name_valid(fun)) {
+        clients_reply_error(self, route, "'%s' is not a function name (expected module.function)", fun);
+        return;
+    }
+    resolved_t r;
+    if (clients_resolve_target(self, route, req, &r) != 0)
+        return;
+
+    char jid[MC_JID_LEN + 1] = "";
+    const char **ids = mc_calloc(r.count + 1, sizeof *ids);
+    char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why); /* NULL: sent */
+    size_t unsent = 0, down = 0;
+    if (r.count > 0) {
+        mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
+        for (size_t i = 0; i < r.count; i++)
+            ids[i] = r.matched[i]->id;
+        job_t *job = jobs_add(self->jobs, jid, fun, ids, r.count,
+                              mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
+        job_add_waiter(job, route);
+
+        msgpack_sbuffer job_sb;
+        msgpack_sbuffer_init(&job_sb);
+        mc_job_spec_t spec = {.jid = jid,
+                              .tgt_type = r.tgt_type,
+                              .tgt = r.tgt,
+                              .fun = fun,
+                              .user = user,
+                              .ts = mc_wall_us() / 1000000,
+                              .timeout = timeout,
+                              .delimiter = r.delimiter,
+                              .arg = arg,
+                              .kwarg = kwarg};
+        mc_job_pack(&job_sb, &spec);
+        /* Signed once, sealed to each minion: [signature][job] inside the
+           seal, so nobody but the target sees either. */
+        size_t signed_len = crypto_sign_BYTES + job_sb.size;
+        unsigned char *signed_job = mc_malloc(signed_len);
+        unsigned char *sealed = mc_malloc(signed_len + MC_SEAL_OVERHEAD);
+        crypto_sign_detached(signed_job, NULL, (const unsigned char *)job_sb.data, job_sb.size,
+                             self->sign.sec);
+        memcpy(signed_job + crypto_sign_BYTES, job_sb.data, job_sb.size);
+        for (size_t i = 0; i < r.count; i++) {
+            char why[128];
+            if (publish_to(self, r.matched[i], signed_job, signed_len, sealed, why, sizeof why) ==
+                0)
+                continue;
+            /* A minion that is down is an everyday thing in a fleet; the
+               client lists it, and the log only counts it. */
+            if (strcmp(why, NOT_CONNECTED) == 0)
+                down++;
+            else
+                mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
+            unsent_why[i] = mc_strdup(why);
+            unsent++;
+            /* Nothing will come from it for this job. */
+            job_advance(job, r.matched[i]->id, MINION_RETURNED, NULL);
+        }
+        free(signed_job);
+        free(sealed);
+        msgpack_sbuffer_destroy(&job_sb);
+        /* Queued in this turn, before any return can come. */
+        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, user, mc_wall_us(), arg, kwarg,
+                         ids, (const char *const *)unsent_why, r.count);
+        char down_note[48] = "";
+        if (down)
+            snprintf(down_note, sizeof down_note, "; %zu not connected", down);
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)%s", jid, fun, user, r.count - unsent,
+                r.count - unsent == 1 ? "" : "s", r.tgt_type, r.tgt, down_note);
+        if (job_complete(job))
+            jobs_remove(self->jobs, jid);
+    }
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    clients_reply_header(&pk, unsent ? 3 : 2);
+    mc_pk_kv_str(&pk, "jid", jid);
+    clients_pack_minion_ids(&pk, &r);
+    if (unsent) {
+        mc_pk_str(&pk, "unsent");
+        msgpack_pack_map(&pk, unsent);
+        for (size_t i = 0; i < r.count; i++)
+            if (unsent_why[i]) {
+                mc_pk_str(&pk, ids[i]);
+                mc_pk_str(&pk, unsent_why[i]);
+            }
+    }
+    clients_reply(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    for (size_t i = 0; i < r.count; i++)
+        free(unsent_why[i]);
+    free(ids);
+    free(unsent_why);
+    clients_resolved_done(&r);
+}
+

@@ -24,7 +24,7 @@
 #include "jid.h"
 #include "jobcache.h"
 #include "log.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 /* Fill with jobs of `minions` minions each, every one returned. */
 static void fill(jobcache_t *c, int jobs, int minions, int batch, int64_t *last)

@@ -26,7 +26,7 @@
 #include <sodium.h>
 
 #include "fleet.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 typedef struct {
     const fleet_t *f;

@@ -27,7 +27,7 @@
 #include <zmq.h>
 
 #include "config.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 #define CLIENT_HANDSHAKE_MS     10000
 #define CLIENT_MONITOR_ENDPOINT "inproc://client-monitor"

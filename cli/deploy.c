@@ -35,7 +35,7 @@
 #include "keys.h"
 #include "target.h"
 #include "util.h"
-#include "wire.h"
+#include "proto/proto.h"
 #include "ydoc.h"
 
 extern const char deploy_remote_script[];

@@ -11,7 +11,7 @@
 #include "client.h"
 #include "keys.h"
 #include "target.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static void key_usage(FILE *f)
 {

@@ -7,7 +7,7 @@
 #include "client.h"
 
 #include "cli.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 typedef enum { PENDING, WAITING, ACKED, RETURNED, MISSING, NOT_SENT } result_state_t;
 

@@ -22,7 +22,7 @@
 #include "cli.h"
 #include "client.h"
 #include "results.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 #define KILL_REPORT_GRACE_MS 4000
 

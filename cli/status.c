@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "client.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static int cmp_str(const void *a, const void *b)
 {

@@ -9,7 +9,7 @@
 
 #include <czmq.h>
 
-#include "wire.h"
+#include "proto/proto.h"
 
 typedef enum { MINION_SENT, MINION_ACKED, MINION_RETURNED } minion_progress_t;
 

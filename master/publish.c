@@ -61,14 +61,12 @@ static void send_stored(master_t *self, const char *id, zlistx_t *jids)
         return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_str(&pk, "jids");
-    msgpack_pack_array(&pk, zlistx_size(jids));
+    size_t n = 0;
+    const char **list = mc_calloc(zlistx_size(jids) + 1, sizeof *list);
     for (const char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
-        mc_pk_str(&pk, jid);
+        list[n++] = jid;
+    mc_stored_pack(&sb, list, n);
+    free(list);
     char why[128];
     /* Unconfirmed returns are sent again on the next connection, and
        confirmed then. */

@@ -14,7 +14,7 @@
 #include <czmq.h>
 
 #include "keys.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 typedef enum { KEY_ACCEPTED, KEY_PENDING, KEY_REJECTED, KEY_DENIED, KEY_STATES } key_state_t;
 

@@ -44,7 +44,7 @@
 #include "replay.h"
 #include "spool.h"
 #include "target.h"
-#include "wire.h"
+#include "proto/proto.h"
 #include "worker.h"
 
 #define OUTBOX_MAX        100000
@@ -207,13 +207,7 @@ static void send_grains(agent_t *self)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "id", self->cfg->id);
-    mc_pk_str(&pk, "grains");
-    msgpack_sbuffer_write(&sb, self->grains.data, self->grains.size);
+    mc_grains_pack(&sb, self->cfg->id, self->grains.data, self->grains.size);
     send_to_master(self, MC_KIND_GRAINS, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
@@ -269,27 +263,15 @@ static bool refresh_grains(agent_t *self)
    CURVE proves it comes from the master. */
 static void on_stored(agent_t *self, const void *body, size_t len)
 {
-    mc_mp_doc_t doc;
+    mc_stored_t stored;
     mc_err_t err;
-    if (mc_mp_parse(&doc, body, len, &err) != 0) {
+    if (mc_stored_decode(&stored, body, len, &err) != 0) {
         mc_warn("dropped a malformed stored notice: %s", err.msg);
         return;
     }
-    const msgpack_object *jids;
-    if (mc_mp_array(&doc.root, "jids", false, 100000, &jids, &err) == 0) {
-        for (uint32_t i = 0; i < jids->via.array.size; i++) {
-            const msgpack_object *j = &jids->via.array.ptr[i];
-            if (j->type == MSGPACK_OBJECT_STR && mc_jid_valid(j->via.str.ptr, j->via.str.size)) {
-                char jid[MC_JID_LEN + 1];
-                memcpy(jid, j->via.str.ptr, MC_JID_LEN);
-                jid[MC_JID_LEN] = '\0';
-                spool_stored(self->spool, jid);
-            }
-        }
-    } else {
-        mc_warn("dropped a malformed stored notice: %s", err.msg);
-    }
-    mc_mp_doc_done(&doc);
+    for (size_t i = 0; i < stored.count; i++)
+        spool_stored(self->spool, stored.jids[i]);
+    mc_stored_done(&stored);
 }
 
 /* jobs.running and jobs.kill are about the pool, which only the main
@@ -329,7 +311,15 @@ static void run_control(agent_t *self, const mc_job_t *job)
             retcode = 1;
         }
     }
-    mc_ret_pack_value(&sb, job->jid, self->cfg->id, job->fun, retcode, retcode == 0, &value);
+    mc_ret_spec_t spec = {.jid = job->jid,
+                          .id = self->cfg->id,
+                          .fun = job->fun,
+                          .retcode = retcode,
+                          .success = retcode == 0,
+                          .value = value.data,
+                          .value_len = value.size,
+                          .started = mc_wall_us()};
+    mc_ret_pack(&sb, &spec);
     deliver_return(self, job->jid, sb.data, sb.size);
     msgpack_sbuffer_destroy(&value);
     msgpack_sbuffer_destroy(&sb);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 enum { SOCK_SUB, SOCK_PUSH, SOCKS };
 

@@ -12,7 +12,7 @@
 
 #include "frame.h"
 #include "log.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 /* A worker busy this long past its job's limit is stuck: the function's
    own timeout handling (TERM, then KILL 2 s later) has had time to act. */

@@ -9,7 +9,7 @@
 
 #include "jid.h"
 #include "log.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 struct _replay_t {
     zhashx_t *seen; /* jid -> nothing (the key is what matters) */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 #define MAGIC_RET    "MRt1"
 #define MAGIC_STORED "MSt1"

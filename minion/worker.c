@@ -8,30 +8,27 @@
 
 #include "frame.h"
 #include "module.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static void pack_return(msgpack_sbuffer *sb, const worker_ctx_t *ctx, const mc_job_t *job,
                         const mc_call_t *call, const msgpack_sbuffer *value, int64_t started_us,
                         int64_t duration_ms)
 {
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 12);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "jid", job->jid);
-    mc_pk_kv_str(&pk, "id", ctx->id);
-    mc_pk_kv_str(&pk, "fun", job->fun);
-    mc_pk_kv_int(&pk, "retcode", call->retcode);
-    mc_pk_kv_bool(&pk, "success", call->success);
-    mc_pk_str(&pk, "return");
-    msgpack_sbuffer_write(sb, value->data, value->size); /* already packed */
-    mc_pk_str(&pk, "stdout");
-    mc_pk_bin(&pk, call->out.data ? call->out.data : "", call->out.len);
-    mc_pk_str(&pk, "stderr");
-    mc_pk_bin(&pk, call->err.data ? call->err.data : "", call->err.len);
-    mc_pk_kv_int(&pk, "started", started_us);
-    mc_pk_kv_int(&pk, "duration_ms", duration_ms);
-    mc_pk_kv_bool(&pk, "truncated", call->truncated);
+    mc_ret_spec_t spec = {.jid = job->jid,
+                          .id = ctx->id,
+                          .fun = job->fun,
+                          .retcode = call->retcode,
+                          .success = call->success,
+                          .value = value->data,
+                          .value_len = value->size,
+                          .out = call->out.data,
+                          .out_len = call->out.len,
+                          .err = call->err.data,
+                          .err_len = call->err.len,
+                          .started = started_us,
+                          .duration_ms = duration_ms,
+                          .truncated = call->truncated};
+    mc_ret_pack(sb, &spec);
 }
 
 void worker_run_job(const worker_ctx_t *ctx, const char *job_bytes, size_t job_len,

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "wire.h"
+#include "proto/proto.h"
 
 void mc_jid_next(char out[21], int64_t now_us, int64_t *last)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "target.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

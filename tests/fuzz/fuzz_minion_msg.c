@@ -1,11 +1,11 @@
-/*  Fuzz target: the small messages a minion sends to the master,
-    heartbeat, ack and grains (the first byte picks which), as the master
-    decodes them. */
+/*  Fuzz target: the small messages between minion and master, heartbeat,
+    ack and grains (as the master decodes them) and the master's stored
+    notice (as the minion does); the first byte picks which. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mc_err_t err;
     err.msg[0] = '\0';
     int rc;
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0: {
         mc_heartbeat_t hb;
         rc = mc_heartbeat_decode(&hb, data + 1, size - 1, &err);
@@ -27,6 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = mc_ack_decode(&ack, data + 1, size - 1, &err);
         if (rc == 0 && !mc_jid_valid(ack.jid, strlen(ack.jid)))
             abort();
+        break;
+    }
+    case 3: {
+        mc_stored_t st;
+        rc = mc_stored_decode(&st, data + 1, size - 1, &err);
+        if (rc == 0) {
+            for (size_t i = 0; i < st.count; i++)
+                if (!mc_jid_valid(st.jids[i], strlen(st.jids[i])))
+                    abort();
+            mc_stored_done(&st);
+        }
         break;
     }
     default: {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "util.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,4 +1,4 @@
-/*  Writes the seed corpora of the wire, config, key and ZMTP fuzz targets
+/*  Writes the seed corpora of the message, config and key fuzz targets
     from the packers themselves, so the seeds are what the daemons really
     send. Built with the suite, run by hand when a message changes:
 
@@ -12,7 +12,7 @@
 
 #include "client.h"
 #include "keys.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static const char *root;
 
@@ -96,27 +96,42 @@ int main(int argc, char **argv)
     msgpack_pack_map(&vpk, 2);
     mc_pk_kv_str(&vpk, "stdout", " 15:30:12 up 3 days");
     mc_pk_kv_int(&vpk, "retcode", 0);
-    mc_ret_pack_value(&sb, jid, "web1", "cmd.run_all", 0, true, &value);
+    mc_ret_spec_t spec = {.jid = jid,
+                          .id = "web1",
+                          .fun = "cmd.run_all",
+                          .success = true,
+                          .value = value.data,
+                          .value_len = value.size,
+                          .out = "up 3 days",
+                          .out_len = 9,
+                          .started = 1764000000000000,
+                          .duration_ms = 12};
+    mc_ret_pack(&sb, &spec);
     put_sb("ret", "run-all", -1, &sb);
     mc_ret_pack_error(&sb, jid, "web1", "cmd.run", 1, "the job was killed");
     put_sb("ret", "error", -1, &sb);
 
-    /* heartbeat (0), ack (1), grains (2) */
+    /* heartbeat (0), ack (1), grains (2), stored (3) */
     mc_heartbeat_t hb = {.id = "web1", .uptime = 3600, .load = 0.25, .jobs_running = 2};
     mc_heartbeat_pack(&sb, &hb);
     put_sb("minion_msg", "heartbeat", 0, &sb);
     mc_ack_pack(&sb, jid, "web1");
     put_sb("minion_msg", "ack", 1, &sb);
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "id", "web1");
-    mc_pk_str(&pk, "grains");
-    msgpack_pack_map(&pk, 2);
-    mc_pk_kv_str(&pk, "os", "Debian");
-    mc_pk_str(&pk, "roles");
-    msgpack_pack_array(&pk, 1);
-    mc_pk_str(&pk, "web");
+    msgpack_sbuffer grains;
+    msgpack_sbuffer_init(&grains);
+    msgpack_packer gpk;
+    msgpack_packer_init(&gpk, &grains, msgpack_sbuffer_write);
+    msgpack_pack_map(&gpk, 2);
+    mc_pk_kv_str(&gpk, "os", "Debian");
+    mc_pk_str(&gpk, "roles");
+    msgpack_pack_array(&gpk, 1);
+    mc_pk_str(&gpk, "web");
+    mc_grains_pack(&sb, "web1", grains.data, grains.size);
+    msgpack_sbuffer_destroy(&grains);
     put_sb("minion_msg", "grains", 2, &sb);
+    const char *stored[] = {jid, "20261122153012654321"};
+    mc_stored_pack(&sb, stored, 2);
+    put_sb("minion_msg", "stored", 3, &sb);
 
     /* registration (1) and its reply (0) */
     unsigned char pub[32];

@@ -41,7 +41,7 @@
 #include "client.h"
 #include "jid.h"
 #include "keys.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static void die(const char *what)
 {

@@ -13,7 +13,7 @@
 #include "jid.h"
 #include "keys.h"
 #include "target.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static void master_config_values(void **state)
 {

@@ -12,7 +12,7 @@
 
 #include "modules/cmd.h"
 #include "module.h"
-#include "wire.h"
+#include "proto/proto.h"
 #include "worker.h"
 
 static const worker_ctx_t ctx = {.id = "m1", .output_max = 1024};

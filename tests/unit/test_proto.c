@@ -1,4 +1,4 @@
-/*  Unit tests for the wire format: every decoder against good input and
+/*  Unit tests for shared/proto/ (master and minion): every decoder against good input and
     against the malformed input the network can send (truncated, wrong
     types, absurd lengths, trailing bytes). */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "mp.h"
-#include "wire.h"
+#include "proto/proto.h"
 
 static void pack_job(msgpack_sbuffer *sb)
 {
@@ -255,6 +255,52 @@ static void grains_message(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The stored notice: round trip, and a list holding anything but job ids
+   is refused whole. */
+static void stored_notice(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    const char *jids[] = {"20261122153012123456", "20261122153012654321"};
+    mc_stored_pack(&sb, jids, 2);
+    mc_stored_t st;
+    mc_err_t err;
+    assert_int_equal(mc_stored_decode(&st, sb.data, sb.size, &err), 0);
+    assert_int_equal(st.count, 2);
+    assert_string_equal(st.jids[1], "20261122153012654321");
+    mc_stored_done(&st);
+
+    msgpack_sbuffer_clear(&sb);
+    const char *bad[] = {"20261122153012123456", "../../etc/passwd"};
+    mc_stored_pack(&sb, bad, 2);
+    assert_int_equal(mc_stored_decode(&st, sb.data, sb.size, &err), -1);
+    assert_non_null(strstr(err.msg, "jids"));
+    assert_null(st.jids);
+    assert_int_equal(mc_stored_decode(&st, sb.data, sb.size - 3, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A registration reply names one of the four key states and nothing else. */
+static void register_reply_states(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    unsigned char key[32] = {1, 2, 3};
+    mc_register_reply_pack(&sb, "accepted", key);
+    mc_register_reply_t r;
+    mc_err_t err;
+    assert_int_equal(mc_register_reply_decode(&r, sb.data, sb.size, &err), 0);
+    assert_true(r.has_sign_pub);
+    assert_memory_equal(r.sign_pub, key, 32);
+    msgpack_sbuffer_clear(&sb);
+    mc_register_reply_pack(&sb, "welcome", NULL);
+    assert_int_equal(mc_register_reply_decode(&r, sb.data, sb.size, &err), -1);
+    assert_non_null(strstr(err.msg, "status"));
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void utf8(void **state)
 {
     assert_true(mc_utf8_valid("héllo", strlen("héllo")));
@@ -275,6 +321,8 @@ int main(void)
         cmocka_unit_test(return_roundtrip_and_errors),
         cmocka_unit_test(small_messages),
         cmocka_unit_test(grains_message),
+        cmocka_unit_test(stored_notice),
+        cmocka_unit_test(register_reply_states),
         cmocka_unit_test(utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,17 @@
+/*  proto - every message of both planes, one file each (see common.h for
+    the shape all of them share). Include this, or only the message's own
+    header. */
+#ifndef MC_PROTO_H
+#define MC_PROTO_H
+
+#include "proto/ack.h"
+#include "proto/common.h"
+#include "proto/grains.h"
+#include "proto/heartbeat.h"
+#include "proto/job.h"
+#include "proto/register.h"
+#include "proto/ret.h"
+#include "proto/stored.h"
+#include "proto/topic.h"
+
+#endif

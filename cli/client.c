@@ -322,9 +322,10 @@ int client_send(client_t *c, const msgpack_sbuffer *req, mc_err_t *err)
     return 0;
 }
 
-int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
-                mc_err_t *err)
+int client_ask(client_t *c, const msgpack_sbuffer *req, client_frame_t **reply, int timeout_ms,
+               mc_err_t *err)
 {
+    *reply = NULL;
     if (client_send(c, req, err) != 0)
         return -1;
     int64_t deadline = mc_mono_ms() + timeout_ms;
@@ -343,122 +344,66 @@ int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int
                         timeout_ms / 1000);
             return -1;
         }
-        if (strcmp(kind, "reply") != 0) {
+        /* Acks and returns of an earlier job are not the answer. */
+        if (strcmp(kind, MC_KIND_REPLY) != 0) {
             client_frame_free(&body);
             continue;
         }
-        int prc = mc_mp_parse(reply, body->data, body->size, err);
-        client_frame_free(&body);
-        if (prc != 0) {
-            mc_err_prefix(err, "bad answer from the master");
-            return -1;
-        }
-        const msgpack_object *ok = mc_mp_get(&reply->root, "ok");
-        if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
-            char msg[400] = "the master refused the request";
-            mc_mp_str_opt(&reply->root, "error", msg, sizeof msg, NULL);
-            mc_err_code(err, MC_E_REFUSED, "%s", msg);
-            mc_mp_doc_done(reply);
-            return -1;
-        }
+        *reply = body;
         return 0;
     }
 }
 
-static bool is_kwarg(const char *arg)
+int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
+                mc_err_t *err)
 {
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg)
-        return false;
-    for (const char *p = arg; p < eq; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (p > arg && *p >= '0' && *p <= '9')))
-            return false;
-    return true;
-}
-
-static void pack_target(msgpack_packer *pk, const client_target_t *t)
-{
-    mc_pk_kv_str(pk, "tgt", t->tgt);
-    mc_pk_kv_str(pk, "tgt_type", t->tgt_type);
-    char delim[2] = {t->delimiter ? t->delimiter : ':', '\0'};
-    mc_pk_kv_str(pk, "delimiter", delim);
+    client_frame_t *body;
+    if (client_ask(c, req, &body, timeout_ms, err) != 0)
+        return -1;
+    int rc = mc_reply_open(reply, body->data, body->size, err);
+    client_frame_free(&body);
+    if (rc != 0 && err->code != MC_E_REFUSED)
+        mc_err_prefix(err, "bad answer from the master");
+    return rc;
 }
 
 void client_pack_publish(msgpack_sbuffer *sb, const client_target_t *target, const char *fun,
                          int argc, char *const *argv, int timeout, const char *user)
 {
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    int nkw = 0;
-    for (int i = 0; i < argc; i++)
-        nkw += is_kwarg(argv[i]);
-    msgpack_pack_map(&pk, 10);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "publish");
-    pack_target(&pk, target);
-    mc_pk_kv_str(&pk, "fun", fun);
-    mc_pk_str(&pk, "arg");
-    msgpack_pack_array(&pk, (size_t)(argc - nkw));
-    for (int i = 0; i < argc; i++)
-        if (!is_kwarg(argv[i]))
-            mc_pk_str(&pk, argv[i]);
-    mc_pk_str(&pk, "kwarg");
-    msgpack_pack_map(&pk, (size_t)nkw);
-    for (int i = 0; i < argc; i++) {
-        if (!is_kwarg(argv[i]))
-            continue;
-        const char *eq = strchr(argv[i], '=');
-        mc_pk_strn(&pk, argv[i], (size_t)(eq - argv[i]));
-        mc_pk_str(&pk, eq + 1);
-    }
-    mc_pk_kv_int(&pk, "timeout", timeout);
-    mc_pk_kv_str(&pk, "user", user);
+    mc_req_publish_spec_t spec = {.target = *target,
+                                  .fun = fun,
+                                  .argc = argc,
+                                  .argv = argv,
+                                  .timeout = timeout,
+                                  .user = user};
+    mc_request_publish_pack(sb, &spec);
 }
 
-void client_pack_list_targets(msgpack_sbuffer *sb, const client_target_t *target)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 5);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "list_targets");
-    pack_target(&pk, target);
-}
-
-void client_pack_jid_request(msgpack_sbuffer *sb, const char *cmd, const char *jid)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", cmd);
-    mc_pk_kv_str(&pk, "jid", jid);
-}
-
-void client_pack_simple(msgpack_sbuffer *sb, const char *cmd)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", cmd);
-}
-
-int client_request(const char *config_dir, const msgpack_sbuffer *req, mc_mp_doc_t *reply,
+int client_request(const char *config_dir, const msgpack_sbuffer *req, client_frame_t **reply,
                    int timeout_ms)
 {
     client_t c;
     mc_err_t err;
+    *reply = NULL;
     if (client_open(&c, config_dir, &err) != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         return 69;
     }
-    int rc = client_call(&c, req, reply, timeout_ms, &err);
+    int rc = client_ask(&c, req, reply, timeout_ms, &err);
     client_close(&c);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         return err.code == MC_E_UNREACHABLE ? 69 : 1;
     }
     return 0;
+}
+
+int client_reply_failed(const mc_err_t *err)
+{
+    if (err->code == MC_E_REFUSED) {
+        fprintf(stderr, "mctl: %s\n", err->msg);
+        return 1;
+    }
+    fprintf(stderr, "mctl: bad answer from the master: %s\n", err->msg);
+    return 69;
 }

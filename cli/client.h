@@ -1,13 +1,15 @@
 /*  client - mctl's connection to the master's client socket
     (ipc://SOCK_DIR/master.ipc, a ROUTER on the master), spoken through
-    libzmq as a DEALER. Requests are one frame, a msgpack map; answers come
-    as [kind][msgpack] with kind "reply", and for a running job "ack" and
-    "ret" as minions answer.
+    libzmq as a DEALER. Requests are one frame, a msgpack map packed by
+    proto/request.h; answers come as [kind][msgpack] with kind "reply"
+    (read by the decoders of proto/reply*.h), and for a running job "ack"
+    and "ret" as minions answer (proto/ack.h, proto/ret.h). This file
+    moves the bytes and packs or reads none of them.
 
     Errors carry a kind for the caller's exit status: MC_E_UNREACHABLE
     when the master cannot be reached, did not answer or went away,
-    MC_E_DENIED when the socket is not ours to use, MC_E_REFUSED when the
-    master answered with ok: false. */
+    MC_E_DENIED when the socket is not ours to use, MC_E_REFUSED (from a
+    reply's decoder) when the master answered with ok: false. */
 #ifndef MC_CLIENT_H
 #define MC_CLIENT_H
 
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "mp.h"
+#include "proto/request.h"
 
 /* One message frame, owned by whoever holds it. */
 typedef struct {
@@ -44,16 +47,27 @@ typedef struct {
 int client_open(client_t *c, const char *config_dir, mc_err_t *err);
 void client_close(client_t *c);
 
-/* Send a request and wait up to timeout_ms for its reply; a reply with
-   ok: false becomes an MC_E_REFUSED error carrying the master's message,
-   no reply in time an MC_E_UNREACHABLE one. */
+/* Send a request and wait up to timeout_ms for its reply, whose bytes
+   land in *reply (the caller frees them) for a typed decoder of
+   proto/reply*.h, which turns a refusal (ok: false) into an MC_E_REFUSED
+   error carrying the master's message. No reply in time is an
+   MC_E_UNREACHABLE error. */
+int client_ask(client_t *c, const msgpack_sbuffer *req, client_frame_t **reply, int timeout_ms,
+               mc_err_t *err);
+/* client_ask, with the reply opened as a document (mc_reply_open): for
+   tools that read a reply's fields themselves. A refusal is an
+   MC_E_REFUSED error; after a success, mc_mp_doc_done(reply). */
 int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
                 mc_err_t *err);
 /* Connect, send one request, wait for its reply, disconnect. Errors are
-   printed; returns 0, or the exit status to fail with (69 when the master
-   cannot be reached, 1 when it refused the request). */
-int client_request(const char *config_dir, const msgpack_sbuffer *req, mc_mp_doc_t *reply,
+   printed; returns 0 with the reply's bytes in *reply, or the exit status
+   to fail with (69 when the master cannot be reached). */
+int client_request(const char *config_dir, const msgpack_sbuffer *req, client_frame_t **reply,
                    int timeout_ms);
+/* After a typed decoder refused a reply: print why and return the exit
+   status to fail with, 1 when the master refused the request, 69 when its
+   answer made no sense. */
+int client_reply_failed(const mc_err_t *err);
 /* Wait up to timeout_ms for the next message: 1 with kind and body (the
    caller frees it), 0 on timeout, -1 when interrupted or the master has
    closed the connection (c->why says which). */
@@ -63,20 +77,12 @@ int client_send(client_t *c, const msgpack_sbuffer *req, mc_err_t *err);
 
 /* What a request targets: an expression, its kind, and the delimiter
    between nested grain keys (0 for the default ':'). */
-typedef struct {
-    const char *tgt, *tgt_type;
-    char delimiter;
-} client_target_t;
+typedef mc_req_target_spec_t client_target_t;
 
-/* A publish request: ARGs of the form KEY=VALUE become keyword arguments,
-   the rest positional ones, all as strings, as Salt's CLI passes them. */
+/* A publish request (mc_request_publish_pack): ARGs of the form
+   KEY=VALUE become keyword arguments, the rest positional ones, all as
+   strings, as Salt's CLI passes them. */
 void client_pack_publish(msgpack_sbuffer *sb, const client_target_t *target, const char *fun,
                          int argc, char *const *argv, int timeout, const char *user);
-/* Ask which minions a target selects, without running anything. */
-void client_pack_list_targets(msgpack_sbuffer *sb, const client_target_t *target);
-/* A request about one job: {v, cmd, jid}. */
-void client_pack_jid_request(msgpack_sbuffer *sb, const char *cmd, const char *jid);
-/* A request with no fields but its name: {v, cmd}. */
-void client_pack_simple(msgpack_sbuffer *sb, const char *cmd);
 
 #endif

@@ -531,32 +531,23 @@ static int master_info(deploy_t *d)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    client_pack_simple(&sb, "master_key");
-    mc_mp_doc_t reply;
-    int rc = client_request(d->config_dir, &sb, &reply, 10000);
+    mc_request_plain_pack(&sb, MC_REQ_MASTER_KEY);
+    client_frame_t *body;
+    int rc = client_request(d->config_dir, &sb, &body, 10000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
-    char iface[256] = "";
-    int64_t ports[3];
-    const char *names[3] = {"publish_port", "ret_port", "auth_port"};
+    mc_reply_master_key_t k;
     mc_err_t err;
-    if (mc_mp_str(&reply.root, "pub", d->master_pub, sizeof d->master_pub, &err) != 0 ||
-        mc_mp_str(&reply.root, "interface", iface, sizeof iface, &err) != 0) {
-        fprintf(stderr, "mctl deploy: the master's answer: %s\n", err.msg);
-        mc_mp_doc_done(&reply);
-        return EXIT_UNAVAILABLE;
-    }
-    for (int i = 0; i < 3; i++)
-        if (mc_mp_int(&reply.root, names[i], 1, 65535, &ports[i], &err) != 0) {
-            fprintf(stderr, "mctl deploy: the master's answer: %s\n", err.msg);
-            mc_mp_doc_done(&reply);
-            return EXIT_UNAVAILABLE;
-        }
-    mc_mp_doc_done(&reply);
-    d->publish_port = (int)ports[0];
-    d->ret_port = (int)ports[1];
-    d->auth_port = (int)ports[2];
+    rc = mc_reply_master_key_decode(&k, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0)
+        return client_reply_failed(&err);
+    snprintf(d->master_pub, sizeof d->master_pub, "%s", k.pub);
+    const char *iface = k.interface;
+    d->publish_port = k.publish_port;
+    d->ret_port = k.ret_port;
+    d->auth_port = k.auth_port;
     if (d->master) {
         d->master_addr = mc_strdup(d->master);
     } else if (strcmp(iface, "0.0.0.0") == 0 || strcmp(iface, "::") == 0 ||
@@ -574,37 +565,38 @@ static int master_info(deploy_t *d)
     return 0;
 }
 
+/* Accept the key deploy brought back for the host (pub, Z85), or, with
+   no pub, forget the host's key. */
 static int key_request(deploy_t *d, host_t *h, const char *pub)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, pub ? 4 : 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    if (pub) {
-        mc_pk_kv_str(&pk, "cmd", "key_preseed");
-        mc_pk_kv_str(&pk, "id", h->id);
-        mc_pk_kv_str(&pk, "pub", pub);
-    } else {
-        mc_pk_kv_str(&pk, "cmd", "key_delete");
-        mc_pk_str(&pk, "ids");
-        msgpack_pack_array(&pk, 1);
-        mc_pk_str(&pk, h->id);
-    }
+    if (pub)
+        mc_request_preseed_pack(&sb, h->id, pub);
+    else
+        mc_request_keys_pack(&sb, MC_REQ_KEY_DELETE, &h->id, 1, false, false);
     client_t c;
     mc_err_t err;
-    mc_mp_doc_t reply;
+    client_frame_t *body = NULL;
     int rc = client_open(&c, d->config_dir, &err);
     if (rc == 0) {
-        rc = client_call(&c, &sb, &reply, 10000, &err);
-        if (rc == 0)
-            mc_mp_doc_done(&reply);
+        rc = client_ask(&c, &sb, &body, 10000, &err);
         client_close(&c);
     }
     msgpack_sbuffer_destroy(&sb);
     /* Deleting an id that has no key is no error: the master answers
-       ok, with nothing "changed". */
+       with nothing "changed". */
+    if (rc == 0) {
+        bool changed;
+        mc_strs_t deleted;
+        rc = pub ? mc_reply_preseed_decode(&changed, body->data, body->size, &err)
+                 : mc_reply_keys_changed_decode(&deleted, body->data, body->size, &err);
+        if (rc == 0 && !pub)
+            mc_strs_free(&deleted);
+        if (rc != 0 && err.code != MC_E_REFUSED)
+            mc_err_prefix(&err, "bad answer");
+        client_frame_free(&body);
+    }
     if (rc != 0)
         host_fail(h, "master: %s", err.msg);
     return rc;

@@ -73,105 +73,119 @@ static void print_time(int64_t us)
     printf("%s", buf);
 }
 
+static void json_text_field(const char *key, const char *value, bool last)
+{
+    printf("        \"%s\": ", key);
+    output_json_text(stdout, value, strlen(value), 8);
+    printf(last ? "\n" : ",\n");
+}
+
+static void json_int_field(const char *key, int64_t value, bool last)
+{
+    printf("        \"%s\": %lld%s\n", key, (long long)value, last ? "" : ",");
+}
+
+/* The list as JSON, with the fields of each job in the order the master
+   sends them. */
+static void print_jobs_json(const mc_reply_jobs_list_t *l)
+{
+    if (l->count == 0) {
+        printf("[]\n");
+        return;
+    }
+    printf("[\n");
+    for (size_t i = 0; i < l->count; i++) {
+        const mc_job_summary_t *j = &l->jobs[i];
+        printf("    {\n");
+        json_text_field("jid", j->jid, false);
+        json_text_field("fun", j->fun, false);
+        json_text_field("tgt", j->tgt, false);
+        json_text_field("tgt_type", j->tgt_type, false);
+        json_text_field("user", j->user, false);
+        json_int_field("ts", j->ts_us, false);
+        json_int_field("minions", j->minions, false);
+        json_int_field("returned", j->returned, false);
+        json_int_field("failed", j->failed, true);
+        printf("    }%s\n", i + 1 < l->count ? "," : "");
+    }
+    printf("]\n");
+}
+
 static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char *target,
                      int64_t since)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 6);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "jobs_list");
-    mc_pk_kv_int(&pk, "limit", limit);
-    mc_pk_kv_str(&pk, "fun", fun ? fun : "");
-    mc_pk_kv_str(&pk, "target", target ? target : "");
-    mc_pk_kv_int(&pk, "since", since);
-    mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 30000);
+    mc_request_jobs_list_pack(&sb, fun, target, limit, since);
+    client_frame_t *body;
+    int rc = client_request(o->config_dir, &sb, &body, 30000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
-    const msgpack_object *jobs = mc_mp_get(&reply.root, "jobs");
-    if (!jobs || jobs->type != MSGPACK_OBJECT_ARRAY) {
-        fprintf(stderr, "mctl: bad answer from the master\n");
-        mc_mp_doc_done(&reply);
-        return EXIT_UNAVAILABLE;
-    }
+    mc_reply_jobs_list_t list;
+    mc_err_t err;
+    rc = mc_reply_jobs_list_decode(&list, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0)
+        return client_reply_failed(&err);
     if (o->out == OUT_JSON) {
-        output_json_value(stdout, jobs, 0);
-        printf("\n");
+        print_jobs_json(&list);
     } else {
         printf("%-20s  %-19s  %-20s  %-24s  %-8s  %9s  %6s  %7s\n", "JID", "STARTED", "FUNCTION",
                "TARGET", "USER", "RETURNED", "FAILED", "MISSING");
-        for (uint32_t i = 0; i < jobs->via.array.size; i++) {
-            const msgpack_object *j = &jobs->via.array.ptr[i];
-            char jid[32] = "", f[MC_FUN_MAX + 1] = "", tgt[25] = "", user[9] = "";
-            int64_t ts = 0, minions = 0, returned = 0, failed = 0;
-            mc_mp_str(j, "jid", jid, sizeof jid, NULL);
-            mc_mp_str(j, "fun", f, sizeof f, NULL);
-            const msgpack_object *t = mc_mp_get(j, "tgt");
-            if (t && t->type == MSGPACK_OBJECT_STR)
-                snprintf(tgt, sizeof tgt, "%.*s", (int)t->via.str.size, t->via.str.ptr);
-            const msgpack_object *u = mc_mp_get(j, "user");
-            if (u && u->type == MSGPACK_OBJECT_STR)
-                snprintf(user, sizeof user, "%.*s", (int)u->via.str.size, u->via.str.ptr);
-            mc_mp_int(j, "ts", 0, INT64_MAX, &ts, NULL);
-            mc_mp_int(j, "minions", 0, INT64_MAX, &minions, NULL);
-            mc_mp_int(j, "returned", 0, INT64_MAX, &returned, NULL);
-            mc_mp_int(j, "failed", 0, INT64_MAX, &failed, NULL);
-            printf("%-20s  ", jid);
-            print_time(ts);
-            char ret[32];
-            snprintf(ret, sizeof ret, "%lld/%lld", (long long)returned, (long long)minions);
-            printf("  %-20s  %-24s  %-8s  %9s  %6lld  %7lld\n", f, tgt, user, ret,
-                   (long long)failed, (long long)(minions - returned));
+        for (size_t i = 0; i < list.count; i++) {
+            const mc_job_summary_t *j = &list.jobs[i];
+            printf("%-20s  ", j->jid);
+            print_time(j->ts_us);
+            char ret[48];
+            snprintf(ret, sizeof ret, "%lld/%lld", (long long)j->returned, (long long)j->minions);
+            /* Long targets and users are cut to their column. */
+            printf("  %-20s  %-24.24s  %-8.8s  %9s  %6lld  %7lld\n", j->fun, j->tgt, j->user, ret,
+                   (long long)j->failed, (long long)(j->minions - j->returned));
         }
     }
-    mc_mp_doc_done(&reply);
+    mc_reply_jobs_list_done(&list);
     return EXIT_OK;
 }
 
 /* A past job from the master's history: 0, or the exit status to fail
    with (after printing why). */
-static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_mp_doc_t *reply)
+static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_reply_job_t *job)
 {
     if (!mc_jid_valid(jid, strlen(jid)))
         return cli_usage_error("jobs %s: '%s' is not a job id (20 digits)", verb, jid);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    client_pack_jid_request(&sb, "jobs_show", jid);
-    int rc = client_request(o->config_dir, &sb, reply, 30000);
+    mc_request_job_pack(&sb, MC_REQ_JOBS_SHOW, jid);
+    client_frame_t *body;
+    int rc = client_request(o->config_dir, &sb, &body, 30000);
     msgpack_sbuffer_destroy(&sb);
-    return rc;
+    if (rc != 0)
+        return rc;
+    mc_err_t err;
+    rc = mc_reply_jobs_show_decode(job, body->data, body->size, &err);
+    client_frame_free(&body);
+    return rc != 0 ? client_reply_failed(&err) : 0;
 }
 
 static int jobs_show(const cli_opts_t *o, const char *jid)
 {
-    mc_mp_doc_t reply;
-    int rc = fetch_job(o, "show", jid, &reply);
+    mc_reply_job_t job;
+    int rc = fetch_job(o, "show", jid, &job);
     if (rc != 0)
         return rc;
-    const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
-    const msgpack_object *returns = mc_mp_get(&reply.root, "returns");
-    if (!minions || minions->type != MSGPACK_OBJECT_ARRAY || !returns ||
-        returns->type != MSGPACK_OBJECT_ARRAY) {
-        fprintf(stderr, "mctl: bad answer from the master\n");
-        mc_mp_doc_done(&reply);
-        return EXIT_UNAVAILABLE;
-    }
-    size_t n = minions->via.array.size;
+    size_t n = job.minions.count;
     result_t *r = mc_calloc(n + 1, sizeof *r);
     for (size_t i = 0; i < n; i++) {
-        r[i].id = mc_mp_cstr(&minions->via.array.ptr[i]);
+        r[i].id = mc_strdup(job.minions.items[i]);
         r[i].state = MISSING;
     }
-    for (uint32_t k = 0; k < returns->via.array.size; k++) {
-        const msgpack_object *raw = &returns->via.array.ptr[k];
+    for (size_t k = 0; k < job.returns.count; k++) {
+        const char *raw = job.returns.items[k];
+        size_t len = job.returns.lens[k];
         mc_ret_t ret;
         mc_err_t err;
-        if (raw->type != MSGPACK_OBJECT_BIN ||
-            mc_ret_decode(&ret, raw->via.bin.ptr, raw->via.bin.size, &err) != 0)
+        if (mc_ret_decode(&ret, raw, len, &err) != 0)
             continue;
         for (size_t i = 0; i < n; i++) {
             if (strcmp(r[i].id, ret.id) != 0 || r[i].state == RETURNED)
@@ -181,24 +195,18 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
             if (o->out == OUT_TXT)
                 output_txt_minion(stdout, ret.id, ret.ret);
             else
-                r[i].ret = client_frame_new(raw->via.bin.ptr, raw->via.bin.size);
+                r[i].ret = client_frame_new(raw, len);
         }
         mc_ret_done(&ret);
     }
     /* The ones it never went to, with the master's reason. */
-    const msgpack_object *unsent = mc_mp_get(&reply.root, "unsent");
-    for (uint32_t k = 0; unsent && unsent->type == MSGPACK_OBJECT_MAP && k < unsent->via.map.size;
-         k++) {
-        const msgpack_object *id = &unsent->via.map.ptr[k].key, *why = &unsent->via.map.ptr[k].val;
-        for (size_t i = 0;
-             i < n && id->type == MSGPACK_OBJECT_STR && why->type == MSGPACK_OBJECT_STR; i++)
-            if (r[i].state == MISSING && strlen(r[i].id) == id->via.str.size &&
-                memcmp(r[i].id, id->via.str.ptr, id->via.str.size) == 0) {
+    for (size_t k = 0; k < job.unsent.count; k++)
+        for (size_t i = 0; i < n; i++)
+            if (r[i].state == MISSING && strcmp(r[i].id, job.unsent.items[k]) == 0) {
                 r[i].state = NOT_SENT;
-                r[i].why = mc_mp_cstr(why);
+                r[i].why = mc_strdup(job.unsent_why.items[k]);
             }
-    }
-    mc_mp_doc_done(&reply);
+    mc_reply_job_done(&job);
     rc = results_report(o, r, n, jid);
     for (size_t i = 0; i < n; i++) {
         free(r[i].id);
@@ -212,22 +220,17 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
 /* Send jobs.kill JID to the minions the job went to. */
 static int jobs_kill(const cli_opts_t *o, const char *jid)
 {
-    mc_mp_doc_t reply;
-    int rc = fetch_job(o, "kill", jid, &reply);
+    mc_reply_job_t job;
+    int rc = fetch_job(o, "kill", jid, &job);
     if (rc != 0)
         return rc;
-    const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
     mc_buf_t list = {0};
-    for (uint32_t i = 0;
-         minions && minions->type == MSGPACK_OBJECT_ARRAY && i < minions->via.array.size; i++) {
-        const msgpack_object *id = &minions->via.array.ptr[i];
-        if (id->type != MSGPACK_OBJECT_STR)
-            continue;
+    for (size_t i = 0; i < job.minions.count; i++) {
         if (list.len)
             mc_buf_append(&list, ",", 1);
-        mc_buf_append(&list, id->via.str.ptr, id->via.str.size);
+        mc_buf_append(&list, job.minions.items[i], job.minions.lens[i]);
     }
-    mc_mp_doc_done(&reply);
+    mc_reply_job_done(&job);
     if (!list.len) {
         fprintf(stderr, "mctl: job %s went to no minion\n", jid);
         return EXIT_FAILED;

@@ -34,23 +34,20 @@ static void key_usage(FILE *f)
                "  -h, --help              show this help\n");
 }
 
-static void print_list(const msgpack_object *root, out_format_t out)
+static void print_list(const mc_reply_key_list_t *l, out_format_t out)
 {
-    static const struct {
+    const struct {
         const char *field, *title;
-    } sections[] = {{"minions", "Accepted Keys:"},
-                    {"minions_denied", "Denied Keys:"},
-                    {"minions_pre", "Unaccepted Keys:"},
-                    {"minions_rejected", "Rejected Keys:"}};
+        const mc_strs_t *ids;
+    } sections[] = {{"minions", "Accepted Keys:", &l->accepted},
+                    {"minions_denied", "Denied Keys:", &l->denied},
+                    {"minions_pre", "Unaccepted Keys:", &l->pending},
+                    {"minions_rejected", "Rejected Keys:", &l->rejected}};
     if (out == OUT_JSON) {
         printf("{\n");
         for (size_t s = 0; s < 4; s++) {
             printf("    \"%s\": ", sections[s].field);
-            const msgpack_object *ids = mc_mp_get(root, sections[s].field);
-            if (ids)
-                output_json_value(stdout, ids, 4);
-            else
-                printf("[]");
+            output_json_strings(stdout, sections[s].ids->items, sections[s].ids->count, 4);
             printf(s < 3 ? ",\n" : "\n");
         }
         printf("}\n");
@@ -58,28 +55,37 @@ static void print_list(const msgpack_object *root, out_format_t out)
     }
     for (size_t s = 0; s < 4; s++) {
         printf("%s\n", sections[s].title);
-        const msgpack_object *ids = mc_mp_get(root, sections[s].field);
-        for (uint32_t i = 0; ids && ids->type == MSGPACK_OBJECT_ARRAY && i < ids->via.array.size;
-             i++) {
-            const msgpack_object *id = &ids->via.array.ptr[i];
-            if (id->type == MSGPACK_OBJECT_STR)
-                printf("%.*s\n", (int)id->via.str.size, id->via.str.ptr);
-        }
+        for (size_t i = 0; i < sections[s].ids->count; i++)
+            printf("%s\n", sections[s].ids->items[i]);
     }
+}
+
+/* Ask the master one plain question: 0 with the reply's bytes, or the exit
+   status to fail with. */
+static int ask(const cli_opts_t *o, mc_req_kind_t kind, client_frame_t **body)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_plain_pack(&sb, kind);
+    int rc = client_request(o->config_dir, &sb, body, 10000);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
 }
 
 static int key_list(const cli_opts_t *o)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    client_pack_simple(&sb, "key_list");
-    mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 10000);
-    msgpack_sbuffer_destroy(&sb);
+    client_frame_t *body;
+    int rc = ask(o, MC_REQ_KEY_LIST, &body);
     if (rc != 0)
         return rc;
-    print_list(&reply.root, o->out);
-    mc_mp_doc_done(&reply);
+    mc_reply_key_list_t list;
+    mc_err_t err;
+    rc = mc_reply_key_list_decode(&list, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0)
+        return client_reply_failed(&err);
+    print_list(&list, o->out);
+    mc_reply_key_list_done(&list);
     return EXIT_OK;
 }
 
@@ -100,45 +106,41 @@ static const char *state_title(const char *state)
 
 static int key_finger(const cli_opts_t *o, int n, char **ids)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    client_pack_simple(&sb, "key_finger");
-    mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 10000);
-    msgpack_sbuffer_destroy(&sb);
+    client_frame_t *body;
+    int rc = ask(o, MC_REQ_KEY_FINGER, &body);
     if (rc != 0)
         return rc;
-    const msgpack_object *keys = mc_mp_get(&reply.root, "keys");
-    char last_state[16] = "";
+    mc_reply_key_finger_t keys;
+    mc_err_t err;
+    rc = mc_reply_key_finger_decode(&keys, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0)
+        return client_reply_failed(&err);
+    const char *last_state = "";
     bool first = true;
     if (o->out == OUT_JSON)
         printf("{\n");
-    for (uint32_t i = 0; keys && keys->type == MSGPACK_OBJECT_ARRAY && i < keys->via.array.size;
-         i++) {
-        char id[MC_ID_MAX + 16], state[16], finger[MC_FINGERPRINT_LEN];
-        const msgpack_object *k = &keys->via.array.ptr[i];
-        if (mc_mp_str(k, "id", id, sizeof id, NULL) ||
-            mc_mp_str(k, "state", state, sizeof state, NULL) ||
-            mc_mp_str(k, "finger", finger, sizeof finger, NULL))
-            continue;
-        bool wanted = n == 0 && strcmp(state, "local") == 0;
+    for (size_t i = 0; i < keys.count; i++) {
+        const mc_key_finger_t *k = &keys.keys[i];
+        bool local = strcmp(k->state, "local") == 0;
+        bool wanted = n == 0 && local;
         for (int j = 0; j < n && !wanted; j++)
-            wanted = strcmp(state, "local") != 0 && mc_target_match(ids[j], "glob", id, NULL);
+            wanted = !local && mc_target_match(ids[j], "glob", k->id, NULL);
         if (!wanted)
             continue;
         if (o->out == OUT_JSON) {
-            printf("%s    \"%s\": \"%s\"", first ? "" : ",\n", id, finger);
+            printf("%s    \"%s\": \"%s\"", first ? "" : ",\n", k->id, k->finger);
         } else {
-            if (strcmp(state, last_state) != 0)
-                printf("%s\n", state_title(state));
-            printf("%s:  %s\n", id, finger);
+            if (strcmp(k->state, last_state) != 0)
+                printf("%s\n", state_title(k->state));
+            printf("%s:  %s\n", k->id, k->finger);
         }
-        snprintf(last_state, sizeof last_state, "%s", state);
+        last_state = k->state;
         first = false;
     }
     if (o->out == OUT_JSON)
         printf("%s}\n", first ? "" : "\n");
-    mc_mp_doc_done(&reply);
+    mc_reply_key_finger_done(&keys);
     return EXIT_OK;
 }
 
@@ -168,34 +170,27 @@ static int key_change(const cli_opts_t *o, const char *action, int n, char **ids
         fprintf(stderr, "mctl: nothing changed\n");
         return EXIT_FAILED;
     }
+    mc_req_kind_t kind = strcmp(action, "accept") == 0   ? MC_REQ_KEY_ACCEPT
+                         : strcmp(action, "reject") == 0 ? MC_REQ_KEY_REJECT
+                                                         : MC_REQ_KEY_DELETE;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "key_%s", action);
-    msgpack_pack_map(&pk, 5);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", cmd);
-    mc_pk_str(&pk, "ids");
-    msgpack_pack_array(&pk, (size_t)n);
-    for (int i = 0; i < n; i++)
-        mc_pk_str(&pk, ids[i]);
-    mc_pk_kv_bool(&pk, "include_rejected", include_rejected);
-    mc_pk_kv_bool(&pk, "include_accepted", include_accepted);
-    mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 10000);
+    mc_request_keys_pack(&sb, kind, ids, (size_t)n, include_rejected, include_accepted);
+    client_frame_t *body;
+    int rc = client_request(o->config_dir, &sb, &body, 10000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
-    const msgpack_object *changed = mc_mp_get(&reply.root, "changed");
-    uint32_t count = changed && changed->type == MSGPACK_OBJECT_ARRAY ? changed->via.array.size : 0;
-    for (uint32_t i = 0; i < count; i++) {
-        const msgpack_object *id = &changed->via.array.ptr[i];
-        if (id->type == MSGPACK_OBJECT_STR)
-            printf("Key for minion %.*s %s.\n", (int)id->via.str.size, id->via.str.ptr, done);
-    }
-    mc_mp_doc_done(&reply);
+    mc_strs_t changed;
+    mc_err_t err;
+    rc = mc_reply_keys_changed_decode(&changed, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0)
+        return client_reply_failed(&err);
+    for (size_t i = 0; i < changed.count; i++)
+        printf("Key for minion %s %s.\n", changed.items[i], done);
+    size_t count = changed.count;
+    mc_strs_free(&changed);
     if (count == 0) {
         fprintf(stderr, "mctl: no key matched %s", ids[0]);
         for (int i = 1; i < n; i++)

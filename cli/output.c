@@ -147,7 +147,7 @@ void output_json_string(FILE *f, const char *s, size_t len)
     fputc('"', f);
 }
 
-static void json_bytes(FILE *f, const char *s, size_t len, int indent)
+void output_json_text(FILE *f, const char *s, size_t len, int indent)
 {
     if (mc_utf8_valid(s, len)) {
         output_json_string(f, s, len);
@@ -186,10 +186,10 @@ void output_json_value(FILE *f, const msgpack_object *v, int indent)
         fprintf(f, "%.17g", v->via.f64);
         break;
     case MSGPACK_OBJECT_STR:
-        json_bytes(f, v->via.str.ptr, v->via.str.size, indent);
+        output_json_text(f, v->via.str.ptr, v->via.str.size, indent);
         break;
     case MSGPACK_OBJECT_BIN:
-        json_bytes(f, v->via.bin.ptr, v->via.bin.size, indent);
+        output_json_text(f, v->via.bin.ptr, v->via.bin.size, indent);
         break;
     case MSGPACK_OBJECT_ARRAY:
         if (v->via.array.size == 0) {
@@ -232,4 +232,20 @@ void output_json_value(FILE *f, const msgpack_object *v, int indent)
         fputs("null", f);
         break;
     }
+}
+
+void output_json_strings(FILE *f, char *const *items, size_t n, int indent)
+{
+    if (n == 0) {
+        fputs("[]", f);
+        return;
+    }
+    fputs("[\n", f);
+    for (size_t i = 0; i < n; i++) {
+        pad(f, indent + 4);
+        output_json_text(f, items[i], strlen(items[i]), indent + 4);
+        fputs(i + 1 < n ? ",\n" : "\n", f);
+    }
+    pad(f, indent);
+    fputc(']', f);
 }

@@ -21,5 +21,9 @@ void output_txt_value(FILE *f, const msgpack_object *value, int indent);
 /* One JSON value, pretty-printed with the given indent level. */
 void output_json_value(FILE *f, const msgpack_object *value, int indent);
 void output_json_string(FILE *f, const char *s, size_t len);
+/* Text as a JSON string, or {"base64": ...} when it is not UTF-8. */
+void output_json_text(FILE *f, const char *s, size_t len, int indent);
+/* A list of strings as a JSON array, as output_json_value prints one. */
+void output_json_strings(FILE *f, char *const *items, size_t n, int indent);
 
 #endif

@@ -58,22 +58,14 @@ static void finish(gather_t *g, result_t *x, result_state_t how)
         g->next_start_ms = mc_mono_ms() + (int64_t)g->o->batch_wait * 1000;
 }
 
-/* The minions a publish answer says the job was not sent to ("unsent":
-   {id: why}): each is finished at once, with the master's reason. */
-static void take_unsent(gather_t *g, const msgpack_object *root, const char *jid)
+/* The minions a publish answer says the job was not sent to: each is
+   finished at once, with the master's reason. */
+static void take_unsent(gather_t *g, const mc_strs_t *unsent, const mc_strs_t *why, const char *jid)
 {
-    const msgpack_object *unsent = mc_mp_get(root, "unsent");
-    if (!unsent || unsent->type != MSGPACK_OBJECT_MAP)
-        return;
-    for (uint32_t k = 0; k < unsent->via.map.size; k++) {
-        const msgpack_object *id = &unsent->via.map.ptr[k].key, *why = &unsent->via.map.ptr[k].val;
-        if (id->type != MSGPACK_OBJECT_STR || why->type != MSGPACK_OBJECT_STR)
-            continue;
-        char *sid = mc_mp_cstr(id);
-        result_t *x = find_entry(g, jid, sid);
-        free(sid);
+    for (size_t k = 0; k < unsent->count; k++) {
+        result_t *x = find_entry(g, jid, unsent->items[k]);
         if (x && (x->state == WAITING || x->state == ACKED)) {
-            x->why = mc_mp_cstr(why);
+            x->why = mc_strdup(why->items[k]);
             finish(g, x, NOT_SENT);
             if (g->o->async)
                 fprintf(stderr, "mctl: %s: not sent: %s\n", x->id, x->why);
@@ -111,22 +103,22 @@ static void on_publish_answer(gather_t *g, client_frame_t *body)
     if (g->asked_head == g->asked_tail)
         return;
     result_t *x = &g->e[g->asked[g->asked_head++]];
-    mc_mp_doc_t doc;
+    mc_reply_targets_t r;
     mc_err_t err;
-    const msgpack_object *ok = NULL;
-    if (mc_mp_parse(&doc, body->data, body->size, &err) == 0) {
-        ok = mc_mp_get(&doc.root, "ok");
-        if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean) {
-            mc_mp_str(&doc.root, "jid", x->jid, sizeof x->jid, NULL);
-            take_unsent(g, &doc.root, x->jid);
-        } else
-            mc_mp_str_opt(&doc.root, "error", err.msg, sizeof err.msg, NULL);
-        mc_mp_doc_done(&doc);
+    if (mc_reply_publish_decode(&r, body->data, body->size, &err) != 0) {
+        fprintf(stderr, "mctl: %s: %s%s\n", x->id,
+                err.code == MC_E_REFUSED ? "" : "bad answer from the master: ", err.msg);
+        finish(g, x, MISSING);
+        return;
     }
-    if (!x->jid[0]) {
-        fprintf(stderr, "mctl: %s: %s\n", x->id, ok ? err.msg : "no longer matches the target");
+    if (r.jid[0]) {
+        snprintf(x->jid, sizeof x->jid, "%s", r.jid);
+        take_unsent(g, &r.unsent, &r.unsent_why, x->jid);
+    } else {
+        fprintf(stderr, "mctl: %s: no longer matches the target\n", x->id);
         finish(g, x, MISSING);
     }
+    mc_reply_targets_done(&r);
 }
 
 static void on_return(gather_t *g, client_frame_t **body)
@@ -191,9 +183,9 @@ static void gather(gather_t *g, size_t limit)
             fprintf(stderr, "mctl: %s\n", g->c.why.msg);
             return;
         }
-        if (got > 0 && strcmp(kind, "reply") == 0) {
+        if (got > 0 && strcmp(kind, MC_KIND_REPLY) == 0) {
             on_publish_answer(g, body);
-        } else if (got > 0 && strcmp(kind, "ack") == 0) {
+        } else if (got > 0 && strcmp(kind, MC_KIND_ACK) == 0) {
             mc_ack_t ack;
             mc_err_t err;
             if (mc_ack_decode(&ack, body->data, body->size, &err) == 0) {
@@ -201,7 +193,7 @@ static void gather(gather_t *g, size_t limit)
                 if (x && x->state == WAITING)
                     x->state = ACKED;
             }
-        } else if (got > 0 && strcmp(kind, "ret") == 0) {
+        } else if (got > 0 && strcmp(kind, MC_KIND_RETURN) == 0) {
             on_return(g, &body);
         }
         client_frame_free(&body);
@@ -213,19 +205,13 @@ static int report(gather_t *g, const char *jid)
     return results_report(g->o, g->e, g->n, jid);
 }
 
-/* The ids in a reply's "minions" list, as new entries. */
-static int take_minions(gather_t *g, const mc_mp_doc_t *reply, const char *jid)
+/* The ids a reply names, as new entries. */
+static void take_minions(gather_t *g, const mc_strs_t *minions, const char *jid)
 {
-    const msgpack_object *minions = NULL;
-    mc_err_t err;
-    if (mc_mp_array(&reply->root, "minions", false, 1000000, &minions, &err) != 0) {
-        fprintf(stderr, "mctl: bad answer from the master: %s\n", err.msg);
-        return -1;
-    }
-    g->n = minions->via.array.size;
+    g->n = minions->count;
     g->e = mc_calloc(g->n + 1, sizeof *g->e);
     for (size_t i = 0; i < g->n; i++) {
-        g->e[i].id = mc_mp_cstr(&minions->via.array.ptr[i]);
+        g->e[i].id = mc_strdup(minions->items[i]);
         if (jid) {
             snprintf(g->e[i].jid, sizeof g->e[i].jid, "%s", jid);
             g->e[i].state = WAITING;
@@ -235,7 +221,17 @@ static int take_minions(gather_t *g, const mc_mp_doc_t *reply, const char *jid)
     /* A plain job has started on every minion already. */
     g->running = jid ? g->n : 0;
     g->next = jid ? g->n : 0;
-    return 0;
+}
+
+static void free_entries(gather_t *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->e[i].id);
+        free(g->e[i].why);
+        client_frame_free(&g->e[i].ret);
+    }
+    free(g->e);
+    free(g->asked);
 }
 
 static size_t batch_size(const char *spec, size_t n)
@@ -260,28 +256,32 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     if (batch)
-        client_pack_list_targets(&sb, target);
+        mc_request_list_targets_pack(&sb, target);
     else
         client_pack_publish(&sb, target, fun, argc, argv, o->timeout, g.user);
-    mc_mp_doc_t reply;
-    int rc = client_call(&g.c, &sb, &reply, 10000, &err);
+    client_frame_t *body;
+    int rc = client_ask(&g.c, &sb, &body, 10000, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         client_close(&g.c);
         return err.code == MC_E_UNREACHABLE ? EXIT_UNAVAILABLE : EXIT_USAGE;
     }
-    char jid[MC_JID_LEN + 1] = "";
-    if (!batch)
-        mc_mp_str(&reply.root, "jid", jid, sizeof jid, NULL);
-    rc = take_minions(&g, &reply, batch ? NULL : jid);
-    if (rc == 0 && !batch)
-        take_unsent(&g, &reply.root, jid);
-    mc_mp_doc_done(&reply);
+    mc_reply_targets_t reply;
+    rc = batch ? mc_reply_list_targets_decode(&reply, body->data, body->size, &err)
+               : mc_reply_publish_decode(&reply, body->data, body->size, &err);
+    client_frame_free(&body);
     if (rc != 0) {
         client_close(&g.c);
-        return EXIT_UNAVAILABLE;
+        rc = client_reply_failed(&err);
+        return rc == EXIT_FAILED ? EXIT_USAGE : rc;
     }
+    char jid[MC_JID_LEN + 1];
+    snprintf(jid, sizeof jid, "%s", reply.jid);
+    take_minions(&g, &reply.minions, batch ? NULL : jid);
+    if (!batch)
+        take_unsent(&g, &reply.unsent, &reply.unsent_why, jid);
+    mc_reply_targets_done(&reply);
     int status = EXIT_OK;
     if (g.n == 0) {
         fprintf(stderr,
@@ -304,13 +304,7 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
         gather(&g, batch ? batch_size(o->batch, g.n) : g.n);
         status = report(&g, batch ? NULL : jid);
     }
-    for (size_t i = 0; i < g.n; i++) {
-        free(g.e[i].id);
-        free(g.e[i].why);
-        client_frame_free(&g.e[i].ret);
-    }
-    free(g.e);
-    free(g.asked);
+    free_entries(&g);
     client_close(&g.c);
     return status;
 }
@@ -319,28 +313,30 @@ int cmd_list_targets(const cli_opts_t *o, const client_target_t *target)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    client_pack_list_targets(&sb, target);
-    mc_mp_doc_t reply;
-    int rc = client_request(o->config_dir, &sb, &reply, 10000);
+    mc_request_list_targets_pack(&sb, target);
+    client_frame_t *body;
+    int rc = client_request(o->config_dir, &sb, &body, 10000);
     msgpack_sbuffer_destroy(&sb);
+    mc_reply_targets_t reply;
+    mc_err_t err;
+    if (rc == 0) {
+        rc = mc_reply_list_targets_decode(&reply, body->data, body->size, &err);
+        client_frame_free(&body);
+        if (rc != 0)
+            rc = client_reply_failed(&err);
+    }
     if (rc != 0)
         return rc == EXIT_FAILED ? EXIT_USAGE : rc;
-    const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
-    uint32_t n = minions && minions->type == MSGPACK_OBJECT_ARRAY ? minions->via.array.size : 0;
+    const mc_strs_t *minions = &reply.minions;
     if (o->out == OUT_JSON) {
-        if (minions)
-            output_json_value(stdout, minions, 0);
-        else
-            printf("[]");
+        output_json_strings(stdout, minions->items, minions->count, 0);
         printf("\n");
     } else {
-        for (uint32_t i = 0; i < n; i++) {
-            const msgpack_object *id = &minions->via.array.ptr[i];
-            if (id->type == MSGPACK_OBJECT_STR)
-                printf("%.*s\n", (int)id->via.str.size, id->via.str.ptr);
-        }
+        for (size_t i = 0; i < minions->count; i++)
+            printf("%s\n", minions->items[i]);
     }
-    mc_mp_doc_done(&reply);
+    size_t n = minions->count;
+    mc_reply_targets_done(&reply);
     if (n == 0) {
         fprintf(stderr, "No minions matched the target.\n");
         return EXIT_NO_RETURN;
@@ -360,49 +356,40 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    client_pack_jid_request(&sb, "jobs_wait", jid);
-    mc_mp_doc_t reply;
-    int rc = client_call(&g.c, &sb, &reply, 30000, &err);
+    mc_request_job_pack(&sb, MC_REQ_JOBS_WAIT, jid);
+    client_frame_t *body;
+    int rc = client_ask(&g.c, &sb, &body, 30000, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         client_close(&g.c);
         return err.code == MC_E_UNREACHABLE ? EXIT_UNAVAILABLE : EXIT_FAILED;
     }
-    int64_t remaining = 0;
-    mc_mp_int(&reply.root, "remaining_ms", 0, INT64_MAX, &remaining, NULL);
-    if (take_minions(&g, &reply, jid) != 0) {
-        mc_mp_doc_done(&reply);
+    mc_reply_job_t job;
+    rc = mc_reply_jobs_wait_decode(&job, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0) {
         client_close(&g.c);
-        return EXIT_UNAVAILABLE;
+        return client_reply_failed(&err);
     }
+    take_minions(&g, &job.minions, jid);
     /* Who is still to come waits until the job's time is up; who was
        never sent it is done. */
     for (size_t i = 0; i < g.n; i++) {
         g.e[i].state = ACKED;
-        g.e[i].deadline_ms = mc_mono_ms() + remaining;
+        g.e[i].deadline_ms = mc_mono_ms() + job.remaining_ms;
     }
-    take_unsent(&g, &reply.root, jid);
+    take_unsent(&g, &job.unsent, &job.unsent_why, jid);
     /* What is stored already counts as arrived now. */
-    const msgpack_object *returns = mc_mp_get(&reply.root, "returns");
-    for (uint32_t k = 0;
-         returns && returns->type == MSGPACK_OBJECT_ARRAY && k < returns->via.array.size; k++) {
-        const msgpack_object *raw = &returns->via.array.ptr[k];
-        if (raw->type != MSGPACK_OBJECT_BIN)
-            continue;
-        client_frame_t *body = client_frame_new(raw->via.bin.ptr, raw->via.bin.size);
-        on_return(&g, &body);
-        client_frame_free(&body);
+    for (size_t k = 0; k < job.returns.count; k++) {
+        client_frame_t *ret = client_frame_new(job.returns.items[k], job.returns.lens[k]);
+        on_return(&g, &ret);
+        client_frame_free(&ret);
     }
-    mc_mp_doc_done(&reply);
+    mc_reply_job_done(&job);
     gather(&g, g.n);
     int status = report(&g, jid);
-    for (size_t i = 0; i < g.n; i++) {
-        free(g.e[i].id);
-        free(g.e[i].why);
-        client_frame_free(&g.e[i].ret);
-    }
-    free(g.e);
+    free_entries(&g);
     client_close(&g.c);
     return status;
 }

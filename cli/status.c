@@ -41,24 +41,30 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     msgpack_sbuffer_init(&sb);
     client_target_t all = {"*", "glob", 0};
     client_pack_publish(&sb, &all, "test.ping", 0, NULL, o.timeout, "status");
-    mc_mp_doc_t reply;
-    int rc = client_call(&c, &sb, &reply, 10000, &err);
+    client_frame_t *answer;
+    int rc = client_ask(&c, &sb, &answer, 10000, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
         client_close(&c);
         return EXIT_UNAVAILABLE;
     }
-    char jid[MC_JID_LEN + 1] = "";
-    const msgpack_object *minions = NULL;
-    mc_mp_str(&reply.root, "jid", jid, sizeof jid, NULL);
-    mc_mp_array(&reply.root, "minions", false, 1000000, &minions, NULL);
-    size_t n = minions ? minions->via.array.size : 0;
+    mc_reply_targets_t reply;
+    rc = mc_reply_publish_decode(&reply, answer->data, answer->size, &err);
+    client_frame_free(&answer);
+    if (rc != 0) {
+        client_reply_failed(&err);
+        client_close(&c);
+        return EXIT_UNAVAILABLE;
+    }
+    char jid[MC_JID_LEN + 1];
+    snprintf(jid, sizeof jid, "%s", reply.jid);
+    size_t n = reply.minions.count;
     char **ids = mc_calloc(n + 1, sizeof *ids);
     bool *up = mc_calloc(n + 1, sizeof *up);
     for (size_t i = 0; i < n; i++)
-        ids[i] = mc_mp_cstr(&minions->via.array.ptr[i]);
-    mc_mp_doc_done(&reply);
+        ids[i] = mc_strdup(reply.minions.items[i]);
+    mc_reply_targets_done(&reply);
     qsort(ids, n, sizeof *ids, cmp_str);
 
     size_t answered = 0;
@@ -70,7 +76,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
         if (got < 0)
             break;
         mc_ret_t ret;
-        if (got > 0 && strcmp(kind, "ret") == 0 &&
+        if (got > 0 && strcmp(kind, MC_KIND_RETURN) == 0 &&
             mc_ret_decode(&ret, body->data, body->size, &err) == 0) {
             for (size_t i = 0; i < n; i++) {
                 if (!up[i] && strcmp(ids[i], ret.id) == 0 && strcmp(ret.jid, jid) == 0) {

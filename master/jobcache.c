@@ -326,9 +326,17 @@ int jobcache_flush(jobcache_t *self)
     return written;
 }
 
-int jobcache_pack_list(jobcache_t *self, const jobcache_query_t *q, msgpack_packer *pk,
-                       mc_err_t *err)
+/* A text column, "" for NULL. */
+static const char *text(sqlite3_stmt *st, int c)
 {
+    const char *s = (const char *)sqlite3_column_text(st, c);
+    return s ? s : "";
+}
+
+int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
+                  mc_err_t *err)
+{
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st;
     const char *sql =
         "SELECT j.jid, j.fun, j.tgt, j.tgt_type, j.user, j.ts,"
@@ -347,40 +355,71 @@ int jobcache_pack_list(jobcache_t *self, const jobcache_query_t *q, msgpack_pack
         sqlite3_bind_text(st, 2, q->target, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, q->since_us);
     sqlite3_bind_int(st, 4, q->limit > 0 ? q->limit : 50);
-    /* Rows first into a buffer: the array length must come before them. */
-    msgpack_sbuffer rows;
-    msgpack_sbuffer_init(&rows);
-    msgpack_packer rp;
-    msgpack_packer_init(&rp, &rows, msgpack_sbuffer_write);
-    size_t n = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        static const char *text_cols[] = {"jid", "fun", "tgt", "tgt_type", "user"};
-        msgpack_pack_map(&rp, 9);
-        for (int c = 0; c < 5; c++)
-            mc_pk_kv_str(&rp, text_cols[c], (const char *)sqlite3_column_text(st, c));
-        int64_t minions = sqlite3_column_int64(st, 6), returned = sqlite3_column_int64(st, 7);
-        mc_pk_kv_int(&rp, "ts", sqlite3_column_int64(st, 5));
-        mc_pk_kv_int(&rp, "minions", minions);
-        mc_pk_kv_int(&rp, "returned", returned);
-        mc_pk_kv_int(&rp, "failed", sqlite3_column_int64(st, 8));
-        n++;
+        mc_job_summary_t *j = mc_reply_jobs_list_add(out);
+        snprintf(j->jid, sizeof j->jid, "%s", text(st, 0));
+        snprintf(j->fun, sizeof j->fun, "%s", text(st, 1));
+        j->tgt = mc_strdup(text(st, 2));
+        snprintf(j->tgt_type, sizeof j->tgt_type, "%s", text(st, 3));
+        snprintf(j->user, sizeof j->user, "%s", text(st, 4));
+        j->ts_us = sqlite3_column_int64(st, 5);
+        j->minions = sqlite3_column_int64(st, 6);
+        j->returned = sqlite3_column_int64(st, 7);
+        j->failed = sqlite3_column_int64(st, 8);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
-        msgpack_sbuffer_destroy(&rows);
+        mc_reply_jobs_list_done(out);
         return -1;
     }
-    mc_pk_str(pk, "jobs");
-    msgpack_pack_array(pk, n);
-    msgpack_pack_str_body(pk, rows.data, rows.size); /* raw append of the packed rows */
-    msgpack_sbuffer_destroy(&rows);
     return 0;
 }
 
-int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc_err_t *err)
+/* One row per item of a job's list: column 0 into a, and column 1 into b
+   when there is a b. Blobs and text alike, as their bytes. */
+static int select_lists(jobcache_t *self, const char *sql, const char *jid, mc_strs_t *a,
+                        mc_strs_t *b, mc_err_t *err)
 {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int c = 0; c < (b ? 2 : 1); c++) {
+            const void *p = sqlite3_column_blob(st, c);
+            mc_strs_add(c ? b : a, p, p ? (size_t)sqlite3_column_bytes(st, c) : 0);
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    return 0;
+}
+
+/* A blob column copied, or NULL when empty. */
+static char *copy_blob(sqlite3_stmt *st, int c, size_t *len)
+{
+    const void *b = sqlite3_column_blob(st, c);
+    int n = sqlite3_column_bytes(st, c);
+    *len = 0;
+    if (!b || n <= 0)
+        return NULL;
+    char *copy = mc_malloc((size_t)n);
+    memcpy(copy, b, (size_t)n);
+    *len = (size_t)n;
+    return copy;
+}
+
+int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_err_t *err)
+{
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(
             self->db, "SELECT fun, tgt, tgt_type, user, ts, arg, kwarg FROM jobs WHERE jid = ?1",
@@ -394,58 +433,25 @@ int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc
         mc_err_set(err, "no job %s in the job cache", jid);
         return -1;
     }
-    mc_pk_str(pk, "job");
-    msgpack_pack_map(pk, 8);
-    mc_pk_kv_str(pk, "jid", jid);
-    static const char *text_cols[] = {"fun", "tgt", "tgt_type", "user"};
-    for (int c = 0; c < 4; c++)
-        mc_pk_kv_str(pk, text_cols[c], (const char *)sqlite3_column_text(st, c));
-    mc_pk_kv_int(pk, "ts", sqlite3_column_int64(st, 4));
-    static const char *blob_cols[] = {"arg", "kwarg"};
-    for (int c = 0; c < 2; c++) {
-        mc_pk_str(pk, blob_cols[c]);
-        const void *b = sqlite3_column_blob(st, 5 + c);
-        int len = sqlite3_column_bytes(st, 5 + c);
-        if (b && len > 0 && mc_mp_check(b, (size_t)len, NULL) == 0)
-            msgpack_pack_str_body(pk, b, (size_t)len);
-        else
-            msgpack_pack_nil(pk);
-    }
+    snprintf(out->jid, sizeof out->jid, "%s", jid);
+    snprintf(out->fun, sizeof out->fun, "%s", text(st, 0));
+    out->tgt = mc_strdup(text(st, 1));
+    snprintf(out->tgt_type, sizeof out->tgt_type, "%s", text(st, 2));
+    snprintf(out->user, sizeof out->user, "%s", text(st, 3));
+    out->ts_us = sqlite3_column_int64(st, 4);
+    out->arg = copy_blob(st, 5, &out->arg_len);
+    out->kwarg = copy_blob(st, 6, &out->kwarg_len);
     sqlite3_finalize(st);
-
-    /* Each list is one value per row, or, from two columns, a map of the
-       first to the second. Blobs go as bin, the rest as text. */
-    static const char *lists[][2] = {
-        {"minions", "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id"},
-        {"returns", "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id"},
-        {"unsent", "SELECT id, unsent FROM job_minions WHERE jid = ?1 AND unsent IS NOT NULL "
-                   "ORDER BY id"}};
-    for (int l = 0; l < 3; l++) {
-        if (sqlite3_prepare_v2(self->db, lists[l][1], -1, &st, NULL) != SQLITE_OK) {
-            mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
-            return -1;
-        }
-        sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
-        int cols = sqlite3_column_count(st);
-        msgpack_sbuffer items;
-        msgpack_sbuffer_init(&items);
-        msgpack_packer ip;
-        msgpack_packer_init(&ip, &items, msgpack_sbuffer_write);
-        size_t n = 0;
-        for (; sqlite3_step(st) == SQLITE_ROW; n++)
-            for (int c = 0; c < cols; c++)
-                if (sqlite3_column_type(st, c) == SQLITE_BLOB)
-                    mc_pk_bin(&ip, sqlite3_column_blob(st, c), (size_t)sqlite3_column_bytes(st, c));
-                else
-                    mc_pk_str(&ip, (const char *)sqlite3_column_text(st, c));
-        sqlite3_finalize(st);
-        mc_pk_str(pk, lists[l][0]);
-        if (cols == 2)
-            msgpack_pack_map(pk, n);
-        else
-            msgpack_pack_array(pk, n);
-        msgpack_pack_str_body(pk, items.data, items.size);
-        msgpack_sbuffer_destroy(&items);
+    if (select_lists(self, "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id", jid,
+                     &out->minions, NULL, err) ||
+        select_lists(self, "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id", jid, &out->returns,
+                     NULL, err) ||
+        select_lists(self,
+                     "SELECT id, unsent FROM job_minions WHERE jid = ?1 AND unsent IS NOT NULL "
+                     "ORDER BY id",
+                     jid, &out->unsent, &out->unsent_why, err)) {
+        mc_reply_job_done(out);
+        return -1;
     }
     return 0;
 }

@@ -14,6 +14,7 @@
 
 #include <msgpack.h>
 
+#include "proto/reply_jobs.h"
 #include "util.h"
 
 typedef struct _jobcache_t jobcache_t;
@@ -43,14 +44,14 @@ typedef struct {
     int64_t since_us;   /* 0: any */
 } jobcache_query_t;
 
-/* Pack {jobs: [{jid, fun, tgt, tgt_type, user, ts, minions, returned,
-   failed, missing}]} newest first, into pk as one map entry "jobs". */
-int jobcache_pack_list(jobcache_t *self, const jobcache_query_t *q, msgpack_packer *pk,
-                       mc_err_t *err);
-/* Pack the entries "job" (map), "minions" (ids), "returns" (raw return
-   messages as bin) and "unsent" ({id: why} for the minions the job was
-   not sent to); -1 with err when the jid is unknown. */
-int jobcache_pack_show(jobcache_t *self, const char *jid, msgpack_packer *pk, mc_err_t *err);
+/* The jobs that match, newest first, each with how many minions it was
+   meant for, returned and failed: the jobs_list reply's content. */
+int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
+                  mc_err_t *err);
+/* One job (arguments as stored), the minions it was meant for, their
+   returns as stored and why it was not sent to some: the jobs_show
+   reply's content. -1 with err when the jid is unknown. */
+int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_err_t *err);
 /* Forget jobs older than the cut-off; returns how many. */
 int jobcache_prune(jobcache_t *self, int64_t before_us);
 

@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "keys.h"
 #include "log.h"
+#include "proto/proto.h"
 #include "registry.h"
 
 /* Returns that come after the job's time limit still reach waiting clients
@@ -65,10 +66,9 @@ void clients_request(master_t *self, zframe_t *route, zframe_t *body, const char
 /* [kind][data] to one client: 0, or -1 when it has gone. */
 int clients_send(master_t *self, zframe_t *route, const char *kind, const void *data, size_t len);
 void clients_reply(master_t *self, zframe_t *route, msgpack_sbuffer *sb);
+/* Refuse a request: {ok: false, error} with the message. */
 void clients_reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The map header of a successful reply with extra fields to follow. */
-void clients_reply_header(msgpack_packer *pk, size_t extra);
 /* Stream one minion message to every client waiting on the job. */
 void clients_notify_waiters(master_t *self, job_t *job, const char *kind, zframe_t *payload);
 
@@ -81,19 +81,20 @@ typedef struct {
     size_t count;
 } resolved_t;
 
-/* Read tgt, tgt_type and delimiter from a request and resolve them; on
-   error the client has been answered and -1 is returned. */
-int clients_resolve_target(master_t *self, zframe_t *route, const msgpack_object *req,
+/* Resolve a request's target; on error the client has been answered and
+   -1 is returned. */
+int clients_resolve_target(master_t *self, zframe_t *route, const mc_req_target_t *t,
                            resolved_t *r);
 void clients_resolved_done(resolved_t *r);
-void clients_pack_minion_ids(msgpack_packer *pk, const resolved_t *r);
+/* The matched minions' ids, in a malloc'd array (the ids are the
+   registry's). */
+const char **clients_resolved_ids(const resolved_t *r);
 bool clients_fun_name_valid(const char *fun);
 
 /* ---- publish.c ---------------------------------------------------------- */
 
 /* A publish request: sign, seal, publish, record, answer. */
-void publish_request(master_t *self, zframe_t *route, const msgpack_object *req,
-                     const char *user);
+void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const char *user);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
 void publish_settle(const char *id, void *arg);

@@ -158,43 +158,30 @@ void publish_settle(const char *id, void *arg)
         m->in_flight--;
 }
 
-
-void publish_request(master_t *self, zframe_t *route, const msgpack_object *req,
-                           const char *user)
+/* A publish request: sign the job once, seal and send it to each target
+   minion that can take it now, record it, and answer with the jid, the
+   minions to expect and why any of them was not sent the job. */
+void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const char *user)
 {
-    mc_err_t err;
-    char fun[MC_FUN_MAX + 1];
-    const msgpack_object *arg, *kwarg;
-    int64_t timeout;
-    if (mc_mp_str(req, "fun", fun, sizeof fun, &err) ||
-        mc_mp_array(req, "arg", false, MC_ARGS_MAX, &arg, &err) ||
-        mc_mp_map(req, "kwarg", false, MC_ARGS_MAX, &kwarg, &err) ||
-        mc_mp_int(req, "timeout", 1, 365LL * 86400, &timeout, &err)) {
-        clients_reply_error(self, route, "bad publish request: %s", err.msg);
-        return;
-    }
-    for (uint32_t i = 0; i < kwarg->via.map.size; i++) {
-        if (kwarg->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR) {
-            clients_reply_error(self, route, "bad publish request: keyword argument names must be strings");
-            return;
-        }
-    }
+    const mc_req_publish_t *p = &req->publish;
+    const char *fun = p->fun;
+    const msgpack_object *arg = p->arg, *kwarg = p->kwarg;
+    int64_t timeout = p->timeout;
     if (!clients_fun_name_valid(fun)) {
-        clients_reply_error(self, route, "'%s' is not a function name (expected module.function)", fun);
+        clients_reply_error(self, route, "'%s' is not a function name (expected module.function)",
+                            fun);
         return;
     }
     resolved_t r;
-    if (clients_resolve_target(self, route, req, &r) != 0)
+    if (clients_resolve_target(self, route, &p->target, &r) != 0)
         return;
 
     char jid[MC_JID_LEN + 1] = "";
-    const char **ids = mc_calloc(r.count + 1, sizeof *ids);
+    const char **ids = clients_resolved_ids(&r);
     char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why); /* NULL: sent */
     size_t unsent = 0, down = 0;
     if (r.count > 0) {
         mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
-        for (size_t i = 0; i < r.count; i++)
-            ids[i] = r.matched[i]->id;
         job_t *job = jobs_add(self->jobs, jid, fun, ids, r.count,
                               mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
         job_add_waiter(job, route);
@@ -253,20 +240,12 @@ void publish_request(master_t *self, zframe_t *route, const msgpack_object *req,
 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    clients_reply_header(&pk, unsent ? 3 : 2);
-    mc_pk_kv_str(&pk, "jid", jid);
-    clients_pack_minion_ids(&pk, &r);
-    if (unsent) {
-        mc_pk_str(&pk, "unsent");
-        msgpack_pack_map(&pk, unsent);
-        for (size_t i = 0; i < r.count; i++)
-            if (unsent_why[i]) {
-                mc_pk_str(&pk, ids[i]);
-                mc_pk_str(&pk, unsent_why[i]);
-            }
-    }
+    mc_reply_publish_spec_t answer = {.jid = jid,
+                                      .minions = ids,
+                                      .count = r.count,
+                                      .unsent_why =
+                                          unsent ? (const char *const *)unsent_why : NULL};
+    mc_reply_publish_pack(&sb, &answer);
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
     for (size_t i = 0; i < r.count; i++)

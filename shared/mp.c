@@ -228,15 +228,6 @@ const msgpack_object *mc_mp_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-char *mc_mp_cstr(const msgpack_object *o)
-{
-    if (o->type == MSGPACK_OBJECT_STR)
-        return mc_strndup(o->via.str.ptr, o->via.str.size);
-    if (o->type == MSGPACK_OBJECT_BIN)
-        return mc_strndup(o->via.bin.ptr, o->via.bin.size);
-    return mc_strdup("");
-}
-
 static const msgpack_object *field(const msgpack_object *map, const char *key, bool required,
                                    mc_err_t *err)
 {

@@ -51,8 +51,6 @@ int mc_mp_map(const msgpack_object *map, const char *key, bool opt, size_t max,
               const msgpack_object **out, mc_err_t *err);
 
 bool mc_mp_is_str(const msgpack_object *o, const char *s);
-/* A str object's bytes as a malloc'd C string (NULs kept out by callers). */
-char *mc_mp_cstr(const msgpack_object *o);
 /* Whether a string value is valid UTF-8. */
 bool mc_utf8_valid(const char *s, size_t len);
 

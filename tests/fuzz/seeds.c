@@ -164,33 +164,113 @@ int main(int argc, char **argv)
     free(cert);
 
     /* client API requests, as mctl packs them */
-    client_target_t tgt = {"web*", "glob", 0};
     char *argv_[] = {"uptime", "timeout=5"};
-    client_pack_publish(&sb, &tgt, "cmd.run", 2, argv_, 30, "root");
+    mc_req_publish_spec_t publish = {.target = {"web*", "glob", 0},
+                                     .fun = "cmd.run",
+                                     .argc = 2,
+                                     .argv = argv_,
+                                     .timeout = 30,
+                                     .user = "root"};
+    mc_request_publish_pack(&sb, &publish);
     put_sb("client", "publish", -1, &sb);
-    client_target_t comp = {"G@roles:web and not N@web or L@db1", "compound", 0};
-    client_pack_list_targets(&sb, &comp);
+    mc_req_target_spec_t comp = {"G@roles:web and not N@web or L@db1", "compound", 0};
+    mc_request_list_targets_pack(&sb, &comp);
     put_sb("client", "list-targets", -1, &sb);
-    client_pack_jid_request(&sb, "jobs_show", jid);
+    mc_request_job_pack(&sb, MC_REQ_JOBS_SHOW, jid);
     put_sb("client", "jobs-show", -1, &sb);
-    const char *simple[] = {"key_list", "key_finger", "master_key", "jobs_list"};
-    for (size_t i = 0; i < 4; i++) {
-        client_pack_simple(&sb, simple[i]);
-        put_sb("client", simple[i], -1, &sb);
+    mc_request_job_pack(&sb, MC_REQ_JOBS_WAIT, jid);
+    put_sb("client", "jobs-wait", -1, &sb);
+    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", 10, 1764000000000000);
+    put_sb("client", "jobs_list", -1, &sb);
+    const mc_req_kind_t plain[] = {MC_REQ_KEY_LIST, MC_REQ_KEY_FINGER, MC_REQ_MASTER_KEY};
+    for (size_t i = 0; i < 3; i++) {
+        mc_request_plain_pack(&sb, plain[i]);
+        put_sb("client", mc_request_name(plain[i]), -1, &sb);
     }
-    msgpack_pack_map(&pk, 3);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "key_accept");
-    mc_pk_str(&pk, "ids");
-    msgpack_pack_array(&pk, 1);
-    mc_pk_str(&pk, "web*");
+    char *globs[] = {"web*"};
+    mc_request_keys_pack(&sb, MC_REQ_KEY_ACCEPT, globs, 1, true, false);
     put_sb("client", "key-accept", -1, &sb);
-    msgpack_pack_map(&pk, 4);
-    mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-    mc_pk_kv_str(&pk, "cmd", "key_preseed");
-    mc_pk_kv_str(&pk, "id", "web3");
-    mc_pk_kv_str(&pk, "pub", z85);
+    mc_request_preseed_pack(&sb, "web3", z85);
     put_sb("client", "key-preseed", -1, &sb);
+
+    /* client API replies, as the master packs them; the first byte picks
+       the decoder (fuzz_reply.c) */
+    mc_reply_error_pack(&sb, "no job 20261122153012123456 in the job cache");
+    put_sb("reply", "error", 0, &sb);
+    const char *ids[] = {"web1", "web2", "db1"};
+    const char *why[] = {NULL, "not connected", NULL};
+    mc_reply_publish_spec_t answer = {.jid = jid, .minions = ids, .count = 3, .unsent_why = why};
+    mc_reply_publish_pack(&sb, &answer);
+    put_sb("reply", "publish", 1, &sb);
+    mc_reply_list_targets_pack(&sb, ids, 3);
+    put_sb("reply", "list-targets", 2, &sb);
+    mc_reply_jobs_list_t history = {0};
+    mc_job_summary_t *sum = mc_reply_jobs_list_add(&history);
+    snprintf(sum->jid, sizeof sum->jid, "%s", jid);
+    snprintf(sum->fun, sizeof sum->fun, "cmd.run");
+    sum->tgt = mc_strdup("web*");
+    snprintf(sum->tgt_type, sizeof sum->tgt_type, "glob");
+    snprintf(sum->user, sizeof sum->user, "root");
+    sum->ts_us = 1764000000000000;
+    sum->minions = 3;
+    sum->returned = 2;
+    sum->failed = 1;
+    mc_reply_jobs_list_pack(&sb, &history);
+    put_sb("reply", "jobs-list", 3, &sb);
+    mc_reply_jobs_list_done(&history);
+    mc_reply_job_t shown = {.ts_us = 1764000000000000, .remaining_ms = 25000};
+    snprintf(shown.jid, sizeof shown.jid, "%s", jid);
+    snprintf(shown.fun, sizeof shown.fun, "cmd.run_all");
+    shown.tgt = mc_strdup("web*");
+    snprintf(shown.tgt_type, sizeof shown.tgt_type, "glob");
+    snprintf(shown.user, sizeof shown.user, "root");
+    msgpack_sbuffer job_args;
+    msgpack_sbuffer_init(&job_args);
+    msgpack_packer jpk;
+    msgpack_packer_init(&jpk, &job_args, msgpack_sbuffer_write);
+    msgpack_pack_object(&jpk, *mc_mp_get(&adoc.root, "arg"));
+    shown.arg = job_args.data;
+    shown.arg_len = job_args.size;
+    for (size_t i = 0; i < 3; i++)
+        mc_strs_add(&shown.minions, ids[i], strlen(ids[i]));
+    mc_ret_pack(&sb, &spec);
+    mc_strs_add(&shown.returns, sb.data, sb.size);
+    msgpack_sbuffer_clear(&sb);
+    mc_strs_add(&shown.unsent, "web2", 4);
+    mc_strs_add(&shown.unsent_why, "not connected", 13);
+    mc_reply_jobs_show_pack(&sb, &shown);
+    put_sb("reply", "jobs-show", 4, &sb);
+    mc_reply_jobs_wait_pack(&sb, &shown);
+    put_sb("reply", "jobs-wait", 5, &sb);
+    shown.arg = NULL; /* job_args owns it */
+    mc_reply_job_done(&shown);
+    msgpack_sbuffer_destroy(&job_args);
+    mc_reply_key_list_t keys = {0};
+    mc_strs_add(&keys.accepted, "web1", 4);
+    mc_strs_add(&keys.accepted, "web2", 4);
+    mc_strs_add(&keys.pending, "db1", 3);
+    mc_strs_add(&keys.denied, "web1", 4);
+    mc_reply_key_list_pack(&sb, &keys);
+    put_sb("reply", "key-list", 6, &sb);
+    mc_reply_key_list_done(&keys);
+    mc_key_finger_t fingers[2] = {{.id = "master.cert", .state = "local"},
+                                  {.id = "web1", .state = "accepted"}};
+    mc_fingerprint(pub, fingers[0].finger);
+    mc_fingerprint(pub, fingers[1].finger);
+    mc_reply_key_finger_pack(&sb, fingers, 2);
+    put_sb("reply", "key-finger", 7, &sb);
+    mc_reply_master_key_t mk = {
+        .interface = "10.0.0.1", .publish_port = 4505, .ret_port = 4506, .auth_port = 4507};
+    snprintf(mk.pub, sizeof mk.pub, "%s", z85);
+    mc_reply_master_key_pack(&sb, &mk);
+    put_sb("reply", "master-key", 8, &sb);
+    mc_strs_t changed = {0};
+    mc_strs_add(&changed, "web1", 4);
+    mc_reply_keys_changed_pack(&sb, &changed);
+    put_sb("reply", "keys-changed", 9, &sb);
+    mc_strs_free(&changed);
+    mc_reply_preseed_pack(&sb, true);
+    put_sb("reply", "preseed", 10, &sb);
 
     msgpack_sbuffer_destroy(&sb);
     msgpack_sbuffer_destroy(&args);

@@ -1,0 +1,77 @@
+/*  proto/reply_jobs - the master's answers about its job history, master
+    to mctl (the reply frame, the refusal and the decoders' handling of
+    it are reply.h's).
+
+      jobs_list  jobs: newest first, each {jid, fun, tgt, tgt_type, user,
+                 ts (microseconds since the epoch when published),
+                 minions (how many the job was meant for), returned (how
+                 many of them returned), failed (how many of those
+                 returned a failure)}
+      jobs_show  job: {jid, fun, tgt, tgt_type, user, ts, arg (array, or
+                 nil when not stored), kwarg (map, or nil)}, minions (the
+                 ids it was meant for), returns (each the bytes of a
+                 return as its minion sent it, ret.h), unsent (a map from
+                 id to why the job was not sent there)
+      jobs_wait  the same, and remaining_ms: how long the job may still
+                 run (0 when it is over). Its returns still to come follow
+                 as "ret" messages, its acks as "ack" messages. */
+#ifndef MC_PROTO_REPLY_JOBS_H
+#define MC_PROTO_REPLY_JOBS_H
+
+#include "reply.h"
+
+/* ---- jobs_list -------------------------------------------------------------- */
+
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    char fun[MC_FUN_MAX + 1];
+    char *tgt; /* at most MC_TGT_MAX bytes */
+    char tgt_type[16];
+    char user[MC_USER_MAX + 1];
+    int64_t ts_us;
+    int64_t minions, returned, failed;
+} mc_job_summary_t;
+
+/* Owns its jobs and their tgt. Start from {0}. */
+typedef struct {
+    size_t count, cap;
+    mc_job_summary_t *jobs;
+} mc_reply_jobs_list_t;
+
+/* A new, zeroed summary at the end of the list, for the master to fill
+   (tgt malloc'd: the list frees it). */
+mc_job_summary_t *mc_reply_jobs_list_add(mc_reply_jobs_list_t *l);
+void mc_reply_jobs_list_pack(msgpack_sbuffer *sb, const mc_reply_jobs_list_t *l);
+int mc_reply_jobs_list_decode(mc_reply_jobs_list_t *l, const void *buf, size_t len, mc_err_t *err);
+void mc_reply_jobs_list_done(mc_reply_jobs_list_t *l);
+
+/* ---- jobs_show and jobs_wait ------------------------------------------------ */
+
+/* One job and what became of it. Owns everything in it; start from {0}
+   and release with mc_reply_job_done. */
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    char fun[MC_FUN_MAX + 1];
+    char *tgt; /* at most MC_TGT_MAX bytes */
+    char tgt_type[16];
+    char user[MC_USER_MAX + 1];
+    int64_t ts_us;
+    /* Packed msgpack: an array and a map of at most MC_ARGS_MAX entries,
+       or NULL (nil on the wire) when the job was stored without. The
+       packer sends nil for anything else. */
+    char *arg, *kwarg;
+    size_t arg_len, kwarg_len;
+    mc_strs_t minions;    /* minion ids */
+    mc_strs_t returns;    /* packed returns (ret.h), not decoded here */
+    mc_strs_t unsent;     /* ids the job was not sent to */
+    mc_strs_t unsent_why; /* and why, in the same places */
+    int64_t remaining_ms; /* jobs_wait only */
+} mc_reply_job_t;
+
+void mc_reply_jobs_show_pack(msgpack_sbuffer *sb, const mc_reply_job_t *job);
+void mc_reply_jobs_wait_pack(msgpack_sbuffer *sb, const mc_reply_job_t *job);
+int mc_reply_jobs_show_decode(mc_reply_job_t *job, const void *buf, size_t len, mc_err_t *err);
+int mc_reply_jobs_wait_decode(mc_reply_job_t *job, const void *buf, size_t len, mc_err_t *err);
+void mc_reply_job_done(mc_reply_job_t *job);
+
+#endif

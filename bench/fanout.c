@@ -9,6 +9,9 @@
                       and minions cost)
       mctl process    the whole `mctl '*' FUN` command, start to exit, with
                       every return printed (what a user waits)
+      floor           ../shared/floor's publish-to-last-reply for the same
+                      M and function, run right after, and mctl's figures
+                      divided by it (speed is judged by that ratio)
 
     and prints median, p90 and max for each. Not part of the test suite.
 
@@ -52,7 +55,9 @@ int main(int argc, char **argv)
                    "Start a master and M minions on loopback and time test.ping and\n"
                    "cmd.run uptime (not with --ping-only) to all of them: publish to last\n"
                    "return, and the whole mctl process. Prints median, p90 and max in\n"
-                   "milliseconds.\n");
+                   "milliseconds, and beside them the floor (a bare program of mctl's\n"
+                   "shape: mctl-floor next to this program, or $MCTL_FLOOR) timed in the\n"
+                   "same run, with mctl's figures divided by it.\n");
             return 0;
         default:
             return 64;
@@ -81,6 +86,8 @@ int main(int argc, char **argv)
         }
         printf("%8d  (all connected and answering %.1f s after start)\n", m,
                (bench_now_ms() - t0) / 1000);
+        char floor_bin[600];
+        bool have_floor = bench_floor_path(&f, floor_bin, sizeof floor_bin);
         /* One minion is named, as a user would (mctl m1 test.ping). */
         const char *tgt = m == 1 ? "b0000" : "*";
         static const struct {
@@ -106,8 +113,23 @@ int main(int argc, char **argv)
                     bad++;
             }
             const char *note = bad ? "(some rounds incomplete)" : "";
+            double pub_med, proc_med, p90, max;
             bench_row(funs[k].label, "publish->last", m, pub, rounds, note);
+            bench_stats(pub, rounds, &pub_med, &p90, &max);
             bench_row(funs[k].label, "mctl process", m, proc, rounds, note);
+            bench_stats(proc, rounds, &proc_med, &p90, &max);
+            if (have_floor) {
+                double floor_ms = bench_floor_ms(floor_bin, m, rounds, k == 1, f.base_port + 50);
+                if (floor_ms > 0)
+                    printf("%8d  %-15s  %-15s  %9.1f   ratio: mctl process %.2fx, "
+                           "publish->last %.2fx\n",
+                           m, funs[k].label, "floor", floor_ms, proc_med / floor_ms,
+                           pub_med / floor_ms);
+                else
+                    printf("%8d  %-15s  %-15s  (the floor did not run)\n", m, funs[k].label,
+                           "floor");
+                fflush(stdout);
+            }
             free(exe);
             free(pub);
             free(proc);

@@ -329,3 +329,32 @@ long long bench_cpu_ticks(pid_t pid)
     }
     return sum;
 }
+
+bool bench_floor_path(const fleet_t *f, char *out, size_t cap)
+{
+    const char *env = getenv("MCTL_FLOOR");
+    if (env && *env)
+        snprintf(out, cap, "%s", env);
+    else
+        snprintf(out, cap, "%s/mctl-floor", f->bin);
+    return access(out, X_OK) == 0;
+}
+
+double bench_floor_ms(const char *floor_bin, int m, int rounds, bool uptime, int port)
+{
+    char *cmd = mc_sprintf("FLOOR_PORT=%d '%s' %d 1 %d %d 1 2>&1", port, floor_bin, m, rounds,
+                           uptime ? 1 : 0);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p)
+        return -1;
+    char line[512];
+    double median = -1;
+    while (fgets(line, sizeof line, p)) {
+        const char *at = strstr(line, "median=");
+        if (at)
+            median = strtod(at + 7, NULL);
+    }
+    return pclose(p) == 0 ? median : -1;
+}

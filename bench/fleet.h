@@ -42,6 +42,14 @@ int fleet_round_trip(fleet_t *f, const char *tgt, const char *fun, const char *a
    in ms, or -1 if it failed. */
 double bench_run_ms(char *const argv[]);
 
+/* The floor (../shared/floor/floor.c, built as mctl-floor beside the
+   benchmarks when that file is there, or $MCTL_FLOOR): a bare program of
+   mctl's shape, timed in the same run so that mctl's figures can be given
+   as a ratio. bench_floor_ms runs it for m minions (CURVE on, one topic
+   each) and returns its median publish-to-last-reply time in ms, or -1. */
+bool bench_floor_path(const fleet_t *f, char *out, size_t cap);
+double bench_floor_ms(const char *floor_bin, int m, int rounds, bool uptime, int port);
+
 /* Median, p90 and max of v (sorted in place). */
 void bench_stats(double *v, int n, double *median, double *p90, double *max);
 void bench_row(const char *label, const char *measure, int m, double *v, int n, const char *note);

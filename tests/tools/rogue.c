@@ -161,17 +161,17 @@ static int snoop(char **a, const char *gofile)
             /* Speak for the claimed id as the old key: grains and a
                return for the job named in the file. */
             go[strcspn(go, "\r\n")] = '\0';
-            msgpack_sbuffer_init(&sb);
+            msgpack_sbuffer grains;
+            msgpack_sbuffer_init(&grains);
             msgpack_packer pk;
-            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-            msgpack_pack_map(&pk, 3);
-            mc_pk_kv_int(&pk, "v", MC_PROTO_VERSION);
-            mc_pk_kv_str(&pk, "id", claimed);
-            mc_pk_str(&pk, "grains");
+            msgpack_packer_init(&pk, &grains, msgpack_sbuffer_write);
             msgpack_pack_map(&pk, 1);
             mc_pk_kv_str(&pk, "marker", "stale");
+            msgpack_sbuffer_init(&sb);
+            mc_grains_pack(&sb, claimed, grains.data, grains.size);
             push_msg(push, MC_KIND_GRAINS, &sb);
             msgpack_sbuffer_destroy(&sb);
+            msgpack_sbuffer_destroy(&grains);
             push_forged_return(push, claimed, go);
             printf("sent grains and a return for %s as %s\n", go, claimed);
             fflush(stdout);

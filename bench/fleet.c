@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/proto.h"
+
 double bench_now_ms(void)
 {
     struct timespec ts;
@@ -185,15 +187,19 @@ int fleet_round_trip(fleet_t *f, const char *tgt, const char *fun, const char *a
     client_target_t target = {tgt, "glob", 0};
     client_pack_publish(&sb, &target, fun, arg ? 1 : 0, args, 30, "bench");
     double t0 = bench_now_ms();
-    mc_mp_doc_t reply;
+    client_frame_t *answer;
+    mc_reply_targets_t reply;
     mc_err_t err;
-    int rc = client_call(&f->client, &sb, &reply, 10000, &err);
+    int rc = client_ask(&f->client, &sb, &answer, 10000, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return -1;
-    const msgpack_object *minions = mc_mp_get(&reply.root, "minions");
-    int n = minions && minions->type == MSGPACK_OBJECT_ARRAY ? (int)minions->via.array.size : 0;
-    mc_mp_doc_done(&reply);
+    rc = mc_reply_publish_decode(&reply, answer->data, answer->size, &err);
+    client_frame_free(&answer);
+    if (rc != 0)
+        return -1;
+    int n = (int)reply.minions.count;
+    mc_reply_targets_done(&reply);
     int got = 0;
     double deadline = bench_now_ms() + wait_ms;
     while (got < n && bench_now_ms() < deadline) {

@@ -92,24 +92,23 @@ static void *client_thread(void *p)
             break;
         }
         if (strcmp(kind, "reply") == 0 && asked > 0) {
-            mc_mp_doc_t doc;
+            mc_reply_targets_t r;
             double t0 = asked_t0[asked_head];
             asked_head = (asked_head + 1) % 1024;
             asked--;
-            if (mc_mp_parse(&doc, body->data, body->size, &err) == 0) {
-                char jid[32] = "";
-                mc_mp_str_opt(&doc.root, "jid", jid, sizeof jid, NULL);
-                const msgpack_object *m = mc_mp_get(&doc.root, "minions");
-                int n = m && m->type == MSGPACK_OBJECT_ARRAY ? (int)m->via.array.size : 0;
-                if (jid[0] && n == expect) {
+            if (mc_reply_publish_decode(&r, body->data, body->size, &err) == 0) {
+                int n = (int)r.minions.count;
+                if (r.jid[0] && n == expect) {
                     inflight_t *x = &fl[inflight++];
-                    snprintf(x->jid, sizeof x->jid, "%s", jid);
+                    snprintf(x->jid, sizeof x->jid, "%s", r.jid);
                     x->left = n;
                     x->t0 = t0;
                 } else {
                     a->failed++;
                 }
-                mc_mp_doc_done(&doc);
+                mc_reply_targets_done(&r);
+            } else {
+                a->failed++;
             }
         } else if (strcmp(kind, "ret") == 0) {
             mc_ret_t ret;

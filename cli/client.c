@@ -354,19 +354,6 @@ int client_ask(client_t *c, const msgpack_sbuffer *req, client_frame_t **reply, 
     }
 }
 
-int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
-                mc_err_t *err)
-{
-    client_frame_t *body;
-    if (client_ask(c, req, &body, timeout_ms, err) != 0)
-        return -1;
-    int rc = mc_reply_open(reply, body->data, body->size, err);
-    client_frame_free(&body);
-    if (rc != 0 && err->code != MC_E_REFUSED)
-        mc_err_prefix(err, "bad answer from the master");
-    return rc;
-}
-
 void client_pack_publish(msgpack_sbuffer *sb, const client_target_t *target, const char *fun,
                          int argc, char *const *argv, int timeout, const char *user)
 {

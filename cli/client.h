@@ -54,11 +54,6 @@ void client_close(client_t *c);
    MC_E_UNREACHABLE error. */
 int client_ask(client_t *c, const msgpack_sbuffer *req, client_frame_t **reply, int timeout_ms,
                mc_err_t *err);
-/* client_ask, with the reply opened as a document (mc_reply_open): for
-   tools that read a reply's fields themselves. A refusal is an
-   MC_E_REFUSED error; after a success, mc_mp_doc_done(reply). */
-int client_call(client_t *c, const msgpack_sbuffer *req, mc_mp_doc_t *reply, int timeout_ms,
-                mc_err_t *err);
 /* Connect, send one request, wait for its reply, disconnect. Errors are
    printed; returns 0 with the reply's bytes in *reply, or the exit status
    to fail with (69 when the master cannot be reached). */

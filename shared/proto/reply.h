@@ -66,8 +66,7 @@ void mc_reply_targets_done(mc_reply_targets_t *r);
 
 /* Parse a reply and check its version and ok: a refusal is -1 with an
    MC_E_REFUSED err carrying the master's message. The typed decoders are
-   built on it; a tool that reads a reply's fields itself may use it, and
-   must mc_mp_doc_done(doc) after a success. */
+   built on it; after a success, mc_mp_doc_done(doc). */
 int mc_reply_open(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err);
 
 /* ---- for the files of shared/proto/ ----------------------------------------- */

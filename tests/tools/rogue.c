@@ -477,14 +477,12 @@ static int lie(char **a)
     if (!reply)
         die("no reply");
     zframe_t *body = zmsg_last(reply);
-    mc_mp_doc_t doc;
+    mc_reply_targets_t r;
     mc_err_t err;
-    char jid[MC_JID_LEN + 1];
-    if (mc_mp_parse(&doc, zframe_data(body), zframe_size(body), &err) != 0 ||
-        mc_mp_str(&doc.root, "jid", jid, sizeof jid, &err) != 0)
+    if (mc_reply_publish_decode(&r, zframe_data(body), zframe_size(body), &err) != 0 || !r.jid[0])
         die("bad reply");
-    printf("%s\n", jid);
-    mc_mp_doc_done(&doc);
+    printf("%s\n", r.jid);
+    mc_reply_targets_done(&r);
     zmsg_destroy(&reply);
     zsock_destroy(&c);
     return 0;

@@ -153,9 +153,13 @@ static int64_t expire(gather_t *g, int64_t now)
         result_t *x = &g->e[i];
         if (x->state != WAITING && x->state != ACKED)
             continue;
-        int64_t limit = x->started_ms + (x->state == WAITING ? (int64_t)gather * 1000
-                                                             : (int64_t)g->o->timeout * 1000 +
-                                                                   KILL_REPORT_GRACE_MS);
+        /* A job waited for (jobs wait) has the time the master says it
+           has left; one just published, the timeout given here. */
+        int64_t limit = x->deadline_ms
+                            ? x->deadline_ms + KILL_REPORT_GRACE_MS
+                            : x->started_ms + (x->state == WAITING ? (int64_t)gather * 1000
+                                                                   : (int64_t)g->o->timeout * 1000 +
+                                                                         KILL_REPORT_GRACE_MS);
         if (now >= limit)
             finish(g, x, MISSING);
         else if (limit < wake)

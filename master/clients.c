@@ -106,6 +106,14 @@ int clients_resolve_target(master_t *self, zframe_t *route, const mc_req_target_
         clients_reply_error(self, route, "%s", err.msg);
         return -1;
     }
+    /* Nodegroups can make a target longer than any minion would accept
+       in a job, or the history could show. */
+    if (strlen(r->tgt) > MC_TGT_MAX) {
+        clients_reply_error(self, route, "the target is longer than %d bytes once nodegroups are "
+                                         "expanded", MC_TGT_MAX);
+        clients_resolved_done(r);
+        return -1;
+    }
     if (strcmp(r->tgt_type, "nodegroup") == 0)
         snprintf(r->tgt_type, sizeof r->tgt_type, "compound");
     mc_target_t *target = mc_target_compile(r->tgt, r->tgt_type, r->delimiter, &err);
@@ -218,7 +226,7 @@ static void handle_key_list(master_t *self, zframe_t *route, const mc_request_t 
 {
     size_t n, nd;
     minion_t **all = registry_list(self->registry, &n);
-    const char **denied = registry_denied_list(self->registry, &nd);
+    char **denied = registry_denied_list(self->registry, &nd);
     mc_reply_key_list_t list = {0};
     mc_strs_t *by_state[KEY_DENIED] = {[KEY_ACCEPTED] = &list.accepted,
                                        [KEY_PENDING] = &list.pending,
@@ -235,7 +243,7 @@ static void handle_key_list(master_t *self, zframe_t *route, const mc_request_t 
     msgpack_sbuffer_destroy(&sb);
     mc_reply_key_list_done(&list);
     free(all);
-    free(denied);
+    registry_denied_list_free(denied, nd);
 }
 
 static void finger_of(mc_key_finger_t *k, const char *id, const char *state,
@@ -251,7 +259,7 @@ static void handle_key_finger(master_t *self, zframe_t *route, const mc_request_
 {
     size_t n, nd, count = 0;
     minion_t **all = registry_list(self->registry, &n);
-    const char **denied = registry_denied_list(self->registry, &nd);
+    char **denied = registry_denied_list(self->registry, &nd);
     mc_key_finger_t *keys = mc_calloc(2 + n + nd, sizeof *keys);
     finger_of(&keys[count++], "master.cert", "local", self->curve.pub);
     finger_of(&keys[count++], "master.sign", "local", self->sign.pub);
@@ -267,7 +275,7 @@ static void handle_key_finger(master_t *self, zframe_t *route, const mc_request_
     msgpack_sbuffer_destroy(&sb);
     free(keys);
     free(all);
-    free(denied);
+    registry_denied_list_free(denied, nd);
 }
 
 /* What deploy writes into a minion's config: the master's public key and
@@ -318,7 +326,7 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
     const mc_req_keys_t *k = &req->keys;
     size_t n, nd;
     minion_t **all = registry_list(self->registry, &n);
-    const char **denied = registry_denied_list(self->registry, &nd);
+    char **denied = registry_denied_list(self->registry, &nd);
     mc_strs_t changed = {0};
     char failure[MC_REPLY_TEXT_MAX + 1] = "";
     bool is_delete = req->kind == MC_REQ_KEY_DELETE;
@@ -367,6 +375,7 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
                     !registry_find(self->registry, denied[i])) {
                     char id[MC_ID_MAX + 1];
                     snprintf(id, sizeof id, "%s", denied[i]);
+                    free(denied[i]);
                     denied[i] = NULL;
                     if (registry_delete(self->registry, id, &err) == 0)
                         mc_strs_add(&changed, id, strlen(id));
@@ -385,7 +394,7 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
     }
     mc_strs_free(&changed);
     free(all);
-    free(denied);
+    registry_denied_list_free(denied, nd);
 }
 
 /* ---- requests ------------------------------------------------------------ */

@@ -20,9 +20,17 @@ static long subs_of(master_t *self, const char *id)
    spoken since it was accepted or the master started (a connection made
    with a key since deleted or replaced keeps its subscription, but cannot
    open what is sealed to the new key). */
+/* Subscribed, and heard from within minion_alive_interval. The
+   subscription count alone could be held up by another accepted key
+   subscribing to this minion's topic (libzmq reports each subscription
+   but ends a connection's with one unsubscription, without saying whose):
+   the heartbeats, which only this minion's key can send, bound that to
+   one interval after the minion is gone. */
 bool minions_present(master_t *self, const minion_t *m)
 {
-    return m->last_seen_ms != 0 && subs_of(self, m->id) > 0;
+    return m->last_seen_ms != 0 &&
+           mc_mono_ms() - m->last_seen_ms <= (int64_t)self->cfg->minion_alive_interval * 1000 &&
+           subs_of(self, m->id) > 0;
 }
 
 void minions_registration_reply(master_t *self, zframe_t *route, key_state_t state)
@@ -244,6 +252,14 @@ void minions_on_message(master_t *self)
         mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
                        "message from %s refused: expected 2 frames, got %zu", m->id,
                        zmsg_size(msg));
+    } else if (!zframe_streq(kind, MC_KIND_RETURN) && zframe_size(body) > MC_MAX_SMALL_MSG) {
+        /* Only a return may be large (the socket allows one); the rest
+           are refused before decoding, which can take many times the
+           bytes. */
+        mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
+                       "message from %s refused: %zu bytes, more than any but a return may "
+                       "have",
+                       m->id, zframe_size(body));
     } else {
         m->last_seen_ms = mc_mono_ms();
         if (zframe_streq(kind, MC_KIND_RETURN))
@@ -283,9 +299,9 @@ void minions_on_subscription(master_t *self)
         minion_t *m = minion_of(self, key);
         if (!topic_ok || !m || strcmp(m->id, id) != 0)
             mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
-                           "subscription to '%.*s' from the key of %s: not its own topic",
-                           (int)(n > 1 && d[n - 1] == 0 ? n - 2 : n - 1), (const char *)d + 1,
-                           m ? m->id : key ? key : "?");
+                           "subscription to %s%s from the key of %s: not its own topic",
+                           topic_ok ? "the topic of " : "a topic that names no minion",
+                           topic_ok ? id : "", m ? m->id : key ? key : "?");
         else
             mc_debug("%s subscribed", id);
     }

@@ -365,15 +365,22 @@ minion_t **registry_list(registry_t *self, size_t *count)
     return list;
 }
 
-const char **registry_denied_list(registry_t *self, size_t *count)
+char **registry_denied_list(registry_t *self, size_t *count)
 {
     *count = zhashx_size(self->denied);
-    const char **list = mc_calloc(*count + 1, sizeof *list);
+    char **list = mc_calloc(*count + 1, sizeof *list);
     size_t i = 0;
     for (void *k = zhashx_first(self->denied); k; k = zhashx_next(self->denied))
-        list[i++] = zhashx_cursor(self->denied);
+        list[i++] = mc_strdup(zhashx_cursor(self->denied));
     qsort(list, *count, sizeof *list, cmp_str);
     return list;
+}
+
+void registry_denied_list_free(char **list, size_t count)
+{
+    for (size_t i = 0; list && i < count; i++)
+        free(list[i]);
+    free(list);
 }
 
 size_t registry_accepted_count(registry_t *self)

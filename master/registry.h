@@ -69,8 +69,10 @@ int registry_delete(registry_t *self, const char *id, mc_err_t *err);
 
 /* All minions, sorted by id; the array is the caller's to free. */
 minion_t **registry_list(registry_t *self, size_t *count);
-/* Ids with a denied key, sorted; caller frees the array (not the strings). */
-const char **registry_denied_list(registry_t *self, size_t *count);
+/* Ids with a denied key, sorted: copies, so that deleting keys while
+   walking the list is safe; release with registry_denied_list_free. */
+char **registry_denied_list(registry_t *self, size_t *count);
+void registry_denied_list_free(char **list, size_t count);
 size_t registry_accepted_count(registry_t *self);
 size_t registry_count(registry_t *self, key_state_t state);
 /* The id whose key (in any state but denied) is pub, or NULL. */

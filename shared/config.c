@@ -240,6 +240,13 @@ static int minion_finish(mc_minion_config_t *c, const char *name, mc_err_t *err)
         free(c->id);
         c->id = mc_strdup(host);
     }
+    /* The master counts a minion as there while its heartbeats come
+       within minion_alive_interval (60 s by default, as this default). */
+    if (c->heartbeat >= c->master_alive_interval) {
+        mc_err_set(err, "%s: heartbeat (%d s) must be shorter than master_alive_interval (%d s)",
+                   name, c->heartbeat, c->master_alive_interval);
+        return -1;
+    }
     if (!mc_id_valid(c->id, strlen(c->id))) {
         mc_err_set(err,
                    "%s: id \"%s\" is not a valid minion id (letters, digits, '.', '-', '_', "

@@ -31,6 +31,8 @@
 #define MC_TGT_MAX       65536
 #define MC_ARGS_MAX      1024
 #define MC_USER_MAX      64
+/* The longest a job may be given to run, in seconds: a year. */
+#define MC_JOB_TIMEOUT_MAX (365LL * 86400)
 
 /* Size limits for whole messages (ZMQ_MAXMSGSIZE): a return carries at most
    two capped output streams plus its value. */

@@ -46,7 +46,7 @@ int mc_job_decode(mc_job_t *job, const void *buf, size_t len, mc_err_t *err)
         mc_mp_map(m, "kwarg", false, MC_ARGS_MAX, &job->kwarg, err) ||
         mc_mp_str(m, "user", job->user, sizeof job->user, err) ||
         mc_mp_int(m, "ts", 0, INT64_MAX / 2, &job->ts, err) ||
-        mc_mp_int(m, "timeout", 1, 365LL * 86400, &job->timeout, err))
+        mc_mp_int(m, "timeout", 1, MC_JOB_TIMEOUT_MAX, &job->timeout, err))
         goto fail;
     for (uint32_t i = 0; i < job->kwarg->via.map.size; i++) {
         if (job->kwarg->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR) {

@@ -248,7 +248,8 @@ static int decode_job(mc_reply_job_t *j, const void *buf, size_t len, bool wait,
         decode_returns(m, &j->returns, err) ||
         mc_proto_id_map(m, "unsent", false, MC_LIST_MAX, MC_REPLY_TEXT_MAX, &j->unsent,
                         &j->unsent_why, err) ||
-        (wait && mc_mp_int(m, "remaining_ms", 0, INT64_MAX, &j->remaining_ms, err)))
+        (wait && mc_mp_int(m, "remaining_ms", 0, MC_JOB_TIMEOUT_MAX * 1000, &j->remaining_ms,
+                           err)))
         goto out;
     /* At most one return from each minion the job was meant for. */
     if (j->returns.count > j->minions.count) {

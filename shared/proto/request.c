@@ -272,7 +272,7 @@ static int decode_publish(const msgpack_object *m, mc_req_publish_t *p, mc_err_t
     if (decode_target(m, &p->target, err) || mc_mp_str(m, "fun", p->fun, sizeof p->fun, err) ||
         mc_mp_array(m, "arg", false, MC_ARGS_MAX, &p->arg, err) ||
         mc_mp_map(m, "kwarg", false, MC_ARGS_MAX, &p->kwarg, err) ||
-        mc_mp_int(m, "timeout", 1, 365LL * 86400, &p->timeout, err) ||
+        mc_mp_int(m, "timeout", 1, MC_JOB_TIMEOUT_MAX, &p->timeout, err) ||
         mc_mp_str(m, "user", p->user, sizeof p->user, err))
         return -1;
     for (uint32_t i = 0; i < p->kwarg->via.map.size; i++) {

@@ -65,6 +65,13 @@ test_expect_success 'async, then jobs wait: the returns so far, then the rest as
     test "$(grep -c "^    True$" again.txt)" = 3
 '
 
+test_expect_success 'jobs wait waits as long as the job has left, not its own -t' '
+    jid=$(mctl --async -t 30 m1 test.sleep 7 | grep -oE "[0-9]{20}") &&
+    mctl -t 1 jobs wait "$jid" > wait.txt &&
+    cat wait.txt &&
+    grep -q "^    True$" wait.txt
+'
+
 test_expect_success 'a stored return leaves the minion spool' '
     mctl "*" test.ping > /dev/null &&
     wait_until 10 spool_empty m1 && wait_until 10 spool_empty m2 && wait_until 10 spool_empty m3

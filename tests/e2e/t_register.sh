@@ -39,6 +39,18 @@ test_expect_success 'an id that looks like a temporary file survives a restart' 
     ! ls -a "$T/pki/master/minions" | grep -q "^\..*tmp"
 '
 
+test_expect_success 'deleting an id that also has a denied key removes both, and the master stays up' '
+    DAEMON_PIDS[web.tmp1-first]=${DAEMON_PIDS[web.tmp1]} &&
+    start_minion web.tmp1 "pki_dir: $T/pki/impostor" "cachedir: $T/cache/impostor" \
+        "pidfile: $T/run/impostor.pid" &&
+    wait_until 20 key_in minions_denied web.tmp1 &&
+    mctl key delete "web.tmp*" -y > out.txt &&
+    cat out.txt &&
+    grep -q "Key for minion web.tmp1 deleted." out.txt &&
+    ! key_in minions web.tmp1 && ! key_in minions_denied web.tmp1 &&
+    kill -0 "${DAEMON_PIDS[master]}"
+'
+
 test_expect_success 'a sock_dir others can write to is refused' '
     mkdir -p "$T/open/run" && chmod 777 "$T/open/run" &&
     printf "sock_dir: %s\npki_dir: %s\ncachedir: %s\npublish_port: 1\nret_port: 2\nauth_port: 3\n" \

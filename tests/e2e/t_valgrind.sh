@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The daemons under valgrind through one scenario: register, accept, jobs
-# with output, a timeout, history, a minion restart, stop. Any memory
+# with output, a timeout, history, a minion restart, deleting an id that
+# also has a denied key, stop. Any memory
 # error, or a definite leak, makes a daemon exit non-zero, and stop_daemon
 # fails the test. (Skipped in the sanitizer build, where ASan watches.)
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +37,15 @@ test_expect_success 'under valgrind: a minion restart and a master restart' '
     stop_daemon master &&
     restart_master &&
     wait_until 60 mctl -t 5 --gather-timeout 2 "*" test.ping
+'
+
+test_expect_success 'under valgrind: deleting an id that also has a denied key' '
+    DAEMON_PIDS[v2-first]=${DAEMON_PIDS[v2]} &&
+    start_minion v2 "pki_dir: $T/pki/impostor" "cachedir: $T/cache/impostor" \
+        "pidfile: $T/run/impostor.pid" &&
+    wait_until 60 key_in minions_denied v2 &&
+    mctl key delete v2 -y | grep -q "Key for minion v2 deleted." &&
+    ! key_in minions_denied v2 && ! key_in minions v2
 '
 
 test_expect_success 'under valgrind: every daemon stops clean (no memory error, no definite leak)' '

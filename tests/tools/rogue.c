@@ -144,6 +144,11 @@ static int snoop(char **a, const char *gofile)
     mc_heartbeat_pack(&sb, &hb);
     push_msg(push, MC_KIND_HELLO, &sb);
     msgpack_sbuffer_destroy(&sb);
+    /* The claimed topic once more on the live connection (those made
+       before it are sent once each when it comes up): the master hears of
+       each subscription, but of a connection's end only once per topic. */
+    zclock_sleep(1000);
+    subscribe(sub, topic, mc_topic(topic, claimed));
     printf("connected, claiming to be %s\n", claimed);
     fflush(stdout);
     mc_seal_key_t seal;

@@ -77,6 +77,11 @@ static void minion_config_and_grains(void **state)
     assert_non_null(strstr(err.msg, "not a valid minion id"));
     const char *zero_workers = "id: a\nworkers: 0\n";
     assert_int_equal(mc_minion_config_parse(&cfg, zero_workers, strlen(zero_workers), &err), -1);
+    /* Heartbeats rarer than the interval the master counts a minion
+       present for would make it come and go. */
+    const char *slow = "id: a\nheartbeat: 60\nmaster_alive_interval: 60\n";
+    assert_int_equal(mc_minion_config_parse(&cfg, slow, strlen(slow), &err), -1);
+    assert_non_null(strstr(err.msg, "heartbeat"));
 }
 
 static void jids_are_unique_and_ordered(void **state)

@@ -149,29 +149,46 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
 }
 
 /* A past job from the master's history: 0, or the exit status to fail
-   with (after printing why). */
-static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_reply_job_t *job)
+   with (after printing why). With conn, the connection stays open there
+   (the caller closes it) for the stored returns that follow the reply;
+   without, they are not read. */
+static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_reply_job_t *job,
+                     client_t *conn)
 {
     if (!mc_jid_valid(jid, strlen(jid)))
         return cli_usage_error("jobs %s: '%s' is not a job id (20 digits)", verb, jid);
+    client_t c;
+    mc_err_t err;
+    if (client_open(&c, o->config_dir, &err) != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return EXIT_UNAVAILABLE;
+    }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_request_job_pack(&sb, MC_REQ_JOBS_SHOW, jid);
     client_frame_t *body;
-    int rc = client_request(o->config_dir, &sb, &body, 30000);
+    int rc = client_ask(&c, &sb, &body, 30000, &err);
     msgpack_sbuffer_destroy(&sb);
-    if (rc != 0)
-        return rc;
-    mc_err_t err;
+    if (rc != 0) {
+        client_close(&c);
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return err.code == MC_E_UNREACHABLE ? EXIT_UNAVAILABLE : EXIT_FAILED;
+    }
     rc = mc_reply_jobs_show_decode(job, body->data, body->size, &err);
     client_frame_free(&body);
-    return rc != 0 ? client_reply_failed(&err) : 0;
+    if (rc != 0 || !conn) {
+        client_close(&c);
+        return rc != 0 ? client_reply_failed(&err) : 0;
+    }
+    *conn = c;
+    return 0;
 }
 
 static int jobs_show(const cli_opts_t *o, const char *jid)
 {
     mc_reply_job_t job;
-    int rc = fetch_job(o, "show", jid, &job);
+    client_t c;
+    int rc = fetch_job(o, "show", jid, &job, &c);
     if (rc != 0)
         return rc;
     size_t n = job.minions.count;
@@ -180,13 +197,23 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
         r[i].id = mc_strdup(job.minions.items[i]);
         r[i].state = MISSING;
     }
-    for (size_t k = 0; k < job.returns.count; k++) {
-        const char *raw = job.returns.items[k];
-        size_t len = job.returns.lens[k];
+    /* The stored returns, one message each after the reply. */
+    for (int64_t k = 0; k < job.stored && rc == 0; k++) {
+        char kind[16];
+        client_frame_t *raw = NULL;
+        if (client_next(&c, kind, &raw, 30000) <= 0) {
+            fprintf(stderr, "mctl: the master stopped sending the returns of job %s (%lld of "
+                            "%lld came)\n",
+                    jid, (long long)k, (long long)job.stored);
+            rc = EXIT_UNAVAILABLE;
+            break;
+        }
         mc_ret_t ret;
         mc_err_t err;
-        if (mc_ret_decode(&ret, raw, len, &err) != 0)
+        if (strcmp(kind, MC_KIND_RETURN) != 0 || mc_ret_decode(&ret, raw->data, raw->size, &err)) {
+            client_frame_free(&raw);
             continue;
+        }
         for (size_t i = 0; i < n; i++) {
             if (strcmp(r[i].id, ret.id) != 0 || r[i].state == RETURNED)
                 continue;
@@ -195,10 +222,12 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
             if (o->out == OUT_TXT)
                 output_txt_minion(stdout, ret.id, ret.ret);
             else
-                r[i].ret = client_frame_new(raw, len);
+                r[i].ret = client_frame_new(raw->data, raw->size);
         }
         mc_ret_done(&ret);
+        client_frame_free(&raw);
     }
+    client_close(&c);
     /* The ones it never went to, with the master's reason. */
     for (size_t k = 0; k < job.unsent.count; k++)
         for (size_t i = 0; i < n; i++)
@@ -207,7 +236,9 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
                 r[i].why = mc_strdup(job.unsent_why.items[k]);
             }
     mc_reply_job_done(&job);
-    rc = results_report(o, r, n, jid);
+    int reported = results_report(o, r, n, jid);
+    if (rc == 0)
+        rc = reported;
     for (size_t i = 0; i < n; i++) {
         free(r[i].id);
         free(r[i].why);
@@ -221,7 +252,7 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
 static int jobs_kill(const cli_opts_t *o, const char *jid)
 {
     mc_reply_job_t job;
-    int rc = fetch_job(o, "kill", jid, &job);
+    int rc = fetch_job(o, "kill", jid, &job, NULL);
     if (rc != 0)
         return rc;
     mc_buf_t list = {0};
@@ -261,7 +292,12 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
     const char *action = argv[1], *fun = NULL, *target = NULL;
     int limit = 50;
     int64_t since = 0;
-    optind = 2;
+    /* The action stands where getopt expects the program's name, and
+       optind 0 makes GNU getopt start afresh (permuting, so options may
+       come after the job id too). */
+    argc--;
+    argv++;
+    optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1) {
         char *end;

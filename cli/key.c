@@ -223,7 +223,12 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
         return EXIT_OK;
     }
     bool all = false, all_delete = false, inc_rej = false, inc_acc = false, yes = false;
-    optind = 2;
+    /* The action stands where getopt expects the program's name, and
+       optind 0 makes GNU getopt start afresh (permuting, so options may
+       come after the ids too). */
+    argc--;
+    argv++;
+    optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "ADyh", long_opts, NULL)) != -1) {
         switch (c) {

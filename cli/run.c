@@ -384,12 +384,8 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
         g.e[i].deadline_ms = mc_mono_ms() + job.remaining_ms;
     }
     take_unsent(&g, &job.unsent, &job.unsent_why, jid);
-    /* What is stored already counts as arrived now. */
-    for (size_t k = 0; k < job.returns.count; k++) {
-        client_frame_t *ret = client_frame_new(job.returns.items[k], job.returns.lens[k]);
-        on_return(&g, &ret);
-        client_frame_free(&ret);
-    }
+    /* What is stored comes next as "ret" messages, then the rest as it
+       arrives: gather takes both alike. */
     mc_reply_job_done(&job);
     gather(&g, g.n);
     int status = report(&g, jid);

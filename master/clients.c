@@ -186,10 +186,13 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     const char *jid = req->job.jid;
     jobcache_flush(self->cache);
     mc_reply_job_t stored = {0};
-    if (jobcache_show(self->cache, jid, &stored, &err) != 0) {
+    mc_strs_t returns = {0};
+    if (jobcache_show(self->cache, jid, &stored, &returns, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
+        mc_strs_free(&returns);
         return;
     }
+    stored.stored = (int64_t)returns.count;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     if (wait) {
@@ -204,6 +207,11 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     }
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
+    /* Then each stored return on its own, before any still to come. */
+    for (size_t i = 0; i < returns.count; i++)
+        if (clients_send(self, route, MC_KIND_RETURN, returns.items[i], returns.lens[i]) != 0)
+            break; /* the client has gone */
+    mc_strs_free(&returns);
     mc_reply_job_done(&stored);
 }
 

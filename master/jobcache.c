@@ -417,7 +417,8 @@ static char *copy_blob(sqlite3_stmt *st, int c, size_t *len)
     return copy;
 }
 
-int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_err_t *err)
+int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
+                  mc_err_t *err)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st;
@@ -444,7 +445,7 @@ int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_err
     sqlite3_finalize(st);
     if (select_lists(self, "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id", jid,
                      &out->minions, NULL, err) ||
-        select_lists(self, "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id", jid, &out->returns,
+        select_lists(self, "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id", jid, returns,
                      NULL, err) ||
         select_lists(self,
                      "SELECT id, unsent FROM job_minions WHERE jid = ?1 AND unsent IS NOT NULL "

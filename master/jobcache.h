@@ -48,10 +48,12 @@ typedef struct {
    meant for, returned and failed: the jobs_list reply's content. */
 int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
                   mc_err_t *err);
-/* One job (arguments as stored), the minions it was meant for, their
-   returns as stored and why it was not sent to some: the jobs_show
-   reply's content. -1 with err when the jid is unknown. */
-int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_err_t *err);
+/* One job (arguments as stored), the minions it was meant for and why it
+   was not sent to some (the jobs_show reply's content), and into returns
+   its returns as stored (sent after the reply). -1 with err when the jid
+   is unknown; returns is the caller's to free either way. */
+int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
+                  mc_err_t *err);
 /* Forget jobs older than the cut-off; returns how many. */
 int jobcache_prune(jobcache_t *self, int64_t before_us);
 

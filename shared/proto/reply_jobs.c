@@ -150,10 +150,7 @@ static void pack_job(msgpack_sbuffer *sb, const mc_reply_job_t *j, bool wait)
     pack_packed(&pk, sb, "arg", j->arg, j->arg_len, MSGPACK_OBJECT_ARRAY);
     pack_packed(&pk, sb, "kwarg", j->kwarg, j->kwarg_len, MSGPACK_OBJECT_MAP);
     mc_proto_pk_strs(&pk, "minions", (const char *const *)j->minions.items, j->minions.count);
-    mc_pk_str(&pk, "returns");
-    msgpack_pack_array(&pk, j->returns.count);
-    for (size_t i = 0; i < j->returns.count; i++)
-        mc_pk_bin(&pk, j->returns.items[i], j->returns.lens[i]);
+    mc_pk_kv_int(&pk, "stored", j->stored);
     mc_pk_str(&pk, "unsent");
     msgpack_pack_map(&pk, j->unsent.count);
     for (size_t i = 0; i < j->unsent.count; i++) {
@@ -209,27 +206,6 @@ static int decode_job_map(const msgpack_object *m, mc_reply_job_t *j, mc_err_t *
                : 0;
 }
 
-static int decode_returns(const msgpack_object *m, mc_strs_t *out, mc_err_t *err)
-{
-    const msgpack_object *a;
-    if (mc_mp_array(m, "returns", false, MC_LIST_MAX, &a, err) != 0)
-        return -1;
-    for (uint32_t i = 0; i < a->via.array.size; i++) {
-        const msgpack_object *o = &a->via.array.ptr[i];
-        if (o->type != MSGPACK_OBJECT_BIN) {
-            mc_err_set(err, "field 'returns' item %u is not binary", i);
-            return -1;
-        }
-        if (o->via.bin.size > MC_MAX_RETURN_MSG) {
-            mc_err_set(err, "field 'returns' item %u is longer than %d bytes", i,
-                       MC_MAX_RETURN_MSG);
-            return -1;
-        }
-        mc_strs_add(out, o->via.bin.ptr, o->via.bin.size);
-    }
-    return 0;
-}
-
 static int decode_job(mc_reply_job_t *j, const void *buf, size_t len, bool wait, mc_err_t *err)
 {
     memset(j, 0, sizeof *j);
@@ -245,15 +221,15 @@ static int decode_job(mc_reply_job_t *j, const void *buf, size_t len, bool wait,
         goto out;
     }
     if (mc_proto_strs(m, "minions", MC_LIST_MAX, MC_ID_MAX, true, &j->minions, err) ||
-        decode_returns(m, &j->returns, err) ||
+        mc_mp_int(m, "stored", 0, MC_LIST_MAX, &j->stored, err) ||
         mc_proto_id_map(m, "unsent", false, MC_LIST_MAX, MC_REPLY_TEXT_MAX, &j->unsent,
                         &j->unsent_why, err) ||
         (wait && mc_mp_int(m, "remaining_ms", 0, MC_JOB_TIMEOUT_MAX * 1000, &j->remaining_ms,
                            err)))
         goto out;
     /* At most one return from each minion the job was meant for. */
-    if (j->returns.count > j->minions.count) {
-        mc_err_set(err, "field 'returns' has more entries than field 'minions'");
+    if ((size_t)j->stored > j->minions.count) {
+        mc_err_set(err, "field 'stored' is more than field 'minions' has entries");
         goto out;
     }
     rc = 0;
@@ -280,7 +256,6 @@ void mc_reply_job_done(mc_reply_job_t *j)
     free(j->arg);
     free(j->kwarg);
     mc_strs_free(&j->minions);
-    mc_strs_free(&j->returns);
     mc_strs_free(&j->unsent);
     mc_strs_free(&j->unsent_why);
     memset(j, 0, sizeof *j);

@@ -9,12 +9,16 @@
                  returned a failure)}
       jobs_show  job: {jid, fun, tgt, tgt_type, user, ts, arg (array, or
                  nil when not stored), kwarg (map, or nil)}, minions (the
-                 ids it was meant for), returns (each the bytes of a
-                 return as its minion sent it, ret.h), unsent (a map from
-                 id to why the job was not sent there)
+                 ids it was meant for), stored (how many returns the
+                 history holds), unsent (a map from id to why the job was
+                 not sent there). The stored returns follow the reply, one
+                 "ret" message each, the bytes its minion sent (ret.h):
+                 however many and large they are, no one message carries
+                 them all.
       jobs_wait  the same, and remaining_ms: how long the job may still
-                 run (0 when it is over). Its returns still to come follow
-                 as "ret" messages, its acks as "ack" messages. */
+                 run (0 when it is over). After the stored returns, those
+                 still to come follow as "ret" messages, its acks as "ack"
+                 messages. */
 #ifndef MC_PROTO_REPLY_JOBS_H
 #define MC_PROTO_REPLY_JOBS_H
 
@@ -62,7 +66,7 @@ typedef struct {
     char *arg, *kwarg;
     size_t arg_len, kwarg_len;
     mc_strs_t minions;    /* minion ids */
-    mc_strs_t returns;    /* packed returns (ret.h), not decoded here */
+    int64_t stored;       /* returns stored, each sent next as a "ret" message */
     mc_strs_t unsent;     /* ids the job was not sent to */
     mc_strs_t unsent_why; /* and why, in the same places */
     int64_t remaining_ms; /* jobs_wait only */

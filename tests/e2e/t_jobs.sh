@@ -154,6 +154,16 @@ test_expect_success 'keep_jobs: jobs older than it are pruned, newer ones stay' 
     grep -q "pruned 1 jobs older than 24 hours" "$T/log/master"
 '
 
+test_expect_success 'jobs show brings back returns larger together than any one message' '
+    MINION_EXTRA=("output_max: 7000000") && start_and_accept big1 big2 big3 && MINION_EXTRA=() &&
+    jid=$(mctl --async -L big1,big2,big3 cmd.run "yes x | head -c 6000000" |
+          grep -oE "[0-9]{20}") &&
+    mctl jobs wait "$jid" --out json > run.json &&
+    mctl jobs show "$jid" --out json > show.json &&
+    test "$(wc -c < show.json)" -gt 18000000 &&
+    cmp run.json show.json
+'
+
 test_expect_success 'bad input to jobs is an error' '
     { mctl jobs show 123 2> err.txt; test $? = 64; } && grep -q "not a job id" err.txt &&
     { mctl jobs show 20000101000000000000 2> err.txt; test $? = 1; } && grep -q "no job" err.txt &&

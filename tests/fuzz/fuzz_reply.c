@@ -71,17 +71,10 @@ static int decode(unsigned which, const uint8_t *data, size_t size, mc_err_t *er
             check_ids(&j.unsent);
             check_texts(&j.unsent_why, MC_REPLY_TEXT_MAX);
             if (!mc_jid_valid(j.jid, strlen(j.jid)) || !j.tgt ||
-                j.returns.count > j.minions.count || j.remaining_ms < 0 ||
+                j.stored < 0 || (size_t)j.stored > j.minions.count || j.remaining_ms < 0 ||
                 (j.arg && mc_mp_check(j.arg, j.arg_len, NULL) != 0) ||
                 (j.kwarg && mc_mp_check(j.kwarg, j.kwarg_len, NULL) != 0))
                 abort();
-            /* The returns are left to mc_ret_decode, as mctl does. */
-            for (size_t i = 0; i < j.returns.count; i++) {
-                mc_ret_t ret;
-                mc_err_t rerr;
-                if (mc_ret_decode(&ret, j.returns.items[i], j.returns.lens[i], &rerr) == 0)
-                    mc_ret_done(&ret);
-            }
             mc_reply_job_done(&j);
         }
         break;

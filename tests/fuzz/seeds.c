@@ -233,9 +233,7 @@ int main(int argc, char **argv)
     shown.arg_len = job_args.size;
     for (size_t i = 0; i < 3; i++)
         mc_strs_add(&shown.minions, ids[i], strlen(ids[i]));
-    mc_ret_pack(&sb, &spec);
-    mc_strs_add(&shown.returns, sb.data, sb.size);
-    msgpack_sbuffer_clear(&sb);
+    shown.stored = 1;
     mc_strs_add(&shown.unsent, "web2", 4);
     mc_strs_add(&shown.unsent_why, "not connected", 13);
     mc_reply_jobs_show_pack(&sb, &shown);

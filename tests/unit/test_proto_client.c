@@ -108,13 +108,6 @@ static void put_bin(msgpack_packer *pk)
     mc_pk_bin(pk, "web1", 4);
 }
 
-static void put_four_bins(msgpack_packer *pk)
-{
-    msgpack_pack_array(pk, 4);
-    for (int i = 0; i < 4; i++)
-        mc_pk_bin(pk, "x", 1);
-}
-
 static void repack(msgpack_packer *pk, const msgpack_object *o, const char *path, put_fn *put)
 {
     if (!*path) {
@@ -715,11 +708,7 @@ static void fill_job(mc_reply_job_t *j, msgpack_sbuffer *args)
     j->arg_len = args->size;
     for (size_t i = 0; i < 3; i++)
         mc_strs_add(&j->minions, ids[i], strlen(ids[i]));
-    msgpack_sbuffer ret;
-    msgpack_sbuffer_init(&ret);
-    mc_ret_pack_error(&ret, JID, "web1", "cmd.run", 1, "killed");
-    mc_strs_add(&j->returns, ret.data, ret.size);
-    msgpack_sbuffer_destroy(&ret);
+    j->stored = 1;
     mc_strs_add(&j->unsent, "web2", 4);
     mc_strs_add(&j->unsent_why, "not connected", 13);
     j->remaining_ms = 12000;
@@ -763,13 +752,7 @@ static void job_replies(void **state)
         assert_memory_equal(got.arg, want.arg, want.arg_len);
         assert_null(got.kwarg); /* stored without: nil */
         assert_int_equal(got.minions.count, 3);
-        assert_int_equal(got.returns.count, 1);
-        assert_int_equal(got.returns.lens[0], want.returns.lens[0]);
-        assert_memory_equal(got.returns.items[0], want.returns.items[0], want.returns.lens[0]);
-        mc_ret_t ret;
-        assert_int_equal(mc_ret_decode(&ret, got.returns.items[0], got.returns.lens[0], &err), 0);
-        assert_string_equal(ret.id, "web1");
-        mc_ret_done(&ret);
+        assert_int_equal(got.stored, 1);
         assert_string_equal(got.unsent.items[0], "web2");
         assert_string_equal(got.unsent_why.items[0], "not connected");
         assert_int_equal(got.remaining_ms, wait ? 12000 : 0);
@@ -801,9 +784,10 @@ static void job_replies(void **state)
         {"job/fun", put_long_str, "field 'job': field 'fun' is longer"},
         {"job/ts", put_neg, "field 'job': field 'ts' is out of range"},
         {"job", put_str, "field 'job' is not a map"},
-        {"returns/0", put_str, "field 'returns' item 0 is not binary"},
+        {"stored", put_str, "field 'stored' is not an integer"},
         {"minions/2", put_bin, "field 'minions' item 2 is not a string"},
-        {"returns", put_four_bins, "field 'returns' has more entries than field 'minions'"},
+        {"stored", put_int, "field 'stored' is more than field 'minions' has entries"},
+        {"stored", put_neg, "field 'stored' is out of range"},
         {"unsent/web2", put_false, "field 'unsent' value 0 is not a string"},
         {"unsent", NULL, "missing field 'unsent'"},
         {"remaining_ms", put_neg, "field 'remaining_ms' is out of range"},

@@ -22,7 +22,7 @@ static void jobs_usage(FILE *f)
                "Browse the master's job history, newest first.\n"
                "\n"
                "Options:\n"
-               "  -n, --limit N       at most N jobs (default 50)\n"
+               "  -n, --limit N       at most N jobs (default 50, at most 10000)\n"
                "      --fun GLOB      only jobs whose function matches, e.g. 'cmd.*'\n"
                "      --target GLOB   only jobs whose target expression matches\n"
                "      --since TIME    only jobs since TIME: 'YYYY-MM-DD[ HH:MM[:SS]]' (local),\n"
@@ -304,8 +304,9 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         switch (c) {
         case 'n':
             limit = (int)strtol(optarg, &end, 10);
-            if (*end || limit < 1)
-                return cli_usage_error("--limit: expected a positive number, got '%s'", optarg);
+            if (*end || limit < 1 || limit > MC_JOBS_LIMIT_MAX)
+                return cli_usage_error("--limit: expected a number from 1 to %d, got '%s'",
+                                       MC_JOBS_LIMIT_MAX, optarg);
             break;
         case 'f':
             fun = optarg;

@@ -339,7 +339,7 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st;
     const char *sql =
-        "SELECT j.jid, j.fun, j.tgt, j.tgt_type, j.user, j.ts,"
+        "SELECT j.jid, j.fun, substr(j.tgt, 1, ?5), j.tgt_type, j.user, j.ts,"
         " (SELECT count(*) FROM job_minions m WHERE m.jid = j.jid),"
         " (SELECT count(*) FROM returns r WHERE r.jid = j.jid),"
         " (SELECT count(*) FROM returns r WHERE r.jid = j.jid AND r.success = 0)"
@@ -355,6 +355,7 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
         sqlite3_bind_text(st, 2, q->target, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, q->since_us);
     sqlite3_bind_int(st, 4, q->limit > 0 ? q->limit : 50);
+    sqlite3_bind_int(st, 5, MC_JOBS_LIST_TGT_MAX); /* characters, so UTF-8 stays whole */
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         mc_job_summary_t *j = mc_reply_jobs_list_add(out);

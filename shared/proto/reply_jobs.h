@@ -2,8 +2,10 @@
     to mctl (the reply frame, the refusal and the decoders' handling of
     it are reply.h's).
 
-      jobs_list  jobs: newest first, each {jid, fun, tgt, tgt_type, user,
-                 ts (microseconds since the epoch when published),
+      jobs_list  jobs: newest first, at most MC_JOBS_LIMIT_MAX, each {jid,
+                 fun, tgt (its first MC_JOBS_LIST_TGT_MAX characters),
+                 tgt_type, user, ts (microseconds since the epoch when
+                 published),
                  minions (how many the job was meant for), returned (how
                  many of them returned), failed (how many of those
                  returned a failure)}

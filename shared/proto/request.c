@@ -288,7 +288,7 @@ static int decode_jobs_list(const msgpack_object *m, mc_req_jobs_list_t *q, mc_e
 {
     return mc_mp_str_opt(m, "fun", q->fun, sizeof q->fun, err) ||
                    mc_mp_str_opt(m, "target", q->target, sizeof q->target, err) ||
-                   opt_int(m, "limit", 1, MC_LIST_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit, err) ||
+                   opt_int(m, "limit", 1, MC_JOBS_LIMIT_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit, err) ||
                    opt_int(m, "since", 0, INT64_MAX, 0, &q->since_us, err)
                ? -1
                : 0;

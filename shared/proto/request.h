@@ -43,8 +43,12 @@
 #define MC_LIST_MAX 1000000
 /* The most globs in one key request: each is matched against every key. */
 #define MC_KEY_GLOBS_MAX 10000
-/* jobs_list's limit when the request gives none. */
+/* jobs_list's limit when the request gives none, and the most it may
+   ask for: with each target cut to MC_JOBS_LIST_TGT_MAX characters, the
+   reply stays well inside one message. */
 #define MC_JOBS_LIMIT_DEFAULT 50
+#define MC_JOBS_LIMIT_MAX     10000
+#define MC_JOBS_LIST_TGT_MAX  1024
 
 /* The cmd of each request. */
 typedef enum {

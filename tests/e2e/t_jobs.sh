@@ -140,7 +140,7 @@ test_expect_success 'SIGTERM on a minion: running jobs finish within the grace, 
     wait_until 10 sh -c "\"$BIN/mctl\" jobs show $slow 2>&1 | grep -q \"killed on request\""
 '
 
-job_gone() { ! "$BIN/mctl" jobs list --limit 100000 | grep -q "^$1 "; }
+job_gone() { ! "$BIN/mctl" jobs list --limit 10000 | grep -q "^$1 "; }
 
 test_expect_success 'keep_jobs: jobs older than it are pruned, newer ones stay' '
     recent=$(mctl --out json jobs list --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
@@ -169,6 +169,7 @@ test_expect_success 'bad input to jobs is an error' '
     { mctl jobs show 20000101000000000000 2> err.txt; test $? = 1; } && grep -q "no job" err.txt &&
     { mctl jobs list --since yesterday 2> err.txt; test $? = 64; } &&
     { mctl jobs frob 2> err.txt; test $? = 64; } &&
+    { mctl jobs list --limit 10001 2> err.txt; test $? = 64; } && grep -q "from 1 to 10000" err.txt &&
     test "$(mctl --out json jobs list --since 1h | python3 -c "import json,sys; print(len(json.load(sys.stdin)) > 0)")" = True &&
     test "$(mctl --out json jobs list --since 2100-01-01)" = "[]"
 '

@@ -4,18 +4,15 @@
     NAME.cert_secret (mode 0600), and serve both CurveZMQ and the sealing of
     job payloads (crypto_box with a key precomputed per minion). The master
     also has an Ed25519 signing keypair, NAME.sign_pub / NAME.sign (0600),
-    as Z85 text. Fingerprints are the SHA-256 of a public key, hex pairs
-    joined by ':', as Salt prints them. */
+    as Z85 text. A key's text and fingerprint are keytext.h's. */
 #ifndef MC_KEYS_H
 #define MC_KEYS_H
 
 #include <sodium.h>
 
+#include "keytext.h"
 #include "util.h"
 
-#define MC_KEY_LEN         32
-#define MC_Z85_KEY_LEN     40
-#define MC_FINGERPRINT_LEN 96 /* 32 hex pairs and colons, plus NUL */
 
 typedef struct {
     unsigned char pub[MC_KEY_LEN];
@@ -38,12 +35,6 @@ int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], 
 
 int mc_sign_load_or_create(const char *dir, const char *name, mc_sign_keys_t *keys, bool *created,
                            mc_err_t *err);
-
-/* A public key as Z85 text (40 chars) and back. */
-void mc_z85_key(const unsigned char key[MC_KEY_LEN], char out[MC_Z85_KEY_LEN + 1]);
-int mc_z85_key_decode(const char *text, unsigned char key[MC_KEY_LEN]);
-
-void mc_fingerprint(const unsigned char key[MC_KEY_LEN], char out[MC_FINGERPRINT_LEN]);
 
 /* Sealed box between two CURVE keypairs, precomputed: out = nonce || box. */
 #define MC_SEAL_OVERHEAD (crypto_box_NONCEBYTES + crypto_box_MACBYTES)

@@ -6,6 +6,7 @@
 
 typedef struct {
     const unsigned char *p, *end;
+    uint64_t objects; /* values seen so far */
 } reader_t;
 
 static int need(reader_t *r, size_t n)
@@ -27,6 +28,13 @@ static int skip_object(reader_t *r, int depth, mc_err_t *err)
 {
     if (depth > MC_MP_MAX_DEPTH) {
         mc_err_set(err, "nested deeper than %d levels", MC_MP_MAX_DEPTH);
+        return -1;
+    }
+    /* Unpacked, each value takes a msgpack_object (24 bytes) however few
+       bytes it came in: a one-byte nil must not cost that many times over
+       without bound. */
+    if (++r->objects > MC_MP_MAX_OBJECTS) {
+        mc_err_set(err, "more than %d values in one message", MC_MP_MAX_OBJECTS);
         return -1;
     }
     if (need(r, 1) != 0)
@@ -161,7 +169,7 @@ truncated:
 
 int mc_mp_check(const void *buf, size_t len, mc_err_t *err)
 {
-    reader_t r = {buf, (const unsigned char *)buf + len};
+    reader_t r = {buf, (const unsigned char *)buf + len, 0};
     if (len == 0) {
         mc_err_set(err, "empty message");
         return -1;

@@ -16,6 +16,9 @@
 #include "util.h"
 
 #define MC_MP_MAX_DEPTH 32
+/* The most values (of any type, containers included) in one message: the
+   unpacked tree then stays under about 32 MiB. */
+#define MC_MP_MAX_OBJECTS (1 << 20)
 
 /* A decoded message: the object tree and the zone that owns it. */
 typedef struct {

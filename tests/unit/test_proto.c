@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -158,6 +159,25 @@ static void huge_lengths(void **state)
     const unsigned char reserved[] = {0xc1};
     assert_int_equal(mc_mp_check(reserved, 1, &err), -1);
     assert_int_equal(mc_mp_check("", 0, &err), -1);
+    /* A million nils fit the bytes but not the value budget: one message
+       may not unpack into gigabytes. */
+    for (size_t n = MC_MP_MAX_OBJECTS - 1; n <= MC_MP_MAX_OBJECTS; n++) {
+        /* n nils in an array: n + 1 values */
+        unsigned char *many = malloc(5 + n);
+        assert_non_null(many);
+        many[0] = 0xdd;
+        many[1] = (unsigned char)(n >> 24), many[2] = (unsigned char)(n >> 16);
+        many[3] = (unsigned char)(n >> 8), many[4] = (unsigned char)n;
+        memset(many + 5, 0xc0, n);
+        int rc = mc_mp_check(many, 5 + n, &err);
+        if (n + 1 <= MC_MP_MAX_OBJECTS) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err.msg, "values"));
+        }
+        free(many);
+    }
 }
 
 static void return_roundtrip_and_errors(void **state)

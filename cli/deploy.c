@@ -798,12 +798,16 @@ static int remote_exec(ssh_session s, const char *cmd, const char *stdin_data, r
             ssh_channel_free(ch);
         return -1;
     }
-    if (stdin_data && ssh_channel_write(ch, stdin_data, (uint32_t)strlen(stdin_data)) < 0) {
-        host_fail(h, "%s: %s", h->host, ssh_get_error(s));
-        ssh_channel_free(ch);
-        return -1;
-    }
-    ssh_channel_send_eof(ch);
+    /* A command that ends at once (sudo refusing, say) may have closed
+       the channel before its input is written: then what it said and its
+       exit status, still to be read, tell why, not the failed write. */
+    bool unwritten = stdin_data &&
+                     ssh_channel_write(ch, stdin_data, (uint32_t)strlen(stdin_data)) < 0;
+    char write_error[256] = "";
+    if (unwritten)
+        snprintf(write_error, sizeof write_error, "%s", ssh_get_error(s));
+    else
+        ssh_channel_send_eof(ch);
     int64_t deadline = mc_mono_ms() + STEP_TIMEOUT_MS;
     char buf[4096];
     while (!interrupted && mc_mono_ms() < deadline) {
@@ -823,6 +827,12 @@ static int remote_exec(ssh_session s, const char *cmd, const char *stdin_data, r
         r->status = ssh_channel_get_exit_status(ch);
     ssh_channel_close(ch);
     ssh_channel_free(ch);
+    if (unwritten && (!eof || r->status == 0)) {
+        /* It did not end on its own before its input was refused. */
+        host_fail(h, "%s: %s", h->host, write_error);
+        remote_done(r);
+        return -1;
+    }
     if (!eof) {
         host_fail(h, "%s: %s", h->host,
                   interrupted ? "interrupted" : "the command did not finish in time");

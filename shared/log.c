@@ -89,6 +89,8 @@ bool mc_log_enabled(mc_log_level_t level)
 }
 
 static void log_line(mc_log_level_t level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void log_line(mc_log_level_t level, const char *fmt, va_list ap)
 {
     char line[2048];
     struct timeval tv;

@@ -187,9 +187,9 @@ int client_open(client_t *c, const char *config_dir, mc_err_t *err)
     struct stat st;
     if (stat(c->path, &st) != 0) {
         if (errno == EACCES)
-            mc_err_code(err, MC_E_DENIED,
-                        "cannot reach the master: permission denied on %s (run mctl as the "
-                        "user the master runs as)",
+            mc_err_code(err, MC_E_UNREACHABLE,
+                        "cannot reach the master: permission denied on %s (mctl is for root, "
+                        "the master's user and the members of its client_group)",
                         c->path);
         else
             mc_err_code(err, MC_E_UNREACHABLE,
@@ -200,9 +200,9 @@ int client_open(client_t *c, const char *config_dir, mc_err_t *err)
         return -1;
     }
     if (access(c->path, R_OK | W_OK) != 0) {
-        mc_err_code(err, MC_E_DENIED,
-                    "cannot reach the master: permission denied on %s (run mctl as the user "
-                    "the master runs as)",
+        mc_err_code(err, MC_E_UNREACHABLE,
+                    "cannot reach the master: permission denied on %s (mctl is for root, the "
+                    "master's user and the members of its client_group)",
                     c->path);
         client_close(c);
         return -1;
@@ -387,6 +387,10 @@ int client_request(const char *config_dir, const msgpack_sbuffer *req, client_fr
 
 int client_reply_failed(const mc_err_t *err)
 {
+    if (err->code == MC_E_DENIED) {
+        fprintf(stderr, "mctl: not permitted: %s\n", err->msg);
+        return 77;
+    }
     if (err->code == MC_E_REFUSED) {
         fprintf(stderr, "mctl: %s\n", err->msg);
         return 1;

@@ -7,9 +7,11 @@
     moves the bytes and packs or reads none of them.
 
     Errors carry a kind for the caller's exit status: MC_E_UNREACHABLE
-    when the master cannot be reached, did not answer or went away,
-    MC_E_DENIED when the socket is not ours to use, MC_E_REFUSED (from a
-    reply's decoder) when the master answered with ok: false. */
+    when the master cannot be reached (the socket missing or not ours to
+    use), did not answer or went away; from a reply's decoder,
+    MC_E_DENIED when the master refused because the caller may not
+    (publisher_acl, exit 77) and MC_E_REFUSED when it answered ok: false
+    otherwise. */
 #ifndef MC_CLIENT_H
 #define MC_CLIENT_H
 
@@ -60,8 +62,8 @@ int client_ask(client_t *c, const msgpack_sbuffer *req, client_frame_t **reply, 
 int client_request(const char *config_dir, const msgpack_sbuffer *req, client_frame_t **reply,
                    int timeout_ms);
 /* After a typed decoder refused a reply: print why and return the exit
-   status to fail with, 1 when the master refused the request, 69 when its
-   answer made no sense. */
+   status to fail with, 77 when the caller may not, 1 when the master
+   refused the request otherwise, 69 when its answer made no sense. */
 int client_reply_failed(const mc_err_t *err);
 /* Wait up to timeout_ms for the next message: 1 with kind and body (the
    caller frees it), 0 on timeout, -1 when interrupted or the master has

@@ -107,7 +107,8 @@ static void on_publish_answer(gather_t *g, client_frame_t *body)
     mc_err_t err;
     if (mc_reply_publish_decode(&r, body->data, body->size, &err) != 0) {
         fprintf(stderr, "mctl: %s: %s%s\n", x->id,
-                err.code == MC_E_REFUSED ? "" : "bad answer from the master: ", err.msg);
+                err.code == MC_E_REFUSED || err.code == MC_E_DENIED ? "" : "bad answer from the master: ",
+                err.msg);
         finish(g, x, MISSING);
         return;
     }

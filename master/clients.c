@@ -7,7 +7,9 @@
 #include "master.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "jid.h"
@@ -38,10 +40,26 @@ void clients_reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
     va_end(ap);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_reply_error_pack(&sb, msg);
+    mc_reply_error_pack(&sb, false, msg);
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
 }
+
+void clients_reply_denied(master_t *self, zframe_t *route, const char *fmt, ...)
+{
+    char msg[MC_REPLY_TEXT_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mc_warn("client: refused: %s", msg);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_reply_error_pack(&sb, true, msg);
+    clients_reply(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 
 /* Stream one minion message to every client waiting on the job. */
 void clients_notify_waiters(master_t *self, job_t *job, const char *kind, zframe_t *payload)
@@ -137,7 +155,7 @@ int clients_resolve_target(master_t *self, zframe_t *route, const mc_req_target_
 }
 
 static void handle_list_targets(master_t *self, zframe_t *route, const mc_request_t *req,
-                                const char *user)
+                             const caller_t *who)
 {
     resolved_t r;
     if (clients_resolve_target(self, route, &req->target, &r) != 0)
@@ -155,7 +173,7 @@ static void handle_list_targets(master_t *self, zframe_t *route, const mc_reques
 /* ---- job history -------------------------------------------------------- */
 
 static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const char *user)
+                             const caller_t *who)
 {
     const mc_req_jobs_list_t *q = &req->jobs_list;
     mc_err_t err;
@@ -163,7 +181,9 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
     jobcache_query_t query = {.limit = (int)q->limit,
                               .fun = q->fun[0] ? q->fun : NULL,
                               .target = q->target[0] ? q->target : NULL,
-                              .since_us = q->since_us};
+                              .since_us = q->since_us,
+                              /* Users of the ACL see their own jobs. */
+                              .user = who->all ? NULL : who->user};
     mc_reply_jobs_list_t list = {0};
     if (jobcache_list(self->cache, &query, &list, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
@@ -180,7 +200,8 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
 /* jobs show, and jobs wait: what is stored so far and, for wait, the rest
    as it comes while the job is in flight (the client becomes one of its
    waiters). Both in one turn of the loop, so no return falls between. */
-static void handle_job_history(master_t *self, zframe_t *route, const mc_request_t *req, bool wait)
+static void handle_job_history(master_t *self, zframe_t *route, const mc_request_t *req,
+                               const caller_t *who, bool wait)
 {
     mc_err_t err;
     const char *jid = req->job.jid;
@@ -190,6 +211,13 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     if (jobcache_show(self->cache, jid, &stored, &returns, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
         mc_strs_free(&returns);
+        return;
+    }
+    if (!who->all && strcmp(stored.user, who->user) != 0) {
+        clients_reply_denied(self, route, "user %s may not see job %s: it is another user's",
+                             who->user, jid);
+        mc_strs_free(&returns);
+        mc_reply_job_done(&stored);
         return;
     }
     stored.stored = (int64_t)returns.count;
@@ -216,21 +244,21 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
 }
 
 static void handle_jobs_show(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const char *user)
+                             const caller_t *who)
 {
-    handle_job_history(self, route, req, false);
+    handle_job_history(self, route, req, who, false);
 }
 
 static void handle_jobs_wait(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const char *user)
+                             const caller_t *who)
 {
-    handle_job_history(self, route, req, true);
+    handle_job_history(self, route, req, who, true);
 }
 
 /* ---- keys --------------------------------------------------------------- */
 
 static void handle_key_list(master_t *self, zframe_t *route, const mc_request_t *req,
-                            const char *user)
+                             const caller_t *who)
 {
     size_t n, nd;
     minion_t **all = registry_list(self->registry, &n);
@@ -263,7 +291,7 @@ static void finger_of(mc_key_finger_t *k, const char *id, const char *state,
 }
 
 static void handle_key_finger(master_t *self, zframe_t *route, const mc_request_t *req,
-                              const char *user)
+                             const caller_t *who)
 {
     size_t n, nd, count = 0;
     minion_t **all = registry_list(self->registry, &n);
@@ -289,7 +317,7 @@ static void handle_key_finger(master_t *self, zframe_t *route, const mc_request_
 /* What deploy writes into a minion's config: the master's public key and
    ports. */
 static void handle_master_key(master_t *self, zframe_t *route, const mc_request_t *req,
-                              const char *user)
+                             const caller_t *who)
 {
     mc_reply_master_key_t k = {.publish_port = self->cfg->publish_port,
                                .ret_port = self->cfg->ret_port,
@@ -305,7 +333,7 @@ static void handle_master_key(master_t *self, zframe_t *route, const mc_request_
 
 /* Deploy brings a minion's public key back over SSH: accept exactly it. */
 static void handle_key_preseed(master_t *self, zframe_t *route, const mc_request_t *req,
-                               const char *user)
+                             const caller_t *who)
 {
     mc_err_t err;
     const mc_req_preseed_t *p = &req->preseed;
@@ -328,7 +356,7 @@ static void handle_key_preseed(master_t *self, zframe_t *route, const mc_request
 
 /* accept / reject / delete: ids are globs, as salt-key takes them. */
 static void handle_key_change(master_t *self, zframe_t *route, const mc_request_t *req,
-                              const char *user)
+                             const caller_t *who)
 {
     mc_err_t err;
     const mc_req_keys_t *k = &req->keys;
@@ -407,7 +435,8 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
 
 /* ---- requests ------------------------------------------------------------ */
 
-typedef void handler_fn(master_t *self, zframe_t *route, const mc_request_t *req, const char *user);
+typedef void handler_fn(master_t *self, zframe_t *route, const mc_request_t *req,
+                        const caller_t *who);
 
 /* Every request kind and its handler. */
 static handler_fn *const handlers[MC_REQ_KINDS] = {
@@ -419,10 +448,40 @@ static handler_fn *const handlers[MC_REQ_KINDS] = {
     [MC_REQ_KEY_REJECT] = handle_key_change,   [MC_REQ_KEY_DELETE] = handle_key_change,
 };
 
+/* What a user of the ACL (not root, not the master's user) may ask at
+   all: publishing and the targets it reaches when a rule names the user
+   (each job is then checked in publish_request), the history of its own
+   jobs (checked in the handlers). Keys and deploy are for root and the
+   master's user. */
+static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who, char *why,
+                         size_t cap)
+{
+    acl_caller_t caller = {who->user, (const char *const *)who->groups, who->ngroups};
+    switch (kind) {
+    case MC_REQ_PUBLISH:
+    case MC_REQ_LIST_TARGETS:
+        if (acl_names(self->acl, &caller))
+            return true;
+        snprintf(why, cap,
+                 "user %s may not publish: no publisher_acl rule names the user or a group of "
+                 "the user",
+                 who->user);
+        return false;
+    case MC_REQ_JOBS_LIST:
+    case MC_REQ_JOBS_SHOW:
+    case MC_REQ_JOBS_WAIT:
+        return true;
+    default:
+        snprintf(why, cap, "user %s may not %s: keys and deploy are for root and the master's user",
+                 who->user, mc_request_name(kind));
+        return false;
+    }
+}
+
 /* One request from a client: [route][msgpack body], from the local user
-   named user (as the kernel says, never as the request says). A request
-   that does not decode is answered with why. */
-void clients_request(master_t *self, zframe_t *route, zframe_t *body, const char *user)
+   who (as the kernel says, never as the request says). A request that
+   does not decode is answered with why. */
+void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who)
 {
     mc_request_t req;
     mc_err_t err;
@@ -430,15 +489,66 @@ void clients_request(master_t *self, zframe_t *route, zframe_t *body, const char
         clients_reply_error(self, route, "%s", err.msg);
         return;
     }
-    handlers[req.kind](self, route, &req, user);
+    char why[MC_REPLY_TEXT_MAX + 1];
+    if (!who->all && !acl_user_may(self, req.kind, who, why, sizeof why))
+        clients_reply_denied(self, route, "%s", why);
+    else
+        handlers[req.kind](self, route, &req, who);
     mc_request_done(&req);
 }
 
-/* The local user behind an ipc message, from the kernel: libzmq gives the
-   peer's credentials (SO_PEERCRED) as Peer-Address "...:UID:GID:PID". The
-   user's name when it has one, else "uid N". Returns -1 when the message
-   carries no credentials. */
-static int peer_user(zframe_t *frame, char *user, size_t cap)
+void clients_caller_done(caller_t *who)
+{
+    for (size_t i = 0; i < who->ngroups; i++)
+        free(who->groups[i]);
+    free(who->groups);
+    memset(who, 0, sizeof *who);
+}
+
+/* The groups of a user (primary gid first), by name; a group without a
+   name is left out. */
+static void caller_groups(caller_t *who, const char *name)
+{
+    int n = 64;
+    gid_t *gids = mc_calloc((size_t)n, sizeof *gids);
+    if (getgrouplist(name, (gid_t)who->gid, gids, &n) < 0) {
+        gids = mc_realloc(gids, (size_t)n * sizeof *gids);
+        if (getgrouplist(name, (gid_t)who->gid, gids, &n) < 0)
+            n = 0;
+    }
+    who->groups = mc_calloc((size_t)n + 1, sizeof *who->groups);
+    for (int i = 0; i < n; i++) {
+        struct group gr, *found = NULL;
+        char buf[4096];
+        if (getgrgid_r(gids[i], &gr, buf, sizeof buf, &found) == 0 && found)
+            who->groups[who->ngroups++] = mc_strdup(found->gr_name);
+    }
+    free(gids);
+}
+
+int clients_caller(caller_t *who, unsigned long uid, unsigned long gid)
+{
+    memset(who, 0, sizeof *who);
+    who->uid = uid;
+    who->gid = gid;
+    who->all = uid == 0 || uid == (unsigned long)geteuid();
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found) == 0 && found &&
+        strlen(found->pw_name) <= MC_USER_MAX) {
+        snprintf(who->user, sizeof who->user, "%s", found->pw_name);
+        caller_groups(who, found->pw_name);
+    } else {
+        snprintf(who->user, sizeof who->user, "uid %lu", uid);
+        who->groups = mc_calloc(1, sizeof *who->groups);
+    }
+    return 0;
+}
+
+/* Who sent an ipc message, from the kernel: libzmq gives the peer's
+   credentials (SO_PEERCRED) as Peer-Address "...:UID:GID:PID". Returns
+   -1 when the message carries none. */
+static int peer_caller(zframe_t *frame, caller_t *who)
 {
     const char *addr = zframe_meta(frame, "Peer-Address");
     if (!addr)
@@ -455,14 +565,12 @@ static int peer_user(zframe_t *frame, char *user, size_t cap)
     unsigned long uid = strtoul(p + 1, &end, 10);
     if (colons != 3 || end == p + 1 || *end != ':' || errno || uid > UINT32_MAX)
         return -1;
-    struct passwd pw, *found = NULL;
-    char buf[1024];
-    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found) == 0 && found &&
-        strlen(found->pw_name) <= MC_USER_MAX)
-        snprintf(user, cap, "%s", found->pw_name);
-    else
-        snprintf(user, cap, "uid %lu", uid);
-    return 0;
+    const char *g = end + 1;
+    errno = 0;
+    unsigned long gid = strtoul(g, &end, 10);
+    if (end == g || *end != ':' || errno || gid > UINT32_MAX)
+        return -1;
+    return clients_caller(who, uid, gid);
 }
 
 void clients_on_request(master_t *self)
@@ -472,13 +580,15 @@ void clients_on_request(master_t *self)
         return;
     zframe_t *route = zmsg_pop(msg);
     zframe_t *body = zmsg_pop(msg);
-    char user[MC_USER_MAX + 1];
-    if (!route || !body)
+    caller_t who;
+    if (!route || !body) {
         mc_warn("client: malformed request (missing frames)");
-    else if (peer_user(body, user, sizeof user) != 0)
+    } else if (peer_caller(body, &who) != 0) {
         mc_warn("client: request without the peer's credentials; refused");
-    else
-        clients_request(self, route, body, user);
+    } else {
+        clients_request(self, route, body, &who);
+        clients_caller_done(&who);
+    }
     zframe_destroy(&route);
     zframe_destroy(&body);
     zmsg_destroy(&msg);

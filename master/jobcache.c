@@ -344,7 +344,7 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
         " (SELECT count(*) FROM returns r WHERE r.jid = j.jid),"
         " (SELECT count(*) FROM returns r WHERE r.jid = j.jid AND r.success = 0)"
         " FROM jobs j WHERE (?1 IS NULL OR j.fun GLOB ?1) AND (?2 IS NULL OR j.tgt GLOB ?2)"
-        " AND j.ts >= ?3 ORDER BY j.jid DESC LIMIT ?4";
+        " AND j.ts >= ?3 AND (?6 IS NULL OR j.user = ?6) ORDER BY j.jid DESC LIMIT ?4";
     if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK) {
         mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
         return -1;
@@ -356,6 +356,8 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
     sqlite3_bind_int64(st, 3, q->since_us);
     sqlite3_bind_int(st, 4, q->limit > 0 ? q->limit : 50);
     sqlite3_bind_int(st, 5, MC_JOBS_LIST_TGT_MAX); /* characters, so UTF-8 stays whole */
+    if (q->user)
+        sqlite3_bind_text(st, 6, q->user, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         mc_job_summary_t *j = mc_reply_jobs_list_add(out);

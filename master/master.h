@@ -10,6 +10,7 @@
 
 #include <czmq.h>
 
+#include "acl.h"
 #include "admission.h"
 #include "config.h"
 #include "jobcache.h"
@@ -35,6 +36,16 @@
 #define CONFIRM_DELAY_MS 1000
 #define CONFIRM_BATCH    500
 
+/* Who sent a client request, as the kernel says (SO_PEERCRED): never
+   what the request says. */
+typedef struct {
+    char user[MC_USER_MAX + 1]; /* the name, or "uid N" */
+    unsigned long uid, gid;
+    bool all;       /* root or the master's own user: not checked against the ACL */
+    char **groups;  /* the names of the user's groups */
+    size_t ngroups;
+} caller_t;
+
 typedef struct server {
     mc_master_config_t *cfg;
     mc_curve_keys_t curve;
@@ -46,6 +57,9 @@ typedef struct server {
     zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
     int64_t next_prune_ms;
     zhashx_t *nodegroups; /* name -> compound expression */
+    acl_t *acl;           /* publisher_acl */
+    unsigned long client_gid;   /* client_group: may use the client socket */
+    char client_group_name[64];
     zsock_t *zap, *reg, *pub, *pull, *client;
     zhashx_t *subs; /* minion id -> subscriptions standing on its topic (as a pointer-sized int) */
     mc_log_limit_t hostile_log, stale_log, zap_log, register_log; /* lines any peer can cause */
@@ -61,11 +75,19 @@ typedef struct server {
 
 /* Handle the requests waiting on the client socket's next message. */
 void clients_on_request(master_t *self);
-/* One request body from the local user named user. */
-void clients_request(master_t *self, zframe_t *route, zframe_t *body, const char *user);
+/* The caller with this uid and gid: name, groups, and whether it is root
+   or the master's own user. Release with clients_caller_done. */
+int clients_caller(caller_t *who, unsigned long uid, unsigned long gid);
+void clients_caller_done(caller_t *who);
+/* One request body from the local user who. */
+void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who);
 /* [kind][data] to one client: 0, or -1 when it has gone. */
 int clients_send(master_t *self, zframe_t *route, const char *kind, const void *data, size_t len);
 void clients_reply(master_t *self, zframe_t *route, msgpack_sbuffer *sb);
+/* Refuse a request the caller may not make: {ok: false, error, denied},
+   and a line in the log. */
+void clients_reply_denied(master_t *self, zframe_t *route, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Refuse a request: {ok: false, error} with the message. */
 void clients_reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -94,7 +116,8 @@ bool clients_fun_name_valid(const char *fun);
 /* ---- publish.c ---------------------------------------------------------- */
 
 /* A publish request: sign, seal, publish, record, answer. */
-void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const char *user);
+void publish_request(master_t *self, zframe_t *route, const mc_request_t *req,
+                     const caller_t *who);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
 void publish_settle(const char *id, void *arg);

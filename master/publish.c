@@ -161,7 +161,8 @@ void publish_settle(const char *id, void *arg)
 /* A publish request: sign the job once, seal and send it to each target
    minion that can take it now, record it, and answer with the jid, the
    minions to expect and why any of them was not sent the job. */
-void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const char *user)
+void publish_request(master_t *self, zframe_t *route, const mc_request_t *req,
+                     const caller_t *who)
 {
     const mc_req_publish_t *p = &req->publish;
     const char *fun = p->fun;
@@ -176,8 +177,27 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
     if (clients_resolve_target(self, route, &p->target, &r) != 0)
         return;
 
-    char jid[MC_JID_LEN + 1] = "";
     const char **ids = clients_resolved_ids(&r);
+    if (!who->all) {
+        /* publisher_acl: the function and its arguments on every minion
+           the target reaches (checked on the minions, not on the
+           expression, as Salt does). */
+        const msgpack_object **grains = mc_calloc(r.count + 1, sizeof *grains);
+        for (size_t i = 0; i < r.count; i++)
+            grains[i] = r.matched[i]->has_grains ? r.matched[i]->grains.grains : NULL;
+        acl_caller_t caller = {who->user, (const char *const *)who->groups, who->ngroups};
+        acl_minions_t minions = {ids, grains, r.count};
+        char why[512];
+        bool allowed = acl_allows(self->acl, &caller, fun, arg, kwarg, &minions, why, sizeof why);
+        free(grains);
+        if (!allowed) {
+            clients_reply_denied(self, route, "%s", why);
+            free(ids);
+            clients_resolved_done(&r);
+            return;
+        }
+    }
+    char jid[MC_JID_LEN + 1] = "";
     char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why); /* NULL: sent */
     size_t unsent = 0, down = 0;
     if (r.count > 0) {
@@ -192,7 +212,7 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
                               .tgt_type = r.tgt_type,
                               .tgt = r.tgt,
                               .fun = fun,
-                              .user = user,
+                              .user = who->user,
                               .ts = mc_wall_us() / 1000000,
                               .timeout = timeout,
                               .delimiter = r.delimiter,
@@ -227,12 +247,12 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
         free(sealed);
         msgpack_sbuffer_destroy(&job_sb);
         /* Queued in this turn, before any return can come. */
-        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, user, mc_wall_us(), arg, kwarg,
-                         ids, (const char *const *)unsent_why, r.count);
+        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, who->user, mc_wall_us(), arg,
+                         kwarg, ids, (const char *const *)unsent_why, r.count);
         char down_note[48] = "";
         if (down)
             snprintf(down_note, sizeof down_note, "; %zu not connected", down);
-        mc_info("job %s: %s by %s to %zu minion%s (%s %s)%s", jid, fun, user, r.count - unsent,
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)%s", jid, fun, who->user, r.count - unsent,
                 r.count - unsent == 1 ? "" : "s", r.tgt_type, r.tgt, down_note);
         if (job_complete(job))
             jobs_remove(self->jobs, jid);

@@ -41,6 +41,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -129,6 +130,27 @@ static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
     return 0;
 }
 
+/* client_group, by name, or the master's primary group. */
+static int resolve_client_group(master_t *self, mc_err_t *err)
+{
+    struct group gr, *found = NULL;
+    char buf[4096];
+    const char *name = self->cfg->client_group;
+    int rc = name[0] ? getgrnam_r(name, &gr, buf, sizeof buf, &found)
+                     : getgrgid_r(getegid(), &gr, buf, sizeof buf, &found);
+    if (name[0] && (rc != 0 || !found)) {
+        mc_err_set(err, "master: client_group: there is no group '%s'", name);
+        return -1;
+    }
+    self->client_gid = found ? (unsigned long)found->gr_gid : (unsigned long)getegid();
+    if (found)
+        snprintf(self->client_group_name, sizeof self->client_group_name, "%s", found->gr_name);
+    else
+        snprintf(self->client_group_name, sizeof self->client_group_name, "%lu",
+                 self->client_gid);
+    return 0;
+}
+
 static int open_client_socket(master_t *self, mc_err_t *err)
 {
     /* Whoever can write to the folder could put another socket in the
@@ -142,6 +164,15 @@ static int open_client_socket(master_t *self, mc_err_t *err)
         return -1;
     }
     unlink(self->ipc_path);
+    /* The folder and the socket are the master's user's and client_group's:
+       the group may connect (each request is then checked against
+       publisher_acl), nobody else may. */
+    if (chown(self->cfg->sock_dir, (uid_t)-1, (gid_t)self->client_gid) != 0 ||
+        chmod(self->cfg->sock_dir, 0750) != 0) {
+        mc_err_set(err, "%s: cannot give it to group %s: %s", self->cfg->sock_dir,
+                   self->client_group_name, strerror(errno));
+        return -1;
+    }
     self->client = zsock_new(ZMQ_ROUTER);
     zsock_set_router_mandatory(self->client, 1);
     zsock_set_maxmsgsize(self->client, MC_MAX_JOB_MSG);
@@ -150,7 +181,8 @@ static int open_client_socket(master_t *self, mc_err_t *err)
     mode_t old = umask(077);
     int rc = zsock_bind(self->client, "ipc://%s", self->ipc_path);
     umask(old);
-    if (rc < 0 || chmod(self->ipc_path, 0600) != 0) {
+    if (rc < 0 || chown(self->ipc_path, (uid_t)-1, (gid_t)self->client_gid) != 0 ||
+        chmod(self->ipc_path, 0660) != 0) {
         mc_err_set(err, "cannot listen on %s: %s", self->ipc_path, zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -252,6 +284,14 @@ static int setup(master_t *self, mc_err_t *err)
     free(db);
     if (!self->cache)
         return -1;
+    if (resolve_client_group(self, err) != 0)
+        return -1;
+    self->acl = acl_new(cfg->doc, err);
+    if (!self->acl)
+        return -1;
+    if (acl_rule_count(self->acl))
+        mc_info("publisher_acl: %zu rules for users of group %s", acl_rule_count(self->acl),
+                self->client_group_name);
     if (load_nodegroups(self, err) != 0)
         return -1;
     size_t known;
@@ -331,6 +371,7 @@ static void teardown(master_t *self)
     zhashx_destroy(&self->to_confirm);
     zhashx_destroy(&self->confirm_later);
     zhashx_destroy(&self->nodegroups);
+    acl_destroy(&self->acl);
     zhashx_destroy(&self->subs);
     admission_destroy(&self->admission);
     registry_destroy(&self->registry);
@@ -420,8 +461,10 @@ void server_feed_request(server_t *self, const void *body, size_t len)
 {
     zframe_t *route = zframe_new("client", 6);
     zframe_t *frame = zframe_new(body, len);
-    struct passwd *pw = getpwuid(getuid());
-    clients_request(self, route, frame, pw ? pw->pw_name : "root");
+    caller_t who;
+    clients_caller(&who, getuid(), getgid());
+    clients_request(self, route, frame, &who);
+    clients_caller_done(&who);
     zframe_destroy(&route);
     zframe_destroy(&frame);
     jobcache_flush(self->cache);

@@ -18,8 +18,10 @@ int mc_reply_open(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
         goto fail;
     if (!ok) {
         char msg[MC_REPLY_TEXT_MAX + 1];
-        if (mc_mp_str(&doc->root, "error", msg, sizeof msg, err) == 0)
-            mc_err_code(err, MC_E_REFUSED, "%s", msg);
+        bool denied = false;
+        if (mc_mp_str(&doc->root, "error", msg, sizeof msg, err) == 0 &&
+            (!mc_mp_get(&doc->root, "denied") || mc_mp_bool(&doc->root, "denied", &denied, err) == 0))
+            mc_err_code(err, denied ? MC_E_DENIED : MC_E_REFUSED, "%s", msg);
         goto fail;
     }
     return 0;
@@ -30,14 +32,16 @@ fail:
 
 /* ---- refusals --------------------------------------------------------------- */
 
-void mc_reply_error_pack(msgpack_sbuffer *sb, const char *message)
+void mc_reply_error_pack(msgpack_sbuffer *sb, bool denied, const char *message)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    mc_proto_header(&pk, 2);
+    mc_proto_header(&pk, denied ? 3 : 2);
     mc_pk_kv_bool(&pk, "ok", false);
     mc_pk_str(&pk, "error");
     mc_pk_strn(&pk, message, strnlen(message, MC_REPLY_TEXT_MAX));
+    if (denied)
+        mc_pk_kv_bool(&pk, "denied", true);
 }
 
 int mc_reply_status_decode(mc_reply_status_t *st, const void *buf, size_t len, mc_err_t *err)
@@ -48,7 +52,9 @@ int mc_reply_status_decode(mc_reply_status_t *st, const void *buf, size_t len, m
         return -1;
     int rc = -1;
     if (mc_mp_bool(&doc.root, "ok", &st->ok, err) != 0 ||
-        (!st->ok && mc_mp_str(&doc.root, "error", st->error, sizeof st->error, err) != 0))
+        (!st->ok && mc_mp_str(&doc.root, "error", st->error, sizeof st->error, err) != 0) ||
+        (!st->ok && mc_mp_get(&doc.root, "denied") &&
+         mc_mp_bool(&doc.root, "denied", &st->denied, err) != 0))
         memset(st, 0, sizeof *st);
     else
         rc = 0;

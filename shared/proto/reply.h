@@ -5,11 +5,14 @@
     published job is in flight, ["ack"] and ["ret"] messages follow: the
     minions' own acks and returns, forwarded as they came (ack.h, ret.h).
 
-    A refusal is {v, ok: false, error}: error says why, for a person, in
-    at most MC_REPLY_TEXT_MAX bytes. Every typed decoder below turns a
-    refusal into an MC_E_REFUSED error carrying that message, so that the
-    caller gets the answer it asked for or the master's reason in one
-    step; mc_reply_status_decode reads only {ok, error}, of any reply.
+    A refusal is {v, ok: false, error, denied}: error says why, for a
+    person, in at most MC_REPLY_TEXT_MAX bytes; denied (sent only when
+    true) says the caller may not do what was asked (publisher_acl), as
+    against a request that cannot be done. Every typed decoder below turns
+    a refusal into an MC_E_REFUSED error (MC_E_DENIED when denied)
+    carrying that message, so that the caller gets the answer it asked for
+    or the master's reason in one step; mc_reply_status_decode reads only
+    {ok, error, denied}, of any reply.
 
     An answer is {v, ok: true, ...} with the fields of its request:
       publish       jid ("" when no minion matched: nothing was
@@ -31,11 +34,13 @@
 
 typedef struct {
     bool ok;
+    bool denied;                       /* not permitted, rather than not possible */
     char error[MC_REPLY_TEXT_MAX + 1]; /* "" when ok */
 } mc_reply_status_t;
 
-/* {v, ok: false, error}; a longer message is cut at MC_REPLY_TEXT_MAX. */
-void mc_reply_error_pack(msgpack_sbuffer *sb, const char *message);
+/* {v, ok: false, error[, denied: true]}; a longer message is cut at
+   MC_REPLY_TEXT_MAX. */
+void mc_reply_error_pack(msgpack_sbuffer *sb, bool denied, const char *message);
 int mc_reply_status_decode(mc_reply_status_t *st, const void *buf, size_t len, mc_err_t *err);
 
 /* ---- publish and list_targets ----------------------------------------------- */

@@ -25,7 +25,9 @@ test_expect_success 'master starts and creates its keys with tight modes' '
     test "$(stat -c %a "$T/pki/master/master.cert_secret")" = 600 &&
     test "$(stat -c %a "$T/pki/master/master.sign")" = 600 &&
     test "$(stat -c %a "$T/pki/master")" = 700 &&
-    test "$(stat -c %a "$T/run/master/master.ipc")" = 600
+    test "$(stat -c %a "$T/run/master/master.ipc")" = 660 &&
+    test "$(stat -c %a "$T/run/master")" = 750 &&
+    test "$(stat -c %G "$T/run/master/master.ipc")" = "$(id -gn)"
 '
 
 test_expect_success 'new minions wait as pending until accepted' '

@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 
     /* client API replies, as the master packs them; the first byte picks
        the decoder (fuzz_reply.c) */
-    mc_reply_error_pack(&sb, "no job 20261122153012123456 in the job cache");
+    mc_reply_error_pack(&sb, false, "no job 20261122153012123456 in the job cache");
     put_sb("reply", "error", 0, &sb);
     const char *ids[] = {"web1", "web2", "db1"};
     const char *why[] = {NULL, "not connected", NULL};

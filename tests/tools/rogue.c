@@ -399,6 +399,8 @@ static int master(char **a)
     f.pull = curve_server(&f, ZMQ_PULL, a[2]);
     f.reg = curve_server(&f, ZMQ_ROUTER, a[3]);
     const char *command = a[5];
+    printf("listening\n");
+    fflush(stdout);
 
     /* Registration: accept whatever key the minion presents. */
     zpoller_t *p = zpoller_new(f.reg, NULL);

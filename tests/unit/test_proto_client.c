@@ -523,7 +523,7 @@ static void refusals(void **state)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_reply_error_pack(&sb, "no job " JID " in the job cache");
+    mc_reply_error_pack(&sb, false, "no job " JID " in the job cache");
     mc_reply_status_t st;
     mc_err_t err;
     assert_int_equal(mc_reply_status_decode(&st, sb.data, sb.size, &err), 0);
@@ -539,6 +539,18 @@ static void refusals(void **state)
         assert_int_equal(err.code, MC_E_REFUSED);
         assert_string_equal(err.msg, "no job " JID " in the job cache");
     }
+    /* Not permitted, rather than not possible. */
+    msgpack_sbuffer_clear(&sb);
+    mc_reply_error_pack(&sb, true, "user alice may not run cmd.run on db1 (publisher_acl)");
+    assert_int_equal(mc_reply_status_decode(&st, sb.data, sb.size, &err), 0);
+    assert_true(st.denied);
+    assert_int_equal(decode_publish(sb.data, sb.size, &err), -1);
+    assert_int_equal(err.code, MC_E_DENIED);
+    assert_string_equal(err.msg, "user alice may not run cmd.run on db1 (publisher_acl)");
+    mutate(&sb, "denied", put_str);
+    assert_int_equal(decode_publish(sb.data, sb.size, &err), -1);
+    assert_int_equal(err.code, MC_E_FAILED);
+    assert_non_null(strstr(err.msg, "field 'denied' is not a boolean"));
     mutate(&sb, "error", NULL);
     reply_fails(decode_publish, &sb, "missing field 'error'");
     mutate(&sb, "ok", put_str);
@@ -550,7 +562,7 @@ static void refusals(void **state)
     memset(long_msg, 'e', sizeof long_msg - 1);
     long_msg[sizeof long_msg - 1] = '\0';
     msgpack_sbuffer_clear(&sb);
-    mc_reply_error_pack(&sb, long_msg);
+    mc_reply_error_pack(&sb, false, long_msg);
     assert_int_equal(mc_reply_status_decode(&st, sb.data, sb.size, &err), 0);
     assert_int_equal(strlen(st.error), MC_REPLY_TEXT_MAX);
 

@@ -14,7 +14,7 @@
 static void jobs_usage(FILE *f)
 {
     fprintf(f, "Usage: mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
-               "                      [--out txt|json]\n"
+               "                      [--user NAME] [--out txt|json]\n"
                "       mctl jobs show JID [--out txt|json]\n"
                "       mctl jobs wait JID [--out txt|json]\n"
                "       mctl jobs kill JID\n"
@@ -25,6 +25,8 @@ static void jobs_usage(FILE *f)
                "  -n, --limit N       at most N jobs (default 50, at most 10000)\n"
                "      --fun GLOB      only jobs whose function matches, e.g. 'cmd.*'\n"
                "      --target GLOB   only jobs whose target expression matches\n"
+               "      --user NAME     only the jobs NAME ran (users of publisher_acl see\n"
+               "                      only their own)\n"
                "      --since TIME    only jobs since TIME: 'YYYY-MM-DD[ HH:MM[:SS]]' (local),\n"
                "                      or an age such as 30m, 12h, 7d\n"
                "      --out FORMAT    txt (default) or json\n"
@@ -112,11 +114,11 @@ static void print_jobs_json(const mc_reply_jobs_list_t *l)
 }
 
 static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char *target,
-                     int64_t since)
+                     const char *user, int64_t since)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_request_jobs_list_pack(&sb, fun, target, limit, since);
+    mc_request_jobs_list_pack(&sb, fun, target, user, limit, since);
     client_frame_t *body;
     int rc = client_request(o->config_dir, &sb, &body, 30000);
     msgpack_sbuffer_destroy(&sb);
@@ -281,6 +283,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         {"fun", required_argument, NULL, 'f'},
         {"target", required_argument, NULL, 'T'},
         {"since", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'u'},
         {"out", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -289,7 +292,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         jobs_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    const char *action = argv[1], *fun = NULL, *target = NULL;
+    const char *action = argv[1], *fun = NULL, *target = NULL, *user = NULL;
     int limit = 50;
     int64_t since = 0;
     /* The action stands where getopt expects the program's name, and
@@ -314,6 +317,12 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         case 'T':
             target = optarg;
             break;
+        case 'u':
+            if (strlen(optarg) > MC_USER_MAX)
+                return cli_usage_error("--user: a user name has at most %d characters",
+                                       MC_USER_MAX);
+            user = optarg;
+            break;
         case 's':
             since = parse_since(optarg);
             if (since < 0)
@@ -337,7 +346,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
     if (strcmp(action, "list") == 0) {
         if (rest)
             return cli_usage_error("jobs list: unexpected argument '%s'", argv[optind]);
-        return jobs_list(&o, limit, fun, target, since);
+        return jobs_list(&o, limit, fun, target, user, since);
     }
     if (strcmp(action, "show") == 0) {
         if (rest != 1)

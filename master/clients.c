@@ -177,13 +177,18 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
 {
     const mc_req_jobs_list_t *q = &req->jobs_list;
     mc_err_t err;
+    if (!who->all && q->user[0] && strcmp(q->user, who->user) != 0) {
+        clients_reply_denied(self, route, "user %s may not list the jobs of %s", who->user,
+                             q->user);
+        return;
+    }
     jobcache_flush(self->cache);
     jobcache_query_t query = {.limit = (int)q->limit,
                               .fun = q->fun[0] ? q->fun : NULL,
                               .target = q->target[0] ? q->target : NULL,
                               .since_us = q->since_us,
                               /* Users of the ACL see their own jobs. */
-                              .user = who->all ? NULL : who->user};
+                              .user = !who->all ? who->user : q->user[0] ? q->user : NULL};
     mc_reply_jobs_list_t list = {0};
     if (jobcache_list(self->cache, &query, &list, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);

@@ -420,6 +420,23 @@ static char *copy_blob(sqlite3_stmt *st, int c, size_t *len)
     return copy;
 }
 
+int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1])
+{
+    sqlite3_stmt *st;
+    user[0] = '\0';
+    if (sqlite3_prepare_v2(self->db, "SELECT user FROM jobs WHERE jid = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
+    int rc = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(user, MC_USER_MAX + 1, "%s", text(st, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
                   mc_err_t *err)
 {

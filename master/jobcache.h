@@ -55,6 +55,8 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
    is unknown; returns is the caller's to free either way. */
 int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
                   mc_err_t *err);
+/* The user who ran a job: 0, or -1 when the jid is unknown. */
+int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1]);
 /* Forget jobs older than the cut-off; returns how many. */
 int jobcache_prune(jobcache_t *self, int64_t before_us);
 

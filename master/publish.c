@@ -190,6 +190,19 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req,
         char why[512];
         bool allowed = acl_allows(self->acl, &caller, fun, arg, kwarg, &minions, why, sizeof why);
         free(grains);
+        /* jobs.kill: only one's own jobs, whatever the rules allow. */
+        if (allowed && strcmp(fun, "jobs.kill") == 0) {
+            const msgpack_object *which = arg && arg->via.array.size ? arg->via.array.ptr : NULL;
+            char owner[MC_USER_MAX + 1] = "", jid_arg[MC_JID_LEN + 1] = "";
+            if (which && which->type == MSGPACK_OBJECT_STR && which->via.str.size == MC_JID_LEN)
+                memcpy(jid_arg, which->via.str.ptr, MC_JID_LEN);
+            jobcache_flush(self->cache);
+            if (!mc_jid_valid(jid_arg, strlen(jid_arg)) ||
+                jobcache_job_user(self->cache, jid_arg, owner) != 0 || strcmp(owner, who->user)) {
+                snprintf(why, sizeof why, "user %s may kill only its own jobs", who->user);
+                allowed = false;
+            }
+        }
         if (!allowed) {
             clients_reply_denied(self, route, "%s", why);
             free(ids);

@@ -191,10 +191,11 @@ void mc_request_list_targets_pack(msgpack_sbuffer *sb, const mc_req_target_spec_
 }
 
 void mc_request_jobs_list_pack(msgpack_sbuffer *sb, const char *fun, const char *target,
-                               int64_t limit, int64_t since_us)
+                               const char *user, int64_t limit, int64_t since_us)
 {
     msgpack_packer pk;
-    start(&pk, sb, MC_REQ_JOBS_LIST, 4);
+    start(&pk, sb, MC_REQ_JOBS_LIST, 5);
+    mc_pk_kv_str(&pk, "user", user ? user : "");
     mc_pk_kv_int(&pk, "limit", limit);
     mc_pk_kv_str(&pk, "fun", fun ? fun : "");
     mc_pk_kv_str(&pk, "target", target ? target : "");
@@ -289,7 +290,8 @@ static int decode_jobs_list(const msgpack_object *m, mc_req_jobs_list_t *q, mc_e
     return mc_mp_str_opt(m, "fun", q->fun, sizeof q->fun, err) ||
                    mc_mp_str_opt(m, "target", q->target, sizeof q->target, err) ||
                    opt_int(m, "limit", 1, MC_JOBS_LIMIT_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit, err) ||
-                   opt_int(m, "since", 0, INT64_MAX, 0, &q->since_us, err)
+                   opt_int(m, "since", 0, INT64_MAX, 0, &q->since_us, err) ||
+                   mc_mp_str_opt(m, "user", q->user, sizeof q->user, err)
                ? -1
                : 0;
 }

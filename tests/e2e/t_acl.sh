@@ -39,6 +39,7 @@ test_expect_success 'set-up: users in the client group, rules for them, two mini
         "publisher_acl:" \
         "  mctl_alice:" \
         "    - test.*" \
+        "    - jobs.kill" \
         "    - '"'"'web*'"'"':" \
         "      - cmd.run:" \
         "          args: ['"'"'echo '"'"']" \
@@ -51,7 +52,7 @@ test_expect_success 'set-up: users in the client group, rules for them, two mini
         "  users: ['"'"'mctl_eve'"'"']" \
         "  modules: ['"'"'test\.sleep'"'"']" &&
     start_and_accept web1 db1 &&
-    grep -q "publisher_acl: 4 rules for users of group mctlacl" "$T/log/master" &&
+    grep -q "publisher_acl: 5 rules for users of group mctlacl" "$T/log/master" &&
     test "$(stat -c %G "$T/run/master/master.ipc")" = mctlacl
 '
 
@@ -84,7 +85,7 @@ test_expect_success 'the blacklist wins over a rule' '
 
 test_expect_success 'keys are for root and the master.s user; outside the group, no socket' '
     refused mctl_alice "user mctl_alice may not key_list" key list &&
-    st=0 && as mctl_out "*" test.ping > out.txt 2> err.txt || st=$? &&
+    { st=0; as mctl_out "*" test.ping > out.txt 2> err.txt || st=$?; } &&
     cat err.txt && test $st = 69 && grep -q "permission denied" err.txt
 '
 
@@ -95,7 +96,13 @@ test_expect_success 'the history is each user.s own, and names the user the kern
     as mctl_alice jobs list --limit 1000 > list.txt &&
     grep -q "^$alicejid " list.txt && ! grep -q "^$rootjid " list.txt &&
     refused mctl_alice "may not see job $rootjid: it is another user.s" jobs show "$rootjid" &&
-    as mctl_alice jobs wait "$alicejid" | grep -q "^    True$"
+    as mctl_alice jobs wait "$alicejid" | grep -q "^    True$" &&
+    mctl --out json jobs list --user mctl_alice --limit 10000 > mine.json &&
+    python3 -c "import json,sys; u={j[\"user\"] for j in json.load(open(\"mine.json\"))}; sys.exit(u != {\"mctl_alice\"})" &&
+    refused mctl_alice "user mctl_alice may not list the jobs of root" jobs list --user root &&
+    refused mctl_alice "user mctl_alice may kill only its own jobs" web1 jobs.kill "$rootjid" &&
+    { st=0; as mctl_alice web1 jobs.kill "$alicejid" > out.txt 2> err.txt || st=$?; } &&
+    cat out.txt err.txt && test $st != 77 && grep -q "is not running here" out.txt
 '
 
 test_expect_success 'a client that claims another user is recorded as who it is' '

@@ -225,7 +225,7 @@ test_expect_success 'uninstall stops and removes the minions and deletes their k
         host_clean $h || return 1
     done &&
     mctl key list --out json | tr -d " \n" | grep -q "\"minions\":\[\]" &&
-    st=0 && mctl -t 2 --gather-timeout 1 "*" test.ping || st=$? && test $st = 2
+    { st=0; mctl -t 2 --gather-timeout 1 "*" test.ping || st=$?; } && test $st = 2
 '
 
 test_expect_success 'the minion package: install with --package, re-run, uninstall' '

@@ -172,12 +172,12 @@ test_expect_success 'the job history names the user the kernel gives, not the on
 test_expect_success 'ids and jids that could name paths are refused' '
     mkdir -p "$T/etc/evil" &&
     printf "id: ../../evil\nmaster: 127.0.0.1\nmaster_pubkey: %s\n" "$CERT" > "$T/etc/evil/minion" &&
-    st=0 && "$BIN/mctl-minion" -c "$T/etc/evil" 2> err.txt || st=$? &&
+    { st=0; "$BIN/mctl-minion" -c "$T/etc/evil" 2> err.txt || st=$?; } &&
     test $st != 0 && grep -q "is not a valid minion id" err.txt &&
     ! ls "$T/pki" | grep -q evil &&
-    st=0 && mctl jobs show ../../etc/passwd 2> err.txt || st=$? &&
+    { st=0; mctl jobs show ../../etc/passwd 2> err.txt || st=$?; } &&
     test $st = 64 &&
-    st=0 && mctl key accept "../x" -y > out.txt 2>&1 || st=$? &&
+    { st=0; mctl key accept "../x" -y > out.txt 2>&1 || st=$?; } &&
     ! test -e "$T/pki/x"
 '
 

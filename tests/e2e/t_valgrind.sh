@@ -21,8 +21,8 @@ test_expect_success 'under valgrind: master and two minions come up and answer' 
 test_expect_success 'under valgrind: jobs with output, a failure, a timeout, grains, history' '
     mctl -L v1,v2 cmd.run "echo hello; echo oops >&2" > out.txt &&
     test "$(grep -c hello out.txt)" = 2 &&
-    st=0 && mctl v1 cmd.run "exit 3" > /dev/null || st=$? && test $st = 1 &&
-    st=0 && mctl -t 1 v2 cmd.run "sleep 30" > /dev/null || st=$? && test $st = 1 &&
+    { st=0; mctl v1 cmd.run "exit 3" > /dev/null || st=$?; } && test $st = 1 &&
+    { st=0; mctl -t 1 v2 cmd.run "sleep 30" > /dev/null || st=$?; } && test $st = 1 &&
     mctl v1 grains.get os > /dev/null &&
     jid=$(mctl --async "*" test.ping | grep -oE "[0-9]{20}") &&
     mctl jobs wait "$jid" > /dev/null &&

@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     put_sb("client", "jobs-show", -1, &sb);
     mc_request_job_pack(&sb, MC_REQ_JOBS_WAIT, jid);
     put_sb("client", "jobs-wait", -1, &sb);
-    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", 10, 1764000000000000);
+    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", NULL, 10, 1764000000000000);
     put_sb("client", "jobs_list", -1, &sb);
     const mc_req_kind_t plain[] = {MC_REQ_KEY_LIST, MC_REQ_KEY_FINGER, MC_REQ_MASTER_KEY};
     for (size_t i = 0; i < 3; i++) {

@@ -296,7 +296,7 @@ static void jobs_requests(void **state)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", 20, 1764000000000000);
+    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", "alice", 20, 1764000000000000);
     mc_request_t req;
     mc_err_t err;
     assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
@@ -305,10 +305,11 @@ static void jobs_requests(void **state)
     assert_string_equal(req.jobs_list.target, "web*");
     assert_int_equal(req.jobs_list.limit, 20);
     assert_int_equal(req.jobs_list.since_us, 1764000000000000);
+    assert_string_equal(req.jobs_list.user, "alice");
     mc_request_done(&req);
     /* Every field of jobs_list may be left out. */
-    const char *fields[] = {"fun", "target", "limit", "since"};
-    for (size_t i = 0; i < 4; i++)
+    const char *fields[] = {"fun", "target", "limit", "since", "user"};
+    for (size_t i = 0; i < 5; i++)
         mutate(&sb, fields[i], NULL);
     assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
     assert_string_equal(req.jobs_list.fun, "");
@@ -317,11 +318,11 @@ static void jobs_requests(void **state)
     assert_int_equal(req.jobs_list.since_us, 0);
     mc_request_done(&req);
     msgpack_sbuffer_clear(&sb);
-    mc_request_jobs_list_pack(&sb, NULL, NULL, 5, 0);
+    mc_request_jobs_list_pack(&sb, NULL, NULL, NULL, 5, 0);
     mutate(&sb, "limit", put_neg);
     request_fails(&sb, "bad jobs_list request: field 'limit' is out of range");
     msgpack_sbuffer_clear(&sb);
-    mc_request_jobs_list_pack(&sb, NULL, NULL, 5, 0);
+    mc_request_jobs_list_pack(&sb, NULL, NULL, NULL, 5, 0);
     mutate(&sb, "target", put_long_str);
     request_fails(&sb, "field 'target' is longer than 255 bytes");
 

@@ -127,14 +127,44 @@ static bool allows(const acl_t *acl, const char *user, const char *const *groups
     return acl_allows(acl, &who, fun, arg, kwarg, m, why, 256);
 }
 
+/* What both checking tests start from: the rules of `config` and the
+   fleet. */
+typedef struct {
+    acl_t *acl;
+    fleet_t fleet;
+} fixture_t;
+
+static int fixture_up(void **state)
+{
+    static fixture_t fx;
+    mc_err_t err;
+    fx.acl = load(config, &err);
+    if (!fx.acl)
+        return -1;
+    fleet_init(&fx.fleet);
+    *state = &fx;
+    return 0;
+}
+
+static int fixture_down(void **state)
+{
+    fixture_t *fx = *state;
+    mc_mp_doc_done(&fx->fleet.db);
+    acl_destroy(&fx->acl);
+    return 0;
+}
+
+/* The argument array of a doc made by strings(). */
+static const msgpack_object *args_of(const mc_mp_doc_t *doc)
+{
+    return mc_mp_get(&doc->root, "a");
+}
+
 static void functions_and_targets(void **state)
 {
-    (void)state;
-    mc_err_t err;
-    acl_t *acl = load(config, &err);
-    assert_non_null(acl);
-    fleet_t f;
-    fleet_init(&f);
+    fixture_t *fx = *state;
+    const acl_t *acl = fx->acl;
+    const fleet_t f = fx->fleet;
     const char *ids[4];
     const msgpack_object *grains[4];
     char why[256];
@@ -169,19 +199,13 @@ static void functions_and_targets(void **state)
     acl_caller_t alice = {"alice", no_groups, 0}, bob = {"bob", no_groups, 0};
     assert_true(acl_names(acl, &alice));
     assert_false(acl_names(acl, &bob));
-
-    mc_mp_doc_done(&f.db);
-    acl_destroy(&acl);
 }
 
 static void arguments_and_blacklist(void **state)
 {
-    (void)state;
-    mc_err_t err;
-    acl_t *acl = load(config, &err);
-    assert_non_null(acl);
-    fleet_t f;
-    fleet_init(&f);
+    fixture_t *fx = *state;
+    const acl_t *acl = fx->acl;
+    const fleet_t f = fx->fleet;
     const char *ids[4];
     const msgpack_object *grains[4];
     char why[256];
@@ -189,16 +213,16 @@ static void arguments_and_blacklist(void **state)
     mc_mp_doc_t a, k;
 
     strings(&a, 1, "nginx-full");
-    assert_true(allows(acl, "alice", no_groups, "pkg.install", mc_mp_get(&a.root, "a"), NULL, &webs, why));
+    assert_true(allows(acl, "alice", no_groups, "pkg.install", args_of(&a), NULL, &webs, why));
     mc_mp_doc_done(&a);
     strings(&a, 1, "apache2");
-    assert_false(allows(acl, "alice", no_groups, "pkg.install", mc_mp_get(&a.root, "a"), NULL, &webs, why));
+    assert_false(allows(acl, "alice", no_groups, "pkg.install", args_of(&a), NULL, &webs, why));
     assert_string_equal(why,
                         "user alice may not run pkg.install with these arguments (publisher_acl)");
     mc_mp_doc_done(&a);
     /* one positional argument more than the rule has a pattern for */
     strings(&a, 2, "nginx", "extra");
-    assert_false(allows(acl, "alice", no_groups, "pkg.install", mc_mp_get(&a.root, "a"), NULL, &webs, why));
+    assert_false(allows(acl, "alice", no_groups, "pkg.install", args_of(&a), NULL, &webs, why));
     mc_mp_doc_done(&a);
     kwargs(&k, "refresh", "True");
     assert_true(allows(acl, "alice", no_groups, "pkg.install", NULL, &k.root, &webs, why));
@@ -216,9 +240,6 @@ static void arguments_and_blacklist(void **state)
     assert_string_equal(why, "user guest1 may not publish (publisher_acl_blacklist)");
     assert_false(allows(acl, "carol", no_groups, "state.apply", NULL, NULL, &all, why));
     assert_string_equal(why, "state.apply may not be run by carol (publisher_acl_blacklist)");
-
-    mc_mp_doc_done(&f.db);
-    acl_destroy(&acl);
 }
 
 static void config_errors(void **state)
@@ -258,8 +279,8 @@ static void config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(functions_and_targets),
-        cmocka_unit_test(arguments_and_blacklist),
+        cmocka_unit_test_setup_teardown(functions_and_targets, fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(arguments_and_blacklist, fixture_up, fixture_down),
         cmocka_unit_test(config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,9 +105,9 @@ void fleet_start(fleet_t *f, const char *name, int count, int workers)
     char *cfg = mc_sprintf("interface: 127.0.0.1\npublish_port: %d\nret_port: %d\nauth_port: %d\n"
                            "pki_dir: %s/pki/master\ncachedir: %s/cache/master\n"
                            "sock_dir: %s/run\npidfile: %s/master.pid\nauto_accept: true\n"
-                           "log_level: warning\n",
+                           "audit_log: %s/audit.log\nlog_level: warning\n",
                            f->base_port, f->base_port + 1, f->base_port + 2, f->dir, f->dir, f->dir,
-                           f->dir);
+                           f->dir, f->dir);
     char *path = mc_sprintf("%s/master", f->etc);
     write_text(path, cfg);
     free(cfg);

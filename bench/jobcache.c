@@ -114,8 +114,9 @@ static void bench_list(const char *dir, const char *bin, int jobs)
 
     char *cfg = mc_sprintf("interface: 127.0.0.1\npublish_port: 39505\nret_port: 39506\n"
                            "auth_port: 39507\npki_dir: %s/pki\ncachedir: %s\nsock_dir: %s/run\n"
-                           "pidfile: %s/master.pid\nlog_level: warning\nkeep_jobs: 0\n",
-                           dir, cache, dir, dir);
+                           "pidfile: %s/master.pid\naudit_log: %s/audit.log\nlog_level: warning\n"
+                           "keep_jobs: 0\n",
+                           dir, cache, dir, dir, dir);
     char *etc = mc_sprintf("%s/etc", dir);
     mc_mkdir_p(etc, 0755, NULL);
     char *cfgpath = mc_sprintf("%s/master", etc);

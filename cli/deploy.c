@@ -633,6 +633,16 @@ static int wait_for_ping(deploy_t *d, host_t *h, int64_t deadline_ms)
             if (got == 0)
                 continue;
             mc_ret_t ret;
+            mc_reply_status_t st;
+            if (strcmp(kind, MC_KIND_REPLY) == 0 &&
+                mc_reply_status_decode(&st, body->data, body->size, &err) == 0 && !st.ok) {
+                /* Refused (not permitted, or the master cannot): asking
+                   again will not change that. */
+                client_frame_free(&body);
+                client_close(&c);
+                host_fail(h, "master: %s", st.error);
+                return -1;
+            }
             if (strcmp(kind, "ret") == 0 &&
                 mc_ret_decode(&ret, body->data, body->size, &err) == 0) {
                 answered = strcmp(ret.id, h->id) == 0 && ret.success;
@@ -801,8 +811,8 @@ static int remote_exec(ssh_session s, const char *cmd, const char *stdin_data, r
     /* A command that ends at once (sudo refusing, say) may have closed
        the channel before its input is written: then what it said and its
        exit status, still to be read, tell why, not the failed write. */
-    bool unwritten = stdin_data &&
-                     ssh_channel_write(ch, stdin_data, (uint32_t)strlen(stdin_data)) < 0;
+    bool unwritten =
+        stdin_data && ssh_channel_write(ch, stdin_data, (uint32_t)strlen(stdin_data)) < 0;
     char write_error[256] = "";
     if (unwritten)
         snprintf(write_error, sizeof write_error, "%s", ssh_get_error(s));

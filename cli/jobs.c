@@ -78,7 +78,7 @@ static void print_time(int64_t us)
 static void json_text_field(const char *key, const char *value, bool last)
 {
     printf("        \"%s\": ", key);
-    output_json_text(stdout, value, strlen(value), 8);
+    mc_json_text(stdout, value, strlen(value), 8);
     printf(last ? "\n" : ",\n");
 }
 

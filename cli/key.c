@@ -47,7 +47,7 @@ static void print_list(const mc_reply_key_list_t *l, out_format_t out)
         printf("{\n");
         for (size_t s = 0; s < 4; s++) {
             printf("    \"%s\": ", sections[s].field);
-            output_json_strings(stdout, sections[s].ids->items, sections[s].ids->count, 4);
+            mc_json_strings(stdout, sections[s].ids->items, sections[s].ids->count, 4);
             printf(s < 3 ? ",\n" : "\n");
         }
         printf("}\n");

@@ -17,18 +17,18 @@ static void print_json(result_t *r, size_t n)
     printf("{\n");
     for (size_t i = 0; i < n; i++) {
         printf("    ");
-        output_json_string(stdout, r[i].id, strlen(r[i].id));
+        mc_json_string(stdout, r[i].id, strlen(r[i].id));
         printf(": ");
         mc_ret_t ret;
         mc_err_t err;
         client_frame_t *f = r[i].ret;
         if (f && mc_ret_decode(&ret, f->data, f->size, &err) == 0) {
-            output_json_value(stdout, ret.ret, 4);
+            mc_json_value(stdout, ret.ret, 4);
             mc_ret_done(&ret);
         } else {
             char msg[512];
             results_missing_text(&r[i], msg, sizeof msg);
-            output_json_string(stdout, msg, strlen(msg));
+            mc_json_string(stdout, msg, strlen(msg));
         }
         printf(i + 1 < n ? ",\n" : "\n");
     }

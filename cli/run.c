@@ -334,7 +334,7 @@ int cmd_list_targets(const cli_opts_t *o, const client_target_t *target)
         return rc == EXIT_FAILED ? EXIT_USAGE : rc;
     const mc_strs_t *minions = &reply.minions;
     if (o->out == OUT_JSON) {
-        output_json_strings(stdout, minions->items, minions->count, 0);
+        mc_json_strings(stdout, minions->items, minions->count, 0);
         printf("\n");
     } else {
         for (size_t i = 0; i < minions->count; i++)

@@ -6,6 +6,8 @@ set(deploy ${PROJECT_SOURCE_DIR}/deploy)
 install(TARGETS mctl-master RUNTIME DESTINATION bin COMPONENT master)
 install(FILES ${deploy}/mctl-master.service DESTINATION /lib/systemd/system COMPONENT master)
 install(FILES ${deploy}/master.conf DESTINATION /etc/mctl RENAME master COMPONENT master)
+install(FILES ${deploy}/mctl-master.logrotate DESTINATION /etc/logrotate.d RENAME mctl-master
+        COMPONENT master)
 
 install(TARGETS mctl-minion RUNTIME DESTINATION bin COMPONENT minion)
 install(FILES ${deploy}/mctl-minion.service DESTINATION /lib/systemd/system COMPONENT minion)

@@ -32,6 +32,7 @@ typedef struct {
 typedef struct {
     char *who;
     bool group;
+    unsigned rights;     /* ACL_RIGHT_*: an '@' entry (then no target, no functions) */
     mc_target_t *target; /* NULL: every minion */
     char *target_text;
     fun_rule_t *funs;
@@ -201,20 +202,41 @@ static int parse_fun(rule_t *r, const mc_yaml_t *item, mc_err_t *err)
     return -1;
 }
 
+static unsigned right_named(const char *name)
+{
+    if (strcmp(name, "@jobs") == 0)
+        return ACL_RIGHT_JOBS;
+    if (strcmp(name, "@keys") == 0)
+        return ACL_RIGHT_KEYS;
+    if (strcmp(name, "@deploy") == 0)
+        return ACL_RIGHT_DEPLOY;
+    return 0;
+}
+
 /* The entries of one user or group: functions everywhere, or
    {target: [functions]}. */
 static int parse_entries(acl_t *self, const mc_yaml_t *who, mc_err_t *err)
 {
     if (who->kind != MC_YAML_LIST) {
-        mc_err_set(err, "master: line %d: publisher_acl: %s: expected a list", who->line,
-                   who->key);
+        mc_err_set(err, "master: line %d: publisher_acl: %s: expected a list", who->line, who->key);
         return -1;
     }
     for (size_t i = 0; i < who->count; i++) {
         const mc_yaml_t *item = who->items[i];
-        bool targeted = item->kind == MC_YAML_MAP && item->count == 1 &&
-                        item->items[0]->kind == MC_YAML_LIST;
+        bool targeted =
+            item->kind == MC_YAML_MAP && item->count == 1 && item->items[0]->kind == MC_YAML_LIST;
         rule_t *r = add_rule(self, who->key);
+        if (item->kind == MC_YAML_SCALAR && item->value[0] == '@') {
+            r->rights = right_named(item->value);
+            if (!r->rights) {
+                mc_err_set(err,
+                           "master: line %d: publisher_acl: %s: '%s' is not a right (expected "
+                           "@jobs, @keys or @deploy)",
+                           item->line, who->key, item->value);
+                return -1;
+            }
+            continue;
+        }
         if (!targeted) {
             if (parse_fun(r, item, err) != 0)
                 return -1;
@@ -286,8 +308,9 @@ acl_t *acl_new(const mc_yaml_t *doc, mc_err_t *err)
                            &self->nbl_mods, err) != 0)
                 goto fail;
         } else {
-            mc_err_set(err, "master: line %d: publisher_acl_blacklist: %s: expected users or "
-                            "modules",
+            mc_err_set(err,
+                       "master: line %d: publisher_acl_blacklist: %s: expected users or "
+                       "modules",
                        part->line, part->key);
             goto fail;
         }
@@ -331,6 +354,17 @@ static bool rule_applies(const rule_t *r, const acl_caller_t *who)
         if (strcmp(r->who, who->groups[i]) == 0)
             return true;
     return false;
+}
+
+unsigned acl_rights(const acl_t *self, const acl_caller_t *who)
+{
+    if (any_match(self->bl_users, self->nbl_users, who->user))
+        return 0;
+    unsigned rights = 0;
+    for (size_t i = 0; i < self->nrules; i++)
+        if (rule_applies(&self->rules[i], who))
+            rights |= self->rules[i].rights;
+    return rights;
 }
 
 bool acl_names(const acl_t *self, const acl_caller_t *who)
@@ -447,16 +481,17 @@ bool acl_allows(const acl_t *self, const acl_caller_t *who, const char *fun,
     }
     switch (got) {
     case GOT_NO_RULE:
-        snprintf(why, cap, "user %s may not publish: no publisher_acl rule names the user or a "
-                           "group of the user",
+        snprintf(why, cap,
+                 "user %s may not publish: no publisher_acl rule names the user or a "
+                 "group of the user",
                  who->user);
         break;
     case GOT_RULE:
         snprintf(why, cap, "user %s may not run %s (publisher_acl)", who->user, fun);
         break;
     case GOT_FUN:
-        snprintf(why, cap, "user %s may not run %s with these arguments (publisher_acl)",
-                 who->user, fun);
+        snprintf(why, cap, "user %s may not run %s with these arguments (publisher_acl)", who->user,
+                 fun);
         break;
     default:
         snprintf(why, cap, "user %s may not run %s on %s (publisher_acl)", who->user, fun,

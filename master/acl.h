@@ -13,6 +13,10 @@
           ops%:                       # the members of a group
             - 'G@roles:db and not db9':
               - service.*
+          carol:
+            - '@jobs'                 # every user's jobs, not only her own
+            - '@keys'                 # mctl key: list, accept, reject, delete
+            - '@deploy'               # mctl deploy: add (and remove) minions
         publisher_acl_blacklist:
           users: ['^guest']           # regexes on the user's name
           modules: ['cmd.*']          # regexes on the function
@@ -24,6 +28,10 @@
     arguments) on a target that includes every minion the job reaches. The
     blacklist wins over any rule. root and the master's own user are not
     checked here: they may do everything.
+
+    The '@' entries are rights beyond publishing, as Salt's '@wheel' and
+    '@jobs' in external_auth: without them a user of the ACL sees only its
+    own jobs and may not touch keys or deploy.
 
     The rules are compiled once, when the config is read; a bad rule is a
     config error that names the line. */
@@ -63,6 +71,16 @@ typedef struct {
 bool acl_allows(const acl_t *self, const acl_caller_t *who, const char *fun,
                 const msgpack_object *arg, const msgpack_object *kwarg,
                 const acl_minions_t *minions, char *why, size_t cap);
+
+/* Rights beyond publishing ('@' entries). */
+enum {
+    ACL_RIGHT_JOBS = 1 << 0,   /* '@jobs': every user's jobs (list, show, wait, kill) */
+    ACL_RIGHT_KEYS = 1 << 1,   /* '@keys': every key request */
+    ACL_RIGHT_DEPLOY = 1 << 2, /* '@deploy': the master's key, key list, preseed, delete,
+                                  and test.ping (to see a minion it installs answer) */
+};
+/* The rights the rules give the caller (none to a blacklisted user). */
+unsigned acl_rights(const acl_t *self, const acl_caller_t *who);
 
 /* Whether any rule names the caller (a user of the ACL at all). */
 bool acl_names(const acl_t *self, const acl_caller_t *who);

@@ -38,6 +38,8 @@ void clients_reply_error(master_t *self, zframe_t *route, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    self->outcome.decision = "error";
+    snprintf(self->outcome.reason, sizeof self->outcome.reason, "%s", msg);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_reply_error_pack(&sb, false, msg);
@@ -53,13 +55,14 @@ void clients_reply_denied(master_t *self, zframe_t *route, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     mc_warn("client: refused: %s", msg);
+    self->outcome.decision = "refused";
+    snprintf(self->outcome.reason, sizeof self->outcome.reason, "%s", msg);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_reply_error_pack(&sb, true, msg);
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
 }
-
 
 /* Stream one minion message to every client waiting on the job. */
 void clients_notify_waiters(master_t *self, job_t *job, const char *kind, zframe_t *payload)
@@ -127,8 +130,10 @@ int clients_resolve_target(master_t *self, zframe_t *route, const mc_req_target_
     /* Nodegroups can make a target longer than any minion would accept
        in a job, or the history could show. */
     if (strlen(r->tgt) > MC_TGT_MAX) {
-        clients_reply_error(self, route, "the target is longer than %d bytes once nodegroups are "
-                                         "expanded", MC_TGT_MAX);
+        clients_reply_error(self, route,
+                            "the target is longer than %d bytes once nodegroups are "
+                            "expanded",
+                            MC_TGT_MAX);
         clients_resolved_done(r);
         return -1;
     }
@@ -155,7 +160,7 @@ int clients_resolve_target(master_t *self, zframe_t *route, const mc_req_target_
 }
 
 static void handle_list_targets(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
+                                const caller_t *who)
 {
     resolved_t r;
     if (clients_resolve_target(self, route, &req->target, &r) != 0)
@@ -177,7 +182,8 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
 {
     const mc_req_jobs_list_t *q = &req->jobs_list;
     mc_err_t err;
-    if (!who->all && q->user[0] && strcmp(q->user, who->user) != 0) {
+    bool every = who->rights & ACL_RIGHT_JOBS;
+    if (!every && q->user[0] && strcmp(q->user, who->user) != 0) {
         clients_reply_denied(self, route, "user %s may not list the jobs of %s", who->user,
                              q->user);
         return;
@@ -188,7 +194,9 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
                               .target = q->target[0] ? q->target : NULL,
                               .since_us = q->since_us,
                               /* Users of the ACL see their own jobs. */
-                              .user = !who->all ? who->user : q->user[0] ? q->user : NULL};
+                              .user = !every       ? who->user
+                                      : q->user[0] ? q->user
+                                                   : NULL};
     mc_reply_jobs_list_t list = {0};
     if (jobcache_list(self->cache, &query, &list, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
@@ -218,7 +226,7 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
         mc_strs_free(&returns);
         return;
     }
-    if (!who->all && strcmp(stored.user, who->user) != 0) {
+    if (!(who->rights & ACL_RIGHT_JOBS) && strcmp(stored.user, who->user) != 0) {
         clients_reply_denied(self, route, "user %s may not see job %s: it is another user's",
                              who->user, jid);
         mc_strs_free(&returns);
@@ -263,7 +271,7 @@ static void handle_jobs_wait(master_t *self, zframe_t *route, const mc_request_t
 /* ---- keys --------------------------------------------------------------- */
 
 static void handle_key_list(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
+                            const caller_t *who)
 {
     size_t n, nd;
     minion_t **all = registry_list(self->registry, &n);
@@ -296,7 +304,7 @@ static void finger_of(mc_key_finger_t *k, const char *id, const char *state,
 }
 
 static void handle_key_finger(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
+                              const caller_t *who)
 {
     size_t n, nd, count = 0;
     minion_t **all = registry_list(self->registry, &n);
@@ -322,7 +330,7 @@ static void handle_key_finger(master_t *self, zframe_t *route, const mc_request_
 /* What deploy writes into a minion's config: the master's public key and
    ports. */
 static void handle_master_key(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
+                              const caller_t *who)
 {
     mc_reply_master_key_t k = {.publish_port = self->cfg->publish_port,
                                .ret_port = self->cfg->ret_port,
@@ -338,7 +346,7 @@ static void handle_master_key(master_t *self, zframe_t *route, const mc_request_
 
 /* Deploy brings a minion's public key back over SSH: accept exactly it. */
 static void handle_key_preseed(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
+                               const caller_t *who)
 {
     mc_err_t err;
     const mc_req_preseed_t *p = &req->preseed;
@@ -361,7 +369,7 @@ static void handle_key_preseed(master_t *self, zframe_t *route, const mc_request
 
 /* accept / reject / delete: ids are globs, as salt-key takes them. */
 static void handle_key_change(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
+                              const caller_t *who)
 {
     mc_err_t err;
     const mc_req_keys_t *k = &req->keys;
@@ -456,12 +464,15 @@ static handler_fn *const handlers[MC_REQ_KINDS] = {
 /* What a user of the ACL (not root, not the master's user) may ask at
    all: publishing and the targets it reaches when a rule names the user
    (each job is then checked in publish_request), the history of its own
-   jobs (checked in the handlers). Keys and deploy are for root and the
-   master's user. */
+   jobs (or everyone's, with @jobs: checked in the handlers). Keys are for
+   root and the master's user, and for users given @keys; deploy (the
+   master's key, preseeding a minion's key and deleting it again when the
+   install fails) also for users given @deploy. */
 static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who, char *why,
                          size_t cap)
 {
     acl_caller_t caller = {who->user, (const char *const *)who->groups, who->ngroups};
+    unsigned need = ACL_RIGHT_KEYS;
     switch (kind) {
     case MC_REQ_PUBLISH:
     case MC_REQ_LIST_TARGETS:
@@ -476,29 +487,106 @@ static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who
     case MC_REQ_JOBS_SHOW:
     case MC_REQ_JOBS_WAIT:
         return true;
+    case MC_REQ_KEY_LIST:
+    case MC_REQ_KEY_FINGER:
+    case MC_REQ_MASTER_KEY:
+    case MC_REQ_KEY_PRESEED:
+    case MC_REQ_KEY_DELETE:
+        need |= ACL_RIGHT_DEPLOY;
+        break;
     default:
-        snprintf(why, cap, "user %s may not %s: keys and deploy are for root and the master's user",
-                 who->user, mc_request_name(kind));
-        return false;
+        break;
     }
+    if (who->rights & need)
+        return true;
+    snprintf(why, cap,
+             "user %s may not %s: keys and deploy are for root, the master's user and users "
+             "given %s in publisher_acl",
+             who->user, mc_request_name(kind),
+             need & ACL_RIGHT_DEPLOY ? "@keys or @deploy" : "@keys");
+    return false;
+}
+
+/* The audit line of one request (req NULL: it did not decode). */
+static void audit_request(master_t *self, const caller_t *who, const mc_request_t *req)
+{
+    if (!self->audit)
+        return;
+    audit_rec_t rec = {.time_us = mc_wall_us(),
+                       .uid = who->uid,
+                       .user = who->user,
+                       .request = req ? mc_request_name(req->kind) : "invalid",
+                       .decision = self->outcome.decision,
+                       .reason = self->outcome.reason,
+                       .jid = self->outcome.jid};
+    char *filter_user[1];
+    switch (req ? (int)req->kind : -1) {
+    case MC_REQ_PUBLISH:
+        rec.target = req->publish.target.tgt;
+        rec.tgt_type = req->publish.target.tgt_type;
+        rec.function = req->publish.fun;
+        rec.args = req->publish.arg;
+        rec.kwargs = req->publish.kwarg;
+        break;
+    case MC_REQ_LIST_TARGETS:
+        rec.target = req->target.tgt;
+        rec.tgt_type = req->target.tgt_type;
+        break;
+    case MC_REQ_JOBS_LIST:
+        rec.target = req->jobs_list.target;
+        rec.function = req->jobs_list.fun;
+        if (req->jobs_list.user[0]) {
+            filter_user[0] = (char *)req->jobs_list.user;
+            rec.arg_strs = filter_user;
+            rec.narg_strs = 1;
+        }
+        break;
+    case MC_REQ_JOBS_SHOW:
+    case MC_REQ_JOBS_WAIT:
+        rec.jid = req->job.jid;
+        break;
+    case MC_REQ_KEY_ACCEPT:
+    case MC_REQ_KEY_REJECT:
+    case MC_REQ_KEY_DELETE:
+        rec.arg_strs = req->keys.ids.items;
+        rec.narg_strs = req->keys.ids.count;
+        break;
+    case MC_REQ_KEY_PRESEED:
+        rec.target = req->preseed.id;
+        break;
+    default:
+        break;
+    }
+    audit_write(self->audit, &rec);
 }
 
 /* One request from a client: [route][msgpack body], from the local user
    who (as the kernel says, never as the request says). A request that
-   does not decode is answered with why. */
+   does not decode is answered with why. Every request, whatever became of
+   it, leaves one line in the audit log. */
 void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who)
 {
+    memset(&self->outcome, 0, sizeof self->outcome);
+    self->outcome.decision = "allowed";
     mc_request_t req;
     mc_err_t err;
     if (mc_request_decode(&req, zframe_data(body), zframe_size(body), &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
+        audit_request(self, who, NULL);
         return;
     }
+    /* The rights the ACL gives, worked out once for this request. */
+    caller_t me = *who;
+    if (!me.all) {
+        acl_caller_t caller = {me.user, (const char *const *)me.groups, me.ngroups};
+        me.rights = acl_rights(self->acl, &caller);
+    }
     char why[MC_REPLY_TEXT_MAX + 1];
-    if (!who->all && !acl_user_may(self, req.kind, who, why, sizeof why))
+    if (!me.all && !acl_user_may(self, req.kind, &me, why, sizeof why))
         clients_reply_denied(self, route, "%s", why);
     else
-        handlers[req.kind](self, route, &req, who);
+        handlers[req.kind](self, route, &req, &me);
+    audit_request(self, &me, &req);
     mc_request_done(&req);
 }
 
@@ -537,6 +625,7 @@ int clients_caller(caller_t *who, unsigned long uid, unsigned long gid)
     who->uid = uid;
     who->gid = gid;
     who->all = uid == 0 || uid == (unsigned long)geteuid();
+    who->rights = who->all ? ~0u : 0;
     struct passwd pw, *found = NULL;
     char buf[4096];
     if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found) == 0 && found &&

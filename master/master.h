@@ -11,6 +11,7 @@
 #include <czmq.h>
 
 #include "acl.h"
+#include "audit.h"
 #include "admission.h"
 #include "config.h"
 #include "jobcache.h"
@@ -41,10 +42,19 @@
 typedef struct {
     char user[MC_USER_MAX + 1]; /* the name, or "uid N" */
     unsigned long uid, gid;
-    bool all;       /* root or the master's own user: not checked against the ACL */
-    char **groups;  /* the names of the user's groups */
+    bool all;        /* root or the master's own user: not checked against the ACL */
+    unsigned rights; /* ACL_RIGHT_* the publisher_acl gives (all of them when all) */
+    char **groups;   /* the names of the user's groups */
     size_t ngroups;
 } caller_t;
+
+/* What became of the client request being handled, for the audit log:
+   set by the replies that refuse it and by the publish that runs it. */
+typedef struct {
+    const char *decision; /* "allowed", "refused" or "error" */
+    char reason[MC_REPLY_TEXT_MAX + 1];
+    char jid[MC_JID_LEN + 1];
+} outcome_t;
 
 typedef struct server {
     mc_master_config_t *cfg;
@@ -56,20 +66,21 @@ typedef struct server {
     zhashx_t *to_confirm;    /* minion id -> zlistx of jids received this turn */
     zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
     int64_t next_prune_ms;
-    zhashx_t *nodegroups; /* name -> compound expression */
-    acl_t *acl;           /* publisher_acl */
-    unsigned long client_gid;   /* client_group: may use the client socket */
+    zhashx_t *nodegroups;     /* name -> compound expression */
+    acl_t *acl;               /* publisher_acl */
+    audit_t *audit;           /* audit_log */
+    outcome_t outcome;        /* of the client request being handled */
+    unsigned long client_gid; /* client_group: may use the client socket */
     char client_group_name[64];
     zsock_t *zap, *reg, *pub, *pull, *client;
     zhashx_t *subs; /* minion id -> subscriptions standing on its topic (as a pointer-sized int) */
     mc_log_limit_t hostile_log, stale_log, zap_log, register_log; /* lines any peer can cause */
-    admission_t *admission; /* new keys per address */
+    admission_t *admission;                                       /* new keys per address */
     int sigfd;
     int64_t last_jid_us;
     char *ipc_path;
     bool stop;
 } master_t;
-
 
 /* ---- clients.c ---------------------------------------------------------- */
 
@@ -116,8 +127,7 @@ bool clients_fun_name_valid(const char *fun);
 /* ---- publish.c ---------------------------------------------------------- */
 
 /* A publish request: sign, seal, publish, record, answer. */
-void publish_request(master_t *self, zframe_t *route, const mc_request_t *req,
-                     const caller_t *who);
+void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
 void publish_settle(const char *id, void *arg);

@@ -80,6 +80,8 @@ static void on_signal(master_t *self)
     if (si.ssi_signo == SIGHUP) {
         mc_log_reopen();
         mc_err_t err;
+        if (self->audit && audit_reopen(self->audit, &err) != 0)
+            mc_error("SIGHUP: %s; still writing to the file open before", err.msg);
         if (registry_reload(self->registry, &err) != 0)
             mc_error("reloading keys: %s", err.msg);
         else
@@ -146,8 +148,7 @@ static int resolve_client_group(master_t *self, mc_err_t *err)
     if (found)
         snprintf(self->client_group_name, sizeof self->client_group_name, "%s", found->gr_name);
     else
-        snprintf(self->client_group_name, sizeof self->client_group_name, "%lu",
-                 self->client_gid);
+        snprintf(self->client_group_name, sizeof self->client_group_name, "%lu", self->client_gid);
     return 0;
 }
 
@@ -251,6 +252,24 @@ static int load_nodegroups(master_t *self, mc_err_t *err)
     return 0;
 }
 
+/* audit_log, its folder made when missing (0750). */
+static int open_audit_log(master_t *self, mc_err_t *err)
+{
+    char *path = self->cfg->audit_log[0] ? mc_strdup(self->cfg->audit_log)
+                                         : audit_default_path(self->cfg->log_file);
+    char *slash = strrchr(path, '/');
+    int rc = 0;
+    if (slash && slash != path) {
+        *slash = '\0';
+        rc = mc_mkdir_p(path, 0750, err);
+        *slash = '/';
+    }
+    if (rc == 0)
+        self->audit = audit_open(path, err);
+    free(path);
+    return self->audit ? 0 : -1;
+}
+
 static int setup(master_t *self, mc_err_t *err)
 {
     mc_master_config_t *cfg = self->cfg;
@@ -284,16 +303,25 @@ static int setup(master_t *self, mc_err_t *err)
     free(db);
     if (!self->cache)
         return -1;
-    if (resolve_client_group(self, err) != 0)
+    if (open_audit_log(self, err) != 0)
         return -1;
+    /* The rest of the config's meaning: an error is the config's (78). */
+    if (resolve_client_group(self, err) != 0) {
+        err->code = MC_E_CONFIG;
+        return -1;
+    }
     self->acl = acl_new(cfg->doc, err);
-    if (!self->acl)
+    if (!self->acl) {
+        err->code = MC_E_CONFIG;
         return -1;
+    }
     if (acl_rule_count(self->acl))
         mc_info("publisher_acl: %zu rules for users of group %s", acl_rule_count(self->acl),
                 self->client_group_name);
-    if (load_nodegroups(self, err) != 0)
+    if (load_nodegroups(self, err) != 0) {
+        err->code = MC_E_CONFIG;
         return -1;
+    }
     size_t known;
     minion_t **all = registry_list(self->registry, &known);
     int accepted = 0;
@@ -372,6 +400,7 @@ static void teardown(master_t *self)
     zhashx_destroy(&self->confirm_later);
     zhashx_destroy(&self->nodegroups);
     acl_destroy(&self->acl);
+    audit_close(&self->audit);
     zhashx_destroy(&self->subs);
     admission_destroy(&self->admission);
     registry_destroy(&self->registry);
@@ -384,11 +413,11 @@ static void teardown(master_t *self)
 int server_run(mc_master_config_t *cfg)
 {
     master_t self = {.cfg = cfg, .sigfd = -1};
-    mc_err_t err;
+    mc_err_t err = {0};
     if (setup(&self, &err) != 0) {
         mc_error("%s", err.msg);
         teardown(&self);
-        return 1;
+        return err.code == MC_E_CONFIG ? 78 : 1;
     }
     /* Socket handlers in poll order; the signalfd comes last. */
     struct {
@@ -480,4 +509,3 @@ void server_close(server_t **pself)
         *pself = NULL;
     }
 }
-

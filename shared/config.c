@@ -44,6 +44,7 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, pub_hwm, CF_INT, 1, 1000000),
     F(mc_master_config_t, minion_alive_interval, CF_INT, 2, 86400),
     F(mc_master_config_t, client_group, CF_STR, 0, 0),
+    F(mc_master_config_t, audit_log, CF_STR, 0, 0),
     {"nodegroups", CF_MAP, SIZE_MAX, 0, 0},
     {"publisher_acl", CF_MAP, SIZE_MAX, 0, 0},
     {"publisher_acl_blacklist", CF_MAP, SIZE_MAX, 0, 0},
@@ -196,6 +197,7 @@ static void master_defaults(mc_master_config_t *c)
     c->cachedir = mc_strdup("/var/cache/mctl/master");
     c->sock_dir = mc_strdup("/run/mctl/master");
     c->client_group = mc_strdup(""); /* the master's primary group */
+    c->audit_log = mc_strdup("");    /* LOGDIR/audit.log */
     c->log_file = mc_strdup("");
     c->pidfile = mc_strdup("/run/mctl/master.pid");
     c->log_level = MC_LOG_INFO;

@@ -20,6 +20,7 @@ typedef struct {
     int ret_port, auth_port; /* PULL: returns and the rest; ROUTER: key registration */
     char *pki_dir, *cachedir, *sock_dir, *log_file, *pidfile;
     char *client_group; /* may use the client socket ("": the master's primary group) */
+    char *audit_log;    /* one JSON line per client request ("": LOGDIR/audit.log) */
     mc_log_level_t log_level;
     bool auto_accept;
     int keep_jobs;             /* hours */

@@ -24,6 +24,7 @@ typedef enum {
     MC_E_REFUSED,     /* the peer answered and refused the request */
     MC_E_DENIED,      /* not permitted for this user */
     MC_E_INPUT,       /* bad input from the user (usage) */
+    MC_E_CONFIG,      /* the configuration is wrong (a daemon exits 78) */
 } mc_err_code_t;
 
 typedef struct {

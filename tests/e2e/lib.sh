@@ -80,6 +80,7 @@ write_master_config() {
         echo "cachedir: $T/cache/master"
         echo "sock_dir: $T/run/master"
         echo "pidfile: $T/run/master.pid"
+        echo "audit_log: $T/log/audit.log"
         echo "log_level: debug"
         printf '%s\n' "$@"
     } > "$T/etc/master"

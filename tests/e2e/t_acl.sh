@@ -2,6 +2,7 @@
 # Who may run what: real local users (made here with useradd, run with
 # setpriv) in the master's client_group, each request checked against
 # publisher_acl by the user the kernel names. (Skipped unless root.)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || ! command -v useradd >/dev/null; then
@@ -30,11 +31,12 @@ refused() {
 
 test_expect_success 'set-up: users in the client group, rules for them, two minions' '
     for g in mctlacl mctlops; do getent group $g > /dev/null || groupadd $g; done &&
-    for u in mctl_alice mctl_bob mctl_eve mctl_out; do
+    for u in mctl_alice mctl_bob mctl_carol mctl_eve mctl_out; do
         id -u $u > /dev/null 2>&1 || useradd -M -N -s /usr/sbin/nologin $u || return 1
     done &&
     usermod -g mctlacl -G "" mctl_alice && usermod -g mctlacl -G mctlops mctl_bob &&
     usermod -g mctlacl -G "" mctl_eve && usermod -g users -G "" mctl_out &&
+    usermod -g mctlacl -G "" mctl_carol &&
     start_master "client_group: mctlacl" \
         "publisher_acl:" \
         "  mctl_alice:" \
@@ -46,13 +48,17 @@ test_expect_success 'set-up: users in the client group, rules for them, two mini
         "  mctlops%:" \
         "    - '"'"'db*'"'"':" \
         "      - cmd.run" \
+        "    - '"'"'@keys'"'"'" \
+        "  mctl_carol:" \
+        "    - '"'"'@jobs'"'"'" \
+        "    - '"'"'@deploy'"'"'" \
         "  mctl_eve:" \
         "    - test.*" \
         "publisher_acl_blacklist:" \
         "  users: ['"'"'mctl_eve'"'"']" \
         "  modules: ['"'"'test\.sleep'"'"']" &&
     start_and_accept web1 db1 &&
-    grep -q "publisher_acl: 5 rules for users of group mctlacl" "$T/log/master" &&
+    grep -q "publisher_acl: 8 rules for users of group mctlacl" "$T/log/master" &&
     test "$(stat -c %G "$T/run/master/master.ipc")" = mctlacl
 '
 
@@ -91,6 +97,7 @@ test_expect_success 'keys are for root and the master.s user; outside the group,
 
 test_expect_success 'the history is each user.s own, and names the user the kernel gives' '
     rootjid=$(mctl --async web1 test.ping | grep -oE "[0-9]{20}") &&
+    echo "$rootjid" > rootjid &&
     alicejid=$(as mctl_alice --async web1 test.ping | grep -oE "[0-9]{20}") &&
     test "$(job_user "$alicejid")" = mctl_alice &&
     as mctl_alice jobs list --limit 1000 > list.txt &&
@@ -108,7 +115,78 @@ test_expect_success 'the history is each user.s own, and names the user the kern
 test_expect_success 'a client that claims another user is recorded as who it is' '
     jid=$(setpriv --reuid=mctl_alice --regid=mctlacl --init-groups \
           "$ROGUE" lie "$T/run/master/master.ipc" web1 test.ping root) &&
-    test "$(job_user "$jid")" = mctl_alice
+    test "$(job_user "$jid")" = mctl_alice &&
+    echo "$jid" > liejid
+'
+
+test_expect_success '@jobs: every user.s jobs; @keys and @deploy: the key requests they name' '
+    rootjid=$(cat rootjid) &&
+    as mctl_carol jobs list --user root --limit 10000 | grep -q "^$rootjid " &&
+    as mctl_carol jobs show "$rootjid" | grep -q "^    True$" &&
+    as mctl_carol key list | grep -q "^web1$" &&
+    refused mctl_carol "user mctl_carol may not key_accept: .* given @keys in publisher_acl" \
+        key accept -y nosuch &&
+    refused mctl_carol "user mctl_carol may not run test.ping" "*" test.ping &&
+    as mctl_bob key list | grep -q "^db1$" &&
+    { st=0; as mctl_bob key reject -y nosuch > out.txt 2>&1 || st=$?; } &&
+    cat out.txt && test $st != 77 &&
+    refused mctl_alice "user mctl_alice may not key_finger" key finger
+'
+
+# audit NAME: the audit log, every line checked to be one JSON object,
+# as a Python list in the file NAME.
+audit_lines() {
+    python3 -c "
+import json,sys
+out = [json.loads(l) for l in open(sys.argv[1])]
+json.dump(out, open(sys.argv[2], \"w\"))" "$T/log/audit.log" "$1"
+}
+# audit_has FILE PYTHON-CONDITION: some record r of FILE makes it true.
+audit_has() {
+    python3 -c "
+import json,sys
+recs = json.load(open(sys.argv[1]))
+sys.exit(0 if any(eval(sys.argv[2], {}, {\"r\": r}) for r in recs) else 1)" "$@" ||
+        { echo "no record where: $2"; return 1; }
+}
+# all_answer N: mctl "*" test.ping gets N answers.
+all_answer() {
+    test "$(mctl "*" test.ping | grep -c "^    True$")" = "$1"
+}
+
+test_expect_success 'the audit log: a line per request, the kernel.s user, what was asked, the decision' '
+    audit_lines a.json &&
+    alice=$(id -u mctl_alice) &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r[\"uid\"] == $alice and r[\"request\"] == \"publish\" and r[\"function\"] == \"cmd.run\" and r[\"args\"] == [\"echo hello\"] and r[\"target\"] == \"web1\" and r[\"decision\"] == \"allowed\" and len(r[\"jid\"]) == 20" &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r[\"function\"] == \"grains.items\" and r[\"decision\"] == \"refused\" and \"may not run grains.items\" in r[\"reason\"] and \"jid\" not in r" &&
+    audit_has a.json "r[\"user\"] == \"mctl_eve\" and r[\"decision\"] == \"refused\" and \"blacklist\" in r[\"reason\"]" &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r[\"request\"] == \"key_list\" and r[\"decision\"] == \"refused\"" &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r[\"request\"] == \"jobs_show\" and r[\"jid\"] == \"$(cat rootjid)\" and r[\"decision\"] == \"refused\"" &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r.get(\"jid\") == \"$(cat liejid)\" and r[\"decision\"] == \"allowed\"" &&
+    audit_has a.json "r[\"user\"] == \"root\" and r[\"uid\"] == 0 and r[\"request\"] == \"publish\"" &&
+    ! audit_has a.json "r[\"user\"] == \"mctl_out\"" &&
+    test "$(stat -c %a "$T/log/audit.log")" = 600
+'
+
+test_expect_success 'the audit log survives a restart and a logrotate without losing a line' '
+    cp "$T/log/audit.log" before.log &&
+    stop_daemon master && restart_master &&
+    wait_until 20 all_answer 2 &&
+    cmp before.log <(head -n "$(wc -l < before.log)" "$T/log/audit.log") &&
+    test "$(wc -l < "$T/log/audit.log")" -gt "$(wc -l < before.log)" &&
+    sed -e "s|/var/log/mctl/|$T/log/|" -e "s|/run/mctl/master/master.pid|$T/run/master.pid|" \
+        -e "/^ *su /d" -e "/^ *create /d" "$SRC/deploy/mctl-master.logrotate" > rotate.conf &&
+    n0=$(wc -l < "$T/log/audit.log") &&
+    { for i in $(seq 1 40); do mctl --async web1 test.ping > /dev/null || exit 1; done & } &&
+    loop=$! &&
+    wait_until 20 sh -c "test \$(wc -l < $T/log/audit.log) -ge $((n0 + 10))" &&
+    logrotate -f -s rotate.state rotate.conf &&
+    wait "$loop" &&
+    test -s "$T/log/audit.log.1" &&
+    wait_until 10 test -s "$T/log/audit.log" &&
+    test "$(cat "$T/log/audit.log.1" "$T/log/audit.log" | wc -l)" = $((n0 + 40)) &&
+    cat "$T/log/audit.log.1" "$T/log/audit.log" > all.log &&
+    python3 -c "import json,sys; [json.loads(l) for l in open(\"all.log\")]"
 '
 
 test_done

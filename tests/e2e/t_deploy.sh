@@ -45,7 +45,13 @@ result_of() { awk -v h="$1" '$1 == h { print $2 }' "$2"; }
 error_of() { awk -v h="$1" '$1 == h { $1 = $2 = $3 = ""; print }' "$2"; }
 
 start_fleet_master() {
-    write_master_config "interface: 0.0.0.0"
+    # mctl_dep may deploy (publisher_acl @deploy); mctl_nodep may not.
+    getent group mctldep > /dev/null || groupadd mctldep || return 1
+    for u in mctl_dep mctl_nodep; do
+        id -u $u > /dev/null 2>&1 || useradd -M -N -g mctldep -s /usr/sbin/nologin $u || return 1
+    done
+    write_master_config "interface: 0.0.0.0" "client_group: mctldep" \
+        "publisher_acl:" "  mctl_dep:" "    - '@deploy'"
     sed -i "/^interface: 127.0.0.1/d" "$T/etc/master"
     ip netns exec "$MASTER_NS" "$BIN/mctl-master" -c "$T/etc" >> "$T/log/master" 2>&1 &
     DAEMON_PIDS[master]=$!
@@ -253,6 +259,35 @@ test_expect_success 'an ad-hoc host with --ask-pass: the password is asked once,
     test "$(result_of "$ip" out)" = installed &&
     mctl -L "$ip" test.ping | grep -q True &&
     deploy_ok out --uninstall "root@$ip" -i "$FLEET/id_ed25519" && host_clean h3
+'
+
+# as_user USER ARGS...: mctl deploy run by a local user, from the master's
+# namespace, with a copy of the fleet's key and known hosts of its own.
+as_user() {
+    local user=$1; shift
+    ip netns exec "$MASTER_NS" setpriv --reuid="$user" --regid=mctldep --init-groups \
+        "$BIN/mctl" -c "$T/etc" deploy --known-hosts "$T/$user/known_hosts" -i "$T/$user/id" \
+        --master "$(fleet_ip master)" -t 30 "$@"
+}
+
+test_expect_success 'a user given @deploy deploys and uninstalls; one without is refused, nothing made' '
+    chmod 755 "$T" "$T/etc" "$T/run" && chmod 644 "$T/etc/master" &&
+    for u in mctl_dep mctl_nodep; do
+        mkdir -p "$T/$u" && cp "$FLEET/id_ed25519" "$T/$u/id" && cp "$T/known_hosts" "$T/$u/" &&
+        chown -R "$u" "$T/$u" && chmod 700 "$T/$u" || return 1
+    done &&
+    ip=$(fleet_ip h3) &&
+    { st=0; as_user mctl_nodep "root@$ip" > out 2>&1 || st=$?; } &&
+    cat out && test $st = 77 &&
+    grep -q "user mctl_nodep may not master_key" out &&
+    host_clean h3 &&
+    { st=0; as_user mctl_dep "root@$ip" > out 2>&1 || st=$?; } &&
+    cat out && test $st = 0 &&
+    test "$(result_of "$ip" out)" = installed &&
+    mctl -L "$ip" test.ping | grep -q True &&
+    { st=0; as_user mctl_dep --uninstall "root@$ip" > out 2>&1 || st=$?; } &&
+    cat out && test $st = 0 && host_clean h3 &&
+    ! mctl key list | grep -qx "$ip"
 '
 
 test_expect_success 'bad input: an unknown roster entry, a bad roster, no hosts' '

@@ -168,6 +168,28 @@ test_expect_success 'a bad config stops the master with the file, line and key' 
     grep -q "master: line 3: ret_port: expected a port number, got \"abc\"" err.txt
 '
 
+test_expect_success 'a bad publisher_acl or client_group stops the master with exit 78 and why' '
+    mkdir -p "$T/badacl" &&
+    base="pki_dir: $T/badacl/pki\ncachedir: $T/badacl/cache\nsock_dir: $T/badacl/run\naudit_log: $T/badacl/audit.log\n" &&
+    printf "${base}publisher_acl:\n  alice:\n    - '"'"'test.(('"'"'\n" > "$T/badacl/master" &&
+    { st=0; "$BIN/mctl-master" -c "$T/badacl" 2> err.txt || st=$?; } &&
+    cat err.txt && test $st = 78 &&
+    grep -q "master: line 7: publisher_acl: .test.((. is not a regular expression" err.txt &&
+    printf "${base}client_group: nosuchgroup\n" > "$T/badacl/master" &&
+    { st=0; "$BIN/mctl-master" -c "$T/badacl" 2> err.txt || st=$?; } &&
+    cat err.txt && test $st = 78 &&
+    grep -q "client_group: there is no group .nosuchgroup." err.txt
+'
+
+test_expect_success 'an audit log that cannot be opened stops the master and says why' '
+    mkdir -p "$T/badaudit" && : > "$T/badaudit/file" &&
+    printf "pki_dir: $T/badaudit/pki\ncachedir: $T/badaudit/cache\nsock_dir: $T/badaudit/run\naudit_log: $T/badaudit/file/audit.log\n" > "$T/badaudit/master" &&
+    { st=0; "$BIN/mctl-master" -c "$T/badaudit" 2> err.txt || st=$?; } &&
+    cat err.txt && test $st != 0 &&
+    grep -q "$T/badaudit/file" err.txt &&
+    ! test -e "$T/badaudit/run/master.ipc"
+'
+
 test_expect_success 'the master refuses a pki_dir others can write to' '
     mkdir -p "$T/openpki/pki" && chmod 777 "$T/openpki/pki" &&
     printf "pki_dir: $T/openpki/pki\nsock_dir: $T/openpki/run\nret_port: 1\n" > "$T/openpki/master" &&

@@ -53,8 +53,8 @@ test_expect_success 'deleting an id that also has a denied key removes both, and
 
 test_expect_success 'a sock_dir others can write to is refused' '
     mkdir -p "$T/open/run" && chmod 777 "$T/open/run" &&
-    printf "sock_dir: %s\npki_dir: %s\ncachedir: %s\npublish_port: 1\nret_port: 2\nauth_port: 3\n" \
-        "$T/open/run" "$T/open/pki" "$T/open/cache" > "$T/open/master" &&
+    printf "sock_dir: %s\npki_dir: %s\ncachedir: %s\naudit_log: %s\npublish_port: 1\nret_port: 2\nauth_port: 3\n" \
+        "$T/open/run" "$T/open/pki" "$T/open/cache" "$T/open/audit.log" > "$T/open/master" &&
     { st=0; "$BIN/mctl-master" -c "$T/open" 2> err.txt || st=$?; } &&
     cat err.txt &&
     test $st != 0 &&

@@ -60,10 +60,12 @@ static server_t *master(void)
     free(minions);
     for (int attempt = 0; attempt < 20 && !m; attempt++) {
         int base = 20000 + (int)(randombytes_uniform(30000));
-        char *text = mc_sprintf("interface: 127.0.0.1\nret_port: %d\n"
-                                "auth_port: %d\npublish_port: %d\npki_dir: %s/pki\ncachedir: %s/cache\n"
-                                "sock_dir: %s/run\nnodegroups:\n  web: 'web* or G@roles:web'\n",
-                                base, base + 1, base + 2, dir, dir, dir);
+        char *text =
+            mc_sprintf("interface: 127.0.0.1\nret_port: %d\n"
+                       "auth_port: %d\npublish_port: %d\npki_dir: %s/pki\ncachedir: %s/cache\n"
+                       "sock_dir: %s/run\naudit_log: %s/audit.log\n"
+                       "nodegroups:\n  web: 'web* or G@roles:web'\n",
+                       base, base + 1, base + 2, dir, dir, dir, dir);
         if (mc_master_config_parse(&cfg, text, strlen(text), &err) != 0)
             abort();
         free(text);

@@ -258,6 +258,9 @@ static void config_errors(void **state)
          "line 4: publisher_acl: flags: expected args (a list) or kwargs (a map)"},
         {"publisher_acl_blacklist:\n  hosts: [a]\n",
          "line 2: publisher_acl_blacklist: hosts: expected users or modules"},
+        {"publisher_acl:\n  alice:\n    - '@wheel'\n",
+         "line 3: publisher_acl: alice: '@wheel' is not a right (expected @jobs, @keys or "
+         "@deploy)"},
         {"publisher_acl_blacklist:\n  users: ['(']\n",
          "line 2: publisher_acl_blacklist: users: '(' is not a regular expression"},
     };
@@ -276,12 +279,50 @@ static void config_errors(void **state)
     acl_destroy(&acl);
 }
 
+/* '@' entries give rights beyond publishing, to users and groups, and
+   nothing to publish with; a blacklisted user gets none. */
+static void rights(void **state)
+{
+    (void)state;
+    mc_err_t err;
+    acl_t *acl = load("publisher_acl:\n"
+                      "  carol:\n"
+                      "    - '@jobs'\n"
+                      "    - '@deploy'\n"
+                      "  ops%:\n"
+                      "    - '@keys'\n"
+                      "    - test.ping\n"
+                      "  guest2:\n"
+                      "    - '@keys'\n"
+                      "publisher_acl_blacklist:\n"
+                      "  users: ['^guest']\n",
+                      &err);
+    assert_non_null(acl);
+    const char *ops[] = {"ops"};
+    acl_caller_t carol = {"carol", NULL, 0}, dan = {"dan", ops, 1}, eve = {"eve", NULL, 0},
+                 guest = {"guest2", NULL, 0};
+    assert_int_equal(acl_rights(acl, &carol), ACL_RIGHT_JOBS | ACL_RIGHT_DEPLOY);
+    assert_int_equal(acl_rights(acl, &dan), ACL_RIGHT_KEYS);
+    assert_int_equal(acl_rights(acl, &eve), 0);
+    assert_int_equal(acl_rights(acl, &guest), 0);
+    /* carol is a user of the ACL, but no rule lets her run anything */
+    assert_true(acl_names(acl, &carol));
+    const char *const ids[] = {"web1"};
+    const msgpack_object *grains[] = {NULL};
+    acl_minions_t one = {ids, grains, 1};
+    char why[256];
+    assert_false(acl_allows(acl, &carol, "test.ping", NULL, NULL, &one, why, sizeof why));
+    assert_true(acl_allows(acl, &dan, "test.ping", NULL, NULL, &one, why, sizeof why));
+    acl_destroy(&acl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(functions_and_targets, fixture_up, fixture_down),
         cmocka_unit_test_setup_teardown(arguments_and_blacklist, fixture_up, fixture_down),
         cmocka_unit_test(config_errors),
+        cmocka_unit_test(rights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

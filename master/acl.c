@@ -10,6 +10,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "target.h"
@@ -346,33 +347,55 @@ size_t acl_rule_count(const acl_t *self)
 
 /* ---- checking ------------------------------------------------------------ */
 
-static bool rule_applies(const rule_t *r, const acl_caller_t *who)
+/* The caller's group names, sorted: each group rule is then one binary
+   search, so many rules for a user of many groups stay cheap. */
+typedef struct {
+    const char **names;
+    size_t n;
+} groupset_t;
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static groupset_t groupset_of(const acl_caller_t *who)
+{
+    groupset_t g = {mc_calloc(who->ngroups + 1, sizeof *g.names), who->ngroups};
+    memcpy(g.names, who->groups, who->ngroups * sizeof *g.names);
+    qsort(g.names, g.n, sizeof *g.names, cmp_name);
+    return g;
+}
+
+static bool rule_applies(const rule_t *r, const acl_caller_t *who, const groupset_t *g)
 {
     if (!r->group)
         return strcmp(r->who, who->user) == 0;
-    for (size_t i = 0; i < who->ngroups; i++)
-        if (strcmp(r->who, who->groups[i]) == 0)
-            return true;
-    return false;
+    const char *name = r->who;
+    return g->n && bsearch(&name, g->names, g->n, sizeof *g->names, cmp_name);
 }
 
 unsigned acl_rights(const acl_t *self, const acl_caller_t *who)
 {
     if (any_match(self->bl_users, self->nbl_users, who->user))
         return 0;
+    groupset_t g = groupset_of(who);
     unsigned rights = 0;
     for (size_t i = 0; i < self->nrules; i++)
-        if (rule_applies(&self->rules[i], who))
+        if (rule_applies(&self->rules[i], who, &g))
             rights |= self->rules[i].rights;
+    free(g.names);
     return rights;
 }
 
 bool acl_names(const acl_t *self, const acl_caller_t *who)
 {
-    for (size_t i = 0; i < self->nrules; i++)
-        if (rule_applies(&self->rules[i], who))
-            return true;
-    return false;
+    groupset_t g = groupset_of(who);
+    bool named = false;
+    for (size_t i = 0; i < self->nrules && !named; i++)
+        named = rule_applies(&self->rules[i], who, &g);
+    free(g.names);
+    return named;
 }
 
 /* An argument as Salt's str() would give it, for the patterns: strings as
@@ -454,9 +477,10 @@ bool acl_allows(const acl_t *self, const acl_caller_t *who, const char *fun,
     }
     int got = GOT_NO_RULE;
     const char *outside = NULL;
+    groupset_t g = groupset_of(who);
     for (size_t i = 0; i < self->nrules; i++) {
         const rule_t *r = &self->rules[i];
-        if (!rule_applies(r, who))
+        if (!rule_applies(r, who, &g))
             continue;
         if (got < GOT_RULE)
             got = GOT_RULE;
@@ -473,12 +497,15 @@ bool acl_allows(const acl_t *self, const acl_caller_t *who, const char *fun,
             while (r->target && m < minions->count &&
                    mc_target_eval(r->target, minions->ids[m], minions->grains[m]))
                 m++;
-            if (!r->target || m == minions->count)
+            if (!r->target || m == minions->count) {
+                free(g.names);
                 return true;
+            }
             if (!outside)
                 outside = minions->ids[m];
         }
     }
+    free(g.names);
     switch (got) {
     case GOT_NO_RULE:
         snprintf(why, cap,

@@ -126,7 +126,9 @@ test_expect_success '@jobs: every user.s jobs; @keys and @deploy: the key reques
     as mctl_carol key list | grep -q "^web1$" &&
     refused mctl_carol "user mctl_carol may not key_accept: .* given @keys in publisher_acl" \
         key accept -y nosuch &&
-    refused mctl_carol "user mctl_carol may not run test.ping" "*" test.ping &&
+    refused mctl_carol "user mctl_carol may not run cmd.run" "*" cmd.run id &&
+    as mctl_carol "*" test.ping > out.txt && test "$(grep -c "^    True$" out.txt)" = 2 &&
+    refused mctl_carol "user mctl_carol may not run test.ping" "*" test.ping 1 &&
     as mctl_bob key list | grep -q "^db1$" &&
     { st=0; as mctl_bob key reject -y nosuch > out.txt 2>&1 || st=$?; } &&
     cat out.txt && test $st != 77 &&

@@ -362,8 +362,10 @@ static int cmp_name(const void *a, const void *b)
 static groupset_t groupset_of(const acl_caller_t *who)
 {
     groupset_t g = {mc_calloc(who->ngroups + 1, sizeof *g.names), who->ngroups};
-    memcpy(g.names, who->groups, who->ngroups * sizeof *g.names);
-    qsort(g.names, g.n, sizeof *g.names, cmp_name);
+    if (g.n) {
+        memcpy(g.names, who->groups, g.n * sizeof *g.names);
+        qsort(g.names, g.n, sizeof *g.names, cmp_name);
+    }
     return g;
 }
 

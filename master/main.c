@@ -45,10 +45,9 @@ int main(int argc, char **argv)
         } else {
             status = server_run(&cfg);
         }
-        if (pidfile[0])
-            unlink(pidfile);
     }
     mc_master_config_free(&cfg);
+    status = mc_daemon_stop(status);
     zsys_shutdown();
     mc_log_close();
     return status;

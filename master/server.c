@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "master.h"
 #include "zap.h"
 
@@ -419,6 +420,7 @@ int server_run(mc_master_config_t *cfg)
         teardown(&self);
         return err.code == MC_E_CONFIG ? 78 : 1;
     }
+    mc_daemon_ready();
     /* Socket handlers in poll order; the signalfd comes last. */
     struct {
         zsock_t *sock;

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "grains.h"
 #include "keys.h"
 #include "channel.h"
@@ -332,8 +333,7 @@ static bool kind_is(const void *kind, size_t len, const char *s)
 
 /* A message from the master on this minion's topic: ["job"][sealed:
    signature, job] or ["stored"][{v, jids}]. */
-static void on_message(void *arg, const void *kind, size_t kind_len, const void *sealed,
-                       size_t len)
+static void on_message(void *arg, const void *kind, size_t kind_len, const void *sealed, size_t len)
 {
     agent_t *self = arg;
     unsigned char *plain = NULL;
@@ -745,6 +745,9 @@ static int setup(agent_t *self, mc_err_t *err)
     zlistx_set_destructor(self->acks, free_ack);
     if (open_signals(self, err) != 0)
         return -1;
+    /* Keys, spool and workers are there: from here on the minion works
+       (it waits for the master as long as it takes). */
+    mc_daemon_ready();
     mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
     if (register_with_master(self, err) != 0)
         return -1;

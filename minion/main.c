@@ -55,10 +55,9 @@ int main(int argc, char **argv)
         } else {
             status = agent_run(&cfg, mc_config_dir(args.config_dir));
         }
-        if (pidfile[0])
-            unlink(pidfile);
     }
     mc_minion_config_free(&cfg);
+    status = mc_daemon_stop(status);
     zsys_shutdown();
     mc_log_close();
     return status;

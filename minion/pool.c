@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -79,6 +80,7 @@ static int spawn_worker(pool_t *self, worker_t *w, mc_err_t *err)
         mc_err_set(err, "socketpair: %s", strerror(errno));
         return -1;
     }
+    pid_t minion = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         mc_err_set(err, "fork: %s", strerror(errno));
@@ -87,6 +89,13 @@ static int spawn_worker(pool_t *self, worker_t *w, mc_err_t *err)
         return -1;
     }
     if (pid == 0) {
+        /* When the minion dies, even by SIGKILL, the worker gets SIGTERM:
+           it cancels the running job, which kills the job's process group,
+           and the worker ends (nothing left to report to). A minion gone
+           already before this line is noticed by the parent changing. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != minion)
+            _exit(1);
         /* The worker keeps only its pipe and stdio: no sockets, no signalfd,
            no other worker's pipe. Signals back to their defaults. */
         sigset_t none;

@@ -3,14 +3,27 @@
 
 #include <sodium.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "keys.h"
+
+/* The process's one daemon: its pidfile (held locked while it runs) and,
+   with -d until it is ready, the pipe to the parent waiting for it. */
+static struct {
+    const char *name;
+    char *pidfile;
+    int pidfile_fd;
+    int ready_fd;
+} daemon_state = {"mctl", NULL, -1, -1};
 
 void mc_daemon_block_signals(bool with_sigchld)
 {
@@ -123,35 +136,186 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
     return 0;
 }
 
+/* The folder of a file, made when missing. */
+static int make_parent(const char *path, mode_t mode, mc_err_t *err)
+{
+    char *dir = mc_strdup(path);
+    char *slash = strrchr(dir, '/');
+    int rc = 0;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        rc = mc_mkdir_p(dir, mode, err);
+    }
+    free(dir);
+    return rc;
+}
+
+/* The pidfile, locked (flock) for as long as this process lives: a second
+   daemon with the same pidfile cannot take it, whatever the timing. */
+static int pidfile_take(const char *path, mc_err_t *err)
+{
+    if (make_parent(path, 0755, err) != 0)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        mc_err_set(err, "pidfile %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+        if (e == EWOULDBLOCK && pid > 0)
+            mc_err_set(err, "already running as pid %ld (pidfile %s)", pid, path);
+        else if (e == EWOULDBLOCK)
+            mc_err_set(err, "already running (pidfile %s is locked)", path);
+        else
+            mc_err_set(err, "pidfile %s: cannot lock it: %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        mc_err_set(err, "pidfile %s: cannot write it: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    daemon_state.pidfile = mc_strdup(path);
+    daemon_state.pidfile_fd = fd;
+    return 0;
+}
+
+/* The parent of -d: wait until the daemon says it is ready ("R"), or
+   why it is not ("E message" lines, then "X status", or the pipe closing
+   when it died); print that and exit with the daemon's status. */
+static int wait_ready(const char *name, int fd)
+{
+    FILE *f = fdopen(fd, "r");
+    char line[2048];
+    int status = -1;
+    bool said = false;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strcmp(line, "R\n") == 0)
+            return 0;
+        if (line[0] == 'X' && line[1] == ' ') {
+            status = atoi(line + 2);
+            break;
+        }
+        if (line[0] == 'E' && line[1] == ' ') {
+            fprintf(stderr, "%s: %s", name, line + 2);
+            said = true;
+        }
+    }
+    if (status <= 0 || !said)
+        fprintf(stderr, "%s: stopped before it was ready%s\n", name,
+                said ? "" : " (its log may say why)");
+    return status > 0 ? status : 1;
+}
+
+/* Detach: fork (the parent waits for readiness), setsid, fork again,
+   stdio to /dev/null. Returns in the daemon only. */
+static int daemonize(const char *name, mc_err_t *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        mc_err_set(err, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        mc_err_set(err, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        _exit(wait_ready(name, p[0]));
+    }
+    close(p[0]);
+    setsid();
+    pid = fork();
+    if (pid < 0) {
+        mc_err_set(err, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    if (chdir("/") != 0) {
+        mc_err_set(err, "chdir /: %s", strerror(errno));
+        return -1;
+    }
+    daemon_state.ready_fd = p[1];
+    mc_log_tee_errors(p[1]);
+    return 0;
+}
+
 int mc_daemon_start(const char *name, mc_log_level_t level, const char *log_file,
                     const mc_daemon_args_t *args, const char *pidfile)
 {
     mc_err_t err;
+    daemon_state.name = name;
     if (args->log_level)
         mc_log_level_parse(args->log_level, &level);
+    if (log_file && log_file[0] && make_parent(log_file, 0750, &err) != 0) {
+        fprintf(stderr, "%s: log_file %s: %s\n", name, log_file, err.msg);
+        return 73;
+    }
     umask(077);
     if (mc_log_open(name, level, log_file, &err) != 0) {
         fprintf(stderr, "%s: %s\n", name, err.msg);
         return 73;
     }
-    if (args->daemonize && mc_daemonize(&err) != 0) {
+    if (args->daemonize && daemonize(name, &err) != 0) {
         fprintf(stderr, "%s: %s\n", name, err.msg);
         return 71;
     }
-    if (pidfile && pidfile[0]) {
-        char *dir = mc_strdup(pidfile);
-        char *slash = strrchr(dir, '/');
-        if (slash && slash != dir) {
-            *slash = '\0';
-            mc_mkdir_p(dir, 0755, NULL);
-        }
-        free(dir);
-        if (mc_pidfile_write(pidfile, &err) != 0) {
-            mc_error("%s", err.msg);
-            return 73;
-        }
+    if (pidfile && pidfile[0] && pidfile_take(pidfile, &err) != 0) {
+        mc_error("%s", err.msg);
+        return 73;
     }
     return 0;
+}
+
+void mc_daemon_ready(void)
+{
+    if (daemon_state.ready_fd < 0)
+        return;
+    mc_log_tee_errors(-1);
+    ssize_t w = write(daemon_state.ready_fd, "R\n", 2);
+    (void)w;
+    close(daemon_state.ready_fd);
+    daemon_state.ready_fd = -1;
+}
+
+int mc_daemon_stop(int status)
+{
+    if (daemon_state.ready_fd >= 0) {
+        mc_log_tee_errors(-1);
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "X %d\n", status);
+        ssize_t w = write(daemon_state.ready_fd, buf, (size_t)n);
+        (void)w;
+        close(daemon_state.ready_fd);
+        daemon_state.ready_fd = -1;
+    }
+    if (daemon_state.pidfile_fd >= 0) {
+        unlink(daemon_state.pidfile);
+        close(daemon_state.pidfile_fd);
+        daemon_state.pidfile_fd = -1;
+    }
+    free(daemon_state.pidfile);
+    daemon_state.pidfile = NULL;
+    return status;
 }
 
 int mc_daemon_gen_keys(const char *name, const char *pki_dir, const char *key)

@@ -16,7 +16,8 @@ static struct {
     mc_log_level_t level;
     char *path;
     int fd;
-} logger = {"mctl", MC_LOG_INFO, NULL, 2};
+    int tee_fd; /* error lines go here too ("E message"), or -1 */
+} logger = {"mctl", MC_LOG_INFO, NULL, 2, -1};
 
 static const char *level_names[] = {"error", "warning", "info", "debug"};
 
@@ -71,6 +72,7 @@ void mc_log_reopen(void)
 void mc_log_after_fork(void)
 {
     logger.fd = 2; /* the inherited descriptor is the parent's; it was closed */
+    logger.tee_fd = -1;
     mc_log_reopen();
 }
 
@@ -100,11 +102,24 @@ static void log_line(mc_log_level_t level, const char *fmt, va_list ap)
     size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03d [%s:%d] %s: ", (int)(tv.tv_usec / 1000),
                           logger.ident, (int)getpid(), level_names[level]);
+    size_t head = n;
     int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
     n = (m < 0 || n + (size_t)m >= sizeof line - 1) ? sizeof line - 2 : n + (size_t)m;
     line[n++] = '\n';
     ssize_t w = write(logger.fd, line, n);
     (void)w;
+    if (level == MC_LOG_ERROR && logger.tee_fd >= 0) {
+        /* "E " and the message (with its newline), without the stamp */
+        head -= 2;
+        memcpy(line + head, "E ", 2);
+        w = write(logger.tee_fd, line + head, n - head);
+        (void)w;
+    }
+}
+
+void mc_log_tee_errors(int fd)
+{
+    logger.tee_fd = fd;
 }
 
 void mc_log(mc_log_level_t level, const char *fmt, ...)
@@ -124,8 +139,8 @@ void mc_log_limited(mc_log_limit_t *lim, mc_log_level_t level, const char *fmt, 
     int64_t now = mc_mono_ms();
     if (now - lim->window_start_ms >= MC_LOG_LIMIT_WINDOW_MS) {
         if (lim->left_out)
-            mc_log(level, "%ld more like the last were left out of the log in %d s",
-                   lim->left_out, MC_LOG_LIMIT_WINDOW_MS / 1000);
+            mc_log(level, "%ld more like the last were left out of the log in %d s", lim->left_out,
+                   MC_LOG_LIMIT_WINDOW_MS / 1000);
         lim->window_start_ms = now;
         lim->count = 0;
         lim->left_out = 0;

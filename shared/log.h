@@ -14,6 +14,9 @@ int mc_log_open(const char *ident, mc_log_level_t level, const char *file, mc_er
 void mc_log_reopen(void);
 /* In a forked child that closed the inherited descriptors. */
 void mc_log_after_fork(void);
+/* Error lines also go to fd as "E message\n" (-1: no more); for a
+   daemon's parent waiting to hear whether it started. */
+void mc_log_tee_errors(int fd);
 void mc_log_close(void);
 bool mc_log_enabled(mc_log_level_t level);
 void mc_log(mc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -84,9 +84,4 @@ int mc_check_private_dir(const char *path, mc_err_t *err);
    '@', not starting with '.', at most MC_ID_MAX bytes. */
 bool mc_id_valid(const char *id, size_t len);
 
-/* Pidfile: create (refusing if a live process holds it) and remove. */
-int mc_pidfile_write(const char *path, mc_err_t *err);
-/* Detach from the terminal: fork, setsid, stdio to /dev/null. */
-int mc_daemonize(mc_err_t *err);
-
 #endif

@@ -2,7 +2,9 @@
 
     For each host: connect with libssh, check its host key against
     known_hosts, log in, run deploy/minion-remote.sh (compiled in) to see
-    what is there, upload what differs over SFTP, install it, create the
+    what is there, upload what differs (over SFTP, or over the exec
+    channel with a checksum where the host offers no SFTP), install it,
+    create the
     minion's keys on the host and bring the public key back over the same
     session, have the master accept exactly that key, start the minion, and
     wait until it answers test.ping. A host that is already up to date is
@@ -55,6 +57,7 @@ typedef struct {
     const mc_yaml_t *grains;
     /* what happened */
     const char *result;
+    const char *via; /* how files went: "sftp", "exec" (no SFTP there), NULL: none sent */
     char error[320];
     double seconds;
 } host_t;
@@ -96,8 +99,9 @@ static void usage(FILE *f)
                "       mctl deploy [OPTIONS] [USER@]HOST[:PORT] ...\n"
                "       mctl deploy --uninstall [OPTIONS] ...\n"
                "\n"
-               "Install mctl-minion on hosts over SSH, in parallel: upload the binary over\n"
-               "SFTP, write /etc/mctl/minion with the master's address and public key,\n"
+               "Install mctl-minion on hosts over SSH, in parallel: upload the binary (over\n"
+               "SFTP, or where the host offers none over the command channel, checked by its\n"
+               "SHA-256), write /etc/mctl/minion with the master's address and public key,\n"
                "create the minion's keys on the host and have the master accept exactly that\n"
                "key, start the minion (systemd, or as a daemon with a pidfile where there is\n"
                "no systemd), and wait until it answers test.ping. A host that is up to date\n"
@@ -112,7 +116,8 @@ static void usage(FILE *f)
                "    port: 22             # optional\n"
                "    user: root           # optional (--user, else root)\n"
                "    priv: ~/.ssh/id_ed25519   # or passwd: SECRET\n"
-               "    sudo: true           # log in as user, run as root through sudo\n"
+               "    sudo: true           # log in as user, run as root through sudo (with\n"
+               "                         # passwd, or --ask-pass, as sudo's password)\n"
                "    grains: {roles: [web]}\n"
                "\n"
                "Options:\n"
@@ -139,7 +144,8 @@ static void usage(FILE *f)
                "  -h, --help             show this help\n"
                "\n"
                "Prints a table: host, result (installed, updated, unchanged, removed or\n"
-               "failed), seconds, and the error. Exit status: 0 every host ended up answering\n"
+               "failed), seconds, how the files went (sftp, exec, or - when none were\n"
+               "sent), and the error. Exit status: 0 every host ended up answering\n"
                "(or removed); 1 some host failed; 64 bad usage; 69 master unreachable.\n"
                "\n"
                "Examples:\n"
@@ -794,8 +800,8 @@ static void append(char **buf, size_t *len, const char *data, size_t n)
     (*buf)[*len] = '\0';
 }
 
-/* Run a command on the host with stdin_data as its input. */
-static int remote_exec(ssh_session s, const char *cmd, const char *stdin_data, remote_t *r,
+/* Run a command on the host with in_len bytes of in as its input. */
+static int remote_exec(ssh_session s, const char *cmd, const void *in, size_t in_len, remote_t *r,
                        host_t *h)
 {
     memset(r, 0, sizeof *r);
@@ -811,8 +817,13 @@ static int remote_exec(ssh_session s, const char *cmd, const char *stdin_data, r
     /* A command that ends at once (sudo refusing, say) may have closed
        the channel before its input is written: then what it said and its
        exit status, still to be read, tell why, not the failed write. */
-    bool unwritten =
-        stdin_data && ssh_channel_write(ch, stdin_data, (uint32_t)strlen(stdin_data)) < 0;
+    bool unwritten = false;
+    for (size_t off = 0; in && off < in_len && !unwritten;) {
+        uint32_t n = in_len - off > (1u << 20) ? (1u << 20) : (uint32_t)(in_len - off);
+        int w = ssh_channel_write(ch, (const char *)in + off, n);
+        unwritten = w < 0;
+        off += w > 0 ? (size_t)w : 0;
+    }
     char write_error[256] = "";
     if (unwritten)
         snprintf(write_error, sizeof write_error, "%s", ssh_get_error(s));
@@ -876,7 +887,8 @@ static int remote_action(ssh_session s, host_t *h, const char *action, const cha
                                        : "sudo -n ",
                            action, arg ? " " : "", arg ? arg : "");
     char *input = with_pass ? mc_sprintf("%s\n%s", pass, deploy_remote_script) : NULL;
-    int rc = remote_exec(s, cmd, input ? input : deploy_remote_script, r, h);
+    const char *text = input ? input : deploy_remote_script;
+    int rc = remote_exec(s, cmd, text, strlen(text), r, h);
     if (input) {
         sodium_memzero(input, strlen(input));
         free(input);
@@ -948,12 +960,60 @@ static int sftp_put(ssh_session s, sftp_session sf, host_t *h, const char *path,
     return 0;
 }
 
+/* sudo's password on a host: its roster passwd (as salt-ssh uses it),
+   else the one --ask-pass asked for. */
+static const char *sudo_pass(const deploy_t *d, const host_t *h)
+{
+    return h->passwd ? h->passwd : d->pass;
+}
+
+/* Without SFTP: the file over the exec channel into `cat`, then its
+   SHA-256 as the host computes it must be the one sent. path is in the
+   upload folder (checked: no characters the shell would read). */
+static int exec_put(ssh_session s, host_t *h, const char *path, const void *data, size_t len,
+                    mode_t mode)
+{
+    char want[65];
+    sha256_hex(data, len, want);
+    char *cmd =
+        mc_sprintf("cat > %s && chmod %o %s && sha256sum %s", path, (unsigned)mode, path, path);
+    remote_t r;
+    int rc = remote_exec(s, cmd, data, len, &r, h);
+    free(cmd);
+    if (rc != 0)
+        return -1;
+    if (r.status != 0) {
+        const char *why = last_line(r.err);
+        if (strstr(why, "No space left"))
+            host_fail(h, "no space on %s: uploading %s failed", h->host, path);
+        else
+            host_fail(h, "%s: uploading %s failed: %s", h->host, path, *why ? why : "cat failed");
+        remote_done(&r);
+        return -1;
+    }
+    bool same = strncmp(r.out, want, 64) == 0;
+    remote_done(&r);
+    if (!same) {
+        host_fail(h, "%s: %s arrived damaged (its SHA-256 differs)", h->host, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* One file into the upload folder, by SFTP when the host offers it (sf),
+   else over the exec channel. */
+static int put(ssh_session s, sftp_session sf, host_t *h, const char *path, const void *data,
+               size_t len, mode_t mode)
+{
+    return sf ? sftp_put(s, sf, h, path, data, len, mode) : exec_put(s, h, path, data, len, mode);
+}
+
 /* Upload the files into a fresh folder in /tmp; returns its path. */
 static char *upload(deploy_t *d, ssh_session s, host_t *h, bool binary, const char *config,
                     size_t config_len, bool unit)
 {
     remote_t r;
-    if (remote_exec(s, "mktemp -d " REMOTE_TMP, NULL, &r, h) != 0)
+    if (remote_exec(s, "mktemp -d " REMOTE_TMP, NULL, 0, &r, h) != 0)
         return NULL;
     char *dir = mc_strdup(last_line(r.out));
     bool ok = r.status == 0 && strncmp(dir, "/tmp/mctl-deploy.", 17) == 0 &&
@@ -967,27 +1027,27 @@ static char *upload(deploy_t *d, ssh_session s, host_t *h, bool binary, const ch
         return NULL;
     }
     remote_done(&r);
+    /* Hardened hosts often offer no SFTP subsystem: then the exec
+       channel carries the files, as mature tools fall back. */
     sftp_session sf = sftp_new(s);
-    if (!sf || sftp_init(sf) != SSH_OK) {
-        host_fail(h, "%s: SFTP is not available: %s", h->host, ssh_get_error(s));
-        if (sf)
-            sftp_free(sf);
-        free(dir);
-        return NULL;
+    if (sf && sftp_init(sf) != SSH_OK) {
+        sftp_free(sf);
+        sf = NULL;
     }
+    h->via = sf ? "sftp" : "exec";
     char *p1 = mc_sprintf(d->package ? "%s/mctl-minion.deb" : "%s/mctl-minion", dir),
          *p2 = mc_sprintf("%s/minion", dir), *p3 = mc_sprintf("%s/mctl-minion.service", dir);
-    int rc =
-        (binary ? sftp_put(s, sf, h, p1, d->binary, d->binary_len, 0755) : 0) ||
-        sftp_put(s, sf, h, p2, config, config_len, 0600) ||
-        (unit ? sftp_put(s, sf, h, p3, deploy_minion_unit, strlen(deploy_minion_unit), 0644) : 0);
+    int rc = (binary ? put(s, sf, h, p1, d->binary, d->binary_len, 0755) : 0) ||
+             put(s, sf, h, p2, config, config_len, 0600) ||
+             (unit ? put(s, sf, h, p3, deploy_minion_unit, strlen(deploy_minion_unit), 0644) : 0);
     free(p1);
     free(p2);
     free(p3);
-    sftp_free(sf);
+    if (sf)
+        sftp_free(sf);
     if (rc != 0) {
         remote_action(s, &(host_t){.sudo = h->sudo, .user = h->user, .host = h->host}, "cleanup",
-                      dir, d->pass, &r);
+                      dir, sudo_pass(d, h), &r);
         remote_done(&r);
         free(dir);
         return NULL;
@@ -1008,7 +1068,7 @@ static void deploy_host(deploy_t *d, host_t *h)
         free_tmp[32];
     char *config = NULL, *dir = NULL;
     size_t config_len = 0;
-    if (remote_action(s, h, "probe", NULL, d->pass, &r) != 0)
+    if (remote_action(s, h, "probe", NULL, sudo_pass(d, h), &r) != 0)
         goto out;
     field(r.out, "arch", arch, sizeof arch);
     field(r.out, "init", init, sizeof init);
@@ -1045,7 +1105,7 @@ static void deploy_host(deploy_t *d, host_t *h)
             goto out;
         }
         dir = upload(d, s, h, !same_bin, config, config_len, systemd && !d->package);
-        if (!dir || remote_action(s, h, "install", dir, d->pass, &r) != 0)
+        if (!dir || remote_action(s, h, "install", dir, sudo_pass(d, h), &r) != 0)
             goto out;
         field(r.out, "pub", pub, sizeof pub);
         remote_done(&r);
@@ -1061,7 +1121,7 @@ static void deploy_host(deploy_t *d, host_t *h)
     if (key_request(d, h, pub) != 0)
         goto out;
     if (strcmp(h->result, "unchanged") != 0 &&
-        remote_action(s, h, "start", systemd ? "systemd" : "none", d->pass, &r) != 0)
+        remote_action(s, h, "start", systemd ? "systemd" : "none", sudo_pass(d, h), &r) != 0)
         goto out;
     remote_done(&r);
     deadline = mc_mono_ms() + (int64_t)d->timeout * 1000;
@@ -1079,7 +1139,8 @@ static void uninstall_host(deploy_t *d, host_t *h)
     if (!s)
         return;
     remote_t r = {0};
-    if (remote_action(s, h, "uninstall", NULL, d->pass, &r) == 0 && key_request(d, h, NULL) == 0)
+    if (remote_action(s, h, "uninstall", NULL, sudo_pass(d, h), &r) == 0 &&
+        key_request(d, h, NULL) == 0)
         h->result = "removed";
     remote_done(&r);
     ssh_close(&s);
@@ -1162,11 +1223,11 @@ static void print_summary(const deploy_t *d)
     for (size_t i = 0; i < d->n; i++)
         if ((int)strlen(d->hosts[i].name) > w)
             w = (int)strlen(d->hosts[i].name);
-    printf("%-*s  %-9s  %7s  %s\n", w, "HOST", "RESULT", "SECONDS", "ERROR");
+    printf("%-*s  %-9s  %7s  %-4s  %s\n", w, "HOST", "RESULT", "SECONDS", "VIA", "ERROR");
     for (size_t i = 0; i < d->n; i++) {
         const host_t *h = &d->hosts[i];
-        printf("%-*s  %-9s  %7.1f  %s\n", w, h->name, h->result ? h->result : "not run", h->seconds,
-               h->error);
+        printf("%-*s  %-9s  %7.1f  %-4s  %s\n", w, h->name, h->result ? h->result : "not run",
+               h->seconds, h->via ? h->via : "-", h->error);
     }
     size_t ok = d->n - d->failed;
     printf("%zu host%s: %zu %s, %zu failed\n", d->n, d->n == 1 ? "" : "s", ok,

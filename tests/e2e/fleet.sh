@@ -12,13 +12,14 @@
 #
 # Root logs in with the key $FLEET/id_ed25519 or the password
 # $FLEET_PASSWORD; so does the user "deployer" (key only), who may not use
-# sudo. Nothing here touches the real /etc or /root.
+# sudo, and the user "sudoer" (password only), who may, with that password.
+# Nothing here touches the real /etc or /root.
 
 FLEET_PASSWORD=fleet-$RANDOM$RANDOM
 FLEET_TAG=mc$((RANDOM % 90000 + 10000))
 FLEET_NET=10.$((RANDOM % 200 + 20)).$((RANDOM % 250))
 FLEET_HOSTS=()
-declare -A FLEET_SSHD=()
+declare -A FLEET_SSHD=() FLEET_PORT=()
 
 fleet_ns() { echo "$FLEET_TAG-$1"; }
 
@@ -71,36 +72,54 @@ useradd -M -d /run/deployer -s /bin/sh -p '*' deployer
 mkdir -m 0700 /run/deployer /run/deployer/.ssh
 cp "$FLEET/id_ed25519.pub" /run/deployer/.ssh/authorized_keys
 chown -R deployer:deployer /run/deployer
+# A user who may use sudo, with the password.
+useradd -M -d /run/sudoer -s /bin/sh sudoer
+echo "sudoer:$FLEET_PASSWORD" | chpasswd
+mkdir -m 0700 /run/sudoer && chown sudoer /run/sudoer
+if [ -d /etc/sudoers.d ]; then
+    echo "sudoer ALL=(ALL) ALL" > /etc/sudoers.d/sudoer
+    chmod 0440 /etc/sudoers.d/sudoer
+fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-exec /usr/sbin/sshd -D -e -f "$FLEET/sshd_config" -h "$h/hostkey" \
-    -o "ListenAddress=$3" -o PidFile=none
+exec /usr/sbin/sshd -D -e -f "$FLEET/$4" -h "$h/hostkey" \
+    -o "ListenAddress=$3" -o "Port=$5" -o PidFile=none
 SCRIPT
 }
 
-fleet_sshd_up() { # the host answers on port 22
+fleet_sshd_up() { # the host answers on its ssh port
     local ip
     ip=$(fleet_ip "$1")
-    ip netns exec "$(fleet_ns master)" bash -c "exec 3<>/dev/tcp/$ip/22" 2>/dev/null
+    ip netns exec "$(fleet_ns master)" bash -c "exec 3<>/dev/tcp/$ip/${FLEET_PORT[$1]:-22}" 2>/dev/null
 }
 
-# fleet_host NAME [USR_LOCAL_KIB]: start a host; with a size, its
-# /usr/local is a tmpfs that small (a host without space).
+# fleet_host NAME [USR_LOCAL_KIB [KIND]]: start a host; with a size, its
+# /usr/local is a tmpfs that small (a host without space; 0: no limit).
+# KIND: nosftp (its sshd offers no SFTP subsystem), or port=N (sshd on
+# port N).
 fleet_host() {
-    local name=$1 size=${2:-0} h=$FLEET/$1
+    local name=$1 size=${2:-0} kind=${3:-} h=$FLEET/$1 conf=sshd_config port=22
+    case $kind in
+    nosftp) conf=sshd_config_nosftp ;;
+    port=*) port=${kind#port=} ;;
+    esac
+    FLEET_PORT[$name]=$port
     mkdir -p "$h/mnt"
     ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$h/hostkey" || return 1
     fleet_link "$name" || return 1
     fleet_host_script > "$h/setup.sh"
     FLEET=$FLEET FLEET_PASSWORD=$FLEET_PASSWORD \
         ip netns exec "$(fleet_ns "$name")" unshare --mount --propagation private \
-        sh "$h/setup.sh" "$h" "$size" "$(fleet_ip "$name")" > "$h/sshd.log" 2>&1 &
+        sh "$h/setup.sh" "$h" "$size" "$(fleet_ip "$name")" "$conf" "$port" > "$h/sshd.log" 2>&1 &
     FLEET_SSHD[$name]=$!
     disown "$!" # fleet_down waits for it; no job report when it is killed
     FLEET_HOSTS+=("$name")
 }
 
+# fleet_up N [NAME=KIND ...]: hosts h1..hN, the named ones of that kind
+# (fleet_host's).
 fleet_up() {
-    local n=$1 i
+    local n=$1 i kind arg
+    shift
     FLEET=$(mktemp -d /var/tmp/mctl-fleet.XXXXXX)
     chmod 755 "$FLEET"
     ssh-keygen -q -t ed25519 -N '' -C fleet -f "$FLEET/id_ed25519" || return 1
@@ -116,10 +135,15 @@ PrintMotd no
 MaxStartups 100
 Subsystem sftp internal-sftp
 CONF
+    grep -v "^Subsystem" "$FLEET/sshd_config" > "$FLEET/sshd_config_nosftp"
     ip link add "$FLEET_TAG" type bridge || return 1
     ip link set "$FLEET_TAG" up
     fleet_link master || return 1
-    for i in $(seq 1 "$n"); do fleet_host "h$i" || return 1; done
+    for i in $(seq 1 "$n"); do
+        kind=
+        for arg in "$@"; do [ "${arg%%=*}" = "h$i" ] && kind=${arg#*=}; done
+        fleet_host "h$i" 0 "$kind" || return 1
+    done
     for i in $(seq 1 "$n"); do wait_until 20 fleet_sshd_up "h$i" || return 1; done
 }
 

@@ -42,7 +42,8 @@ deploy_exits() {
 
 # The summary line of one host: HOST RESULT SECONDS ERROR...
 result_of() { awk -v h="$1" '$1 == h { print $2 }' "$2"; }
-error_of() { awk -v h="$1" '$1 == h { $1 = $2 = $3 = ""; print }' "$2"; }
+error_of() { awk -v h="$1" '$1 == h { $1 = $2 = $3 = $4 = ""; print }' "$2"; }
+via_of() { awk -v h="$1" '$1 == h { print $4 }' "$2"; }
 
 start_fleet_master() {
     # mctl_dep may deploy (publisher_acl @deploy); mctl_nodep may not.
@@ -83,8 +84,14 @@ write_roster() { # write_roster FILE ROLE_OF_H2
         for h in "${GOOD[@]}"; do
             echo "$h:"
             echo "  host: $(fleet_ip "$h")"
+            case $h in
+            h7) echo "  port: 2222" ;;
+            esac
             if [ "$h" = h8 ]; then
+                # a user who needs sudo, with a password
+                echo "  user: sudoer"
                 echo "  passwd: $FLEET_PASSWORD"
+                echo "  sudo: true"
             else
                 echo "  priv: $FLEET/id_ed25519"
             fi
@@ -106,7 +113,7 @@ write_roster() { # write_roster FILE ROLE_OF_H2
 }
 
 test_expect_success 'a fleet of hosts with sshd and a master in its own namespace' '
-    fleet_up 9 &&
+    fleet_up 9 h6=nosftp h7=port=2222 &&
     fleet_host h10 256 &&
     wait_until 20 fleet_sshd_up h10 &&
     start_fleet_master &&
@@ -122,7 +129,9 @@ test_expect_success 'deploy: the good hosts answer, the others fail in the summa
     error_of h10 "$T/first" | grep -q "no space on" &&
     test "$(result_of h11 "$T/first")" = failed &&
     error_of h11 "$T/first" | grep -q "unreachable" &&
-    grep -q "^11 hosts: 8 answering, 3 failed" "$T/first" ||
+    grep -q "^11 hosts: 8 answering, 3 failed" "$T/first" &&
+    test "$(via_of h6 "$T/first")" = exec && test "$(via_of h1 "$T/first")" = sftp &&
+    test "$(via_of h7 "$T/first")" = sftp && test "$(via_of h8 "$T/first")" = sftp ||
     { show_minion_log h1; false; }
 '
 

@@ -58,6 +58,7 @@ typedef struct {
     /* what happened */
     const char *result;
     const char *via; /* how files went: "sftp", "exec" (no SFTP there), NULL: none sent */
+    char note[96];   /* versions: "0.1.0 -> 0.2.0" */
     char error[320];
     double seconds;
 } host_t;
@@ -66,7 +67,7 @@ typedef struct {
     const char *config_dir;
     const char *roster, *user, *identity, *master, *binary_path, *package, *known_hosts;
     int port, forks, timeout;
-    bool ask_pass, sudo, accept_new, uninstall;
+    bool ask_pass, sudo, accept_new, uninstall, check, rollback;
     char *pass; /* from --ask-pass */
     /* the master */
     char master_pub[MC_Z85_KEY_LEN + 1];
@@ -76,6 +77,7 @@ typedef struct {
     unsigned char *binary;
     size_t binary_len;
     char binary_sha[65], binary_arch[32];
+    char binary_version[32]; /* from its "@(#)mctl " mark; "" for a package */
     /* the work */
     mc_yaml_t *roster_doc;
     host_t *hosts;
@@ -138,20 +140,32 @@ static void usage(FILE *f)
                "                         this program)\n"
                "  -f, --forks N          hosts worked on at once (default 16)\n"
                "  -t, --timeout SECONDS  how long a started minion has to answer (default 60)\n"
+               "      --check            show what would change (install, update, versions),\n"
+               "                         change nothing\n"
+               "      --rollback         put back the mctl-minion an update replaced (kept on\n"
+               "                         each host) and restart it\n"
                "      --uninstall        stop and remove the minion and delete its key\n"
                "  -c, --config-dir DIR   where the master config is (default $MCTL_CONFIG_DIR\n"
                "                         or /etc/mctl)\n"
                "  -h, --help             show this help\n"
                "\n"
-               "Prints a table: host, result (installed, updated, unchanged, removed or\n"
-               "failed), seconds, how the files went (sftp, exec, or - when none were\n"
-               "sent), and the error. Exit status: 0 every host ended up answering\n"
+               "An update replaces the binary atomically and restarts the minion; its keys,\n"
+               "job history and spooled returns stay (a running job finishes first, within\n"
+               "shutdown_grace), and the replaced binary is kept for --rollback.\n"
+               "\n"
+               "Prints a table: host, result (installed, updated, unchanged, rolled-back,\n"
+               "removed, failed; with --check would-install, would-update,\n"
+               "would-roll-back), seconds, how the files went (sftp, exec, or - when none\n"
+               "were sent), and the error, or the versions (\"0.1.0 -> 0.2.0\"). Exit status: 0 "
+               "every host ended up answering\n"
                "(or removed); 1 some host failed; 64 bad usage; 69 master unreachable.\n"
                "\n"
                "Examples:\n"
                "  mctl deploy --roster fleet.yaml --accept-new\n"
                "  mctl deploy --roster fleet.yaml 'web*' -f 32\n"
                "  mctl deploy --ask-pass --master 10.0.0.1 admin@db1 db2:2222\n"
+               "  mctl deploy --roster fleet.yaml --check --minion-binary ./mctl-minion\n"
+               "  mctl deploy --roster fleet.yaml --rollback 'web*'\n"
                "  mctl deploy --roster fleet.yaml --uninstall\n");
 }
 
@@ -407,6 +421,22 @@ static bool arch_compatible(const char *binary, const char *host)
     return false;
 }
 
+/* The version a minion binary carries: the text after its "@(#)mctl "
+   mark (util.h's mc_version), or "". */
+static void binary_version(const char *data, size_t len, char *out, size_t cap)
+{
+    static const char mark[] = "@(#)mctl ";
+    const char *p = memmem(data, len, mark, sizeof mark - 1);
+    size_t n = 0;
+    if (p) {
+        p += sizeof mark - 1;
+        while (p + n < data + len && n + 1 < cap && p[n] > ' ' && p[n] < 127)
+            n++;
+    }
+    memcpy(out, p ? p : "", n);
+    out[n] = '\0';
+}
+
 static int load_binary(deploy_t *d)
 {
     char *path = NULL;
@@ -447,6 +477,7 @@ static int load_binary(deploy_t *d)
         d->binary = (unsigned char *)data;
         d->binary_len = len;
         sha256_hex(data, len, d->binary_sha);
+        binary_version(data, len, d->binary_version, sizeof d->binary_version);
         data = NULL;
     }
     free(data);
@@ -1065,7 +1096,7 @@ static void deploy_host(deploy_t *d, host_t *h)
         return;
     remote_t r = {0};
     char arch[64], init[16], bin[80], pkg[80], conf[80], running[8], pub[64], free_bin[32],
-        free_tmp[32];
+        free_tmp[32], version[32], now_version[32];
     char *config = NULL, *dir = NULL;
     size_t config_len = 0;
     if (remote_action(s, h, "probe", NULL, sudo_pass(d, h), &r) != 0)
@@ -1079,6 +1110,7 @@ static void deploy_host(deploy_t *d, host_t *h)
     field(r.out, "pub", pub, sizeof pub);
     field(r.out, "free_bin", free_bin, sizeof free_bin);
     field(r.out, "free_tmp", free_tmp, sizeof free_tmp);
+    field(r.out, "version", version, sizeof version);
     remote_done(&r);
     /* A package's architecture is dpkg's to check. */
     if (!d->package && !arch_compatible(d->binary_arch, arch)) {
@@ -1095,6 +1127,19 @@ static void deploy_host(deploy_t *d, host_t *h)
     bool fresh = !bin[0] && !pkg[0];
     if (same_bin && same_conf && strcmp(running, "yes") == 0 && pub[0]) {
         h->result = "unchanged";
+        snprintf(h->note, sizeof h->note, "%s", version);
+        if (d->check)
+            goto out;
+    } else if (d->check) {
+        /* --check: say what would change, change nothing. */
+        h->result = fresh ? "would install" : "would update";
+        if (!same_bin)
+            snprintf(h->note, sizeof h->note, "%s%s%s", version, version[0] ? " -> " : "",
+                     d->binary_version[0] ? d->binary_version : "(package)");
+        else
+            snprintf(h->note, sizeof h->note, "%s (%s)", version,
+                     same_conf ? "restart" : "config changed");
+        goto out;
     } else {
         long need = (long)(d->binary_len / 1024) + 64;
         if (!same_bin && (atol(free_bin) < need || atol(free_tmp) < need) && free_bin[0]) {
@@ -1108,8 +1153,13 @@ static void deploy_host(deploy_t *d, host_t *h)
         if (!dir || remote_action(s, h, "install", dir, sudo_pass(d, h), &r) != 0)
             goto out;
         field(r.out, "pub", pub, sizeof pub);
+        field(r.out, "version", now_version, sizeof now_version);
         remote_done(&r);
         h->result = fresh ? "installed" : "updated";
+        if (fresh || strcmp(version, now_version) == 0)
+            snprintf(h->note, sizeof h->note, "%s", now_version);
+        else
+            snprintf(h->note, sizeof h->note, "%s -> %s", version, now_version);
     }
     unsigned char key[MC_KEY_LEN];
     if (mc_z85_key_decode(pub, key) != 0) {
@@ -1130,6 +1180,46 @@ out:
     remote_done(&r);
     free(config);
     free(dir);
+    ssh_close(&s);
+}
+
+/* --rollback: put back the binary the last update replaced (kept on the
+   host as mctl-minion.prev), restart the minion, wait for its answer. */
+static void rollback_host(deploy_t *d, host_t *h)
+{
+    ssh_session s = ssh_open(d, h);
+    if (!s)
+        return;
+    remote_t r = {0};
+    char version[32], prev[32], init[16], now_version[32];
+    if (remote_action(s, h, "probe", NULL, sudo_pass(d, h), &r) != 0)
+        goto out;
+    field(r.out, "version", version, sizeof version);
+    field(r.out, "prev", prev, sizeof prev);
+    field(r.out, "init", init, sizeof init);
+    remote_done(&r);
+    if (!prev[0]) {
+        host_fail(h, "%s: no previous mctl-minion is kept there (nothing was updated)", h->host);
+        goto out;
+    }
+    if (d->check) {
+        h->result = "would roll back";
+        snprintf(h->note, sizeof h->note, "%s -> %s", version, prev);
+        goto out;
+    }
+    if (remote_action(s, h, "rollback", NULL, sudo_pass(d, h), &r) != 0)
+        goto out;
+    field(r.out, "version", now_version, sizeof now_version);
+    remote_done(&r);
+    if (remote_action(s, h, "start", strcmp(init, "systemd") == 0 ? "systemd" : "none",
+                      sudo_pass(d, h), &r) != 0)
+        goto out;
+    remote_done(&r);
+    h->result = "rolled back";
+    snprintf(h->note, sizeof h->note, "%s -> %s", version, now_version);
+    wait_for_ping(d, h, mc_mono_ms() + (int64_t)d->timeout * 1000);
+out:
+    remote_done(&r);
     ssh_close(&s);
 }
 
@@ -1179,6 +1269,8 @@ static void *worker(void *arg)
             host_fail(h, "'%s' is not a valid minion id", h->id);
         else if (d->uninstall)
             uninstall_host(d, h);
+        else if (d->rollback)
+            rollback_host(d, h);
         else
             deploy_host(d, h);
         if (!h->result)
@@ -1223,11 +1315,19 @@ static void print_summary(const deploy_t *d)
     for (size_t i = 0; i < d->n; i++)
         if ((int)strlen(d->hosts[i].name) > w)
             w = (int)strlen(d->hosts[i].name);
-    printf("%-*s  %-9s  %7s  %-4s  %s\n", w, "HOST", "RESULT", "SECONDS", "VIA", "ERROR");
+    printf("%-*s  %-15s  %7s  %-4s  %s\n", w, "HOST", "RESULT", "SECONDS", "VIA",
+           "ERROR OR VERSION");
     for (size_t i = 0; i < d->n; i++) {
         const host_t *h = &d->hosts[i];
-        printf("%-*s  %-9s  %7.1f  %-4s  %s\n", w, h->name, h->result ? h->result : "not run",
-               h->seconds, h->via ? h->via : "-", h->error);
+        /* Results are one word in the table ("would-update"), so that
+           scripts can split it on blanks. */
+        char result[32];
+        snprintf(result, sizeof result, "%s", h->result ? h->result : "not run");
+        for (char *c = result; *c; c++)
+            if (*c == ' ')
+                *c = '-';
+        printf("%-*s  %-15s  %7.1f  %-4s  %s\n", w, h->name, result, h->seconds,
+               h->via ? h->via : "-", h->error[0] ? h->error : h->note);
     }
     size_t ok = d->n - d->failed;
     printf("%zu host%s: %zu %s, %zu failed\n", d->n, d->n == 1 ? "" : "s", ok,
@@ -1281,6 +1381,8 @@ int main(int argc, char **argv)
         {"forks", required_argument, NULL, 'f'},
         {"timeout", required_argument, NULL, 't'},
         {"uninstall", no_argument, NULL, 'U'},
+        {"check", no_argument, NULL, 'C'},
+        {"rollback", no_argument, NULL, 'R'},
         {"config-dir", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1337,6 +1439,12 @@ int main(int argc, char **argv)
         case 'U':
             d.uninstall = true;
             break;
+        case 'C':
+            d.check = true;
+            break;
+        case 'R':
+            d.rollback = true;
+            break;
         case 'c':
             d.config_dir = optarg;
             break;
@@ -1353,6 +1461,11 @@ int main(int argc, char **argv)
         return usage_error("name a --roster or the hosts to deploy to");
     if (d.package && d.binary_path)
         return usage_error("--package and --minion-binary: choose one");
+    if (d.uninstall + d.rollback > 1)
+        return usage_error("--uninstall and --rollback: choose one");
+    if (d.check && d.uninstall)
+        return usage_error("--check shows what a deploy or --rollback would change; not with "
+                           "--uninstall");
     d.config_dir = mc_config_dir(d.config_dir);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_interrupt);
@@ -1362,7 +1475,7 @@ int main(int argc, char **argv)
         return 70;
     }
     int rc = d.roster ? load_roster(&d, argc, argv) : adhoc_hosts(&d, argc, argv);
-    if (rc == 0 && !d.uninstall)
+    if (rc == 0 && !d.uninstall && !d.rollback)
         rc = load_binary(&d);
     if (rc == 0 && !d.uninstall)
         rc = master_info(&d);

@@ -205,7 +205,7 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
             *status = EXIT_OK;
             return -1;
         case 'V':
-            printf("mctl %s\n", MCTL_VERSION);
+            printf("mctl %s\n", mc_version());
             *status = EXIT_OK;
             return -1;
         default:

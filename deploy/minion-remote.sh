@@ -4,8 +4,12 @@
 #
 #   probe            print what is installed, one key=value per line
 #   install DIR      put the uploaded files in place (the binary, or the
-#                    package mctl-minion.deb), create the minion's keys
-#                    when missing, print its public key (pub=...)
+#                    package mctl-minion.deb; a binary it replaces is kept
+#                    as mctl-minion.prev), create the minion's keys when
+#                    missing, print its public key (pub=...) and the
+#                    version now installed (version=...)
+#   rollback         put the kept mctl-minion.prev back (the one it
+#                    replaces is kept in its place); print version=...
 #   start INIT       (re)start the minion: systemd, or -d with a pidfile
 #   uninstall        stop the minion and remove everything install made
 #   cleanup DIR      remove an upload folder
@@ -93,6 +97,11 @@ stop_daemon() {
     rm -f "$PIDFILE"
 }
 
+# The version a minion binary reports ("0.1.0"), or nothing.
+version_of() {
+    [ -x "$1" ] && "$1" --version 2>/dev/null | awk '{ print $2; exit }'
+}
+
 [ "$(id -u)" = 0 ] || fail "not root (log in as root, or use sudo: true)"
 
 case "${1:-}" in
@@ -103,6 +112,8 @@ probe)
     if packaged; then echo "pkg=$(cat $PKG_SHA 2>/dev/null)"; fi
     echo "conf=$(sha $CONF)"
     echo "running=$(running)"
+    echo "version=$(version_of "$BIN")"
+    echo "prev=$(version_of "$LOCAL_BIN.prev")"
     if [ -f "$PKI/minion.cert" ] && [ -x "$BIN" ]; then
         echo "pub=$("$BIN" -c "$CONF_DIR" --gen-keys 2>/dev/null)"
     fi
@@ -140,6 +151,12 @@ install)
             fail "$msg"
         fi
         rm -f /tmp/mctl-deploy.err.$$
+        # The binary being replaced stays, for --rollback. The running
+        # minion keeps its (now unlinked) file until it is restarted.
+        if [ -f "$BIN" ]; then
+            cp -p "$BIN" "$BIN.prev.new" && mv -f "$BIN.prev.new" "$BIN.prev" ||
+                { rm -f "$BIN.prev.new" "$BIN.new"; fail "cannot keep $BIN as $BIN.prev"; }
+        fi
         mv -f "$BIN.new" "$BIN" || fail "cannot replace $BIN"
     fi
     if [ -f "$dir/minion" ]; then
@@ -153,7 +170,17 @@ install)
     fi
     pub=$("$BIN" -c "$CONF_DIR" --gen-keys) || fail "cannot create the minion's keys"
     echo "pub=$pub"
+    echo "version=$(version_of "$BIN")"
     rm -rf "$dir"
+    ;;
+rollback)
+    packaged && fail "mctl-minion is installed from a package here: install the older package"
+    [ -f "$LOCAL_BIN.prev" ] || fail "no previous mctl-minion is kept on this host"
+    # Swap: the previous binary back in place, the current one kept.
+    cp -p "$LOCAL_BIN.prev" "$LOCAL_BIN.new" && cp -p "$LOCAL_BIN" "$LOCAL_BIN.prev.new" &&
+        mv -f "$LOCAL_BIN.new" "$LOCAL_BIN" && mv -f "$LOCAL_BIN.prev.new" "$LOCAL_BIN.prev" ||
+        { rm -f "$LOCAL_BIN.new" "$LOCAL_BIN.prev.new"; fail "cannot put $LOCAL_BIN.prev back"; }
+    echo "version=$(version_of "$LOCAL_BIN")"
     ;;
 start)
     if [ "${2:-}" = systemd ]; then
@@ -178,7 +205,7 @@ uninstall)
         DEBIAN_FRONTEND=noninteractive dpkg --purge mctl-minion >/dev/null 2>&1 ||
             fail "dpkg --purge mctl-minion failed"
     fi
-    rm -f "$LOCAL_BIN" "$LOCAL_BIN.new" "$CONF" "$CONF.new" "$LOG_DIR/minion.log" "$PKG_SHA"
+    rm -f "$LOCAL_BIN" "$LOCAL_BIN.new" "$LOCAL_BIN.prev" "$LOCAL_BIN.prev.new" "$CONF" "$CONF.new" "$LOG_DIR/minion.log" "$PKG_SHA"
     rm -rf "$PKI" "$CACHE"
     rmdir "$CONF_DIR/pki" "$CONF_DIR" /var/lib/mctl "$LOG_DIR" "$RUN_DIR" 2>/dev/null
     echo removed

@@ -116,10 +116,10 @@ void grains_collect(const mc_minion_config_t *cfg, msgpack_sbuffer *out)
         *sp = '\0';
 
     const mc_yaml_t *extra = cfg->grains;
-    static const char *builtin[] = {"id",        "host",      "fqdn",      "os",
-                                    "os_family", "osrelease", "kernel",    "kernelrelease",
-                                    "cpuarch",   "num_cpus",  "mem_total", "ipv4",
-                                    "ipv6",      "machine_id"};
+    static const char *builtin[] = {"id",        "host",       "fqdn",        "os",
+                                    "os_family", "osrelease",  "kernel",      "kernelrelease",
+                                    "cpuarch",   "num_cpus",   "mem_total",   "ipv4",
+                                    "ipv6",      "machine_id", "mctl_version"};
     size_t nbuiltin = sizeof builtin / sizeof builtin[0], count = 0;
     for (size_t i = 0; i < nbuiltin; i++)
         count += mc_yaml_get(extra, builtin[i]) == NULL;
@@ -139,6 +139,7 @@ void grains_collect(const mc_minion_config_t *cfg, msgpack_sbuffer *out)
     GRAIN("ipv4") pack_addresses(&pk, AF_INET);
     GRAIN("ipv6") pack_addresses(&pk, AF_INET6);
     GRAIN("machine_id") mc_pk_str(&pk, machine_id);
+    GRAIN("mctl_version") mc_pk_str(&pk, mc_version());
 #undef GRAIN
     for (size_t i = 0; extra && i < extra->count; i++) {
         mc_pk_str(&pk, extra->items[i]->key);

@@ -113,7 +113,7 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
             *status = 0;
             return -1;
         case 'V':
-            printf("%s %s\n", name, MCTL_VERSION);
+            printf("%s %s\n", name, mc_version());
             *status = 0;
             return -1;
         default:

@@ -40,6 +40,11 @@ void mc_err_code(mc_err_t *err, mc_err_code_t code, const char *fmt, ...)
 /* Prefix the message already in err with "fmt: " */
 void mc_err_prefix(mc_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* This build's version ("0.1.0"). It is read from one marked string in
+   the binary, "@(#)mctl VERSION" (what(1)'s convention), so that a tool
+   (or a test making a "newer" build) finds the same bytes. */
+const char *mc_version(void);
+
 void *mc_malloc(size_t n);
 void *mc_calloc(size_t n, size_t size);
 void *mc_realloc(void *p, size_t n);

@@ -62,7 +62,7 @@ static void test_version(mc_call_t *call)
 {
     if (mc_call_max_args(call, 0) != 0)
         return;
-    mc_pk_str(call->pk, MCTL_VERSION);
+    mc_pk_str(call->pk, mc_version());
 }
 
 static const mc_function_t functions[] = {

@@ -199,7 +199,49 @@ test_expect_success 'a changed config is rewritten and the minion restarted' '
     mctl -G "roles:cache" test.ping | grep -q "^h2:"
 '
 
+# newer_binary OUT: the minion binary with its version mark changed (each
+# digit a 9), as a newer build would carry; prints the new version.
+newer_binary() {
+    python3 - "$BIN/mctl-minion" "$1" <<'PY'
+import re, sys
+data = open(sys.argv[1], "rb").read()
+m = re.search(rb"@\(#\)mctl ([0-9A-Za-z.+~-]+)", data)
+old = m.group(1)
+new = bytes(b"9"[0] if chr(c).isdigit() else c for c in old)
+open(sys.argv[2], "wb").write(data.replace(b"@(#)mctl " + old, b"@(#)mctl " + new))
+print(new.decode())
+PY
+    chmod 755 "$1"
+}
+
+test_expect_success 'an upgrade: --check first, then in place while a job runs; keys and the return survive; --rollback' '
+    old=$("$BIN/mctl-minion" --version | cut -d" " -f2) &&
+    mkdir -p "$T/new" && new=$(newer_binary "$T/new/mctl-minion") &&
+    test "$("$T/new/mctl-minion" --version)" = "mctl-minion $new" && test "$new" != "$old" &&
+    mctl key list --out json > keys.before &&
+    deploy_ok out --roster "$T/roster2" --check --minion-binary "$T/new/mctl-minion" "h[1-8]" &&
+    for h in "${GOOD[@]}"; do
+        test "$(result_of $h out)" = would-update && grep -q "^$h .* $old -> $new$" out || return 1
+    done &&
+    test "$(mctl "*" grains.get mctl_version | grep -c "^    $old$")" = 8 &&
+    jid=$(mctl --async h1 cmd.run "sleep 5; echo survived" | grep -oE "[0-9]{20}") &&
+    deploy_ok out --roster "$T/roster2" --minion-binary "$T/new/mctl-minion" "h[1-8]" &&
+    for h in "${GOOD[@]}"; do
+        test "$(result_of $h out)" = updated && grep -q "^$h .* $old -> $new$" out || return 1
+    done &&
+    test "$(mctl "*" grains.get mctl_version | grep -c "^    $new$")" = 8 &&
+    mctl key list --out json | cmp - keys.before &&
+    mctl jobs wait "$jid" | grep -q "^    survived$" &&
+    deploy_ok out --roster "$T/roster2" --rollback h2 &&
+    test "$(result_of h2 out)" = rolled-back && grep -q "^h2 .* $new -> $old$" out &&
+    mctl h2 grains.get mctl_version | grep -q "^    $old$" &&
+    { st=0; deploy --roster "$T/roster2" --rollback h3 h4 > out 2>&1 || st=$?; } &&
+    cat out && test $st = 0 &&
+    { st=0; deploy --roster "$T/roster" --rollback h9 > out 2>&1 || st=$?; } && cat out && test $st = 1
+'
+
 test_expect_success 'a changed host key is refused' '
+    minion_pid h5 > pid.h5 &&
     cp "$T/known_hosts" known_hosts.good &&
     ssh-keygen -q -t ed25519 -N "" -f other_key &&
     ip=$(fleet_ip h5) &&

@@ -14,6 +14,7 @@ static void job_free(void **item)
         return;
     zhashx_destroy(&job->progress);
     zlistx_destroy(&job->waiters);
+    free(job->signed_job);
     free(job);
     *item = NULL;
 }
@@ -92,6 +93,18 @@ void jobs_expire(jobs_t *self, int64_t now_ms, void (*unsettled)(const char *id,
     for (char *jid = zlistx_first(dead); jid; jid = zlistx_next(dead))
         zhashx_delete(self->by_jid, jid);
     zlistx_destroy(&dead);
+}
+
+void jobs_each(jobs_t *self, void (*fn)(job_t *job, void *arg), void *arg)
+{
+    for (job_t *job = zhashx_first(self->by_jid); job; job = zhashx_next(self->by_jid))
+        fn(job, arg);
+}
+
+bool job_unacked(const job_t *job, const char *id)
+{
+    intptr_t v = (intptr_t)zhashx_lookup(job->progress, id);
+    return v == MINION_SENT + 1;
 }
 
 void job_add_waiter(job_t *job, zframe_t *route)

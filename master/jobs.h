@@ -20,6 +20,10 @@ typedef struct {
     size_t returned;
     zlistx_t *waiters;  /* zframe_t routing ids of clients */
     int64_t expires_ms; /* monotonic */
+    /* The job as signed ([signature][job]; owned), to seal again for a
+       minion that reconnects before acknowledging it. */
+    unsigned char *signed_job;
+    size_t signed_len;
 } job_t;
 
 typedef struct _jobs_t jobs_t;
@@ -37,6 +41,9 @@ void jobs_remove(jobs_t *self, const char *jid);
 void jobs_expire(jobs_t *self, int64_t now_ms, void (*unsettled)(const char *id, void *arg),
                  void *arg);
 
+/* fn(job, arg) for every job in flight. */
+void jobs_each(jobs_t *self, void (*fn)(job_t *job, void *arg), void *arg);
+
 void job_add_waiter(job_t *job, zframe_t *route);
 void job_remove_waiter(job_t *job, zframe_t *route);
 /* Record progress for a minion: returns false when the minion was not
@@ -44,5 +51,7 @@ void job_remove_waiter(job_t *job, zframe_t *route);
    not NULL) is where the minion was before. */
 bool job_advance(job_t *job, const char *id, minion_progress_t to, minion_progress_t *from);
 bool job_complete(const job_t *job);
+/* Whether the job went to the minion and it has not acknowledged it. */
+bool job_unacked(const job_t *job, const char *id);
 
 #endif

@@ -126,6 +126,9 @@ bool clients_fun_name_valid(const char *fun);
 
 /* ---- publish.c ---------------------------------------------------------- */
 
+/* A minion subscribed (again): send it the jobs in flight it has not
+   acknowledged. */
+void publish_resend(master_t *self, minion_t *m);
 /* A publish request: sign, seal, publish, record, answer. */
 void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
 /* A minion acknowledged or returned a job, or the job expired without

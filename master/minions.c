@@ -192,8 +192,8 @@ static void on_heartbeat(master_t *self, minion_t *m, zframe_t *body)
     mc_heartbeat_t hb;
     mc_err_t err;
     if (mc_heartbeat_decode(&hb, zframe_data(body), zframe_size(body), &err) != 0)
-        mc_log_limited(&self->hostile_log, MC_LOG_WARNING, "heartbeat from %s refused: %s",
-                       m->id, err.msg);
+        mc_log_limited(&self->hostile_log, MC_LOG_WARNING, "heartbeat from %s refused: %s", m->id,
+                       err.msg);
     else if (strcmp(hb.id, m->id) != 0)
         mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
                        "heartbeat claiming to be from %s arrived with the key of %s; refused",
@@ -301,7 +301,10 @@ void minions_on_subscription(master_t *self)
             mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
                            "subscription to %s%s from the key of %s: not its own topic",
                            topic_ok ? "the topic of " : "a topic that names no minion",
-                           topic_ok ? id : "", m ? m->id : key ? key : "?");
+                           topic_ok ? id : "",
+                           m     ? m->id
+                           : key ? key
+                                 : "?");
         else
             mc_debug("%s subscribed", id);
     }
@@ -314,6 +317,9 @@ void minions_on_subscription(master_t *self)
         if (!subscribe && count <= 0)
             mc_debug("%s disconnected", id);
     }
+    /* Counted as there now: what it may have lost goes out again. */
+    minion_t *m = subscribe && topic_ok ? minion_of(self, zframe_meta(f, "User-Id")) : NULL;
+    if (m && strcmp(m->id, id) == 0)
+        publish_resend(self, m);
     zframe_destroy(&f);
 }
-

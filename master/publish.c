@@ -148,6 +148,42 @@ static int publish_to(master_t *self, minion_t *m, const unsigned char *signed_j
     return rc;
 }
 
+/* A minion (re)subscribed: a job it was sent and has not acknowledged
+   may have been lost with a connection that died silently (a host gone
+   from the network, then back): send it again. A minion that did get it
+   knows the jid and does not run it twice; one for which the job is now
+   older than its job_max_age says so in an error return. */
+typedef struct {
+    master_t *self;
+    minion_t *m;
+    int sent;
+} resend_t;
+
+static void resend_one(job_t *job, void *arg)
+{
+    resend_t *rs = arg;
+    if (!job->signed_job || !job_unacked(job, rs->m->id))
+        return;
+    unsigned char *sealed = mc_malloc(job->signed_len + MC_SEAL_OVERHEAD);
+    mc_seal(rs->m->seal, job->signed_job, job->signed_len, sealed);
+    char why[128];
+    if (send_to_minion(rs->self, rs->m, MC_KIND_JOB, sealed, job->signed_len + MC_SEAL_OVERHEAD,
+                       why, sizeof why) == 0) {
+        mc_info("job %s: sent again to %s, which reconnected without acknowledging it", job->jid,
+                rs->m->id);
+        rs->sent++;
+    } else {
+        mc_warn("job %s: could not send it again to %s: %s", job->jid, rs->m->id, why);
+    }
+    free(sealed);
+}
+
+void publish_resend(master_t *self, minion_t *m)
+{
+    resend_t rs = {self, m, 0};
+    jobs_each(self->jobs, resend_one, &rs);
+}
+
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion. */
 void publish_settle(const char *id, void *arg)
@@ -262,7 +298,10 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
             /* Nothing will come from it for this job. */
             job_advance(job, r.matched[i]->id, MINION_RETURNED, NULL);
         }
-        free(signed_job);
+        /* Kept while the job is in flight, for minions that reconnect
+           before acknowledging it (publish_resend). */
+        job->signed_job = signed_job;
+        job->signed_len = signed_len;
         free(sealed);
         msgpack_sbuffer_destroy(&job_sb);
         /* Queued in this turn, before any return can come. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Faults: a minion that is down, master restarts, a worker that dies mid-job,
 # keys that are not (or no longer) accepted, and command-line errors.
+TOOLS=$(cd "$(dirname "$0")/../tools" && pwd)
 . "$(dirname "$0")/lib.sh"
 
 # Connections that fall silent are given up after 3 s here (60 by default).
@@ -58,6 +59,29 @@ test_expect_success 'a minion that falls silent is dropped by the master and rep
     kill -STOP ${DAEMON_PIDS[m2]} &&
     { wait_until 10 not_connected m2; rc=$?; kill -CONT ${DAEMON_PIDS[m2]}; test $rc = 0; } &&
     wait_until 20 mctl -t 3 --gather-timeout 1 m2 test.ping
+'
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+test_expect_success 'a job lost with a connection that died is sent again when the minion is back' '
+    pport=$(free_port) &&
+    { python3 "$TOOLS/cutproxy.py" "$pport" "$PUB_PORT" > proxy.out 2>&1 & } &&
+    proxy=$! &&
+    wait_until 5 grep -q ready proxy.out &&
+    MINION_EXTRA=("master_alive_interval: 3" "publish_port: $pport") &&
+    start_and_accept m9 &&
+    MINION_EXTRA=("master_alive_interval: 3") &&
+    kill -USR1 "$proxy" &&
+    jid=$(mctl --async m9 test.echo lost-and-found | grep -oE "[0-9]{20}") &&
+    wait_until 5 grep -q "job $jid: test.echo by" "$T/log/master" &&
+    kill -USR2 "$proxy" &&
+    wait_until 20 grep -q "job $jid: sent again to m9, which reconnected" "$T/log/master" &&
+    mctl jobs wait "$jid" > out.txt && cat out.txt &&
+    grep -q "^    lost-and-found$" out.txt &&
+    test "$(grep -c "job $jid: test.echo" "$T/log/m9")" = 1 &&
+    kill "$proxy" && stop_daemon m9 && mctl key delete -y m9 > /dev/null
 '
 
 test_expect_success 'a worker killed mid-job gives an error return and is replaced' '

@@ -180,6 +180,12 @@ static void resend_one(job_t *job, void *arg)
 
 void publish_resend(master_t *self, minion_t *m)
 {
+    /* At most once a second: subscribing again and again does not make
+       the master send a minion's jobs again and again. */
+    int64_t now = mc_mono_ms();
+    if (m->in_flight == 0 || (m->resent_ms && now - m->resent_ms < 1000))
+        return;
+    m->resent_ms = now;
     resend_t rs = {self, m, 0};
     jobs_each(self->jobs, resend_one, &rs);
 }

@@ -29,6 +29,7 @@ typedef struct {
     bool has_grains;
     zframe_t *waiting; /* routing id of a registration waiting for acceptance */
     int in_flight;     /* jobs sent to it, neither acknowledged nor returned */
+    int64_t resent_ms; /* when its unacknowledged jobs were last sent again */
 } minion_t;
 
 typedef struct _registry_t registry_t;

@@ -43,6 +43,7 @@
 #include "module.h"
 #include "pool.h"
 #include "replay.h"
+#include "resolve.h"
 #include "spool.h"
 #include "target.h"
 #include "proto/proto.h"
@@ -73,7 +74,12 @@ typedef struct {
     replay_t *replay;
     spool_t *spool;
     channel_t *chan;        /* the sockets to the master; NULL until accepted */
-    char last_failure[256]; /* why the last attempt to connect failed, said once */
+    char **addrs;           /* the master's addresses (its name resolved) */
+    size_t naddrs, addr_i;  /* how many, and the one in use */
+    resolve_t *resolving;   /* resolving the name again, from the loop */
+    int64_t down_since_ms;  /* the channel has not been up since (0: it is up) */
+    int64_t resolved_ms;    /* when the addresses were last resolved */
+    char last_failure[512]; /* why the last attempt to connect failed, said once */
     int sigfd;
     msgpack_sbuffer grains;
     mc_mp_doc_t grains_doc;
@@ -451,6 +457,7 @@ static void on_chan_event(void *arg, channel_event_t event, const char *which)
 {
     agent_t *self = arg;
     if (event == CHANNEL_UP) {
+        self->down_since_ms = 0;
         self->last_failure[0] = '\0';
         mc_info("connected to the master%s",
                 spool_count(self->spool) ? "; sending the returns it has not stored" : "");
@@ -458,6 +465,8 @@ static void on_chan_event(void *arg, channel_event_t event, const char *which)
         send_grains(self);
         spool_all_due(self->spool);
     } else if (event == CHANNEL_LOST) {
+        if (!self->down_since_ms)
+            self->down_since_ms = mc_mono_ms();
         mc_warn("lost the connection to the master (%s); reconnecting", which);
     } else {
         note_failure(self, "the master refused this minion's key (deleted or rejected?)");
@@ -596,9 +605,65 @@ static int on_reg_reply(agent_t *self, zframe_t *frame, char *last_status, size_
 /* Present our key on the auth port (a DEALER to the master's ROUTER)
    until the master accepts it. Returns -1 on a stop signal or a fatal
    error. */
+/* How long an address of the master may stay silent before the next one
+   is tried (when its name has several). */
+#define ROTATE_MS 10000
+/* How often the name is resolved again while no address answers. */
+#define RERESOLVE_MS 60000
+
+/* tcp://ADDRESS:PORT, with brackets for IPv6. */
+static void endpoint(char *out, size_t cap, const char *addr, int port)
+{
+    snprintf(out, cap, strchr(addr, ':') ? "tcp://[%s]:%d" : "tcp://%s:%d", addr, port);
+}
+
+/* Resolve the master's name before the first connection, waiting as long
+   as it takes (a signal stops the wait). */
+static int resolve_master_first(agent_t *self, mc_err_t *err)
+{
+    while (!self->stop) {
+        resolve_t *r = resolve_start(self->cfg->master, err);
+        if (!r)
+            return -1;
+        zmq_pollitem_t items[] = {{NULL, resolve_fd(r), ZMQ_POLLIN, 0},
+                                  {NULL, self->sigfd, ZMQ_POLLIN, 0}};
+        int64_t start = mc_mono_ms();
+        bool done = false;
+        while (!self->stop && !done) {
+            if (zmq_poll(items, 2, 1000) > 0 && (items[1].revents & ZMQ_POLLIN))
+                on_signal(self);
+            done = items[0].revents & ZMQ_POLLIN;
+            if (!done && mc_mono_ms() - start >= ROTATE_MS) {
+                note_failure(self, "resolving the master's name is slow; still waiting");
+                start = mc_mono_ms();
+            }
+        }
+        mc_err_t why;
+        int rc = done ? resolve_result(r, &self->addrs, &self->naddrs, &why) : -1;
+        resolve_free(&r);
+        if (rc == 0) {
+            self->resolved_ms = mc_mono_ms();
+            if (self->naddrs > 1)
+                mc_info("master %s has %zu addresses; trying %s first", self->cfg->master,
+                        self->naddrs, self->addrs[0]);
+            return 0;
+        }
+        if (done) {
+            note_failure(self, why.msg);
+            /* Ask again in a few seconds; signals still heard. */
+            int64_t until = mc_mono_ms() + 5000;
+            while (!self->stop && mc_mono_ms() < until)
+                if (zmq_poll(&items[1], 1, (long)(until - mc_mono_ms())) > 0)
+                    on_signal(self);
+        }
+    }
+    mc_err_set(err, "stopped before the master's name was resolved");
+    return -1;
+}
+
 static int register_with_master(agent_t *self, mc_err_t *err)
 {
-    const char *m = self->cfg->master;
+    const char *m = self->addrs[self->addr_i];
     int port = self->cfg->auth_port;
     zsock_t *reg = zsock_new(ZMQ_DEALER);
     if (!reg) {
@@ -613,10 +678,10 @@ static int register_with_master(agent_t *self, mc_err_t *err)
     zsock_set_reconnect_ivl_max(reg, 5000);
     zsock_set_immediate(reg, 1);
     zsock_set_maxmsgsize(reg, MC_MAX_SMALL_MSG);
-    if (strchr(m, ':'))
-        zsock_set_ipv6(reg, 1);
-    int rc = strchr(m, ':') ? zsock_connect(reg, "tcp://[%s]:%d", m, port)
-                            : zsock_connect(reg, "tcp://%s:%d", m, port);
+    zsock_set_ipv6(reg, 1); /* IPv4 addresses work on it too */
+    char ep[128];
+    endpoint(ep, sizeof ep, m, port);
+    int rc = zsock_connect(reg, "%s", ep);
     if (rc != 0) {
         mc_err_set(err, "cannot connect to %s port %d: %s", m, port, zmq_strerror(zmq_errno()));
         zsock_destroy(&reg);
@@ -627,7 +692,7 @@ static int register_with_master(agent_t *self, mc_err_t *err)
     mc_register_pack(&req, self->cfg->id, self->keys.pub);
 
     int wait_ms = 250;
-    int64_t start = mc_mono_ms(), last_note = start, next_send = 0;
+    int64_t start = mc_mono_ms(), last_note = start, next_send = 0, since = start;
     bool answered = false;
     char last_status[16] = "";
     zmq_pollitem_t items[] = {{zsock_resolve(reg), 0, ZMQ_POLLIN, 0},
@@ -660,6 +725,18 @@ static int register_with_master(agent_t *self, mc_err_t *err)
                 }
             }
         }
+        /* Silence from this address: the next one of the name's. */
+        if (!answered && self->naddrs > 1 && mc_mono_ms() - since >= ROTATE_MS) {
+            zsock_disconnect(reg, "%s", ep);
+            self->addr_i = (self->addr_i + 1) % self->naddrs;
+            m = self->addrs[self->addr_i];
+            endpoint(ep, sizeof ep, m, port);
+            mc_info("no answer from the master there; trying its next address, %s", m);
+            zsock_connect(reg, "%s", ep);
+            since = mc_mono_ms();
+            next_send = 0;
+            wait_ms = 250;
+        }
         if (!answered && mc_mono_ms() - last_note >= 30000) {
             mc_info("no answer from the master at %s port %d yet (%lld s); still trying (is it "
                     "running there, and is master_pubkey its key?)",
@@ -677,7 +754,8 @@ done:
 static int connect_master(agent_t *self, mc_err_t *err)
 {
     self->last_failure[0] = '\0';
-    channel_config_t cc = {.master = self->cfg->master,
+    self->down_since_ms = mc_mono_ms();
+    channel_config_t cc = {.master = self->addrs[self->addr_i],
                            .publish_port = self->cfg->publish_port,
                            .ret_port = self->cfg->ret_port,
                            .server_pub = self->master_pub,
@@ -691,6 +769,69 @@ static int connect_master(agent_t *self, mc_err_t *err)
                            .arg = self};
     self->chan = channel_new(&cc, err);
     return self->chan ? 0 : -1;
+}
+
+/* The channel again, to the address in use now. */
+static void reconnect_to_current(agent_t *self)
+{
+    channel_destroy(&self->chan);
+    mc_err_t err;
+    if (connect_master(self, &err) != 0)
+        note_failure(self, err.msg);
+}
+
+/* The name resolved again (from the loop): new addresses replace the old
+   ones, and the first of them is tried. */
+static void on_resolved(agent_t *self)
+{
+    char **addrs = NULL;
+    size_t n = 0;
+    mc_err_t err;
+    int rc = resolve_result(self->resolving, &addrs, &n, &err);
+    resolve_free(&self->resolving);
+    self->resolved_ms = mc_mono_ms();
+    if (rc != 0) {
+        note_failure(self, err.msg);
+        return;
+    }
+    bool same = n == self->naddrs;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(addrs[i], self->addrs[i]) == 0;
+    if (same) {
+        resolve_addrs_free(addrs, n);
+        return;
+    }
+    mc_info("master %s resolves to %s%s now; connecting there", self->cfg->master, addrs[0],
+            n > 1 ? " (and others)" : "");
+    resolve_addrs_free(self->addrs, self->naddrs);
+    self->addrs = addrs;
+    self->naddrs = n;
+    self->addr_i = 0;
+    reconnect_to_current(self);
+}
+
+/* While the master does not answer: after ROTATE_MS, the next address
+   of its name; every RERESOLVE_MS, the name resolved again (in its own
+   thread: the loop goes on handling jobs meanwhile). */
+static void check_master_address(agent_t *self, int64_t now)
+{
+    if (!self->chan || !self->down_since_ms || self->resolving)
+        return;
+    if (self->naddrs > 1 && now - self->down_since_ms >= ROTATE_MS) {
+        const char *was = self->addrs[self->addr_i];
+        self->addr_i = (self->addr_i + 1) % self->naddrs;
+        mc_info("no answer from the master at %s; trying its next address, %s", was,
+                self->addrs[self->addr_i]);
+        reconnect_to_current(self);
+    }
+    if (now - self->resolved_ms >= RERESOLVE_MS && now - self->down_since_ms >= ROTATE_MS / 2) {
+        mc_err_t err;
+        self->resolving = resolve_start(self->cfg->master, &err);
+        if (!self->resolving) {
+            note_failure(self, err.msg);
+            self->resolved_ms = now;
+        }
+    }
 }
 
 static int open_signals(agent_t *self, mc_err_t *err)
@@ -749,7 +890,7 @@ static int setup(agent_t *self, mc_err_t *err)
        (it waits for the master as long as it takes). */
     mc_daemon_ready();
     mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
-    if (register_with_master(self, err) != 0)
+    if (resolve_master_first(self, err) != 0 || register_with_master(self, err) != 0)
         return -1;
     return connect_master(self, err);
 }
@@ -783,6 +924,10 @@ static void teardown(agent_t *self)
     zlistx_destroy(&self->outbox);
     zlistx_destroy(&self->acks);
     replay_destroy(&self->replay);
+    resolve_free(&self->resolving);
+    resolve_addrs_free(self->addrs, self->naddrs);
+    self->addrs = NULL;
+    self->naddrs = 0;
     if (self->spool && spool_count(self->spool))
         mc_info("%zu returns stay in the spool until the master stores them",
                 spool_count(self->spool));
@@ -811,14 +956,18 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
     }
     /* One poll for everything: the sockets to the master, signals and the
        workers' pipes. */
-    enum { FIXED = CHANNEL_POLL_ITEMS + 1 };
+    enum { SIG = CHANNEL_POLL_ITEMS, RESOLVE, FIXED };
     zmq_pollitem_t items[FIXED + MAX_WORKERS_POLL];
     struct pollfd worker_fds[MAX_WORKERS_POLL];
-    channel_poll_items(self.chan, items);
-    items[CHANNEL_POLL_ITEMS] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
     int64_t next_grains = mc_mono_ms() + GRAINS_REFRESH_MS, next_sync = 0;
     while (!self.stop) {
+        /* The channel may have been replaced (another address of the
+           master): its sockets are taken afresh each turn. */
+        channel_poll_items(self.chan, items);
+        items[SIG] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
+        items[RESOLVE] =
+            (zmq_pollitem_t){NULL, self.resolving ? resolve_fd(self.resolving) : -1, ZMQ_POLLIN, 0};
         int workers = pool_pollfds(self.pool, worker_fds, MAX_WORKERS_POLL);
         for (int i = 0; i < workers; i++)
             items[FIXED + i] = (zmq_pollitem_t){NULL, worker_fds[i].fd, ZMQ_POLLIN, 0};
@@ -846,8 +995,10 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
                 pool_on_readable(self.pool, items[i].fd);
         if (rc > 0) {
             channel_service(self.chan, items);
-            if (items[CHANNEL_POLL_ITEMS].revents & ZMQ_POLLIN)
+            if (items[SIG].revents & ZMQ_POLLIN)
                 on_signal(&self);
+            if (self.resolving && (items[RESOLVE].revents & ZMQ_POLLIN))
+                on_resolved(&self);
         }
 
         outbox_flush(&self);
@@ -856,6 +1007,7 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         if (self.stopping_ms)
             stop_when_done(&self, now);
         pool_check(self.pool);
+        check_master_address(&self, now);
         if (now >= next_sync) {
             /* The log learns what is stored once a second rather than
                with every notice: a crash costs at most a second's worth

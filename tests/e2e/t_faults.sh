@@ -84,6 +84,31 @@ test_expect_success 'a job lost with a connection that died is sent again when t
     kill "$proxy" && stop_daemon m9 && mctl key delete -y m9 > /dev/null
 '
 
+# A name with two addresses, in its own /etc/hosts: 127.0.0.1 first (sorted
+# first, and nothing listens there on these ports), then 127.0.0.3, where
+# relays lead to the master.
+test_expect_success 'a master name with two addresses, the first dead: the minion tries the next' '
+    printf "127.0.0.3 mctl-test-master\n127.0.0.1 mctl-test-master\n" > "$T/hosts" &&
+    p1=$(free_port) && p2=$(free_port) && p3=$(free_port) &&
+    relays=() &&
+    for pair in "$p1 $PUB_PORT" "$p2 $RET_PORT" "$p3 $AUTH_PORT"; do
+        { python3 "$TOOLS/cutproxy.py" $pair 127.0.0.3 > "relay.${#relays[@]}.out" 2>&1 & }
+        relays+=($!)
+    done &&
+    MINION_EXTRA=("master_alive_interval: 3" "master: mctl-test-master" "publish_port: $p1"
+                  "ret_port: $p2" "auth_port: $p3") &&
+    DAEMON_WRAP=(unshare -m --propagation private sh -c "mount --bind $T/hosts /etc/hosts && exec \"\$0\" \"\$@\"") &&
+    start_minion m7 &&
+    DAEMON_WRAP=() && MINION_EXTRA=("master_alive_interval: 3") &&
+    wait_until 30 key_in minions_pre m7 &&
+    grep -q "master mctl-test-master has 2 addresses; trying 127.0.0.1 first" "$T/log/m7" &&
+    grep -q "trying its next address, 127.0.0.3" "$T/log/m7" &&
+    accept_all m7 &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 m7 test.ping &&
+    stop_daemon m7 && mctl key delete -y m7 > /dev/null &&
+    kill "${relays[@]}"
+'
+
 test_expect_success 'a worker killed mid-job gives an error return and is replaced' '
     marker="sleep 120.$$$RANDOM" &&
     { mctl -t 60 m1 cmd.run "$marker" > out.txt 2>&1 & } &&

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """A TCP relay for tests of connections that die with data in flight.
 
-    cutproxy.py LISTEN_PORT TARGET_PORT
+    cutproxy.py LISTEN_PORT TARGET_PORT [LISTEN_ADDRESS]
 
-Relays every connection made to 127.0.0.1:LISTEN_PORT to
-127.0.0.1:TARGET_PORT, both ways. Signals:
+Relays every connection made to LISTEN_ADDRESS (127.0.0.1 unless given)
+port LISTEN_PORT to 127.0.0.1:TARGET_PORT, both ways. Signals:
 
     SIGUSR1  freeze: stop passing bytes from the target to the client (they
              wait here, unread); the other way still flows, so the target
@@ -20,6 +20,7 @@ import threading
 import time
 
 listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
+listen_address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 lock = threading.Lock()
 frozen = threading.Event()
 conns = []
@@ -66,7 +67,7 @@ signal.signal(signal.SIGUSR1, on_freeze)
 signal.signal(signal.SIGUSR2, on_cut)
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", listen_port))
+srv.bind((listen_address, listen_port))
 srv.listen(64)
 print("ready", flush=True)
 while True:

@@ -89,14 +89,22 @@ void grains_collect(const mc_minion_config_t *cfg, msgpack_sbuffer *out)
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     struct utsname u;
     uname(&u);
-    char host[256] = "", fqdn[512] = "";
+    char host[256] = "";
     gethostname(host, sizeof host - 1);
-    snprintf(fqdn, sizeof fqdn, "%s", host);
-    struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *ai = NULL;
-    if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname)
-        snprintf(fqdn, sizeof fqdn, "%s", ai->ai_canonname);
-    if (ai)
-        freeaddrinfo(ai);
+    /* The canonical name is looked up once, when the minion starts (the
+       first collection, before its loop): a slow resolver must not stall
+       the loop every time the grains are refreshed. */
+    static char fqdn[512];
+    static bool looked_up;
+    if (!looked_up) {
+        looked_up = true;
+        snprintf(fqdn, sizeof fqdn, "%s", host);
+        struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *ai = NULL;
+        if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname)
+            snprintf(fqdn, sizeof fqdn, "%s", ai->ai_canonname);
+        if (ai)
+            freeaddrinfo(ai);
+    }
     char *release = NULL, *machine_id = NULL;
     if (mc_read_file("/etc/os-release", 65536, &release, NULL, NULL) != 0)
         release = mc_strdup("");

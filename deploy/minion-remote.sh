@@ -190,8 +190,9 @@ start)
     else
         stop_daemon
         mkdir -p "$RUN_DIR" "$LOG_DIR"
-        "$BIN" -c "$CONF_DIR" -d --pidfile "$PIDFILE" ||
-            fail "mctl-minion did not start: see $LOG_DIR/minion.log"
+        # -d returns once the minion works, or says why it does not.
+        why=$("$BIN" -c "$CONF_DIR" -d --pidfile "$PIDFILE" 2>&1) ||
+            fail "mctl-minion did not start: $(echo "$why" | tail -n 1)"
     fi
     ;;
 uninstall)

@@ -112,8 +112,10 @@ void cmd_free_words(char **argv)
     }
 }
 
-static int spawn_shell(mc_call_t *call, const char *cmd, const char *cwd, int out[2], int err[2],
-                       pid_t *pid)
+/* Start cmd (through the shell unless plain), or argv when given (never
+   a shell), with env as its environment. */
+static int spawn_shell(mc_call_t *call, const char *cmd, char *const argv[], char *const env[],
+                       const char *cwd, int out[2], int err[2], pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -132,21 +134,27 @@ static int spawn_shell(mc_call_t *call, const char *cmd, const char *cwd, int ou
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
-    char **words = cmd_plain_words(cmd);
-    int rc = words ? posix_spawnp(pid, words[0], &fa, &attr, words, environ) : -1;
-    cmd_free_words(words);
-    if (rc != 0) {
-        char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-        rc = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, environ);
+    int rc;
+    if (argv) {
+        rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, env);
+    } else {
+        char **words = cmd_plain_words(cmd);
+        rc = words ? posix_spawnp(pid, words[0], &fa, &attr, words, env) : -1;
+        cmd_free_words(words);
+        if (rc != 0) {
+            char *sh[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+            rc = posix_spawn(pid, "/bin/sh", &fa, &attr, sh, env);
+        }
     }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
-        mc_call_fail(call, 127, "cannot start /bin/sh: %s", strerror(rc));
+        mc_call_fail(call, 127, "cannot start %s: %s", argv ? argv[0] : "/bin/sh", strerror(rc));
     return rc == 0 ? 0 : -1;
 }
 
-static run_result_t run_shell(mc_call_t *call, const char *cmd, const char *cwd, int64_t timeout_s)
+static run_result_t run_shell(mc_call_t *call, const char *cmd, char *const argv[],
+                              char *const env[], const char *cwd, int64_t timeout_s)
 {
     run_result_t r = {0};
     int out[2], err[2];
@@ -155,7 +163,7 @@ static run_result_t run_shell(mc_call_t *call, const char *cmd, const char *cwd,
         r.failed = true;
         return r;
     }
-    if (spawn_shell(call, cmd, cwd, out, err, &r.pid) != 0) {
+    if (spawn_shell(call, cmd, argv, env, cwd, out, err, &r.pid) != 0) {
         close(out[0]), close(out[1]), close(err[0]), close(err[1]);
         r.failed = true;
         return r;
@@ -268,7 +276,7 @@ static int run_command(mc_call_t *call, run_result_t *r)
     if (timeout > call->timeout_s)
         timeout = call->timeout_s;
     const char *home = getenv("HOME");
-    *r = run_shell(call, cmd, cwd ? cwd : (home && *home ? home : "/"), timeout);
+    *r = run_shell(call, cmd, NULL, environ, cwd ? cwd : (home && *home ? home : "/"), timeout);
     if (!r->failed && (r->timed_out || r->killed)) {
         char note[128];
         int n = r->killed
@@ -282,6 +290,25 @@ static int run_command(mc_call_t *call, run_result_t *r)
     free(cmd);
     free(cwd);
     return r->failed ? -1 : 0;
+}
+
+int cmd_exec(mc_call_t *call, char *const argv[], const char *const env_add[])
+{
+    /* The minion's environment, with env_add's NAME=VALUE in front. */
+    size_t n = 0, extra = 0;
+    while (environ[n])
+        n++;
+    while (env_add && env_add[extra])
+        extra++;
+    char **env = mc_calloc(n + extra + 1, sizeof *env);
+    for (size_t i = 0; i < extra; i++)
+        env[i] = (char *)env_add[i];
+    memcpy(env + extra, environ, n * sizeof *env);
+    run_result_t r = run_shell(call, NULL, argv, env, "/", call->timeout_s);
+    free(env);
+    if (r.failed)
+        return -1;
+    return exit_code(&r);
 }
 
 static void cmd_run(mc_call_t *call)

@@ -19,6 +19,11 @@ typedef struct {
     bool async;
     out_format_t out;
     bool verbose;
+    bool static_out;   /* --static: everything at the end, in one go */
+    bool summary;      /* --summary: counts after the returns */
+    bool hide_timeout; /* --hide-timeout: leave out minions that did not return */
+    bool color;        /* ids in color (stdout a tty, no --no-color, no NO_COLOR) */
+    bool progress;     /* a live "N/M returned" line (stderr a tty) */
     const char *batch; /* -b N or N%, or NULL */
     int batch_wait;    /* seconds between batch starts */
 } cli_opts_t;

@@ -15,8 +15,8 @@ static void jobs_usage(FILE *f)
 {
     fprintf(f, "Usage: mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
                "                      [--user NAME] [--out txt|json]\n"
-               "       mctl jobs show JID [--out txt|json]\n"
-               "       mctl jobs wait JID [--out txt|json]\n"
+               "       mctl jobs show JID [--out txt|json|yaml] [--static] [--summary]\n"
+               "       mctl jobs wait JID [--out txt|json|yaml] [--static] [--summary]\n"
                "       mctl jobs kill JID\n"
                "\n"
                "Browse the master's job history, newest first.\n"
@@ -29,7 +29,11 @@ static void jobs_usage(FILE *f)
                "                      only their own)\n"
                "      --since TIME    only jobs since TIME: 'YYYY-MM-DD[ HH:MM[:SS]]' (local),\n"
                "                      or an age such as 30m, 12h, 7d\n"
-               "      --out FORMAT    txt (default) or json\n"
+               "      --out FORMAT    txt (default), json, or yaml (show and wait)\n"
+               "      --static        show, wait: print every return at the end, at once\n"
+               "      --summary       show, wait: the counts after the returns\n"
+               "      --hide-timeout  show, wait: leave out minions that did not return\n"
+               "      --no-color      no color, even on a terminal\n"
                "\n"
                "jobs wait prints what has returned, then waits for the rest until the\n"
                "job's time limit, as a live job does (mctl --async, then jobs wait).\n"
@@ -204,8 +208,9 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
         char kind[16];
         client_frame_t *raw = NULL;
         if (client_next(&c, kind, &raw, 30000) <= 0) {
-            fprintf(stderr, "mctl: the master stopped sending the returns of job %s (%lld of "
-                            "%lld came)\n",
+            fprintf(stderr,
+                    "mctl: the master stopped sending the returns of job %s (%lld of "
+                    "%lld came)\n",
                     jid, (long long)k, (long long)job.stored);
             rc = EXIT_UNAVAILABLE;
             break;
@@ -221,8 +226,8 @@ static int jobs_show(const cli_opts_t *o, const char *jid)
                 continue;
             r[i].state = RETURNED;
             r[i].success = ret.success;
-            if (o->out == OUT_TXT)
-                output_txt_minion(stdout, ret.id, ret.ret);
+            if (o->out == OUT_TXT && !o->static_out)
+                results_print_txt(o, ret.id, ret.success, ret.ret);
             else
                 r[i].ret = client_frame_new(raw->data, raw->size);
         }
@@ -279,14 +284,12 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
 {
     cli_opts_t o = *opts;
     static const struct option long_opts[] = {
-        {"limit", required_argument, NULL, 'n'},
-        {"fun", required_argument, NULL, 'f'},
-        {"target", required_argument, NULL, 'T'},
-        {"since", required_argument, NULL, 's'},
-        {"user", required_argument, NULL, 'u'},
-        {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"limit", required_argument, NULL, 'n'},   {"fun", required_argument, NULL, 'f'},
+        {"target", required_argument, NULL, 'T'},  {"since", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'u'},    {"out", required_argument, NULL, 'o'},
+        {"static", no_argument, NULL, 1001},       {"summary", no_argument, NULL, 1002},
+        {"hide-timeout", no_argument, NULL, 1003}, {"no-color", no_argument, NULL, 1004},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         jobs_usage(argc < 2 ? stderr : stdout);
@@ -332,7 +335,19 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
             break;
         case 'o':
             if (output_parse(optarg, &o.out) != 0)
-                return cli_usage_error("--out: expected txt or json, got '%s'", optarg);
+                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
+            break;
+        case 1001:
+            o.static_out = true;
+            break;
+        case 1002:
+            o.summary = true;
+            break;
+        case 1003:
+            o.hide_timeout = true;
+            break;
+        case 1004:
+            o.color = false;
             break;
         case 'h':
             jobs_usage(stdout);

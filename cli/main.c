@@ -30,10 +30,20 @@ static void usage(FILE *f)
                "       mctl deploy --roster FILE [HOST ...]   (mctl deploy --help)\n"
                "\n"
                "Run FUNCTION on every minion TARGET selects, print each minion's return as it\n"
-               "arrives, then list the minions that did not return.\n"
+               "arrives, then list the minions that did not return. On a terminal, a line on\n"
+               "stderr counts the returns as they come, and ids are green (success), red\n"
+               "(failed) or yellow (no return).\n"
                "\n"
-               "Targets (glob on the minion id unless told otherwise):\n"
-               "  -L, --list             TARGET is a comma-separated list of ids\n"
+               "Targets (a glob on the minion id unless told otherwise; Salt's syntax):\n"
+               "  -L, --list             a comma-separated list of ids: web1,web2\n"
+               "  -E, --pcre             a regular expression on the id: 'web\\d+$'\n"
+               "  -G, --grain            a grain and a glob on its value: 'os:Debian'\n"
+               "  -P, --grain-pcre       a grain and a regular expression on its value\n"
+               "  -S, --ipcidr           a subnet or an address: 10.0.0.0/8\n"
+               "  -N, --nodegroup        a nodegroup named in the master config\n"
+               "  -C, --compound         an expression: 'G@os:Debian and web* or L@db1'\n"
+               "      --delimiter C      between nested grain keys (default ':')\n"
+               "      --list-targets     print the minions TARGET selects; run nothing\n"
                "\n"
                "Options:\n"
                "  -t, --timeout SECONDS  time limit for the job (default 30); minions stop the\n"
@@ -41,7 +51,17 @@ static void usage(FILE *f)
                "      --gather-timeout S how long a minion has to acknowledge the job before it\n"
                "                         counts as not returned (default 5)\n"
                "      --async            publish, print the job id, and exit\n"
-               "      --out FORMAT       txt (default, like Salt's nested output) or json\n"
+               "      --out FORMAT       txt (default, like Salt's nested output), json or yaml\n"
+               "      --static           print every return at the end, at once (json and yaml\n"
+               "                         are always one document, with the missing minions)\n"
+               "      --summary          counts after the returns: targeted, returned, not\n"
+               "                         returned, with errors (on stderr for json and yaml)\n"
+               "      --hide-timeout     leave out minions that did not return (the exit\n"
+               "                         status still says so)\n"
+               "      --no-color         no color, even on a terminal (or set NO_COLOR)\n"
+               "  -b, --batch N|N%%       run on at most N minions (or N%%) at once\n"
+               "      --batch-wait S     seconds between one batch minion ending and the next\n"
+               "                         starting\n"
                "  -c, --config-dir DIR   where the master config is (default $MCTL_CONFIG_DIR\n"
                "                         or /etc/mctl)\n"
                "  -v, --verbose          print the job id before the returns\n"
@@ -107,6 +127,10 @@ static const struct option global_opts[] = {
     {"batch", required_argument, NULL, 'b'},
     {"batch-wait", required_argument, NULL, 'W'},
     {"verbose", no_argument, NULL, 'v'},
+    {"static", no_argument, NULL, 1001},
+    {"summary", no_argument, NULL, 1002},
+    {"hide-timeout", no_argument, NULL, 1003},
+    {"no-color", no_argument, NULL, 1004},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -124,7 +148,7 @@ static bool batch_valid(const char *s)
 }
 
 static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
-                         client_target_t *target, bool *list_targets, int *status)
+                         client_target_t *target, bool *list_targets, bool *no_color, int *status)
 {
     int c;
     optind = 0; /* 0, not 1: GNU getopt then starts afresh, permutation included */
@@ -144,7 +168,7 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
             break;
         case 'o':
             if (output_parse(optarg, &o->out) != 0) {
-                cli_usage_error("--out: expected txt or json, got '%s'", optarg);
+                cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
                 goto usage;
             }
             break;
@@ -200,6 +224,18 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
         case 'v':
             o->verbose = true;
             break;
+        case 1001:
+            o->static_out = true;
+            break;
+        case 1002:
+            o->summary = true;
+            break;
+        case 1003:
+            o->hide_timeout = true;
+            break;
+        case 1004:
+            *no_color = true;
+            break;
         case 'h':
             usage(stdout);
             *status = EXIT_OK;
@@ -245,21 +281,25 @@ int main(int argc, char **argv)
 {
     cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
     client_target_t target = {NULL, "glob", 0};
-    bool list_targets = false;
+    bool list_targets = false, no_color = false;
     int status;
     opterr = 1;
     /* Options before a subcommand (key, status) are global; the
        subcommand parses the rest. A job's options may stand anywhere. */
-    if (parse_options(argc, argv, false, &o, &target, &list_targets, &status) != 0)
+    if (parse_options(argc, argv, false, &o, &target, &list_targets, &no_color, &status) != 0)
         return status;
     if (optind < argc && strcmp(argv[optind], "deploy") == 0)
         return run_deploy(&o, argv + optind);
     bool subcommand =
         optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0 ||
                           strcmp(argv[optind], "jobs") == 0);
-    if (!subcommand && parse_options(argc, argv, true, &o, &target, &list_targets, &status) != 0)
+    if (!subcommand &&
+        parse_options(argc, argv, true, &o, &target, &list_targets, &no_color, &status) != 0)
         return status;
     o.config_dir = mc_config_dir(o.config_dir);
+    const char *nc = getenv("NO_COLOR");
+    o.color = isatty(STDOUT_FILENO) && !no_color && !(nc && *nc);
+    o.progress = isatty(STDERR_FILENO) && !o.async;
     mc_log_open("mctl", MC_LOG_WARNING, NULL, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {

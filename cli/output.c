@@ -12,6 +12,8 @@ int output_parse(const char *name, out_format_t *out)
         *out = OUT_TXT;
     else if (strcmp(name, "json") == 0)
         *out = OUT_JSON;
+    else if (strcmp(name, "yaml") == 0)
+        *out = OUT_YAML;
     else
         return -1;
     return 0;

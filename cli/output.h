@@ -12,7 +12,7 @@
 #include "json.h"
 #include "util.h"
 
-typedef enum { OUT_TXT, OUT_JSON } out_format_t;
+typedef enum { OUT_TXT, OUT_JSON, OUT_YAML } out_format_t;
 
 int output_parse(const char *name, out_format_t *out);
 /* "id:" then the value, nested. */

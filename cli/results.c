@@ -3,6 +3,13 @@
 
 #include <string.h>
 
+#include "yamlout.h"
+
+#define GREEN  "\033[32m"
+#define RED    "\033[31m"
+#define YELLOW "\033[33m"
+#define RESET  "\033[0m"
+
 void results_missing_text(const result_t *x, char *buf, size_t cap)
 {
     if (x->state == NOT_SENT)
@@ -12,17 +19,31 @@ void results_missing_text(const result_t *x, char *buf, size_t cap)
                  x->state == PENDING ? "Not run" : "No response");
 }
 
-static void print_json(result_t *r, size_t n)
+void results_print_txt(const cli_opts_t *o, const char *id, bool success, const msgpack_object *ret)
 {
-    printf("{\n");
+    if (o->color)
+        printf("%s%s" RESET ":\n", success ? GREEN : RED, id);
+    else
+        printf("%s:\n", id);
+    output_txt_value(stdout, ret, 4);
+}
+
+static void print_json(const cli_opts_t *o, result_t *r, size_t n)
+{
+    printf("{");
+    bool first = true;
     for (size_t i = 0; i < n; i++) {
-        printf("    ");
-        mc_json_string(stdout, r[i].id, strlen(r[i].id));
-        printf(": ");
         mc_ret_t ret;
         mc_err_t err;
         client_frame_t *f = r[i].ret;
-        if (f && mc_ret_decode(&ret, f->data, f->size, &err) == 0) {
+        bool have = f && mc_ret_decode(&ret, f->data, f->size, &err) == 0;
+        if (!have && o->hide_timeout)
+            continue;
+        printf(first ? "\n    " : ",\n    ");
+        first = false;
+        mc_json_string(stdout, r[i].id, strlen(r[i].id));
+        printf(": ");
+        if (have) {
             mc_json_value(stdout, ret.ret, 4);
             mc_ret_done(&ret);
         } else {
@@ -30,29 +51,98 @@ static void print_json(result_t *r, size_t n)
             results_missing_text(&r[i], msg, sizeof msg);
             mc_json_string(stdout, msg, strlen(msg));
         }
-        printf(i + 1 < n ? ",\n" : "\n");
     }
-    printf("}\n");
+    printf(first ? "}\n" : "\n}\n");
+}
+
+static void print_yaml(const cli_opts_t *o, result_t *r, size_t n)
+{
+    yamlout_t *y = yamlout_open(stdout);
+    for (size_t i = 0; y && i < n; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        client_frame_t *f = r[i].ret;
+        bool have = f && mc_ret_decode(&ret, f->data, f->size, &err) == 0;
+        if (!have && o->hide_timeout)
+            continue;
+        yamlout_key(y, r[i].id);
+        if (have) {
+            yamlout_value(y, ret.ret);
+            mc_ret_done(&ret);
+        } else {
+            char msg[512];
+            results_missing_text(&r[i], msg, sizeof msg);
+            yamlout_text(y, msg, strlen(msg));
+        }
+    }
+    if (yamlout_close(&y) != 0)
+        fprintf(stderr, "mctl: could not write the YAML output\n");
+}
+
+/* --static txt: every return, in target order, after the gather. */
+static void print_txt_static(const cli_opts_t *o, result_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        client_frame_t *f = r[i].ret;
+        if (f && mc_ret_decode(&ret, f->data, f->size, &err) == 0) {
+            results_print_txt(o, ret.id, ret.success, ret.ret);
+            mc_ret_done(&ret);
+        }
+    }
+}
+
+/* --summary, as Salt's: counts, then who did not respond. */
+static void print_summary(FILE *f, result_t *r, size_t n, size_t missing, size_t failed)
+{
+    fprintf(f,
+            "-------------------------------------------\n"
+            "Summary\n"
+            "-------------------------------------------\n"
+            "# of minions targeted: %zu\n"
+            "# of minions returned: %zu\n"
+            "# of minions that did not return: %zu\n"
+            "# of minions with errors: %zu\n"
+            "-------------------------------------------\n",
+            n, n - missing, missing, failed);
+    if (missing) {
+        fprintf(f, "Minions not responding:");
+        for (size_t i = 0; i < n; i++)
+            if (r[i].state != RETURNED)
+                fprintf(f, " %s", r[i].id);
+        fprintf(f, "\n-------------------------------------------\n");
+    }
 }
 
 int results_report(const cli_opts_t *o, result_t *r, size_t n, const char *jid)
 {
     size_t failed = 0, missing = 0;
+    if (o->out == OUT_TXT && o->static_out)
+        print_txt_static(o, r, n);
     for (size_t i = 0; i < n; i++) {
         result_t *x = &r[i];
         if (x->state != RETURNED) {
             missing++;
-            if (o->out == OUT_TXT) {
+            if (o->out == OUT_TXT && !o->hide_timeout) {
                 char msg[512];
                 results_missing_text(x, msg, sizeof msg);
-                printf("%s:\n    %s\n", x->id, msg);
+                if (o->color)
+                    printf(YELLOW "%s" RESET ":\n    %s\n", x->id, msg);
+                else
+                    printf("%s:\n    %s\n", x->id, msg);
             }
         } else if (!x->success) {
             failed++;
         }
     }
     if (o->out == OUT_JSON)
-        print_json(r, n);
+        print_json(o, r, n);
+    else if (o->out == OUT_YAML)
+        print_yaml(o, r, n);
+    fflush(stdout);
+    if (o->summary)
+        print_summary(o->out == OUT_TXT ? stdout : stderr, r, n, missing, failed);
     fflush(stdout);
     if (missing) {
         fprintf(stderr, "ERROR: %zu of %zu minion%s did not return%s%s%s\n", missing, n,

@@ -25,9 +25,17 @@ typedef struct {
 /* "Minion did not return. [why]" for a minion without a return. */
 void results_missing_text(const result_t *x, char *buf, size_t cap);
 
-/* After the returns (txt prints them as they come): list the minions that
-   did not return (txt) or print everything (json); say what went wrong on
-   stderr. Returns the exit status. jid may be NULL (batches). */
+/* One minion's return as txt ("id:" then the value), the id in green or
+   red (failed) when color is on. */
+void results_print_txt(const cli_opts_t *o, const char *id, bool success,
+                       const msgpack_object *ret);
+
+/* After the returns (txt prints them as they come, unless --static):
+   list the minions that did not return (txt, unless --hide-timeout) or
+   print everything as one document (json, yaml; without those minions
+   under --hide-timeout); --summary's counts (on stdout for txt, stderr
+   otherwise, so the document stays whole); say what went wrong on stderr.
+   Returns the exit status. jid may be NULL (batches). */
 int results_report(const cli_opts_t *o, result_t *r, size_t n, const char *jid);
 
 #endif

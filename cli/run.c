@@ -38,7 +38,29 @@ typedef struct {
     int argc;
     char **argv;
     const char *user;
+    bool shown; /* the progress line is on the terminal */
 } gather_t;
+
+/* The live "N/M returned" line on a terminal's stderr. */
+static void progress_clear(gather_t *g)
+{
+    if (g->shown) {
+        fputs("\r\033[K", stderr);
+        g->shown = false;
+    }
+}
+
+static void progress_draw(gather_t *g)
+{
+    if (!g->o->progress || g->done == g->n)
+        return;
+    size_t returned = 0;
+    for (size_t i = 0; i < g->n; i++)
+        returned += g->e[i].state == RETURNED;
+    fprintf(stderr, "\r\033[K%zu/%zu returned", returned, g->n);
+    fflush(stderr);
+    g->shown = true;
+}
 
 static result_t *find_entry(gather_t *g, const char *jid, const char *id)
 {
@@ -107,7 +129,9 @@ static void on_publish_answer(gather_t *g, client_frame_t *body)
     mc_err_t err;
     if (mc_reply_publish_decode(&r, body->data, body->size, &err) != 0) {
         fprintf(stderr, "mctl: %s: %s%s\n", x->id,
-                err.code == MC_E_REFUSED || err.code == MC_E_DENIED ? "" : "bad answer from the master: ",
+                err.code == MC_E_REFUSED || err.code == MC_E_DENIED
+                    ? ""
+                    : "bad answer from the master: ",
                 err.msg);
         finish(g, x, MISSING);
         return;
@@ -134,8 +158,9 @@ static void on_return(gather_t *g, client_frame_t **body)
     if (x && (x->state == WAITING || x->state == ACKED)) {
         x->success = ret.success;
         finish(g, x, RETURNED);
-        if (g->o->out == OUT_TXT) {
-            output_txt_minion(stdout, ret.id, ret.ret);
+        if (g->o->out == OUT_TXT && !g->o->static_out) {
+            progress_clear(g);
+            results_print_txt(g->o, ret.id, ret.success, ret.ret);
             fflush(stdout);
         } else {
             x->ret = *body;
@@ -171,6 +196,7 @@ static int64_t expire(gather_t *g, int64_t now)
 
 static void gather(gather_t *g, size_t limit)
 {
+    progress_draw(g);
     while (g->done < g->n) {
         int64_t now = mc_mono_ms();
         while (g->next < g->n && g->running < limit && now >= g->next_start_ms)
@@ -200,9 +226,11 @@ static void gather(gather_t *g, size_t limit)
             }
         } else if (got > 0 && strcmp(kind, MC_KIND_RETURN) == 0) {
             on_return(g, &body);
+            progress_draw(g);
         }
         client_frame_free(&body);
     }
+    progress_clear(g);
 }
 
 static int report(gather_t *g, const char *jid)

@@ -71,7 +71,7 @@ static void status_meminfo(mc_call_t *call)
     }
     /* Lines that did not parse: the count promised must still be met. */
     for (; packed < lines; packed++) {
-        char key[24];
+        char key[32];
         snprintf(key, sizeof key, "unparsed-%zu", packed);
         mc_pk_str(call->pk, key);
         msgpack_pack_nil(call->pk);

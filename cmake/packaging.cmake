@@ -14,6 +14,16 @@ install(FILES ${deploy}/mctl-minion.service DESTINATION /lib/systemd/system COMP
 install(FILES ${deploy}/minion.conf DESTINATION /etc/mctl RENAME minion COMPONENT minion)
 
 install(TARGETS mctl mctl-deploy RUNTIME DESTINATION bin COMPONENT cli)
+install(FILES ${deploy}/mctl.bash-completion DESTINATION share/bash-completion/completions
+        RENAME mctl COMPONENT cli)
+
+# Manual pages, in each package that has the program or the file.
+install(FILES ${deploy}/man/mctl.1 DESTINATION share/man/man1 COMPONENT cli)
+install(FILES ${deploy}/man/mctl-deploy.8 DESTINATION share/man/man8 COMPONENT cli)
+install(FILES ${deploy}/man/mctl-master.8 DESTINATION share/man/man8 COMPONENT master)
+install(FILES ${deploy}/man/mctl-master.5 DESTINATION share/man/man5 COMPONENT master)
+install(FILES ${deploy}/man/mctl-minion.8 DESTINATION share/man/man8 COMPONENT minion)
+install(FILES ${deploy}/man/mctl-minion.5 DESTINATION share/man/man5 COMPONENT minion)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME mctl)

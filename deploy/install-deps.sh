@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libyaml-dev
     libcmocka-dev libpcre2-dev libsqlite3-dev libssh-dev
-    procps iproute2 sqlite3 openssh-server openssh-client util-linux valgrind logrotate sudo python3-yaml
+    procps iproute2 sqlite3 openssh-server openssh-client util-linux valgrind logrotate sudo python3-yaml groff-base
 )
 
 missing=()

@@ -359,6 +359,8 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
     }
     int rest = argc - optind;
     if (strcmp(action, "list") == 0) {
+        if (o.out == OUT_YAML)
+            return cli_usage_error("jobs list: --out yaml is for show and wait (txt or json here)");
         if (rest)
             return cli_usage_error("jobs list: unexpected argument '%s'", argv[optind]);
         return jobs_list(&o, limit, fun, target, user, since);

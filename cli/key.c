@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "yamlout.h"
 #include "client.h"
 #include "keys.h"
 #include "target.h"
@@ -15,7 +16,7 @@
 
 static void key_usage(FILE *f)
 {
-    fprintf(f, "Usage: mctl key list [--out txt|json]\n"
+    fprintf(f, "Usage: mctl key list [--out txt|json|yaml]\n"
                "       mctl key accept ID... | -A [--include-rejected] [-y]\n"
                "       mctl key reject ID... | -A [--include-accepted] [-y]\n"
                "       mctl key delete ID... | -D [-y]\n"
@@ -30,7 +31,7 @@ static void key_usage(FILE *f)
                "      --include-rejected  accept: rejected keys too\n"
                "      --include-accepted  reject: accepted keys too\n"
                "  -y, --yes               do not ask for confirmation\n"
-               "      --out FORMAT        txt (default) or json\n"
+               "      --out FORMAT        txt (default), json, or yaml (list)\n"
                "  -h, --help              show this help\n");
 }
 
@@ -43,6 +44,15 @@ static void print_list(const mc_reply_key_list_t *l, out_format_t out)
                     {"minions_denied", "Denied Keys:", &l->denied},
                     {"minions_pre", "Unaccepted Keys:", &l->pending},
                     {"minions_rejected", "Rejected Keys:", &l->rejected}};
+    if (out == OUT_YAML) {
+        yamlout_t *y = yamlout_open(stdout);
+        for (size_t s = 0; y && s < 4; s++) {
+            yamlout_key(y, sections[s].field);
+            yamlout_strings(y, sections[s].ids->items, sections[s].ids->count);
+        }
+        yamlout_close(&y);
+        return;
+    }
     if (out == OUT_JSON) {
         printf("{\n");
         for (size_t s = 0; s < 4; s++) {
@@ -249,7 +259,7 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
             break;
         case 'o':
             if (output_parse(optarg, &o.out) != 0)
-                return cli_usage_error("--out: expected txt or json, got '%s'", optarg);
+                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
             break;
         case 'h':
             key_usage(stdout);
@@ -262,6 +272,8 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
     int n = argc - optind;
     char **ids = argv + optind;
     static char *star[] = {"*"};
+    if (o.out == OUT_YAML && strcmp(action, "list") != 0)
+        return cli_usage_error("key %s: --out yaml is for key list (txt or json here)", action);
     for (int i = 0; i < n; i++)
         if (!ids[i][0])
             return cli_usage_error("key %s: empty minion id", action);

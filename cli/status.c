@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "yamlout.h"
 #include "proto/proto.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -19,14 +20,14 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     cli_opts_t o = *opts;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("Usage: mctl [-t SECONDS] status [--out txt|json]\n\n"
+            printf("Usage: mctl [-t SECONDS] status [--out txt|json|yaml]\n\n"
                    "Ping every accepted minion and list those that answer (up) and those\n"
                    "that do not (down). Exit status 0 when all are up, 2 when some are down.\n");
             return EXIT_OK;
         }
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
             if (output_parse(argv[++i], &o.out) != 0)
-                return cli_usage_error("--out: expected txt or json, got '%s'", argv[i]);
+                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", argv[i]);
         } else {
             return cli_usage_error("status: unexpected argument '%s'", argv[i]);
         }
@@ -91,7 +92,25 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
     client_close(&c);
 
     size_t down = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    if (o.out == OUT_YAML) {
+        /* {up: [...], down: [...]}, as json prints it. */
+        char **lists[2] = {mc_calloc(n + 1, sizeof(char *)), mc_calloc(n + 1, sizeof(char *))};
+        size_t counts[2] = {0, 0};
+        for (size_t i = 0; i < n; i++)
+            lists[up[i] ? 0 : 1][counts[up[i] ? 0 : 1]++] = ids[i];
+        down = counts[1];
+        yamlout_t *y = yamlout_open(stdout);
+        if (y) {
+            yamlout_key(y, "up");
+            yamlout_strings(y, lists[0], counts[0]);
+            yamlout_key(y, "down");
+            yamlout_strings(y, lists[1], counts[1]);
+            yamlout_close(&y);
+        }
+        free(lists[0]);
+        free(lists[1]);
+    }
+    for (int pass = 0; o.out != OUT_YAML && pass < 2; pass++) {
         bool want_up = pass == 0;
         if (o.out == OUT_JSON)
             printf("%s    \"%s\": [", pass == 0 ? "{\n" : ",\n", want_up ? "up" : "down");

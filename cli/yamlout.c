@@ -141,6 +141,17 @@ void yamlout_value(yamlout_t *y, const msgpack_object *v)
     }
 }
 
+void yamlout_strings(yamlout_t *y, char *const *items, size_t n)
+{
+    yaml_event_t ev;
+    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+    emit(y, &ev);
+    for (size_t i = 0; i < n; i++)
+        yamlout_text(y, items[i], strlen(items[i]));
+    yaml_sequence_end_event_initialize(&ev);
+    emit(y, &ev);
+}
+
 yamlout_t *yamlout_open(FILE *f)
 {
     yamlout_t *y = calloc(1, sizeof *y);

@@ -17,6 +17,8 @@ yamlout_t *yamlout_open(FILE *f);
 void yamlout_key(yamlout_t *y, const char *key);
 void yamlout_value(yamlout_t *y, const msgpack_object *v);
 void yamlout_text(yamlout_t *y, const char *s, size_t len);
+/* A list of strings as one value. */
+void yamlout_strings(yamlout_t *y, char *const *items, size_t n);
 /* End the map and the document; 0, or -1 when writing failed. */
 int yamlout_close(yamlout_t **y);
 

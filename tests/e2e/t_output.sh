@@ -84,6 +84,15 @@ test_expect_success 'color and the live count on a terminal only; --no-color and
     NO_COLOR=1 tty "*" test.ping > nc2.txt && ! grep -q "$(printf "\033\\[32m")" nc2.txt
 '
 
+test_expect_success 'key list and status in yaml; jobs list and key finger refuse it plainly' '
+    mctl key list --out yaml > k.yaml &&
+    python3 -c "import yaml; d = yaml.safe_load(open(\"k.yaml\")); assert sorted(d[\"minions\"]) == [\"m1\", \"m2\"] and d[\"minions_pre\"] == [], d" &&
+    mctl status --out yaml > s.yaml &&
+    python3 -c "import yaml; d = yaml.safe_load(open(\"s.yaml\")); assert sorted(d[\"up\"]) == [\"m1\", \"m2\"] and d[\"down\"] == [], d" &&
+    { st=0; mctl jobs list --out yaml 2> err.txt || st=$?; } && test $st = 64 && grep -q "for show and wait" err.txt &&
+    { st=0; mctl key finger --out yaml 2> err.txt || st=$?; } && test $st = 64 && grep -q "for key list" err.txt
+'
+
 test_expect_success 'mctl --help lists every target option and the output options' '
     mctl --help > help.txt &&
     for o in -L -E -G -P -S -N -C --list-targets --out --static --summary --hide-timeout --no-color --batch; do

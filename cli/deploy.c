@@ -47,6 +47,7 @@ extern const char deploy_minion_unit[];
 #define REMOTE_TMP       "/tmp/mctl-deploy.XXXXXXXX"
 #define SSH_TIMEOUT_S    10
 #define STEP_TIMEOUT_MS  120000
+#define SCRIPT_MARK      "mctl-deploy-script-follows"
 
 typedef struct {
     /* what to do */
@@ -912,12 +913,19 @@ static int remote_action(ssh_session s, host_t *h, const char *action, const cha
                          const char *pass, remote_t *r)
 {
     bool with_pass = h->sudo && pass;
-    char *cmd = mc_sprintf("%ssh -s -- %s%s%s",
-                           !h->sudo    ? ""
-                           : with_pass ? "sudo -S -p '' "
-                                       : "sudo -n ",
-                           action, arg ? " " : "", arg ? arg : "");
-    char *input = with_pass ? mc_sprintf("%s\n%s", pass, deploy_remote_script) : NULL;
+    /* With a password, sudo reads its first line; but a sudo that asks
+       for none (NOPASSWD) leaves it there. So the shell first reads lines
+       up to a marker, dropping a password sudo did not take, and only then
+       the script: the password is never run as a command. */
+    char *cmd =
+        with_pass
+            ? mc_sprintf("sudo -S -p '' sh -c 'while IFS= read -r l; do [ \"$l\" = " SCRIPT_MARK
+                         " ] && exec sh -s -- \"$@\"; done; exit 97' sh %s%s%s",
+                         action, arg ? " " : "", arg ? arg : "")
+            : mc_sprintf("%ssh -s -- %s%s%s", h->sudo ? "sudo -n " : "", action, arg ? " " : "",
+                         arg ? arg : "");
+    char *input =
+        with_pass ? mc_sprintf("%s\n" SCRIPT_MARK "\n%s", pass, deploy_remote_script) : NULL;
     const char *text = input ? input : deploy_remote_script;
     int rc = remote_exec(s, cmd, text, strlen(text), r, h);
     if (input) {

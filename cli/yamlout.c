@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +101,12 @@ void yamlout_value(yamlout_t *y, const msgpack_object *v)
         break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        snprintf(buf, sizeof buf, "%.17g", v->via.f64);
+        if (isnan(v->via.f64))
+            snprintf(buf, sizeof buf, ".nan");
+        else if (isinf(v->via.f64))
+            snprintf(buf, sizeof buf, "%s", v->via.f64 < 0 ? "-.inf" : ".inf");
+        else
+            snprintf(buf, sizeof buf, "%.17g", v->via.f64);
         if (!strpbrk(buf, ".eni")) /* 1.0 stays a float */
             strcat(buf, ".0");
         scalar(y, NULL, buf, strlen(buf), true);

@@ -377,6 +377,11 @@ static bool rule_applies(const rule_t *r, const acl_caller_t *who, const groupse
     return g->n && bsearch(&name, g->names, g->n, sizeof *g->names, cmp_name);
 }
 
+bool acl_fun_blacklisted(const acl_t *self, const char *fun)
+{
+    return any_match(self->bl_mods, self->nbl_mods, fun);
+}
+
 unsigned acl_rights(const acl_t *self, const acl_caller_t *who)
 {
     if (any_match(self->bl_users, self->nbl_users, who->user))

@@ -79,6 +79,9 @@ enum {
     ACL_RIGHT_DEPLOY = 1 << 2, /* '@deploy': the master's key, key list, preseed, delete,
                                   and test.ping (to see a minion it installs answer) */
 };
+/* Whether publisher_acl_blacklist's modules name fun (for everyone). */
+bool acl_fun_blacklisted(const acl_t *self, const char *fun);
+
 /* The rights the rules give the caller (none to a blacklisted user). */
 unsigned acl_rights(const acl_t *self, const acl_caller_t *who);
 

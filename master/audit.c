@@ -89,8 +89,11 @@ static void format(FILE *f, const audit_rec_t *rec)
     gmtime_r(&secs, &tm);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(f, "{\"time\":\"%s.%06ldZ\",\"uid\":%lu", stamp, (long)(rec->time_us % 1000000),
-            rec->uid);
+    fprintf(f, "{\"time\":\"%s.%06ldZ\",\"uid\":", stamp, (long)(rec->time_us % 1000000));
+    if (rec->no_uid)
+        fputs("null", f);
+    else
+        fprintf(f, "%lu", rec->uid);
     field_text(f, "user", rec->user);
     field_text(f, "request", rec->request);
     field_text(f, "target", rec->target);

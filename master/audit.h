@@ -42,6 +42,7 @@ int audit_reopen(audit_t *self, mc_err_t *err);
 /* One record; NULL or "" fields are left out. */
 typedef struct {
     int64_t time_us;
+    bool no_uid; /* the kernel gave no credentials: "uid": null */
     unsigned long uid;
     const char *user;
     const char *request;

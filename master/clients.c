@@ -351,6 +351,18 @@ static void handle_key_preseed(master_t *self, zframe_t *route, const mc_request
     mc_err_t err;
     const mc_req_preseed_t *p = &req->preseed;
     bool changed;
+    /* @deploy adds minions: it may accept the key an install brought
+       back for a new id (or one only pending), never put another key in
+       place of one an operator accepted, rejected or denied. */
+    minion_t *known = registry_find(self->registry, p->id);
+    if (!(who->rights & ACL_RIGHT_KEYS) && known && known->state != KEY_PENDING &&
+        memcmp(known->pub, p->pub, MC_KEY_LEN) != 0) {
+        clients_reply_denied(self, route,
+                             "user %s may not replace the %s key of %s: @deploy adds minions, "
+                             "changing a key needs @keys",
+                             who->user, key_state_name(known->state), p->id);
+        return;
+    }
     if (registry_preseed(self->registry, p->id, p->pub, &changed, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
         return;
@@ -379,6 +391,20 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
     mc_strs_t changed = {0};
     char failure[MC_REPLY_TEXT_MAX + 1] = "";
     bool is_delete = req->kind == MC_REQ_KEY_DELETE;
+    /* Without @keys (that is, with @deploy) a delete names exact ids, as
+       deploy does for the minions it removes: no glob, no sweep. */
+    for (size_t p = 0; !(who->rights & ACL_RIGHT_KEYS) && p < k->ids.count; p++) {
+        const char *id = k->ids.items[p];
+        if (!mc_id_valid(id, strlen(id)) || strpbrk(id, "*?[")) {
+            clients_reply_denied(self, route,
+                                 "user %s may delete only keys named exactly, not '%s' (@deploy; "
+                                 "globs need @keys)",
+                                 who->user, id);
+            free(all);
+            registry_denied_list_free(denied, nd);
+            return;
+        }
+    }
 
     for (size_t p = 0; p < k->ids.count; p++) {
         const char *pat = k->ids.items[p];
@@ -679,6 +705,14 @@ void clients_on_request(master_t *self)
         mc_warn("client: malformed request (missing frames)");
     } else if (peer_caller(body, &who) != 0) {
         mc_warn("client: request without the peer's credentials; refused");
+        if (self->audit) {
+            audit_rec_t rec = {.time_us = mc_wall_us(),
+                               .no_uid = true,
+                               .request = "unknown",
+                               .decision = "refused",
+                               .reason = "no peer credentials"};
+            audit_write(self->audit, &rec);
+        }
     } else {
         clients_request(self, route, body, &who);
         clients_caller_done(&who);

@@ -266,9 +266,14 @@ void minions_on_message(master_t *self)
             on_return(self, m->id, body);
         else if (zframe_streq(kind, MC_KIND_ACK))
             on_ack(self, m->id, body);
-        else if (zframe_streq(kind, MC_KIND_HEARTBEAT) || zframe_streq(kind, MC_KIND_HELLO))
+        else if (zframe_streq(kind, MC_KIND_HEARTBEAT))
             on_heartbeat(self, m, body);
-        else if (zframe_streq(kind, MC_KIND_GRAINS))
+        else if (zframe_streq(kind, MC_KIND_HELLO)) {
+            on_heartbeat(self, m, body);
+            /* Its connections are up (again): anything it has not
+               acknowledged may have been lost on the way. */
+            publish_resend(self, m);
+        } else if (zframe_streq(kind, MC_KIND_GRAINS))
             on_grains(self, m, body);
         else
             mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
@@ -317,9 +322,12 @@ void minions_on_subscription(master_t *self)
         if (!subscribe && count <= 0)
             mc_debug("%s disconnected", id);
     }
-    /* Counted as there now: what it may have lost goes out again. */
+    /* Counted as there now (the subscription came over a connection its
+       key made: it has spoken): what it may have lost goes out again. */
     minion_t *m = subscribe && topic_ok ? minion_of(self, zframe_meta(f, "User-Id")) : NULL;
-    if (m && strcmp(m->id, id) == 0)
+    if (m && strcmp(m->id, id) == 0) {
+        m->last_seen_ms = mc_mono_ms();
         publish_resend(self, m);
+    }
     zframe_destroy(&f);
 }

@@ -185,9 +185,12 @@ void publish_resend(master_t *self, minion_t *m)
     int64_t now = mc_mono_ms();
     if (m->in_flight == 0 || (m->resent_ms && now - m->resent_ms < 1000))
         return;
-    m->resent_ms = now;
     resend_t rs = {self, m, 0};
     jobs_each(self->jobs, resend_one, &rs);
+    /* Limited only once something went: a try that found it not there
+       (its hello still to come) does not hold back the next. */
+    if (rs.sent)
+        m->resent_ms = now;
 }
 
 /* A minion acknowledged or returned a job, or the job expired without
@@ -232,7 +235,8 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
         /* @deploy: test.ping, to see the minions it installs answer. */
         bool deploy_ping = (who->rights & ACL_RIGHT_DEPLOY) && strcmp(fun, "test.ping") == 0 &&
                            (!arg || arg->via.array.size == 0) &&
-                           (!kwarg || kwarg->via.map.size == 0);
+                           (!kwarg || kwarg->via.map.size == 0) &&
+                           !acl_fun_blacklisted(self->acl, fun);
         bool allowed = deploy_ping ||
                        acl_allows(self->acl, &caller, fun, arg, kwarg, &minions, why, sizeof why);
         free(grains);
@@ -258,6 +262,10 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
         }
     }
     char jid[MC_JID_LEN + 1] = "";
+    if (r.count == 0) {
+        self->outcome.decision = "error";
+        snprintf(self->outcome.reason, sizeof self->outcome.reason, "no minion matched the target");
+    }
     char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why); /* NULL: sent */
     size_t unsent = 0, down = 0;
     if (r.count > 0) {

@@ -771,13 +771,21 @@ static int connect_master(agent_t *self, mc_err_t *err)
     return self->chan ? 0 : -1;
 }
 
-/* The channel again, to the address in use now. */
+/* The channel again, to the address in use now. The new one is made
+   before the old one goes: when it cannot be made, the old one stays
+   (libzmq keeps reconnecting it) and the next rotation tries again. */
 static void reconnect_to_current(agent_t *self)
 {
-    channel_destroy(&self->chan);
+    channel_t *old = self->chan;
+    self->chan = NULL;
     mc_err_t err;
-    if (connect_master(self, &err) != 0)
+    if (connect_master(self, &err) != 0) {
         note_failure(self, err.msg);
+        self->chan = old;
+        self->down_since_ms = mc_mono_ms();
+        return;
+    }
+    channel_destroy(&old);
 }
 
 /* The name resolved again (from the loop): new addresses replace the old

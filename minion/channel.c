@@ -56,8 +56,12 @@ static int open_socket(channel_t *self, int which, int type, int port, mc_err_t 
         zsock_set_immediate(s, 1);
         zsock_set_sndhwm(s, 10000);
     }
+    /* A name never used before in this process: libzmq frees an inproc
+       name only some time after its socket closes, and a new channel may
+       get the old one's address. */
+    static unsigned serial;
     char ep[128];
-    snprintf(ep, sizeof ep, "inproc://mctl-channel-%p-%d", (void *)self, which);
+    snprintf(ep, sizeof ep, "inproc://mctl-channel-%u-%d", serial++, which);
     if (zmq_socket_monitor(zsock_resolve(s), ep,
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                ZMQ_EVENT_DISCONNECTED) != 0) {
@@ -135,8 +139,8 @@ static void on_sub_message(channel_t *self)
         mc_warn("dropped a message from the master that is not for this minion (%zu frames)",
                 zmsg_size(msg));
     else
-        self->cfg.on_message(self->cfg.arg, zframe_data(kind), zframe_size(kind),
-                             zframe_data(body), zframe_size(body));
+        self->cfg.on_message(self->cfg.arg, zframe_data(kind), zframe_size(kind), zframe_data(body),
+                             zframe_size(body));
     zmsg_destroy(&msg);
 }
 

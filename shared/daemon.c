@@ -150,12 +150,52 @@ static int make_parent(const char *path, mode_t mode, mc_err_t *err)
     return rc;
 }
 
+static int pidfile_lock(const char *path, mc_err_t *err);
+
 /* The pidfile, locked (flock) for as long as this process lives: a second
    daemon with the same pidfile cannot take it, whatever the timing. */
 static int pidfile_take(const char *path, mc_err_t *err)
 {
-    if (make_parent(path, 0755, err) != 0)
+    mode_t mask = umask(022); /* the folder is 0755 whatever the daemon's umask */
+    int made = make_parent(path, 0755, err);
+    umask(mask);
+    if (made != 0)
         return -1;
+    int fd = -1;
+    /* A daemon stopping unlinks the file it held: a lock taken on that
+       old file would be worth nothing, so the lock must be on the file
+       the path names now. */
+    for (int attempt = 0; attempt < 10; attempt++) {
+        fd = pidfile_lock(path, err);
+        if (fd < 0)
+            return -1;
+        struct stat held, named;
+        if (fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_ino == named.st_ino &&
+            held.st_dev == named.st_dev)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        mc_err_set(err, "pidfile %s: it keeps being replaced; cannot hold it", path);
+        return -1;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        mc_err_set(err, "pidfile %s: cannot write it: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    daemon_state.pidfile = mc_strdup(path);
+    daemon_state.pidfile_fd = fd;
+    return 0;
+}
+
+/* Open and lock the pidfile: the descriptor, or -1 with err (another
+   daemon holds it: "already running as pid N"). */
+static int pidfile_lock(const char *path, mc_err_t *err)
+{
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         mc_err_set(err, "pidfile %s: %s", path, strerror(errno));
@@ -175,16 +215,7 @@ static int pidfile_take(const char *path, mc_err_t *err)
         close(fd);
         return -1;
     }
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-        mc_err_set(err, "pidfile %s: cannot write it: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    daemon_state.pidfile = mc_strdup(path);
-    daemon_state.pidfile_fd = fd;
-    return 0;
+    return fd;
 }
 
 /* The parent of -d: wait until the daemon says it is ready ("R"), or

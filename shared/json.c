@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -105,7 +106,11 @@ void mc_json_value(FILE *f, const msgpack_object *v, int indent)
         break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        fprintf(f, "%.17g", v->via.f64);
+        /* JSON has no NaN or infinity: null keeps the document valid. */
+        if (isfinite(v->via.f64))
+            fprintf(f, "%.17g", v->via.f64);
+        else
+            fputs("null", f);
         break;
     case MSGPACK_OBJECT_STR:
         mc_json_text(f, v->via.str.ptr, v->via.str.size, indent);

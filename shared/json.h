@@ -2,7 +2,7 @@
     them (--out json) and the master records them (the audit log).
 
     Text that is not UTF-8 becomes {"base64": "..."}; map keys that are not
-    strings are written as strings (a key that is not UTF-8 as
+    strings are written as strings, NaN and infinities as null (a key that is not UTF-8 as
     "base64:..."). indent >= 0 pretty-prints (four spaces
     a level, starting at that column); MC_JSON_COMPACT writes one line with
     no spaces, for line-oriented files. */

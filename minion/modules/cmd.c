@@ -301,9 +301,19 @@ int cmd_exec(mc_call_t *call, char *const argv[], const char *const env_add[])
     while (env_add && env_add[extra])
         extra++;
     char **env = mc_calloc(n + extra + 1, sizeof *env);
+    size_t k = 0;
     for (size_t i = 0; i < extra; i++)
-        env[i] = (char *)env_add[i];
-    memcpy(env + extra, environ, n * sizeof *env);
+        env[k++] = (char *)env_add[i];
+    /* The minion's own, but for the names env_add sets. */
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < extra && !replaced; j++) {
+            size_t len = strcspn(env_add[j], "=");
+            replaced = strncmp(environ[i], env_add[j], len) == 0 && environ[i][len] == '=';
+        }
+        if (!replaced)
+            env[k++] = environ[i];
+    }
     run_result_t r = run_shell(call, NULL, argv, env, "/", call->timeout_s);
     free(env);
     if (r.failed)

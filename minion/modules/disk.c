@@ -54,11 +54,11 @@ static void disk_usage(mc_call_t *call)
             free(m[i].dir);
             free(m[i].fsname);
         }
-        unsigned long long kib = st.f_frsize / 1024 ? st.f_frsize / 1024 : 1;
+        unsigned long long fr = st.f_frsize;
         m[i] = (mount_t){mc_strdup(ent.mnt_dir), mc_strdup(ent.mnt_fsname),
-                         (unsigned long long)st.f_blocks * kib,
-                         (unsigned long long)(st.f_blocks - st.f_bfree) * kib,
-                         (unsigned long long)st.f_bavail * kib};
+                         (unsigned long long)st.f_blocks * fr / 1024,
+                         (unsigned long long)(st.f_blocks - st.f_bfree) * fr / 1024,
+                         (unsigned long long)st.f_bavail * fr / 1024};
     }
     endmntent(f);
     /* With a path: the longest mount point that holds it. */

@@ -8,7 +8,7 @@
     and owner of the file it replaces. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
@@ -144,6 +144,10 @@ static void file_get_hash(mc_call_t *call)
     }
     int e = errno;
     close(fd);
+    if (mc_call_cancelled) {
+        mc_call_fail(call, 143, "file.get_hash: killed on request");
+        goto out;
+    }
     if (n < 0) {
         errno = e;
         fail_errno(call, "file.get_hash", path);
@@ -247,9 +251,11 @@ static void file_write(mc_call_t *call)
     /* The new contents under a temporary name beside it, then renamed
        over it: a reader sees the old file or the new, never half. */
     struct stat old;
-    bool had = stat(path, &old) == 0;
-    if (had && S_ISDIR(old.st_mode)) {
-        mc_call_fail(call, 1, "file.write: %s is a directory", path);
+    bool had = lstat(path, &old) == 0;
+    if (had && !S_ISREG(old.st_mode)) {
+        mc_call_fail(call, 1, "file.write: %s is a %s, not a file; nothing written", path,
+                     S_ISLNK(old.st_mode) ? "symbolic link (write to its target)"
+                                          : type_of(old.st_mode));
         goto out;
     }
     char *tmp = mc_sprintf("%s.mctl-write.XXXXXX", path);
@@ -259,8 +265,9 @@ static void file_write(mc_call_t *call)
         free(tmp);
         goto out;
     }
-    bool ok = fchmod(fd, had ? (old.st_mode & 07777) : 0644) == 0 &&
-              (!had || fchown(fd, old.st_uid, old.st_gid) == 0 || errno == EPERM) &&
+    /* Owner first: a chown clears the set-id bits a chmod set. */
+    bool ok = (!had || fchown(fd, old.st_uid, old.st_gid) == 0 || errno == EPERM) &&
+              fchmod(fd, had ? (old.st_mode & 07777) : 0644) == 0 &&
               write_all(fd, text.data ? text.data : "", text.len) == 0 && fsync(fd) == 0;
     int e = errno;
     close(fd);
@@ -306,10 +313,37 @@ out:
     free(path);
 }
 
-static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+/* Remove what folder dirfd holds, then the folder name in parent: each
+   entry is opened relative to its folder with O_NOFOLLOW, so a symbolic
+   link swapped in during the walk is removed, never followed. */
+static int remove_tree(int parent, const char *name, int depth)
 {
-    (void)st, (void)ftw;
-    return (flag == FTW_DP ? rmdir(p) : unlink(p)) == 0 ? 0 : -1;
+    if (depth > 256) {
+        errno = ELOOP;
+        return -1;
+    }
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOTDIR || errno == ELOOP ? unlinkat(parent, name, 0) : -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+            rc = remove_tree(dirfd(d), e->d_name, depth + 1);
+        else
+            rc = unlinkat(dirfd(d), e->d_name, 0);
+    }
+    int err = errno;
+    closedir(d);
+    errno = err;
+    return rc == 0 ? unlinkat(parent, name, AT_REMOVEDIR) : -1;
 }
 
 /* file.remove PATH: a file, a link, or a directory with all it holds. */
@@ -326,13 +360,39 @@ static void file_remove(mc_call_t *call)
         mc_call_fail(call, 1, "file.remove: refusing to remove /");
     else if (lstat(path, &st) != 0)
         fail_errno(call, "file.remove", path);
-    else if ((S_ISDIR(st.st_mode) ? nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS)
-                                  : unlink(path)) != 0)
+    else if ((S_ISDIR(st.st_mode) ? remove_tree(AT_FDCWD, path, 0) : unlink(path)) != 0)
         fail_errno(call, "file.remove", path);
     else
         msgpack_pack_true(call->pk);
     free(real);
     free(path);
+}
+
+/* chmod and chown of the path itself, never through a symbolic link
+   (one planted there would otherwise hand its target over): the path is
+   opened O_PATH|O_NOFOLLOW and changed through /proc/self/fd. mode or
+   ids < 0 / -1 are left as they are. */
+static int set_attrs(const char *path, int mode, uid_t uid, gid_t gid)
+{
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (rc == 0 && S_ISLNK(st.st_mode)) {
+        errno = ELOOP;
+        rc = -1;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (rc == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1))
+        rc = chown(proc, uid, gid);
+    if (rc == 0 && mode >= 0)
+        rc = chmod(proc, (mode_t)mode);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }
 
 /* A mode given as "0644", "644" or 644. */
@@ -411,8 +471,7 @@ static void file_mkdir(mc_call_t *call)
         mc_call_fail(call, 1, "file.mkdir: %s", err.msg);
         goto out;
     }
-    if ((mode_given && chmod(path, mode) != 0) ||
-        ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) != 0)) {
+    if (set_attrs(path, mode_given ? (int)mode : -1, uid, gid) != 0) {
         fail_errno(call, "file.mkdir", path);
         goto out;
     }
@@ -430,7 +489,7 @@ static void file_chmod(mc_call_t *call)
         goto out;
     if (!given)
         mc_call_fail(call, 1, "file.chmod: missing argument 'mode'");
-    else if (chmod(path, mode) != 0)
+    else if (set_attrs(path, (int)mode, (uid_t)-1, (gid_t)-1) != 0)
         fail_errno(call, "file.chmod", path);
     else
         msgpack_pack_true(call->pk);

@@ -33,14 +33,41 @@ static bool package_ok(const char *s)
     return true;
 }
 
-/* Run argv with its stdout into out (not into the call's output). */
+/* The job's time limit is for the whole function: each command it runs
+   gets what is left of it (at least a second). */
+static int64_t started_ms;
+
+static int run(mc_call_t *call, char *const argv[])
+{
+    int64_t whole = call->timeout_s;
+    int64_t left = whole - (mc_mono_ms() - started_ms) / 1000;
+    call->timeout_s = left < 1 ? 1 : left;
+    int rc = cmd_exec(call, argv, apt_env);
+    call->timeout_s = whole;
+    return rc;
+}
+
+/* Run argv with its stdout into out (not into the call's output), whole:
+   the package list is not cut at output_max, and a list that would be
+   more than CAPTURE_MAX fails the call rather than be taken for shorter. */
+#define CAPTURE_MAX (64L << 20)
 static int capture(mc_call_t *call, char *const argv[], mc_buf_t *out)
 {
     mc_buf_t keep = call->out;
+    bool truncated = call->truncated;
+    long max = call->output_max;
     call->out = (mc_buf_t){0};
-    int rc = cmd_exec(call, argv, apt_env);
+    call->truncated = false;
+    call->output_max = CAPTURE_MAX;
+    int rc = run(call, argv);
     *out = call->out;
+    if (rc >= 0 && call->truncated) {
+        mc_call_fail(call, 1, "%s: %s wrote more than %ld bytes", call->fun, argv[0], CAPTURE_MAX);
+        rc = -1;
+    }
     call->out = keep;
+    call->truncated = truncated;
+    call->output_max = max;
     return rc;
 }
 
@@ -64,7 +91,9 @@ static void pkgs_free(pkgs_t *p)
    dpkg-query could not run (the call failed). */
 static int installed(mc_call_t *call, pkgs_t *p)
 {
-    char *argv[] = {"dpkg-query", "-W", "-f=${db:Status-Abbrev}\\t${Package}\\t${Version}\\n",
+    /* ${binary:Package}: a package installed for two architectures is
+       two entries ("libc6:amd64", "libc6:i386"), never one name twice. */
+    char *argv[] = {"dpkg-query", "-W", "-f=${db:Status-Abbrev}\t${binary:Package}\t${Version}\n",
                     NULL};
     mc_buf_t out = {0};
     int rc = capture(call, argv, &out);
@@ -180,6 +209,7 @@ static const char *apt_error(mc_call_t *call)
 
 static void pkg_version(mc_call_t *call)
 {
+    started_ms = mc_mono_ms();
     size_t n;
     char **names = names_arg(call, &n);
     pkgs_t all;
@@ -203,6 +233,7 @@ static void pkg_version(mc_call_t *call)
 
 static void pkg_list_pkgs(mc_call_t *call)
 {
+    started_ms = mc_mono_ms();
     pkgs_t all;
     if (mc_call_max_args(call, 0) != 0 || installed(call, &all) != 0)
         return;
@@ -215,7 +246,7 @@ static void pkg_list_pkgs(mc_call_t *call)
 static int refresh(mc_call_t *call)
 {
     char *argv[] = {"apt-get", "-q", "update", NULL};
-    int rc = cmd_exec(call, argv, apt_env);
+    int rc = run(call, argv);
     if (rc > 0)
         mc_call_fail(call, rc, "%s: apt-get update failed: %s", call->fun, apt_error(call));
     return rc == 0 ? 0 : -1;
@@ -243,7 +274,7 @@ static void change(mc_call_t *call, const char *verb, char **names, size_t n, bo
         argv[a++] = "--";
     for (size_t i = 0; i < n; i++)
         argv[a++] = names[i];
-    int rc = cmd_exec(call, argv, apt_env);
+    int rc = run(call, argv);
     free(argv);
     if (rc > 0) {
         mc_call_fail(call, rc, "%s: apt-get %s failed: %s", call->fun, verb, apt_error(call));
@@ -268,6 +299,7 @@ static bool refresh_kwarg(mc_call_t *call, bool dflt)
 
 static void pkg_install(mc_call_t *call)
 {
+    started_ms = mc_mono_ms();
     size_t n;
     char **names = names_arg(call, &n);
     if (names)
@@ -277,6 +309,7 @@ static void pkg_install(mc_call_t *call)
 
 static void pkg_remove(mc_call_t *call)
 {
+    started_ms = mc_mono_ms();
     size_t n;
     char **names = names_arg(call, &n);
     if (names)
@@ -286,12 +319,14 @@ static void pkg_remove(mc_call_t *call)
 
 static void pkg_upgrade(mc_call_t *call)
 {
+    started_ms = mc_mono_ms();
     if (mc_call_max_args(call, 0) == 0)
         change(call, "upgrade", NULL, 0, refresh_kwarg(call, true));
 }
 
 static void pkg_refresh_db(mc_call_t *call)
 {
+    started_ms = mc_mono_ms();
     if (mc_call_max_args(call, 0) == 0 && refresh(call) == 0)
         msgpack_pack_true(call->pk);
 }

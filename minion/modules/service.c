@@ -78,12 +78,13 @@ static void ask(mc_call_t *call, const char *verb)
     if (!name)
         return;
     int rc = systemctl(call, verb, name);
-    if (rc >= 0) {
-        if (rc == 0)
-            msgpack_pack_true(call->pk);
-        else
-            msgpack_pack_false(call->pk);
-    }
+    if (rc == 124 || rc == 143)
+        mc_call_fail(call, rc, "%s %s: systemctl %s", call->fun, name,
+                     rc == 124 ? "timed out" : "was killed");
+    else if (rc == 0)
+        msgpack_pack_true(call->pk);
+    else if (rc > 0)
+        msgpack_pack_false(call->pk);
     free(name);
 }
 

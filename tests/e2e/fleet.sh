@@ -12,7 +12,8 @@
 #
 # Root logs in with the key $FLEET/id_ed25519 or the password
 # $FLEET_PASSWORD; so does the user "deployer" (key only), who may not use
-# sudo, and the user "sudoer" (password only), who may, with that password.
+# sudo, and the user "sudoer" (password only), who may, with that password;
+# "nopass" (password "touch /tmp/mctl-pwned") may use sudo without one.
 # Nothing here touches the real /etc or /root.
 
 FLEET_PASSWORD=fleet-$RANDOM$RANDOM
@@ -76,9 +77,14 @@ chown -R deployer:deployer /run/deployer
 useradd -M -d /run/sudoer -s /bin/sh sudoer
 echo "sudoer:$FLEET_PASSWORD" | chpasswd
 mkdir -m 0700 /run/sudoer && chown sudoer /run/sudoer
+# And one whose sudo asks for no password, with a password that is a
+# command: were it ever run, /tmp/mctl-pwned would appear.
+useradd -M -d /run/nopass -s /bin/sh nopass
+echo "nopass:touch /tmp/mctl-pwned" | chpasswd
 if [ -d /etc/sudoers.d ]; then
     echo "sudoer ALL=(ALL) ALL" > /etc/sudoers.d/sudoer
-    chmod 0440 /etc/sudoers.d/sudoer
+    echo "nopass ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/nopass
+    chmod 0440 /etc/sudoers.d/sudoer /etc/sudoers.d/nopass
 fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 exec /usr/sbin/sshd -D -e -f "$FLEET/$4" -h "$h/hostkey" \

@@ -135,6 +135,20 @@ test_expect_success '@jobs: every user.s jobs; @keys and @deploy: the key reques
     refused mctl_alice "user mctl_alice may not key_finger" key finger
 '
 
+test_expect_success '@deploy adds minions: no key swapped for an accepted one, no glob delete' '
+    refused mctl_carol "may delete only keys named exactly, not .web\*." key delete -y "web*" &&
+    key_in minions web1 &&
+    { st=0; setpriv --reuid=mctl_carol --regid=mctlacl --init-groups \
+        "$ROGUE" preseed "$T/run/master/master.ipc" web1 > out.txt || st=$?; } &&
+    cat out.txt && test $st = 1 &&
+    grep -q "may not replace the accepted key of web1" out.txt &&
+    mctl web1 test.ping | grep -q "^    True$" &&
+    setpriv --reuid=mctl_carol --regid=mctlacl --init-groups \
+        "$ROGUE" preseed "$T/run/master/master.ipc" newhost1 | grep -qx accepted &&
+    key_in minions newhost1 &&
+    as mctl_carol key delete -y newhost1 > /dev/null && ! key_in minions newhost1
+'
+
 # audit NAME: the audit log, every line checked to be one JSON object,
 # as a Python list in the file NAME.
 audit_lines() {

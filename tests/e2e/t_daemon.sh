@@ -85,4 +85,8 @@ test_expect_success 'a minion killed with SIGKILL leaves no job process behind' 
     ! pgrep -f "mctl-minion -c $T/etc/m1" > /dev/null
 '
 
+# Whatever a failed test above left running with -d (not a child of this
+# script, so cleanup does not know it).
+pkill -f "mctl-(master|minion) -c $T/" 2>/dev/null
+
 test_done

@@ -240,6 +240,14 @@ test_expect_success 'an upgrade: --check first, then in place while a job runs; 
     { st=0; deploy --roster "$T/roster" --rollback h9 > out 2>&1 || st=$?; } && cat out && test $st = 1
 '
 
+test_expect_success 'a password sudo does not ask for is never run as a command' '
+    printf "h5:\n  host: %s\n  user: nopass\n  passwd: touch /tmp/mctl-pwned\n  sudo: true\n" \
+        "$(fleet_ip h5)" > "$T/roster3" &&
+    deploy_ok out --roster "$T/roster3" &&
+    grep -q "^1 host: 1 answering, 0 failed" out &&
+    ! fleet_in h5 test -e /tmp/mctl-pwned
+'
+
 test_expect_success 'a changed host key is refused' '
     minion_pid h5 > pid.h5 &&
     cp "$T/known_hosts" known_hosts.good &&

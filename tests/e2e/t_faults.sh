@@ -84,6 +84,31 @@ test_expect_success 'a job lost with a connection that died is sent again when t
     kill "$proxy" && stop_daemon m9 && mctl key delete -y m9 > /dev/null
 '
 
+# Both connections silent past minion_alive_interval: the master counts the
+# minion gone; when it comes back, its subscription arrives before its
+# hello (the jobs connection is cut first, the returns one only once the
+# subscription is in), and the lost job must still go out again.
+subscribed_again() { test "$(grep -c "m9 subscribed" "$T/log/master")" -gt "$1"; }
+test_expect_success 'a job lost in an outage longer than minion_alive_interval is sent again' '
+    p1=$(free_port) && p2=$(free_port) &&
+    { python3 "$TOOLS/cutproxy.py" "$p1" "$PUB_PORT" 127.0.0.1 both > pub.out 2>&1 & } && pub=$! &&
+    { python3 "$TOOLS/cutproxy.py" "$p2" "$RET_PORT" 127.0.0.1 both > ret.out 2>&1 & } && ret=$! &&
+    wait_until 5 grep -q ready pub.out && wait_until 5 grep -q ready ret.out &&
+    MINION_EXTRA=("master_alive_interval: 30" "heartbeat: 1" "publish_port: $p1" "ret_port: $p2") &&
+    start_and_accept m9 &&
+    MINION_EXTRA=("master_alive_interval: 3") &&
+    kill -USR1 "$pub" "$ret" &&
+    jid=$(mctl --async m9 test.echo after-the-outage | grep -oE "[0-9]{20}") &&
+    wait_until 15 not_connected m9 &&
+    subs=$(grep -c "m9 subscribed" "$T/log/master") &&
+    kill -USR2 "$pub" &&
+    wait_until 20 subscribed_again "$subs" &&
+    kill -USR2 "$ret" &&
+    wait_until 20 grep -q "job $jid: sent again to m9" "$T/log/master" &&
+    mctl jobs wait "$jid" | grep -q "^    after-the-outage$" &&
+    kill "$pub" "$ret" && stop_daemon m9 && mctl key delete -y m9 > /dev/null
+'
+
 # A name with two addresses, in its own /etc/hosts: 127.0.0.1 first (sorted
 # first, and nothing listens there on these ports), then 127.0.0.3, where
 # relays lead to the master.

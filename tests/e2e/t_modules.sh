@@ -112,6 +112,20 @@ test_expect_success 'pkg: version and list_pkgs as dpkg says; install and remove
     cat out.txt && test $st != 0 && grep -q "apt-get install failed" out.txt
 '
 
+test_expect_success 'file: a symbolic link is never followed to change what it points to' '
+    mkdir -p "$T/ln/outside" && echo keep > "$T/ln/outside/file" && chmod 0600 "$T/ln/outside/file" &&
+    ln -s "$T/ln/outside" "$T/ln/dirlink" && ln -s "$T/ln/outside/file" "$T/ln/filelink" &&
+    refused m1 file.mkdir "$T/ln/dirlink" user=nobody :: "Too many levels of symbolic links" &&
+    test "$(stat -c %U "$T/ln/outside")" = root &&
+    refused m1 file.chmod "$T/ln/filelink" 0666 :: "Too many levels of symbolic links" &&
+    test "$(stat -c %a "$T/ln/outside/file")" = 600 &&
+    refused m1 file.write "$T/ln/filelink" new :: "symbolic link" &&
+    test "$(cat "$T/ln/outside/file")" = keep &&
+    mkdir -p "$T/ln/tree/sub" && ln -s "$T/ln/outside" "$T/ln/tree/sub/escape" &&
+    check m1 file.remove "$T/ln/tree" :: "r is True" &&
+    ! test -e "$T/ln/tree" && test "$(cat "$T/ln/outside/file")" = keep
+'
+
 test_expect_success 'sys.doc documents the new modules' '
     mctl m1 sys.doc file.write | grep -q "atomically" &&
     mctl m1 sys.list_functions | grep -q "disk.usage" &&

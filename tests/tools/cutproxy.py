@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A TCP relay for tests of connections that die with data in flight.
 
-    cutproxy.py LISTEN_PORT TARGET_PORT [LISTEN_ADDRESS]
+    cutproxy.py LISTEN_PORT TARGET_PORT [LISTEN_ADDRESS [both]]
 
 Relays every connection made to LISTEN_ADDRESS (127.0.0.1 unless given)
 port LISTEN_PORT to 127.0.0.1:TARGET_PORT, both ways. Signals:
@@ -9,6 +9,7 @@ port LISTEN_PORT to 127.0.0.1:TARGET_PORT, both ways. Signals:
     SIGUSR1  freeze: stop passing bytes from the target to the client (they
              wait here, unread); the other way still flows, so the target
              keeps hearing from the client and believes the connection is up
+             (with "both", neither way flows)
     SIGUSR2  cut: reset every connection (RST both ways), losing what was
              frozen; new connections are relayed again as before
 """
@@ -21,6 +22,7 @@ import time
 
 listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
 listen_address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+freeze_both = len(sys.argv) > 4 and sys.argv[4] == "both"
 lock = threading.Lock()
 frozen = threading.Event()
 conns = []
@@ -41,7 +43,7 @@ def pump(src, dst, from_target):
             if not data:
                 break
             # Frozen: what came stays here until a cut loses it.
-            while from_target and frozen.is_set():
+            while (from_target or freeze_both) and frozen.is_set():
                 time.sleep(0.05)
             dst.sendall(data)
     except OSError:

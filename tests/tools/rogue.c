@@ -27,6 +27,9 @@
       register HOST AUTH CERT PREFIX COUNT
           present COUNT new keys (ids PREFIX0, PREFIX1, ...), each on a
           connection of its own; prints how many were answered
+      preseed SOCKET ID
+          as a client of the master's socket, ask it to accept a random key
+          for ID (what deploy asks); print "accepted" or the refusal
       lie SOCKET TARGET FUN USER
           as a client of the master's socket, publish FUN to TARGET with a
           request that names USER as the one asking; prints the jid
@@ -495,6 +498,38 @@ static int lie(char **a)
     return 0;
 }
 
+/* preseed SOCKET ID: ask the master to accept a fresh random key for ID;
+   print "accepted" or the master's refusal. */
+static int preseed(char **a)
+{
+    zsock_t *c = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(c, 0);
+    zsock_set_rcvtimeo(c, 10000);
+    if (zsock_connect(c, "ipc://%s", a[0]) != 0)
+        die("cannot connect");
+    unsigned char pub[32];
+    randombytes_buf(pub, sizeof pub);
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(pub, z85);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_preseed_pack(&sb, a[1], z85);
+    zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+    zmsg_t *reply = zmsg_recv(c);
+    if (!reply)
+        die("no reply");
+    zframe_t *body = zmsg_last(reply);
+    mc_reply_status_t st;
+    mc_err_t err;
+    if (mc_reply_status_decode(&st, zframe_data(body), zframe_size(body), &err) != 0)
+        die("bad reply");
+    printf("%s\n", st.ok ? "accepted" : st.error);
+    zmsg_destroy(&reply);
+    zsock_destroy(&c);
+    return st.ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -511,6 +546,8 @@ int main(int argc, char **argv)
         return master(argv + 2);
     if (argc == 7 && strcmp(argv[1], "register") == 0)
         return register_many(argv + 2);
+    if (argc == 4 && strcmp(argv[1], "preseed") == 0)
+        return preseed(argv + 2);
     if (argc == 6 && strcmp(argv[1], "lie") == 0)
         return lie(argv + 2);
     fprintf(stderr, "usage: see the comment at the top of tests/tools/rogue.c\n");

@@ -413,6 +413,31 @@ static int mode_arg(mc_call_t *call, const char *fun, int index, mode_t *mode, b
     return ok ? 0 : -1;
 }
 
+/* A user or a group, by name or as a number. */
+static int id_named(const char *name, bool group, unsigned long *out)
+{
+    if (group) {
+        struct group *gr = getgrnam(name);
+        if (gr) {
+            *out = gr->gr_gid;
+            return 0;
+        }
+    } else {
+        struct passwd *pw = getpwnam(name);
+        if (pw) {
+            *out = pw->pw_uid;
+            return 0;
+        }
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(name, &end, 10);
+    if (!*name || *end || errno || n < 0 || n > UINT32_MAX - 1)
+        return -1;
+    *out = (unsigned long)n;
+    return 0;
+}
+
 /* user and group (names or numbers; arguments ui and gi, or user= and
    group=) to ids; -1 for one not given. */
 static int owner_args(mc_call_t *call, const char *fun, int ui, int gi, uid_t *uid, gid_t *gid)
@@ -423,28 +448,20 @@ static int owner_args(mc_call_t *call, const char *fun, int ui, int gi, uid_t *u
     int rc = 0;
     if (mc_call_str(call, ui, "user", &user) < 0 || mc_call_str(call, gi, "group", &group) < 0) {
         rc = -1;
-    } else if (user && *user) {
-        struct passwd *pw = getpwnam(user);
-        char *end;
-        long n = strtol(user, &end, 10);
-        if (pw)
-            *uid = pw->pw_uid;
-        else if (!*end && n >= 0)
-            *uid = (uid_t)n;
-        else {
+    }
+    unsigned long id;
+    if (rc == 0 && user && *user) {
+        if (id_named(user, false, &id) == 0) {
+            *uid = (uid_t)id;
+        } else {
             mc_call_fail(call, 1, "%s: there is no user '%s'", fun, user);
             rc = -1;
         }
     }
     if (rc == 0 && group && *group) {
-        struct group *gr = getgrnam(group);
-        char *end;
-        long n = strtol(group, &end, 10);
-        if (gr)
-            *gid = gr->gr_gid;
-        else if (!*end && n >= 0)
-            *gid = (gid_t)n;
-        else {
+        if (id_named(group, true, &id) == 0) {
+            *gid = (gid_t)id;
+        } else {
             mc_call_fail(call, 1, "%s: there is no group '%s'", fun, group);
             rc = -1;
         }

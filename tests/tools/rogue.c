@@ -470,22 +470,30 @@ static int master(char **a)
 
 /* A client that says it is someone else: a publish request naming USER,
    sent to the master's client socket; prints the reply's jid. */
-static int lie(char **a)
+/* One request to the master's client socket at path; its reply. */
+static zmsg_t *ask_master(const char *path, msgpack_sbuffer *sb)
 {
     zsock_t *c = zsock_new(ZMQ_DEALER);
     zsock_set_linger(c, 0);
     zsock_set_rcvtimeo(c, 10000);
-    if (zsock_connect(c, "ipc://%s", a[0]) != 0)
+    if (zsock_connect(c, "ipc://%s", path) != 0)
         die("cannot connect");
+    zmq_send(zsock_resolve(c), sb->data, sb->size, 0);
+    msgpack_sbuffer_destroy(sb);
+    zmsg_t *reply = zmsg_recv(c);
+    if (!reply)
+        die("no reply");
+    zsock_destroy(&c);
+    return reply;
+}
+
+static int lie(char **a)
+{
     client_target_t t = {a[1], "glob", 0};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     client_pack_publish(&sb, &t, a[2], 0, NULL, 10, a[3]);
-    zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
-    msgpack_sbuffer_destroy(&sb);
-    zmsg_t *reply = zmsg_recv(c);
-    if (!reply)
-        die("no reply");
+    zmsg_t *reply = ask_master(a[0], &sb);
     zframe_t *body = zmsg_last(reply);
     mc_reply_targets_t r;
     mc_err_t err;
@@ -494,7 +502,6 @@ static int lie(char **a)
     printf("%s\n", r.jid);
     mc_reply_targets_done(&r);
     zmsg_destroy(&reply);
-    zsock_destroy(&c);
     return 0;
 }
 
@@ -502,11 +509,6 @@ static int lie(char **a)
    print "accepted" or the master's refusal. */
 static int preseed(char **a)
 {
-    zsock_t *c = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(c, 0);
-    zsock_set_rcvtimeo(c, 10000);
-    if (zsock_connect(c, "ipc://%s", a[0]) != 0)
-        die("cannot connect");
     unsigned char pub[32];
     randombytes_buf(pub, sizeof pub);
     char z85[MC_Z85_KEY_LEN + 1];
@@ -514,11 +516,7 @@ static int preseed(char **a)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_request_preseed_pack(&sb, a[1], z85);
-    zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
-    msgpack_sbuffer_destroy(&sb);
-    zmsg_t *reply = zmsg_recv(c);
-    if (!reply)
-        die("no reply");
+    zmsg_t *reply = ask_master(a[0], &sb);
     zframe_t *body = zmsg_last(reply);
     mc_reply_status_t st;
     mc_err_t err;
@@ -526,7 +524,6 @@ static int preseed(char **a)
         die("bad reply");
     printf("%s\n", st.ok ? "accepted" : st.error);
     zmsg_destroy(&reply);
-    zsock_destroy(&c);
     return st.ok ? 0 : 1;
 }
 

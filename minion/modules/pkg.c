@@ -243,9 +243,20 @@ static void pkg_list_pkgs(mc_call_t *call)
     pkgs_free(&all);
 }
 
+/* -o DPkg::Lock::Timeout=N: wait for another apt or dpkg (an upgrade
+   running, another job) for the time the job has left, rather than fail
+   at once on its lock. */
+static char *lock_wait(mc_call_t *call, char *buf, size_t cap)
+{
+    int64_t left = call->timeout_s - (mc_mono_ms() - started_ms) / 1000;
+    snprintf(buf, cap, "DPkg::Lock::Timeout=%lld", (long long)(left < 1 ? 1 : left));
+    return buf;
+}
+
 static int refresh(mc_call_t *call)
 {
-    char *argv[] = {"apt-get", "-q", "update", NULL};
+    char wait[48];
+    char *argv[] = {"apt-get", "-q", "-o", lock_wait(call, wait, sizeof wait), "update", NULL};
     int rc = run(call, argv);
     if (rc > 0)
         mc_call_fail(call, rc, "%s: apt-get update failed: %s", call->fun, apt_error(call));
@@ -269,6 +280,9 @@ static void change(mc_call_t *call, const char *verb, char **names, size_t n, bo
     argv[a++] = "-q";
     argv[a++] = "-o";
     argv[a++] = "Dpkg::Options::=--force-confold";
+    char wait[48];
+    argv[a++] = "-o";
+    argv[a++] = lock_wait(call, wait, sizeof wait);
     argv[a++] = (char *)verb;
     if (n)
         argv[a++] = "--";

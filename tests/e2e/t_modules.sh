@@ -92,7 +92,7 @@ test_expect_success 'service: a bad name is refused; without systemd, every func
     fi
 '
 
-test_expect_success 'pkg: version and list_pkgs as dpkg says; install and remove a package, with what changed' '
+test_expect_success 'pkg: version and list_pkgs as dpkg says; install (waiting for a dpkg lock another holds) and remove, with what changed' '
     v=$(dpkg-query -W -f="\${Version}" bash) &&
     check m1 pkg.version bash :: "r == \"$v\"" &&
     check m1 pkg.version bash mctl-no-such-pkg :: "r == {\"bash\": \"$v\", \"mctl-no-such-pkg\": \"\"}" &&
@@ -100,6 +100,13 @@ test_expect_success 'pkg: version and list_pkgs as dpkg says; install and remove
     mkdir -p deb/DEBIAN &&
     printf "Package: mctl-test-pkg\nVersion: 1.0-1\nArchitecture: all\nMaintainer: mctl tests <root@localhost>\nDescription: a package for the pkg module tests\n" > deb/DEBIAN/control &&
     dpkg-deb --build deb "$T/mctl-test-pkg_1.0-1_all.deb" > /dev/null &&
+    { python3 -c "
+import fcntl, time
+f = open(\"/var/lib/dpkg/lock-frontend\", \"w\")
+fcntl.lockf(f, fcntl.LOCK_EX)
+print(\"locked\", flush=True)
+time.sleep(3)" > lock.out & } &&
+    wait_until 5 grep -q locked lock.out &&
     check m1 pkg.install "$T/mctl-test-pkg_1.0-1_all.deb" :: "r == {\"mctl-test-pkg\": {\"old\": \"\", \"new\": \"1.0-1\"}}" &&
     dpkg-query -W -f="\${Status}" mctl-test-pkg | grep -q "ok installed" &&
     check m1 pkg.install "$T/mctl-test-pkg_1.0-1_all.deb" :: "r == {}" &&

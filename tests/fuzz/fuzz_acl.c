@@ -45,6 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         !why[0])
         abort();
     acl_names(acl, &who);
+    unsigned rights = acl_rights(acl, &who);
+    if (rights & ~(unsigned)(ACL_RIGHT_JOBS | ACL_RIGHT_KEYS | ACL_RIGHT_DEPLOY))
+        abort();
+    acl_fun_blacklisted(acl, "test.ping");
     mc_mp_doc_done(&m);
     acl_destroy(&acl);
     return 0;

@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mp.h"
 
@@ -25,12 +26,25 @@ static void pad(FILE *f, int n)
         fputc(' ', f);
 }
 
+/* One byte of a minion's text. On a terminal, control characters other
+   than newline and tab are shown as \xNN: a minion (or a program it ran)
+   must not be able to drive the operator's terminal with escape
+   sequences. Into a pipe or a file the bytes go as they are. */
+static void txt_byte(FILE *f, unsigned char c, bool tty)
+{
+    if (tty && ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f))
+        fprintf(f, "\\x%02x", c);
+    else
+        fputc(c, f);
+}
+
 static void txt_text(FILE *f, const char *s, size_t len, int indent)
 {
+    bool tty = isatty(fileno(f));
     /* Every line of a multi-line string at the same indent. */
     pad(f, indent);
     for (size_t i = 0; i < len; i++) {
-        fputc(s[i], f);
+        txt_byte(f, (unsigned char)s[i], tty);
         if (s[i] == '\n' && i + 1 < len)
             pad(f, indent);
     }
@@ -77,8 +91,10 @@ static void txt_scalar(FILE *f, const msgpack_object *v, int indent)
 static void txt_key(FILE *f, const msgpack_object *k, int indent)
 {
     pad(f, indent);
+    bool tty = isatty(fileno(f));
     if (k->type == MSGPACK_OBJECT_STR)
-        fwrite(k->via.str.ptr, 1, k->via.str.size, f);
+        for (uint32_t i = 0; i < k->via.str.size; i++)
+            txt_byte(f, (unsigned char)k->via.str.ptr[i], tty);
     else
         msgpack_object_print(f, *k);
     fputs(":\n", f);

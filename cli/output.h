@@ -2,7 +2,9 @@
 
     txt ("nested" in Salt): the minion id, a colon, then the value indented
     by four spaces; maps as "----------" then "key:" with the value below,
-    lists as "- item", True/False/None for the constants. json: json.h's. */
+    lists as "- item", True/False/None for the constants; on a terminal,
+    control characters in the minions' text are shown as \xNN. json:
+    json.h's. */
 #ifndef MC_OUTPUT_H
 #define MC_OUTPUT_H
 

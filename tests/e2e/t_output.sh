@@ -84,6 +84,14 @@ test_expect_success 'color and the live count on a terminal only; --no-color and
     NO_COLOR=1 tty "*" test.ping > nc2.txt && ! grep -q "$(printf "\033\\[32m")" nc2.txt
 '
 
+test_expect_success 'on a terminal a minion cannot send escape sequences; into a pipe the bytes are kept' '
+    tty m1 cmd.run "printf \"a\\033]0;pwned\\007b\"" > esc.txt &&
+    grep -qF "a\\x1b]0;pwned\\x07b" esc.txt &&
+    ! grep -q "$(printf "\033]0;")" esc.txt &&
+    mctl m1 cmd.run "printf \"a\\033]0;pwned\\007b\"" > raw.txt &&
+    grep -q "$(printf "a\033]0;pwned\007b")" raw.txt
+'
+
 test_expect_success 'key list and status in yaml; jobs list and key finger refuse it plainly' '
     mctl key list --out yaml > k.yaml &&
     python3 -c "import yaml; d = yaml.safe_load(open(\"k.yaml\")); assert sorted(d[\"minions\"]) == [\"m1\", \"m2\"] and d[\"minions_pre\"] == [], d" &&

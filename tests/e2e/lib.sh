@@ -177,8 +177,13 @@ test_expect_success() {
     fi
 }
 
+# Helpers a test started that are not daemons (relays, say): killed at the
+# end whatever became of the test.
+EXTRA_PIDS=()
+
 cleanup() {
     local name
+    [ ${#EXTRA_PIDS[@]} -eq 0 ] || kill "${EXTRA_PIDS[@]}" 2>/dev/null
     for name in "${!DAEMON_PIDS[@]}"; do
         if ! stop_daemon "$name"; then
             test_failed=$((test_failed + 1))

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "json.h"
 #include "mp.h"
 
 struct yamlout {
@@ -106,7 +107,7 @@ void yamlout_value(yamlout_t *y, const msgpack_object *v)
         else if (isinf(v->via.f64))
             snprintf(buf, sizeof buf, "%s", v->via.f64 < 0 ? "-.inf" : ".inf");
         else
-            snprintf(buf, sizeof buf, "%.17g", v->via.f64);
+            mc_json_double_text(buf, sizeof buf, v->via.f64);
         if (!strpbrk(buf, ".eni")) /* 1.0 stays a float */
             strcat(buf, ".0");
         scalar(y, NULL, buf, strlen(buf), true);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mp.h"
@@ -23,6 +24,15 @@ static void newline(FILE *f, int indent)
 static int inner(int indent)
 {
     return indent < 0 ? indent : indent + 4;
+}
+
+void mc_json_double_text(char *buf, size_t cap, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
 }
 
 void mc_json_string(FILE *f, const char *s, size_t len)
@@ -107,10 +117,13 @@ void mc_json_value(FILE *f, const msgpack_object *v, int indent)
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         /* JSON has no NaN or infinity: null keeps the document valid. */
-        if (isfinite(v->via.f64))
-            fprintf(f, "%.17g", v->via.f64);
-        else
+        if (isfinite(v->via.f64)) {
+            char num[40];
+            mc_json_double_text(num, sizeof num, v->via.f64);
+            fputs(num, f);
+        } else {
             fputs("null", f);
+        }
         break;
     case MSGPACK_OBJECT_STR:
         mc_json_text(f, v->via.str.ptr, v->via.str.size, indent);

@@ -14,6 +14,10 @@
 
 #define MC_JSON_COMPACT (-1)
 
+/* A finite double as the shortest text that reads back as the same value
+   (0.66, not 0.66000000000000003), as Python's repr. */
+void mc_json_double_text(char *buf, size_t cap, double v);
+
 /* A JSON string of exactly these bytes (escaped; no UTF-8 check). */
 void mc_json_string(FILE *f, const char *s, size_t len);
 /* Text as a JSON string, or {"base64": ...} when it is not UTF-8. */

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "json.h"
 #include "jid.h"
 #include "keys.h"
 #include "target.h"
@@ -233,10 +234,33 @@ static void private_dirs(void **state)
     rmdir(dir);
 }
 
+/* Floats print as the shortest text that reads back the same; NaN and
+   infinities, which JSON cannot say, as null. */
+static void json_numbers(void **state)
+{
+    (void)state;
+    char buf[40];
+    mc_json_double_text(buf, sizeof buf, 0.66);
+    assert_string_equal(buf, "0.66");
+    mc_json_double_text(buf, sizeof buf, 0.1 + 0.2);
+    assert_string_equal(buf, "0.30000000000000004");
+    mc_json_double_text(buf, sizeof buf, 1e300);
+    assert_string_equal(buf, "1e+300");
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    msgpack_object nan = {.type = MSGPACK_OBJECT_FLOAT64, .via.f64 = 0.0 / 0.0};
+    mc_json_value(f, &nan, MC_JSON_COMPACT);
+    fclose(f);
+    assert_string_equal(out, "null");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(master_config_values),
+        cmocka_unit_test(json_numbers),
         cmocka_unit_test(config_errors_point_at_the_line),
         cmocka_unit_test(minion_config_and_grains),
         cmocka_unit_test(jids_are_unique_and_ordered),

@@ -28,6 +28,18 @@ typedef struct {
     int batch_wait;    /* seconds between batch starts */
 } cli_opts_t;
 
+/* The options every subcommand takes as well, wherever they stand:
+   -c/--config-dir DIR, -t/--timeout SECONDS. For a subcommand's getopt
+   table and short options; cli_common_option handles what getopt found:
+   0 it was one of them, 1 it is not, -1 a usage error (said). */
+#define CLI_COMMON_SHORT "c:t:"
+#define CLI_COMMON_LONG                                                                            \
+    {"config-dir", required_argument, NULL, 'c'},                                                  \
+    {                                                                                              \
+        "timeout", required_argument, NULL, 't'                                                    \
+    }
+int cli_common_option(cli_opts_t *o, int c, const char *arg);
+
 /* A "Usage:" message for a wrong command line; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -34,6 +34,8 @@ static void jobs_usage(FILE *f)
                "      --summary       show, wait: the counts after the returns\n"
                "      --hide-timeout  show, wait: leave out minions that did not return\n"
                "      --no-color      no color, even on a terminal\n"
+               "  -c, --config-dir DIR  where the master config is\n"
+               "  -t, --timeout SECONDS  how long to wait for the master (default 30)\n"
                "\n"
                "jobs wait prints what has returned, then waits for the rest until the\n"
                "job's time limit, as a live job does (mctl --async, then jobs wait).\n"
@@ -124,7 +126,7 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
     msgpack_sbuffer_init(&sb);
     mc_request_jobs_list_pack(&sb, fun, target, user, limit, since);
     client_frame_t *body;
-    int rc = client_request(o->config_dir, &sb, &body, 30000);
+    int rc = client_request(o->config_dir, &sb, &body, o->timeout * 1000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
@@ -284,12 +286,19 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
 {
     cli_opts_t o = *opts;
     static const struct option long_opts[] = {
-        {"limit", required_argument, NULL, 'n'},   {"fun", required_argument, NULL, 'f'},
-        {"target", required_argument, NULL, 'T'},  {"since", required_argument, NULL, 's'},
-        {"user", required_argument, NULL, 'u'},    {"out", required_argument, NULL, 'o'},
-        {"static", no_argument, NULL, 1001},       {"summary", no_argument, NULL, 1002},
-        {"hide-timeout", no_argument, NULL, 1003}, {"no-color", no_argument, NULL, 1004},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"limit", required_argument, NULL, 'n'},
+        {"fun", required_argument, NULL, 'f'},
+        {"target", required_argument, NULL, 'T'},
+        {"since", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'u'},
+        {"out", required_argument, NULL, 'o'},
+        {"static", no_argument, NULL, 1001},
+        {"summary", no_argument, NULL, 1002},
+        {"hide-timeout", no_argument, NULL, 1003},
+        {"no-color", no_argument, NULL, 1004},
+        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONG,
+        {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         jobs_usage(argc < 2 ? stderr : stdout);
@@ -305,7 +314,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
     argv++;
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:h" CLI_COMMON_SHORT, long_opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'n':
@@ -352,9 +361,15 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         case 'h':
             jobs_usage(stdout);
             return EXIT_OK;
-        default:
+        default: {
+            int common = cli_common_option(&o, c, optarg);
+            if (common == 0)
+                break;
+            if (common < 0)
+                return EXIT_USAGE;
             jobs_usage(stderr);
             return EXIT_USAGE;
+        }
         }
     }
     int rest = argc - optind;

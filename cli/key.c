@@ -32,6 +32,8 @@ static void key_usage(FILE *f)
                "      --include-accepted  reject: accepted keys too\n"
                "  -y, --yes               do not ask for confirmation\n"
                "      --out FORMAT        txt (default), json, or yaml (list)\n"
+               "  -c, --config-dir DIR    where the master config is\n"
+               "  -t, --timeout SECONDS   how long to wait for the master (default 30)\n"
                "  -h, --help              show this help\n");
 }
 
@@ -77,7 +79,7 @@ static int ask(const cli_opts_t *o, mc_req_kind_t kind, client_frame_t **body)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_request_plain_pack(&sb, kind);
-    int rc = client_request(o->config_dir, &sb, body, 10000);
+    int rc = client_request(o->config_dir, &sb, body, o->timeout * 1000);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -187,7 +189,7 @@ static int key_change(const cli_opts_t *o, const char *action, int n, char **ids
     msgpack_sbuffer_init(&sb);
     mc_request_keys_pack(&sb, kind, ids, (size_t)n, include_rejected, include_accepted);
     client_frame_t *body;
-    int rc = client_request(o->config_dir, &sb, &body, 10000);
+    int rc = client_request(o->config_dir, &sb, &body, o->timeout * 1000);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0)
         return rc;
@@ -221,6 +223,7 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
         {"yes", no_argument, NULL, 'y'},
         {"out", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONG,
         {NULL, 0, NULL, 0},
     };
     if (argc < 2) {
@@ -240,7 +243,7 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
     argv++;
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "ADyh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ADyh" CLI_COMMON_SHORT, long_opts, NULL)) != -1) {
         switch (c) {
         case 'A':
             all = true;
@@ -264,9 +267,15 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
         case 'h':
             key_usage(stdout);
             return EXIT_OK;
-        default:
+        default: {
+            int common = cli_common_option(&o, c, optarg);
+            if (common == 0)
+                break;
+            if (common < 0)
+                return EXIT_USAGE;
             key_usage(stderr);
             return EXIT_USAGE;
+        }
         }
     }
     int n = argc - optind;

@@ -109,6 +109,17 @@ static int parse_seconds(const char *opt, const char *s, int *out)
     return 0;
 }
 
+int cli_common_option(cli_opts_t *o, int c, const char *arg)
+{
+    if (c == 'c') {
+        o->config_dir = arg;
+        return 0;
+    }
+    if (c == 't')
+        return parse_seconds("--timeout", arg, &o->timeout) == 0 ? 0 : -1;
+    return 1;
+}
+
 static const struct option global_opts[] = {
     {"timeout", required_argument, NULL, 't'},
     {"gather-timeout", required_argument, NULL, 'g'},

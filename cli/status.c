@@ -18,20 +18,34 @@ static int cmp_str(const void *a, const void *b)
 int cmd_status(const cli_opts_t *opts, int argc, char **argv)
 {
     cli_opts_t o = *opts;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("Usage: mctl [-t SECONDS] status [--out txt|json|yaml]\n\n"
+    static const struct option long_opts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONG,
+        {NULL, 0, NULL, 0},
+    };
+    optind = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h" CLI_COMMON_SHORT, long_opts, NULL)) != -1) {
+        int common;
+        switch (opt) {
+        case 'h':
+            printf("Usage: mctl status [--out txt|json|yaml] [-t SECONDS] [-c DIR]\n\n"
                    "Ping every accepted minion and list those that answer (up) and those\n"
                    "that do not (down). Exit status 0 when all are up, 2 when some are down.\n");
             return EXIT_OK;
-        }
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-            if (output_parse(argv[++i], &o.out) != 0)
-                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", argv[i]);
-        } else {
-            return cli_usage_error("status: unexpected argument '%s'", argv[i]);
+        case 'o':
+            if (output_parse(optarg, &o.out) != 0)
+                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
+            break;
+        default:
+            common = cli_common_option(&o, opt, optarg);
+            if (common != 0)
+                return common < 0 ? EXIT_USAGE : cli_usage_error("status: unknown option");
         }
     }
+    if (optind < argc)
+        return cli_usage_error("status: unexpected argument '%s'", argv[optind]);
     client_t c;
     mc_err_t err;
     if (client_open(&c, o.config_dir, &err) != 0) {

@@ -101,6 +101,17 @@ test_expect_success 'key list and status in yaml; jobs list and key finger refus
     { st=0; mctl key finger --out yaml 2> err.txt || st=$?; } && test $st = 64 && grep -q "for key list" err.txt
 '
 
+test_expect_success 'options anywhere in every subcommand: -c and -t after key, jobs, status' '
+    "$BIN/mctl" key list -c "$T/etc" | grep -qx m1 &&
+    "$BIN/mctl" status --out json -t 5 -c "$T/etc" > st.json &&
+    python3 -c "import json; assert sorted(json.load(open(\"st.json\"))[\"up\"]) == [\"m1\", \"m2\"]" &&
+    "$BIN/mctl" jobs list --limit 1 --config-dir "$T/etc" | grep -q "^JID" &&
+    { st=0; "$BIN/mctl" status -c "$T/etc" -t nope 2> err.txt || st=$?; } && test $st = 64 &&
+    grep -q "timeout: expected a number of seconds" err.txt &&
+    { st=0; "$BIN/mctl" status -c "$T/etc" extra 2> err.txt || st=$?; } && test $st = 64 &&
+    grep -q "unexpected argument .extra." err.txt
+'
+
 test_expect_success 'mctl --help lists every target option and the output options' '
     mctl --help > help.txt &&
     for o in -L -E -G -P -S -N -C --list-targets --out --static --summary --hide-timeout --no-color --batch; do

@@ -28,28 +28,40 @@ void results_print_txt(const cli_opts_t *o, const char *id, bool success, const 
     output_txt_value(stdout, ret, 4);
 }
 
+/* One minion's entry in a json or yaml document: its return, or why it
+   has none. false when --hide-timeout leaves it out. */
+typedef struct {
+    mc_ret_t ret;
+    bool have;
+    char why[512];
+} entry_t;
+
+static bool entry_of(const cli_opts_t *o, const result_t *x, entry_t *e)
+{
+    mc_err_t err;
+    e->have = x->ret && mc_ret_decode(&e->ret, x->ret->data, x->ret->size, &err) == 0;
+    if (!e->have)
+        results_missing_text(x, e->why, sizeof e->why);
+    return e->have || !o->hide_timeout;
+}
+
 static void print_json(const cli_opts_t *o, result_t *r, size_t n)
 {
     printf("{");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        mc_ret_t ret;
-        mc_err_t err;
-        client_frame_t *f = r[i].ret;
-        bool have = f && mc_ret_decode(&ret, f->data, f->size, &err) == 0;
-        if (!have && o->hide_timeout)
+        entry_t e;
+        if (!entry_of(o, &r[i], &e))
             continue;
         printf(first ? "\n    " : ",\n    ");
         first = false;
         mc_json_string(stdout, r[i].id, strlen(r[i].id));
         printf(": ");
-        if (have) {
-            mc_json_value(stdout, ret.ret, 4);
-            mc_ret_done(&ret);
+        if (e.have) {
+            mc_json_value(stdout, e.ret.ret, 4);
+            mc_ret_done(&e.ret);
         } else {
-            char msg[512];
-            results_missing_text(&r[i], msg, sizeof msg);
-            mc_json_string(stdout, msg, strlen(msg));
+            mc_json_string(stdout, e.why, strlen(e.why));
         }
     }
     printf(first ? "}\n" : "\n}\n");
@@ -59,20 +71,15 @@ static void print_yaml(const cli_opts_t *o, result_t *r, size_t n)
 {
     yamlout_t *y = yamlout_open(stdout);
     for (size_t i = 0; y && i < n; i++) {
-        mc_ret_t ret;
-        mc_err_t err;
-        client_frame_t *f = r[i].ret;
-        bool have = f && mc_ret_decode(&ret, f->data, f->size, &err) == 0;
-        if (!have && o->hide_timeout)
+        entry_t e;
+        if (!entry_of(o, &r[i], &e))
             continue;
         yamlout_key(y, r[i].id);
-        if (have) {
-            yamlout_value(y, ret.ret);
-            mc_ret_done(&ret);
+        if (e.have) {
+            yamlout_value(y, e.ret.ret);
+            mc_ret_done(&e.ret);
         } else {
-            char msg[512];
-            results_missing_text(&r[i], msg, sizeof msg);
-            yamlout_text(y, msg, strlen(msg));
+            yamlout_text(y, e.why, strlen(e.why));
         }
     }
     if (yamlout_close(&y) != 0)

@@ -19,13 +19,17 @@ typedef struct {
     bool async;
     out_format_t out;
     bool verbose;
-    bool static_out;   /* --static: everything at the end, in one go */
-    bool summary;      /* --summary: counts after the returns */
-    bool hide_timeout; /* --hide-timeout: leave out minions that did not return */
-    bool color;        /* ids in color (stdout a tty, no --no-color, no NO_COLOR) */
-    bool progress;     /* a live "N/M returned" line (stderr a tty) */
-    const char *batch; /* -b N or N%, or NULL */
-    int batch_wait;    /* seconds between batch starts */
+    bool static_out;      /* --static: everything at the end, in one go */
+    bool summary;         /* --summary: counts after the returns */
+    bool hide_timeout;    /* --hide-timeout: leave out minions that did not return */
+    bool color;           /* ids in color (stdout a tty, no --no-color, no NO_COLOR) */
+    bool progress;        /* a live "N/M returned" line (stderr a tty) */
+    const char *batch;    /* -b N or N%, or NULL */
+    int batch_wait;       /* seconds between batch starts */
+    bool cp;              /* mctl cp: -h shows its help */
+    bool recursive;       /* cp -r */
+    int cp_mode;          /* cp --mode, or -1: each file's own */
+    const char *cp_owner; /* cp --owner USER[:GROUP], or NULL */
 } cli_opts_t;
 
 /* The options every subcommand takes as well, wherever they stand:
@@ -49,6 +53,10 @@ int cmd_list_targets(const cli_opts_t *o, const client_target_t *target);
 int cmd_key(const cli_opts_t *o, int argc, char **argv);
 int cmd_status(const cli_opts_t *o, int argc, char **argv);
 int cmd_jobs(const cli_opts_t *o, int argc, char **argv);
+/* mctl cp TARGET SOURCE... DEST (args: TARGET SOURCE... DEST). */
+int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv);
+/* mctl cp --help */
+void cp_usage(FILE *f);
 int cmd_jobs_wait(const cli_opts_t *o, const char *jid);
 
 #endif

@@ -27,6 +27,7 @@ static void usage(FILE *f)
                "       mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
                "       mctl jobs show|wait|kill JID\n"
                "       mctl status\n"
+               "       mctl cp [OPTIONS] TARGET SOURCE... DEST   (mctl cp --help)\n"
                "       mctl deploy --roster FILE [HOST ...]   (mctl deploy --help)\n"
                "\n"
                "Run FUNCTION on every minion TARGET selects, print each minion's return as it\n"
@@ -142,6 +143,10 @@ static const struct option global_opts[] = {
     {"summary", no_argument, NULL, 1002},
     {"hide-timeout", no_argument, NULL, 1003},
     {"no-color", no_argument, NULL, 1004},
+    {"recursive", no_argument, NULL, 'r'},
+    {"mode", required_argument, NULL, 1005},
+    {"owner", required_argument, NULL, 1006},
+    {"progress", no_argument, NULL, 1007},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -163,7 +168,7 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
 {
     int c;
     optind = 0; /* 0, not 1: GNU getopt then starts afresh, permutation included */
-    while ((c = getopt_long(argc, argv, permute ? "t:c:LEGPSNCb:vh" : "+t:c:LEGPSNCb:vh",
+    while ((c = getopt_long(argc, argv, permute ? "t:c:LEGPSNCb:vhr" : "+t:c:LEGPSNCb:vhr",
                             global_opts, NULL)) != -1) {
         switch (c) {
         case 't':
@@ -247,7 +252,35 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
         case 1004:
             *no_color = true;
             break;
+        case 'r':
+            o->recursive = true;
+            break;
+        case 1005: {
+            char *end;
+            long mode = strtol(optarg, &end, 8);
+            if (!*optarg || *end || mode < 0 || mode > 07777) {
+                cli_usage_error("--mode: expected an octal mode such as 0644, got '%s'", optarg);
+                goto usage;
+            }
+            o->cp_mode = (int)mode;
+            break;
+        }
+        case 1006:
+            if (!*optarg || strlen(optarg) > MC_CP_OWNER_MAX || optarg[0] == ':') {
+                cli_usage_error("--owner: expected USER or USER:GROUP, got '%s'", optarg);
+                goto usage;
+            }
+            o->cp_owner = optarg;
+            break;
+        case 1007:
+            o->progress = true;
+            break;
         case 'h':
+            if (o->cp) {
+                cp_usage(stdout);
+                *status = EXIT_OK;
+                return -1;
+            }
             usage(stdout);
             *status = EXIT_OK;
             return -1;
@@ -290,7 +323,7 @@ static int run_deploy(const cli_opts_t *o, char **args)
 
 int main(int argc, char **argv)
 {
-    cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT};
+    cli_opts_t o = {.timeout = 30, .gather_timeout = 5, .out = OUT_TXT, .cp_mode = -1};
     client_target_t target = {NULL, "glob", 0};
     bool list_targets = false, no_color = false;
     int status;
@@ -304,13 +337,14 @@ int main(int argc, char **argv)
     bool subcommand =
         optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0 ||
                           strcmp(argv[optind], "jobs") == 0);
+    o.cp = optind < argc && strcmp(argv[optind], "cp") == 0;
     if (!subcommand &&
         parse_options(argc, argv, true, &o, &target, &list_targets, &no_color, &status) != 0)
         return status;
     o.config_dir = mc_config_dir(o.config_dir);
     const char *nc = getenv("NO_COLOR");
     o.color = isatty(STDOUT_FILENO) && !no_color && !(nc && *nc);
-    o.progress = isatty(STDERR_FILENO) && !o.async;
+    o.progress = (o.progress || isatty(STDERR_FILENO)) && !o.async;
     mc_log_open("mctl", MC_LOG_WARNING, NULL, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {
@@ -324,7 +358,12 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     int rc;
-    if (strcmp(args[0], "key") == 0) {
+    if (!o.cp && (o.recursive || o.cp_mode >= 0 || o.cp_owner))
+        return cli_usage_error("-r, --mode and --owner are options of mctl cp");
+    if (o.cp) {
+        rc = list_targets ? cli_usage_error("--list-targets is not an option of mctl cp")
+                          : cmd_cp(&o, &target, rest - 1, args + 1);
+    } else if (strcmp(args[0], "key") == 0) {
         rc = cmd_key(&o, rest, args);
     } else if (strcmp(args[0], "jobs") == 0) {
         rc = cmd_jobs(&o, rest, args);

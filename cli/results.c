@@ -14,6 +14,8 @@ void results_missing_text(const result_t *x, char *buf, size_t cap)
 {
     if (x->state == NOT_SENT)
         snprintf(buf, cap, "Minion did not return. [Not sent: %s]", x->why ? x->why : "?");
+    else if (x->state == MISSING && x->why)
+        snprintf(buf, cap, "Minion did not return. [No response: %s]", x->why);
     else
         snprintf(buf, cap, "Minion did not return. [%s]",
                  x->state == PENDING ? "Not run" : "No response");

@@ -1,6 +1,7 @@
 /*  audit - the master's append-only record of who asked it what.
 
-    One JSON object per line for every request on the client socket, in
+    One JSON object per line for every request on the client socket (but
+    the chunks of a copy that go through: its cp_start is the line), in
     the file audit_log (default LOGDIR/audit.log: the folder of log_file,
     or /var/log/mctl):
 

@@ -479,12 +479,20 @@ typedef void handler_fn(master_t *self, zframe_t *route, const mc_request_t *req
 
 /* Every request kind and its handler. */
 static handler_fn *const handlers[MC_REQ_KINDS] = {
-    [MC_REQ_PUBLISH] = publish_request,        [MC_REQ_LIST_TARGETS] = handle_list_targets,
-    [MC_REQ_JOBS_LIST] = handle_jobs_list,     [MC_REQ_JOBS_SHOW] = handle_jobs_show,
-    [MC_REQ_JOBS_WAIT] = handle_jobs_wait,     [MC_REQ_KEY_LIST] = handle_key_list,
-    [MC_REQ_KEY_FINGER] = handle_key_finger,   [MC_REQ_MASTER_KEY] = handle_master_key,
-    [MC_REQ_KEY_PRESEED] = handle_key_preseed, [MC_REQ_KEY_ACCEPT] = handle_key_change,
-    [MC_REQ_KEY_REJECT] = handle_key_change,   [MC_REQ_KEY_DELETE] = handle_key_change,
+    [MC_REQ_PUBLISH] = publish_request,
+    [MC_REQ_LIST_TARGETS] = handle_list_targets,
+    [MC_REQ_JOBS_LIST] = handle_jobs_list,
+    [MC_REQ_JOBS_SHOW] = handle_jobs_show,
+    [MC_REQ_JOBS_WAIT] = handle_jobs_wait,
+    [MC_REQ_KEY_LIST] = handle_key_list,
+    [MC_REQ_KEY_FINGER] = handle_key_finger,
+    [MC_REQ_MASTER_KEY] = handle_master_key,
+    [MC_REQ_KEY_PRESEED] = handle_key_preseed,
+    [MC_REQ_KEY_ACCEPT] = handle_key_change,
+    [MC_REQ_KEY_REJECT] = handle_key_change,
+    [MC_REQ_KEY_DELETE] = handle_key_change,
+    [MC_REQ_CP_START] = copy_start,
+    [MC_REQ_CP_CHUNK] = copy_chunk,
 };
 
 /* What a user of the ACL (not root, not the master's user) may ask at
@@ -502,6 +510,7 @@ static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who
     switch (kind) {
     case MC_REQ_PUBLISH:
     case MC_REQ_LIST_TARGETS:
+    case MC_REQ_CP_START:
         if (acl_names(self->acl, &caller))
             return true;
         snprintf(why, cap,
@@ -512,6 +521,7 @@ static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who
     case MC_REQ_JOBS_LIST:
     case MC_REQ_JOBS_SHOW:
     case MC_REQ_JOBS_WAIT:
+    case MC_REQ_CP_CHUNK: /* only into a copy this connection started */
         return true;
     case MC_REQ_KEY_LIST:
     case MC_REQ_KEY_FINGER:
@@ -580,6 +590,17 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
     case MC_REQ_KEY_PRESEED:
         rec.target = req->preseed.id;
         break;
+    case MC_REQ_CP_START:
+        rec.target = req->cp_start.target.tgt;
+        rec.tgt_type = req->cp_start.target.tgt_type;
+        rec.function = "cp.recv";
+        filter_user[0] = req->cp_start.copy.dest;
+        rec.arg_strs = filter_user;
+        rec.narg_strs = 1;
+        break;
+    case MC_REQ_CP_CHUNK:
+        rec.jid = req->cp_chunk.jid;
+        break;
     default:
         break;
     }
@@ -589,7 +610,8 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
 /* One request from a client: [route][msgpack body], from the local user
    who (as the kernel says, never as the request says). A request that
    does not decode is answered with why. Every request, whatever became of
-   it, leaves one line in the audit log. */
+   it, leaves one line in the audit log; but the chunks of a copy that go
+   through have none (the copy's cp_start has it). */
 void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who)
 {
     memset(&self->outcome, 0, sizeof self->outcome);
@@ -612,7 +634,10 @@ void clients_request(master_t *self, zframe_t *route, zframe_t *body, const call
         clients_reply_denied(self, route, "%s", why);
     else
         handlers[req.kind](self, route, &req, &me);
-    audit_request(self, &me, &req);
+    /* A copy's chunks are its cp_start's line; only one that fails has
+       its own. */
+    if (req.kind != MC_REQ_CP_CHUNK || strcmp(self->outcome.decision, "allowed") != 0)
+        audit_request(self, &me, &req);
     mc_request_done(&req);
 }
 

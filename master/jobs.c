@@ -1,17 +1,29 @@
 /*  jobs - see jobs.h. */
 #include "jobs.h"
 
+#include <sodium.h>
 #include <string.h>
 
 struct _jobs_t {
     zhashx_t *by_jid; /* jid -> job_t (owned) */
 };
 
+void job_copy_free(job_copy_t *copy)
+{
+    if (!copy)
+        return;
+    sodium_memzero(copy->key, sizeof copy->key);
+    zframe_destroy(&copy->owner);
+    zhashx_destroy(&copy->dropped);
+    free(copy);
+}
+
 static void job_free(void **item)
 {
     job_t *job = *item;
     if (!job)
         return;
+    job_copy_free(job->copy);
     zhashx_destroy(&job->progress);
     zlistx_destroy(&job->waiters);
     free(job->signed_job);

@@ -13,6 +13,18 @@
 
 typedef enum { MINION_SENT, MINION_ACKED, MINION_RETURNED } minion_progress_t;
 
+/* What the master keeps of a copy (mctl cp) while it runs: never its
+   data. */
+typedef struct {
+    unsigned char key[32]; /* tags the chunks (proto/chunk.h) */
+    zframe_t *owner;       /* the client connection that runs the copy */
+    int64_t next_seq;      /* the seq the next chunk must have */
+    int64_t timeout_ms;    /* the job lives this long past the last chunk */
+    zhashx_t *dropped;     /* ids that take no further part (told to the owner) */
+} job_copy_t;
+
+void job_copy_free(job_copy_t *copy);
+
 typedef struct {
     char jid[MC_JID_LEN + 1];
     char fun[MC_FUN_MAX + 1];
@@ -24,6 +36,7 @@ typedef struct {
        minion that reconnects before acknowledging it. */
     unsigned char *signed_job;
     size_t signed_len;
+    job_copy_t *copy; /* a copy's state, or NULL */
 } job_t;
 
 typedef struct _jobs_t jobs_t;

@@ -131,6 +131,29 @@ bool clients_fun_name_valid(const char *fun);
 void publish_resend(master_t *self, minion_t *m);
 /* A publish request: sign, seal, publish, record, answer. */
 void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+/* Whether the caller may run fun with these arguments on every minion r
+   reaches (publisher_acl); when not, the client has been told why. */
+bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const resolved_t *r,
+                     const char **ids, const char *fun, const msgpack_object *arg,
+                     const msgpack_object *kwarg);
+/* A job, as sent and as recorded. */
+typedef struct {
+    const char *fun;
+    const msgpack_object *arg, *kwarg;         /* sent to the minions */
+    const msgpack_object *rec_arg, *rec_kwarg; /* in the job cache */
+    int64_t timeout;
+    job_copy_t *copy; /* a copy's state, owned by the job from here on */
+} publish_job_t;
+/* Sign the job once, seal and send it to each minion of r that can take
+   it now, record it, answer the client with the jid, the minions to
+   expect and why any was not sent it. Returns the job while it is in
+   flight, or NULL (nothing matched, or nothing was sent). */
+job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const resolved_t *r,
+                    const char **ids, const publish_job_t *pj);
+/* [topic][kind][payload] to a minion on the XPUB: 0, or -1 with why it
+   could not go. */
+int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *data, size_t len,
+                    char *why, size_t cap);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
 void publish_settle(const char *id, void *arg);
@@ -140,6 +163,16 @@ void publish_stage_stored(master_t *self);
 void publish_confirm_due(master_t *self, int64_t older);
 /* For confirm_later's destructor. */
 void publish_confirm_free(void **item);
+
+/* ---- copy.c -------------------------------------------------------------- */
+
+/* mctl cp: a cp_start request publishes a cp.recv job carrying the
+   manifest and a fresh key; cp_chunk requests are tagged with that key
+   and passed on to the copy's minions. */
+void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+void copy_chunk(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+/* A minion's progress report: to the mctl running the copy. */
+void copy_on_cpack(master_t *self, const char *sender, zframe_t *body);
 
 /* ---- minions.c ---------------------------------------------------------- */
 

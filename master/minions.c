@@ -275,6 +275,8 @@ void minions_on_message(master_t *self)
             publish_resend(self, m);
         } else if (zframe_streq(kind, MC_KIND_GRAINS))
             on_grains(self, m, body);
+        else if (zframe_streq(kind, MC_KIND_CPACK))
+            copy_on_cpack(self, m->id, body);
         else
             mc_log_limited(&self->hostile_log, MC_LOG_WARNING,
                            "message from %s refused: unknown kind", m->id);

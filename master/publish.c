@@ -32,8 +32,8 @@ void publish_confirm_free(void **item)
 
 /* [topic][kind][payload] to a minion on the XPUB. Returns 0, or -1 with
    why it could not go in why. */
-static int send_to_minion(master_t *self, minion_t *m, const char *kind, const void *data,
-                          size_t len, char *why, size_t cap)
+int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *data, size_t len,
+                    char *why, size_t cap)
 {
     if (!minions_present(self, m)) {
         snprintf(why, cap, NOT_CONNECTED);
@@ -70,7 +70,7 @@ static void send_stored(master_t *self, const char *id, zlistx_t *jids)
     char why[128];
     /* Unconfirmed returns are sent again on the next connection, and
        confirmed then. */
-    if (send_to_minion(self, m, MC_KIND_STORED, sb.data, sb.size, why, sizeof why) != 0)
+    if (publish_send_to(self, m, MC_KIND_STORED, sb.data, sb.size, why, sizeof why) != 0)
         mc_log(strcmp(why, NOT_CONNECTED) == 0 ? MC_LOG_DEBUG : MC_LOG_WARNING,
                "cannot confirm stored returns to %s: %s (it will send them again)", id, why);
     msgpack_sbuffer_destroy(&sb);
@@ -142,7 +142,7 @@ static int publish_to(master_t *self, minion_t *m, const unsigned char *signed_j
     }
     confirm_now(self, m->id);
     mc_seal(m->seal, signed_job, len, sealed);
-    int rc = send_to_minion(self, m, MC_KIND_JOB, sealed, len + MC_SEAL_OVERHEAD, why, cap);
+    int rc = publish_send_to(self, m, MC_KIND_JOB, sealed, len + MC_SEAL_OVERHEAD, why, cap);
     if (rc == 0)
         m->in_flight++;
     return rc;
@@ -167,8 +167,8 @@ static void resend_one(job_t *job, void *arg)
     unsigned char *sealed = mc_malloc(job->signed_len + MC_SEAL_OVERHEAD);
     mc_seal(rs->m->seal, job->signed_job, job->signed_len, sealed);
     char why[128];
-    if (send_to_minion(rs->self, rs->m, MC_KIND_JOB, sealed, job->signed_len + MC_SEAL_OVERHEAD,
-                       why, sizeof why) == 0) {
+    if (publish_send_to(rs->self, rs->m, MC_KIND_JOB, sealed, job->signed_len + MC_SEAL_OVERHEAD,
+                        why, sizeof why) == 0) {
         mc_info("job %s: sent again to %s, which reconnected without acknowledging it", job->jid,
                 rs->m->id);
         rs->sent++;
@@ -203,90 +203,110 @@ void publish_settle(const char *id, void *arg)
         m->in_flight--;
 }
 
+/* Whether the caller may run fun with these arguments on every minion r
+   reaches; when not, the client has been told why. */
+bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const resolved_t *r,
+                     const char **ids, const char *fun, const msgpack_object *arg,
+                     const msgpack_object *kwarg)
+{
+    if (who->all)
+        return true;
+    /* publisher_acl: the function and its arguments on every minion the
+       target reaches (checked on the minions, not on the expression, as
+       Salt does). */
+    const msgpack_object **grains = mc_calloc(r->count + 1, sizeof *grains);
+    for (size_t i = 0; i < r->count; i++)
+        grains[i] = r->matched[i]->has_grains ? r->matched[i]->grains.grains : NULL;
+    acl_caller_t caller = {who->user, (const char *const *)who->groups, who->ngroups};
+    acl_minions_t minions = {ids, grains, r->count};
+    char why[512];
+    /* @deploy: test.ping, to see the minions it installs answer. */
+    bool deploy_ping = (who->rights & ACL_RIGHT_DEPLOY) && strcmp(fun, "test.ping") == 0 &&
+                       (!arg || arg->via.array.size == 0) && (!kwarg || kwarg->via.map.size == 0) &&
+                       !acl_fun_blacklisted(self->acl, fun);
+    bool allowed =
+        deploy_ping || acl_allows(self->acl, &caller, fun, arg, kwarg, &minions, why, sizeof why);
+    free(grains);
+    /* jobs.kill: only one's own jobs (unless @jobs), whatever the rules
+       allow. */
+    if (allowed && strcmp(fun, "jobs.kill") == 0 && !(who->rights & ACL_RIGHT_JOBS)) {
+        const msgpack_object *which = arg && arg->via.array.size ? arg->via.array.ptr : NULL;
+        char owner[MC_USER_MAX + 1] = "", jid_arg[MC_JID_LEN + 1] = "";
+        if (which && which->type == MSGPACK_OBJECT_STR && which->via.str.size == MC_JID_LEN)
+            memcpy(jid_arg, which->via.str.ptr, MC_JID_LEN);
+        jobcache_flush(self->cache);
+        if (!mc_jid_valid(jid_arg, strlen(jid_arg)) ||
+            jobcache_job_user(self->cache, jid_arg, owner) != 0 || strcmp(owner, who->user)) {
+            snprintf(why, sizeof why, "user %s may kill only its own jobs", who->user);
+            allowed = false;
+        }
+    }
+    if (!allowed)
+        clients_reply_denied(self, route, "%s", why);
+    return allowed;
+}
+
 /* A publish request: sign the job once, seal and send it to each target
    minion that can take it now, record it, and answer with the jid, the
    minions to expect and why any of them was not sent the job. */
 void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
 {
     const mc_req_publish_t *p = &req->publish;
-    const char *fun = p->fun;
-    const msgpack_object *arg = p->arg, *kwarg = p->kwarg;
-    int64_t timeout = p->timeout;
-    if (!clients_fun_name_valid(fun)) {
+    if (!clients_fun_name_valid(p->fun)) {
         clients_reply_error(self, route, "'%s' is not a function name (expected module.function)",
-                            fun);
+                            p->fun);
         return;
     }
     resolved_t r;
     if (clients_resolve_target(self, route, &p->target, &r) != 0)
         return;
-
     const char **ids = clients_resolved_ids(&r);
-    if (!who->all) {
-        /* publisher_acl: the function and its arguments on every minion
-           the target reaches (checked on the minions, not on the
-           expression, as Salt does). */
-        const msgpack_object **grains = mc_calloc(r.count + 1, sizeof *grains);
-        for (size_t i = 0; i < r.count; i++)
-            grains[i] = r.matched[i]->has_grains ? r.matched[i]->grains.grains : NULL;
-        acl_caller_t caller = {who->user, (const char *const *)who->groups, who->ngroups};
-        acl_minions_t minions = {ids, grains, r.count};
-        char why[512];
-        /* @deploy: test.ping, to see the minions it installs answer. */
-        bool deploy_ping = (who->rights & ACL_RIGHT_DEPLOY) && strcmp(fun, "test.ping") == 0 &&
-                           (!arg || arg->via.array.size == 0) &&
-                           (!kwarg || kwarg->via.map.size == 0) &&
-                           !acl_fun_blacklisted(self->acl, fun);
-        bool allowed = deploy_ping ||
-                       acl_allows(self->acl, &caller, fun, arg, kwarg, &minions, why, sizeof why);
-        free(grains);
-        /* jobs.kill: only one's own jobs (unless @jobs), whatever the
-           rules allow. */
-        if (allowed && strcmp(fun, "jobs.kill") == 0 && !(who->rights & ACL_RIGHT_JOBS)) {
-            const msgpack_object *which = arg && arg->via.array.size ? arg->via.array.ptr : NULL;
-            char owner[MC_USER_MAX + 1] = "", jid_arg[MC_JID_LEN + 1] = "";
-            if (which && which->type == MSGPACK_OBJECT_STR && which->via.str.size == MC_JID_LEN)
-                memcpy(jid_arg, which->via.str.ptr, MC_JID_LEN);
-            jobcache_flush(self->cache);
-            if (!mc_jid_valid(jid_arg, strlen(jid_arg)) ||
-                jobcache_job_user(self->cache, jid_arg, owner) != 0 || strcmp(owner, who->user)) {
-                snprintf(why, sizeof why, "user %s may kill only its own jobs", who->user);
-                allowed = false;
-            }
-        }
-        if (!allowed) {
-            clients_reply_denied(self, route, "%s", why);
-            free(ids);
-            clients_resolved_done(&r);
-            return;
-        }
+    if (publish_allowed(self, route, who, &r, ids, p->fun, p->arg, p->kwarg)) {
+        publish_job_t pj = {.fun = p->fun,
+                            .arg = p->arg,
+                            .kwarg = p->kwarg,
+                            .rec_arg = p->arg,
+                            .rec_kwarg = p->kwarg,
+                            .timeout = p->timeout};
+        publish_send(self, route, who, &r, ids, &pj);
     }
+    free(ids);
+    clients_resolved_done(&r);
+}
+
+job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const resolved_t *r,
+                    const char **ids, const publish_job_t *pj)
+{
+    const char *fun = pj->fun;
+    int64_t timeout = pj->timeout;
+    job_t *job = NULL;
     char jid[MC_JID_LEN + 1] = "";
-    if (r.count == 0) {
+    if (r->count == 0) {
         self->outcome.decision = "error";
         snprintf(self->outcome.reason, sizeof self->outcome.reason, "no minion matched the target");
     }
-    char **unsent_why = mc_calloc(r.count + 1, sizeof *unsent_why); /* NULL: sent */
+    char **unsent_why = mc_calloc(r->count + 1, sizeof *unsent_why); /* NULL: sent */
     size_t unsent = 0, down = 0;
-    if (r.count > 0) {
+    if (r->count > 0) {
         mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
         memcpy(self->outcome.jid, jid, sizeof jid);
-        job_t *job = jobs_add(self->jobs, jid, fun, ids, r.count,
-                              mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
+        job = jobs_add(self->jobs, jid, fun, ids, r->count,
+                       mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
         job_add_waiter(job, route);
+        job->copy = pj->copy;
 
         msgpack_sbuffer job_sb;
         msgpack_sbuffer_init(&job_sb);
         mc_job_spec_t spec = {.jid = jid,
-                              .tgt_type = r.tgt_type,
-                              .tgt = r.tgt,
+                              .tgt_type = r->tgt_type,
+                              .tgt = r->tgt,
                               .fun = fun,
                               .user = who->user,
                               .ts = mc_wall_us() / 1000000,
                               .timeout = timeout,
-                              .delimiter = r.delimiter,
-                              .arg = arg,
-                              .kwarg = kwarg};
+                              .delimiter = r->delimiter,
+                              .arg = pj->arg,
+                              .kwarg = pj->kwarg};
         mc_job_pack(&job_sb, &spec);
         /* Signed once, sealed to each minion: [signature][job] inside the
            seal, so nobody but the target sees either. */
@@ -296,9 +316,9 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
         crypto_sign_detached(signed_job, NULL, (const unsigned char *)job_sb.data, job_sb.size,
                              self->sign.sec);
         memcpy(signed_job + crypto_sign_BYTES, job_sb.data, job_sb.size);
-        for (size_t i = 0; i < r.count; i++) {
+        for (size_t i = 0; i < r->count; i++) {
             char why[128];
-            if (publish_to(self, r.matched[i], signed_job, signed_len, sealed, why, sizeof why) ==
+            if (publish_to(self, r->matched[i], signed_job, signed_len, sealed, why, sizeof why) ==
                 0)
                 continue;
             /* A minion that is down is an everyday thing in a fleet; the
@@ -306,43 +326,56 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
             if (strcmp(why, NOT_CONNECTED) == 0)
                 down++;
             else
-                mc_error("job %s: not sent to %s: %s", jid, r.matched[i]->id, why);
+                mc_error("job %s: not sent to %s: %s", jid, r->matched[i]->id, why);
             unsent_why[i] = mc_strdup(why);
             unsent++;
             /* Nothing will come from it for this job. */
-            job_advance(job, r.matched[i]->id, MINION_RETURNED, NULL);
+            job_advance(job, r->matched[i]->id, MINION_RETURNED, NULL);
         }
         /* Kept while the job is in flight, for minions that reconnect
-           before acknowledging it (publish_resend). */
-        job->signed_job = signed_job;
-        job->signed_len = signed_len;
+           before acknowledging it (publish_resend); not a copy's, whose
+           chunks have gone by then. */
+        if (!job->copy) {
+            job->signed_job = signed_job;
+            job->signed_len = signed_len;
+        } else {
+            sodium_memzero(signed_job, signed_len);
+            free(signed_job);
+        }
+        sodium_memzero(sealed, signed_len + MC_SEAL_OVERHEAD);
         free(sealed);
+        sodium_memzero(job_sb.data, job_sb.size);
         msgpack_sbuffer_destroy(&job_sb);
         /* Queued in this turn, before any return can come. */
-        jobcache_add_job(self->cache, jid, fun, r.tgt, r.tgt_type, who->user, mc_wall_us(), arg,
-                         kwarg, ids, (const char *const *)unsent_why, r.count);
+        jobcache_add_job(self->cache, jid, fun, r->tgt, r->tgt_type, who->user, mc_wall_us(),
+                         pj->rec_arg, pj->rec_kwarg, ids, (const char *const *)unsent_why,
+                         r->count);
         char down_note[48] = "";
         if (down)
             snprintf(down_note, sizeof down_note, "; %zu not connected", down);
-        mc_info("job %s: %s by %s to %zu minion%s (%s %s)%s", jid, fun, who->user, r.count - unsent,
-                r.count - unsent == 1 ? "" : "s", r.tgt_type, r.tgt, down_note);
-        if (job_complete(job))
+        mc_info("job %s: %s by %s to %zu minion%s (%s %s)%s", jid, fun, who->user,
+                r->count - unsent, r->count - unsent == 1 ? "" : "s", r->tgt_type, r->tgt,
+                down_note);
+        if (job_complete(job)) {
             jobs_remove(self->jobs, jid);
+            job = NULL;
+        }
+    } else {
+        job_copy_free(pj->copy);
     }
 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_reply_publish_spec_t answer = {.jid = jid,
                                       .minions = ids,
-                                      .count = r.count,
+                                      .count = r->count,
                                       .unsent_why =
                                           unsent ? (const char *const *)unsent_why : NULL};
     mc_reply_publish_pack(&sb, &answer);
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
-    for (size_t i = 0; i < r.count; i++)
+    for (size_t i = 0; i < r->count; i++)
         free(unsent_why[i]);
-    free(ids);
     free(unsent_why);
-    clients_resolved_done(&r);
+    return job;
 }

@@ -42,6 +42,7 @@
 #include "log.h"
 #include "module.h"
 #include "pool.h"
+#include "receive.h"
 #include "replay.h"
 #include "resolve.h"
 #include "spool.h"
@@ -73,6 +74,7 @@ typedef struct {
     worker_ctx_t wctx; /* for the quick functions run here */
     replay_t *replay;
     spool_t *spool;
+    receive_t *receive;     /* mctl cp: the copies coming in */
     channel_t *chan;        /* the sockets to the master; NULL until accepted */
     char **addrs;           /* the master's addresses (its name resolved) */
     size_t naddrs, addr_i;  /* how many, and the one in use */
@@ -199,6 +201,11 @@ static void deliver_return(agent_t *self, const char *jid, const char *ret, size
 static void on_worker_return(void *arg, const char *jid, const char *ret, size_t len)
 {
     deliver_return(arg, jid, ret, len);
+}
+
+static void send_cpack(void *arg, const void *data, size_t len)
+{
+    send_to_master(arg, MC_KIND_CPACK, data, len);
 }
 
 static void send_error_return(agent_t *self, const mc_job_t *job, int retcode, const char *msg)
@@ -351,6 +358,10 @@ static void on_message(void *arg, const void *kind, size_t kind_len, const void 
         on_stored(self, sealed, len);
         return;
     }
+    if (kind_is(kind, kind_len, MC_KIND_CHUNK)) {
+        receive_chunk(self->receive, sealed, len);
+        return;
+    }
     if (!kind_is(kind, kind_len, MC_KIND_JOB)) {
         mc_warn("dropped a message from the master that is neither a job nor a stored notice");
         return;
@@ -416,6 +427,10 @@ static void on_message(void *arg, const void *kind, size_t kind_len, const void 
     }
     if (is_control(job.fun)) {
         run_control(self, &job);
+        goto out;
+    }
+    if (strcmp(job.fun, "cp.recv") == 0) {
+        receive_start(self->receive, &job);
         goto out;
     }
     const mc_function_t *f = mc_function_find(job.fun);
@@ -882,6 +897,7 @@ static int setup(agent_t *self, mc_err_t *err)
     free(jids);
     if (!self->replay)
         return -1;
+    self->receive = receive_new(cfg->id, cfg->cachedir, send_cpack, on_worker_return, self);
 
     self->wctx = (worker_ctx_t){.id = cfg->id, .output_max = cfg->output_max};
     self->pool = pool_new(cfg->workers, cfg->queue_max, &self->wctx, on_worker_return, self);
@@ -928,6 +944,11 @@ static void teardown(agent_t *self)
         mc_warn("stopping with %zu messages the master has not received",
                 zlistx_size(self->outbox));
     pool_destroy(&self->pool);
+    if (self->receive && receive_active(self->receive)) {
+        receive_abandon(self->receive, "the minion stopped during the copy");
+        outbox_flush(self);
+    }
+    receive_destroy(&self->receive);
     channel_destroy(&self->chan);
     zlistx_destroy(&self->outbox);
     zlistx_destroy(&self->acks);
@@ -983,8 +1004,9 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
            spooled return is looked at every second. */
         int64_t until = next_heartbeat < next_grains ? next_heartbeat : next_grains;
         long timeout = (long)(until - mc_mono_ms());
-        if (timeout > 1000 && (pool_busy(self.pool) || pool_queued(self.pool) ||
-                               spool_count(self.spool) || self.stopping_ms))
+        if (timeout > 1000 &&
+            (pool_busy(self.pool) || pool_queued(self.pool) || spool_count(self.spool) ||
+             self.stopping_ms || receive_active(self.receive)))
             timeout = 1000;
         if (zlistx_size(self.outbox) && timeout > 100)
             timeout = 100;
@@ -1015,6 +1037,7 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         if (self.stopping_ms)
             stop_when_done(&self, now);
         pool_check(self.pool);
+        receive_check(self.receive, now);
         check_master_address(&self, now);
         if (now >= next_sync) {
             /* The log learns what is stored once a second rather than

@@ -10,13 +10,13 @@
 
     Two planes (DESIGN.md, Sockets):
     - master and minion: the master's XPUB sends [m:<id>\0][kind][payload]
-      (job, stored); the minion's PUSH sends [kind][payload] (ret, ack, hb,
-      grains, hello); registration is [register] -> [register reply] on
+      (job, stored, chunk); the minion's PUSH sends [kind][payload] (ret,
+      ack, hb, grains, hello, cpack); registration is [register] -> [register reply] on
       the master's ROUTER. The kind frame routes a message before it is
       decoded.
     - mctl and master: a request [msgpack] on SOCK_DIR/master.ipc; answers
       [kind][msgpack] with kind "reply", and while a job is in flight
-      "ack" and "ret" as its minions answer.
+      "ack" and "ret" as its minions answer (and for a copy, "cpack").
 
     The helpers below are for the files of shared/proto/ only. */
 #ifndef MC_PROTO_COMMON_H

@@ -5,7 +5,10 @@
 #define MC_PROTO_H
 
 #include "proto/ack.h"
+#include "proto/chunk.h"
 #include "proto/common.h"
+#include "proto/copy.h"
+#include "proto/cpack.h"
 #include "proto/grains.h"
 #include "proto/heartbeat.h"
 #include "proto/job.h"

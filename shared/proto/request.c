@@ -13,6 +13,7 @@ static const char *const names[MC_REQ_KINDS] = {
     [MC_REQ_KEY_FINGER] = "key_finger",   [MC_REQ_MASTER_KEY] = "master_key",
     [MC_REQ_KEY_PRESEED] = "key_preseed", [MC_REQ_KEY_ACCEPT] = "key_accept",
     [MC_REQ_KEY_REJECT] = "key_reject",   [MC_REQ_KEY_DELETE] = "key_delete",
+    [MC_REQ_CP_START] = "cp_start",       [MC_REQ_CP_CHUNK] = "cp_chunk",
 };
 
 const char *mc_request_name(mc_req_kind_t kind)
@@ -236,6 +237,31 @@ void mc_request_plain_pack(msgpack_sbuffer *sb, mc_req_kind_t kind)
     start(&pk, sb, kind, 0);
 }
 
+void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *target,
+                              const mc_cp_manifest_t *copy, int64_t timeout, const char *user)
+{
+    msgpack_packer pk;
+    start(&pk, sb, MC_REQ_CP_START, 6);
+    pack_target(&pk, target);
+    mc_pk_str(&pk, "copy");
+    mc_cp_manifest_pack(&pk, copy);
+    mc_pk_kv_int(&pk, "timeout", timeout);
+    mc_pk_kv_str(&pk, "user", user);
+}
+
+void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *c)
+{
+    msgpack_packer pk;
+    start(&pk, sb, MC_REQ_CP_CHUNK, 6);
+    mc_pk_kv_str(&pk, "jid", c->jid);
+    mc_pk_kv_int(&pk, "seq", c->seq);
+    mc_pk_kv_int(&pk, "file", c->file);
+    mc_pk_kv_int(&pk, "off", (int64_t)c->off);
+    mc_pk_str(&pk, "data");
+    mc_pk_bin(&pk, c->data, c->len);
+    mc_pk_kv_bool(&pk, "abort", c->abort);
+}
+
 /* ---- decoding ------------------------------------------------------------- */
 
 /* An optional field that, when there, must be a boolean. */
@@ -317,6 +343,41 @@ static int decode_preseed(const msgpack_object *m, mc_req_preseed_t *p, mc_err_t
     return 0;
 }
 
+static int decode_cp_start(const msgpack_object *m, mc_req_cp_start_t *c, mc_err_t *err)
+{
+    if (decode_target(m, &c->target, err))
+        return -1;
+    if (mc_cp_manifest_decode(m, "copy", &c->copy, err) == 0) {
+        if (mc_mp_int(m, "timeout", 1, MC_JOB_TIMEOUT_MAX, &c->timeout, err) == 0 &&
+            mc_mp_str(m, "user", c->user, sizeof c->user, err) == 0)
+            return 0;
+        mc_cp_manifest_free(&c->copy);
+    }
+    free(c->target.tgt);
+    c->target.tgt = NULL;
+    return -1;
+}
+
+static int decode_cp_chunk(const msgpack_object *m, mc_req_cp_chunk_t *c, mc_err_t *err)
+{
+    int64_t file, off;
+    const char *data;
+    if (mc_proto_jid(m, "jid", c->jid, err) || mc_mp_int(m, "seq", 0, INT64_MAX, &c->seq, err) ||
+        mc_mp_int(m, "file", 0, MC_CP_FILES_MAX - 1, &file, err) ||
+        mc_mp_int(m, "off", 0, (int64_t)MC_CP_FILE_SIZE_MAX, &off, err) ||
+        mc_mp_bin(m, "data", MC_CP_CHUNK_MAX, &data, &c->len, err) ||
+        mc_mp_bool(m, "abort", &c->abort, err))
+        return -1;
+    if (c->abort && c->len) {
+        mc_err_set(err, "an aborting chunk carries data");
+        return -1;
+    }
+    c->file = (uint32_t)file;
+    c->off = (uint64_t)off;
+    c->data = (const unsigned char *)data;
+    return 0;
+}
+
 int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *err)
 {
     memset(req, 0, sizeof *req);
@@ -361,6 +422,12 @@ int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *
     case MC_REQ_KEY_PRESEED:
         rc = decode_preseed(m, &req->preseed, err);
         break;
+    case MC_REQ_CP_START:
+        rc = decode_cp_start(m, &req->cp_start, err);
+        break;
+    case MC_REQ_CP_CHUNK:
+        rc = decode_cp_chunk(m, &req->cp_chunk, err);
+        break;
     case MC_REQ_KEY_LIST:
     case MC_REQ_KEY_FINGER:
     case MC_REQ_MASTER_KEY:
@@ -385,6 +452,10 @@ void mc_request_done(mc_request_t *req)
         break;
     case MC_REQ_LIST_TARGETS:
         free(req->target.tgt);
+        break;
+    case MC_REQ_CP_START:
+        free(req->cp_start.target.tgt);
+        mc_cp_manifest_free(&req->cp_start.copy);
         break;
     case MC_REQ_KEY_ACCEPT:
     case MC_REQ_KEY_REJECT:

@@ -23,6 +23,13 @@
       key_accept     ids (globs), include_rejected, include_accepted
       key_reject     (the same)
       key_delete     (the same)
+      cp_start       tgt, tgt_type, delimiter, copy (the manifest of
+                     copy.h), timeout (seconds a minion waits for the next
+                     chunk before it gives the copy up), user (as publish)
+      cp_chunk       jid, seq, file, off, data, abort: the fields of a
+                     chunk (chunk.h), for the master to tag and pass on
+                     to the copy's minions; answered only when it cannot
+                     be passed on, by a cpack with an error (cpack.h)
 
     delimiter (one character between nested grain keys) is ':' when
     absent; jobs_list's fields and the key requests' booleans may be
@@ -35,7 +42,9 @@
 #ifndef MC_PROTO_REQUEST_H
 #define MC_PROTO_REQUEST_H
 
+#include "chunk.h"
 #include "common.h"
+#include "copy.h"
 
 /* The longest glob in jobs_list (target) and in the key requests' ids. */
 #define MC_GLOB_MAX 255
@@ -65,6 +74,8 @@ typedef enum {
     MC_REQ_KEY_ACCEPT,
     MC_REQ_KEY_REJECT,
     MC_REQ_KEY_DELETE,
+    MC_REQ_CP_START,
+    MC_REQ_CP_CHUNK,
     MC_REQ_KINDS
 } mc_req_kind_t;
 
@@ -122,6 +133,23 @@ typedef struct {
     unsigned char pub[32];
 } mc_req_preseed_t;
 
+typedef struct {
+    mc_req_target_t target;
+    mc_cp_manifest_t copy;
+    int64_t timeout;            /* seconds, 1 s to a year */
+    char user[MC_USER_MAX + 1]; /* as claimed by the client */
+} mc_req_cp_start_t;
+
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    int64_t seq;
+    uint32_t file;
+    uint64_t off;
+    bool abort;
+    const unsigned char *data; /* owned by the request's doc */
+    size_t len;
+} mc_req_cp_chunk_t;
+
 /* One request; the member of the union that kind selects is filled. */
 typedef struct {
     mc_req_kind_t kind;
@@ -132,6 +160,8 @@ typedef struct {
         mc_req_job_t job;             /* MC_REQ_JOBS_SHOW, MC_REQ_JOBS_WAIT */
         mc_req_keys_t keys;           /* MC_REQ_KEY_ACCEPT, _REJECT, _DELETE */
         mc_req_preseed_t preseed;     /* MC_REQ_KEY_PRESEED */
+        mc_req_cp_start_t cp_start;   /* MC_REQ_CP_START */
+        mc_req_cp_chunk_t cp_chunk;   /* MC_REQ_CP_CHUNK */
     };
     mc_mp_doc_t doc; /* owns publish.arg and publish.kwarg */
 } mc_request_t;
@@ -174,6 +204,11 @@ void mc_request_keys_pack(msgpack_sbuffer *sb, mc_req_kind_t kind, char *const *
 void mc_request_preseed_pack(msgpack_sbuffer *sb, const char *id, const char *pub_z85);
 /* A request that is its kind alone: key_list, key_finger, master_key. */
 void mc_request_plain_pack(msgpack_sbuffer *sb, mc_req_kind_t kind);
+
+void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *target,
+                              const mc_cp_manifest_t *copy, int64_t timeout, const char *user);
+/* The chunk's fields; the master tags it (chunk.h). */
+void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *chunk);
 
 /* ---- for the files of shared/proto/ ------------------------------------- */
 

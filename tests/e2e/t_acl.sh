@@ -45,6 +45,8 @@ test_expect_success 'set-up: users in the client group, rules for them, two mini
         "    - '"'"'web*'"'"':" \
         "      - cmd.run:" \
         "          args: ['"'"'echo '"'"']" \
+        "      - cp.recv:" \
+        "          args: ['"'"'/tmp/mctl-acl-cp/'"'"']" \
         "  mctlops%:" \
         "    - '"'"'db*'"'"':" \
         "      - cmd.run" \
@@ -66,6 +68,18 @@ test_expect_success 'a user with a rule runs what it allows, everywhere it allow
     as mctl_alice "*" test.ping > out.txt &&
     test "$(grep -c "^    True$" out.txt)" = 2 &&
     as mctl_alice web1 cmd.run "echo hello" | grep -q "^    hello$"
+'
+
+test_expect_success 'mctl cp: as cp.recv with DEST as its argument, by target and by destination' '
+    src=$(mktemp -d /tmp/mctl-acl-src.XXXXXX) && chmod 755 "$src" && echo hi > "$src/f" &&
+    chmod 644 "$src/f" && rm -rf /tmp/mctl-acl-cp &&
+    as mctl_alice cp web1 "$src/f" /tmp/mctl-acl-cp/ > out.txt &&
+    grep -q written out.txt && cmp "$src/f" /tmp/mctl-acl-cp/f &&
+    refused mctl_alice "user mctl_alice may not run cp.recv on db1 (publisher_acl)" \
+        cp "*" "$src/f" /tmp/mctl-acl-cp/ &&
+    refused mctl_alice "may not run cp.recv with these arguments" cp web1 "$src/f" /etc/ &&
+    refused mctl_bob "user mctl_bob may not run cp.recv" cp db1 "$src/f" /tmp/mctl-acl-cp/ &&
+    test ! -e /etc/f && rm -rf "$src" /tmp/mctl-acl-cp
 '
 
 test_expect_success 'refused by function, by target, by argument, each with why, exit 77' '

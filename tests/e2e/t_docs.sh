@@ -22,7 +22,8 @@ test_expect_success 'every manual page renders without a warning' '
 test_expect_success 'each manual page names every option its program takes' '
     "$BIN/mctl" --help > h.mctl && "$BIN/mctl-master" --help > h.master &&
     "$BIN/mctl-minion" --help > h.minion && "$BIN/mctl-deploy" --help > h.deploy &&
-    for pair in "h.mctl mctl.1" "h.master mctl-master.8" "h.minion mctl-minion.8" "h.deploy mctl-deploy.8"; do
+    "$BIN/mctl" cp --help > h.cp &&
+    for pair in "h.mctl mctl.1" "h.cp mctl.1" "h.master mctl-master.8" "h.minion mctl-minion.8" "h.deploy mctl-deploy.8"; do
         set -- $pair
         for o in $(options_of "$1"); do
             man_has "$MAN/$2" "$o" || { echo "$2 does not name $o"; return 1; }
@@ -55,6 +56,7 @@ test_expect_success 'bash completion: subcommands, ids, functions, options' '
     export XDG_CACHE_HOME=$T/cache-home &&
     . "$SRC/deploy/mctl.bash-completion" &&
     complete_words mctl "" > c.txt && grep -qx key c.txt && grep -qx jobs c.txt && grep -qx web1 c.txt &&
+    grep -qx cp c.txt && complete_words mctl cp "" > c.txt && grep -qx web1 c.txt &&
     complete_words mctl we > c.txt && test "$(cat c.txt)" = web1 &&
     complete_words mctl web1 test.p > c.txt && grep -qx test.ping c.txt &&
     complete_words mctl web1 "" > c.txt && grep -qx cmd.run c.txt && grep -qx file.write c.txt &&

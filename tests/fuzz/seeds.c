@@ -133,6 +133,39 @@ int main(int argc, char **argv)
     mc_stored_pack(&sb, stored, 2);
     put_sb("minion_msg", "stored", 3, &sb);
 
+    /* a copy: a chunk, an abort, a cpack, a manifest (as the cp.recv job's kwarg) */
+    {
+        unsigned char key[32] = {1};
+        mc_chunk_spec_t chunk = {
+            .jid = jid, .seq = 3, .file = 1, .off = 262144, .data = "data of a file", .len = 14};
+        mc_chunk_pack(&sb, &chunk, key);
+        put_sb("copy", "chunk", 0, &sb);
+        chunk.abort = true;
+        chunk.len = 0;
+        mc_chunk_pack(&sb, &chunk, key);
+        put_sb("copy", "abort", 0, &sb);
+        unsigned char have[2] = {0x03, 0x01};
+        mc_cpack_spec_t cpack = {.jid = jid, .id = "web1", .have = have, .have_len = 2};
+        mc_cpack_pack(&sb, &cpack);
+        put_sb("copy", "cpack", 1, &sb);
+        cpack.id = "";
+        cpack.error = "no copy in progress";
+        mc_cpack_pack(&sb, &cpack);
+        put_sb("copy", "cpack-error", 1, &sb);
+        mc_cp_file_t files[2] = {{.name = "site", .dir = true, .mode = 0755},
+                                 {.name = "site/index.html", .size = 12, .mode = 0644}};
+        mc_cp_manifest_t m = {.dest = "/srv/www",
+                              .into = true,
+                              .mode = -1,
+                              .owner = "www-data",
+                              .count = 2,
+                              .files = files};
+        msgpack_pack_map(&pk, 1);
+        mc_pk_str(&pk, "copy");
+        mc_cp_manifest_pack(&pk, &m);
+        put_sb("copy", "manifest", 2, &sb);
+    }
+
     /* registration (1) and its reply (0) */
     unsigned char pub[32];
     randombytes_buf(pub, sizeof pub);

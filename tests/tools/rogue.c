@@ -33,6 +33,11 @@
       lie SOCKET TARGET FUN USER
           as a client of the master's socket, publish FUN to TARGET with a
           request that names USER as the one asking; prints the jid
+      cpinject SOCKET JID
+          as another client of the master's socket, send a chunk of data
+          into the copy JID (someone else's); when the master names the
+          chunk it expects instead, try that one too; prints the master's
+          last refusal, or "accepted" when it said nothing for 2 s
 
     CERT is the master's public certificate (pki_dir/master.cert). */
 #include <czmq.h>
@@ -527,6 +532,47 @@ static int preseed(char **a)
     return st.ok ? 0 : 1;
 }
 
+static int cpinject(char **a)
+{
+    zsock_t *c = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(c, 0);
+    zsock_set_rcvtimeo(c, 2000);
+    if (zsock_connect(c, "ipc://%s", a[0]) != 0)
+        die("cannot connect");
+    int64_t seq = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        mc_chunk_spec_t chunk = {.jid = a[1], .seq = seq, .data = "INJECTED", .len = 8};
+        mc_request_cp_chunk_pack(&sb, &chunk);
+        zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
+        msgpack_sbuffer_destroy(&sb);
+        zmsg_t *reply = zmsg_recv(c);
+        if (!reply) {
+            printf("accepted\n");
+            zsock_destroy(&c);
+            return 0;
+        }
+        zframe_t *body = zmsg_last(reply);
+        mc_cpack_t ack;
+        mc_err_t err;
+        if (mc_cpack_decode(&ack, zframe_data(body), zframe_size(body), &err) != 0)
+            die("bad reply");
+        const char *expected = strstr(ack.error, "expected chunk ");
+        if (attempt == 1 || !expected) {
+            printf("%s\n", ack.error);
+            mc_cpack_done(&ack);
+            zmsg_destroy(&reply);
+            break;
+        }
+        seq = strtoll(expected + strlen("expected chunk "), NULL, 10);
+        mc_cpack_done(&ack);
+        zmsg_destroy(&reply);
+    }
+    zsock_destroy(&c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -545,6 +591,8 @@ int main(int argc, char **argv)
         return register_many(argv + 2);
     if (argc == 4 && strcmp(argv[1], "preseed") == 0)
         return preseed(argv + 2);
+    if (argc == 4 && strcmp(argv[1], "cpinject") == 0)
+        return cpinject(argv + 2);
     if (argc == 6 && strcmp(argv[1], "lie") == 0)
         return lie(argv + 2);
     fprintf(stderr, "usage: see the comment at the top of tests/tools/rogue.c\n");

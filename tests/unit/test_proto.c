@@ -330,6 +330,135 @@ static void utf8(void **state)
     assert_false(mc_utf8_valid("\xe2\x82", 2));     /* cut short */
 }
 
+/* ---- mctl cp: manifest, chunk, cpack ------------------------------------- */
+
+static void pack_manifest(msgpack_sbuffer *sb, const char *name, bool into, const char *dest)
+{
+    mc_cp_file_t f = {.name = (char *)name, .size = 5, .mode = 0644};
+    memset(f.hash, 7, sizeof f.hash);
+    mc_cp_manifest_t m = {.dest = (char *)dest, .into = into, .mode = -1, .count = 1, .files = &f};
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    mc_pk_str(&pk, "copy");
+    mc_cp_manifest_pack(&pk, &m);
+}
+
+static int decode_manifest(const char *name, bool into, const char *dest)
+{
+    msgpack_sbuffer sb;
+    pack_manifest(&sb, name, into, dest);
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    assert_int_equal(mc_mp_parse(&doc, sb.data, sb.size, &err), 0);
+    mc_cp_manifest_t m;
+    int rc = mc_cp_manifest_decode(&doc.root, "copy", &m, &err);
+    if (rc == 0) {
+        assert_int_equal(m.count, 1);
+        assert_int_equal(m.bytes, 5);
+        assert_string_equal(m.files[0].name, name);
+        mc_cp_manifest_free(&m);
+    }
+    mc_mp_doc_done(&doc);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void copy_manifest_names(void **state)
+{
+    (void)state;
+    assert_int_equal(decode_manifest("a/b/c.txt", true, "/srv"), 0);
+    assert_int_equal(decode_manifest("nginx.conf", false, "/etc/nginx/nginx.conf"), 0);
+    /* Nothing may climb out of the destination or name it oddly. */
+    const char *bad[] = {
+        "../etc/shadow", "a/../../x", "/etc/shadow", "a//b", "a/./b", "a/", "", "."};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(decode_manifest(bad[i], true, "/srv"), -1);
+    assert_int_equal(decode_manifest("a/b", false, "/srv/x"), -1); /* a path, not into */
+    assert_int_equal(decode_manifest("x", true, "srv"), -1);       /* a relative dest */
+}
+
+static void copy_chunk_tagged(void **state)
+{
+    (void)state;
+    unsigned char key[32], other[32];
+    memset(key, 1, sizeof key);
+    memset(other, 2, sizeof other);
+    mc_chunk_spec_t spec = {.jid = "20261122153012123456",
+                            .seq = 7,
+                            .file = 3,
+                            .off = 262144,
+                            .data = "hello",
+                            .len = 5};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_chunk_pack(&sb, &spec, key);
+    mc_chunk_t c;
+    mc_err_t err;
+    assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, &err), 0);
+    assert_int_equal(c.seq, 7);
+    assert_int_equal(c.file, 3);
+    assert_int_equal(c.off, 262144);
+    assert_int_equal(c.len, 5);
+    assert_memory_equal(c.data, "hello", 5);
+    assert_int_equal(mc_chunk_verify(&c, key), 0);
+    assert_int_equal(mc_chunk_verify(&c, other), -1);
+    mc_chunk_done(&c);
+    /* One changed byte of data, or of the seq, fails the check. */
+    for (size_t at = MC_CHUNK_MAC_LEN; at < sb.size; at++) {
+        sb.data[at] ^= 1;
+        if (mc_chunk_decode(&c, sb.data, sb.size, &err) == 0) {
+            assert_int_equal(mc_chunk_verify(&c, key), -1);
+            mc_chunk_done(&c);
+        }
+        sb.data[at] ^= 1;
+    }
+    /* A chunk is tagged for its seq: the same body under another seq's
+       key does not verify. */
+    msgpack_sbuffer sb8;
+    msgpack_sbuffer_init(&sb8);
+    spec.seq = 8;
+    mc_chunk_pack(&sb8, &spec, key);
+    assert_memory_not_equal(sb.data, sb8.data, MC_CHUNK_MAC_LEN);
+    assert_int_equal(mc_chunk_decode(&c, sb.data, 3, &err), -1);
+    msgpack_sbuffer_destroy(&sb8);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void copy_cpack(void **state)
+{
+    (void)state;
+    unsigned char have[2] = {0x05, 0x80};
+    mc_cpack_spec_t spec = {
+        .jid = "20261122153012123456", .id = "web1", .seq = 0, .have = have, .have_len = 2};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_cpack_pack(&sb, &spec);
+    mc_cpack_t a;
+    mc_err_t err;
+    assert_int_equal(mc_cpack_decode(&a, sb.data, sb.size, &err), 0);
+    assert_string_equal(a.id, "web1");
+    assert_int_equal(a.have_len, 2);
+    assert_memory_equal(a.have, have, 2);
+    assert_string_equal(a.error, "");
+    mc_cpack_done(&a);
+    msgpack_sbuffer_destroy(&sb);
+    /* An empty id only with an error (the master's, about the copy). */
+    msgpack_sbuffer_init(&sb);
+    spec.id = "";
+    mc_cpack_pack(&sb, &spec);
+    assert_int_equal(mc_cpack_decode(&a, sb.data, sb.size, &err), -1);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_init(&sb);
+    spec.error = "no copy in progress";
+    mc_cpack_pack(&sb, &spec);
+    assert_int_equal(mc_cpack_decode(&a, sb.data, sb.size, &err), 0);
+    assert_string_equal(a.error, "no copy in progress");
+    mc_cpack_done(&a);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +473,9 @@ int main(void)
         cmocka_unit_test(stored_notice),
         cmocka_unit_test(register_reply_states),
         cmocka_unit_test(utf8),
+        cmocka_unit_test(copy_manifest_names),
+        cmocka_unit_test(copy_chunk_tagged),
+        cmocka_unit_test(copy_cpack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

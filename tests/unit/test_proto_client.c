@@ -394,6 +394,60 @@ static void key_requests(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+static void copy_requests(void **state)
+{
+    (void)state;
+    /* Every kind has its name, and it decodes back to the kind. */
+    for (int k = 0; k < MC_REQ_KINDS; k++)
+        assert_string_not_equal(mc_request_name((mc_req_kind_t)k), "?");
+    mc_cp_file_t files[2] = {{.name = "site", .dir = true, .mode = 0755},
+                             {.name = "site/index.html", .size = 12, .mode = 0644}};
+    memset(files[1].hash, 9, sizeof files[1].hash);
+    mc_cp_manifest_t m = {.dest = "/srv/www",
+                          .into = true,
+                          .mode = 0640,
+                          .owner = "www-data",
+                          .count = 2,
+                          .files = files};
+    mc_req_target_spec_t t = {"web*", "glob", 0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_cp_start_pack(&sb, &t, &m, 60, "alice");
+    mc_request_t req;
+    mc_err_t err;
+    assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
+    assert_int_equal(req.kind, MC_REQ_CP_START);
+    assert_string_equal(req.cp_start.target.tgt, "web*");
+    assert_string_equal(req.cp_start.copy.dest, "/srv/www");
+    assert_int_equal(req.cp_start.copy.count, 2);
+    assert_true(req.cp_start.copy.files[0].dir);
+    assert_int_equal(req.cp_start.copy.bytes, 12);
+    assert_int_equal(req.cp_start.copy.mode, 0640);
+    assert_string_equal(req.cp_start.copy.owner, "www-data");
+    assert_int_equal(req.cp_start.timeout, 60);
+    mc_request_done(&req);
+    mutate(&sb, "timeout", put_neg);
+    request_fails(&sb, "bad cp_start request: field 'timeout'");
+    msgpack_sbuffer_clear(&sb);
+    files[1].name = "site/../../etc/passwd";
+    mc_request_cp_start_pack(&sb, &t, &m, 60, "alice");
+    request_fails(&sb, "bad cp_start request: copy file 1: the name is not a relative path");
+
+    msgpack_sbuffer_clear(&sb);
+    mc_chunk_spec_t c = {
+        .jid = "20261122153012123456", .seq = 4, .file = 1, .off = 0, .data = "<html>", .len = 6};
+    mc_request_cp_chunk_pack(&sb, &c);
+    assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
+    assert_int_equal(req.kind, MC_REQ_CP_CHUNK);
+    assert_int_equal(req.cp_chunk.seq, 4);
+    assert_int_equal(req.cp_chunk.len, 6);
+    assert_memory_equal(req.cp_chunk.data, "<html>", 6);
+    mc_request_done(&req);
+    mutate(&sb, "data", put_str);
+    request_fails(&sb, "bad cp_chunk request: field 'data' is not binary");
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void preseed_and_plain_requests(void **state)
 {
     unsigned char pub[MC_KEY_LEN], sec[MC_KEY_LEN];
@@ -970,6 +1024,7 @@ int main(void)
         cmocka_unit_test(jobs_requests),
         cmocka_unit_test(key_requests),
         cmocka_unit_test(preseed_and_plain_requests),
+        cmocka_unit_test(copy_requests),
         cmocka_unit_test(refusals),
         cmocka_unit_test(publish_replies),
         cmocka_unit_test(jobs_list_replies),

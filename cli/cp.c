@@ -1,0 +1,727 @@
+/*  cp - mctl cp [OPTIONS] TARGET SOURCE... DEST: files to many minions.
+
+    First the sources are read once for their sizes, modes and BLAKE2b-256
+    hashes (the manifest, proto/copy.h); a directory needs -r, and below
+    one only files and directories are copied (a symbolic link or a device
+    is skipped, with a warning, as rsync does without -l). The master
+    publishes the manifest as a cp.recv job and answers with the minions
+    to expect. Each minion answers with the files it already has (a cpack
+    with seq 0); the files some minion lacks are then read again and sent
+    in chunks of CHUNK bytes, each one only when every minion still in the
+    copy has taken all but a window of the earlier ones (their cpacks say
+    how far they are), so that a slow minion slows the copy rather than
+    filling the master's memory. A file that does not read back with its
+    hash (it changed while being read) is sent as an abort: no minion
+    keeps it, and mctl says so.
+
+    A minion the master could not pass a chunk to, or that takes no chunk
+    for the timeout, is out of the copy (it drops what it has) and is
+    listed as not returned, with why. The returns, one per minion, map
+    each path to "written", "unchanged" or why it failed, and print like
+    any job's (txt, json, yaml, --summary); the exit status is the same as
+    for a job, or 1 when a source changed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "results.h"
+#include "target.h"
+#include "proto/proto.h"
+
+#define CHUNK (256 * 1024)
+/* What may wait in the master's queues for all the copy's minions
+   together, and for one minion: the window of each is the first divided
+   among them, within the bounds of the others. */
+#define WINDOW_TOTAL      (32LL * 1024 * 1024)
+#define WINDOW_MIN        (2LL * CHUNK)
+#define WINDOW_MAX        (8LL * 1024 * 1024)
+#define WINDOW_CHUNKS_MAX 256
+/* The manifest must leave room in the job for everything else. */
+#define MANIFEST_MAX (MC_MAX_JOB_MSG - 64 * 1024)
+
+#define EXIT_NOINPUT 66 /* a source that cannot be read */
+
+void cp_usage(FILE *f)
+{
+    fprintf(f, "Usage: mctl cp [OPTIONS] TARGET SOURCE... DEST\n"
+               "\n"
+               "Copy files (and with -r directories) to every minion TARGET selects. DEST\n"
+               "is an absolute path on the minions: with one file it is the file's new path,\n"
+               "or the directory it goes into when DEST ends in '/' or is a directory there;\n"
+               "with several sources or a directory, DEST is the directory they go into\n"
+               "(created if missing). Each file is checked (BLAKE2b) and moved into place\n"
+               "whole: nothing is ever left half-written under its name. Files already there\n"
+               "with the same content are not sent again.\n"
+               "\n"
+               "Targets: as for a job (-L, -E, -G, -P, -S, -N, -C, --delimiter; see mctl\n"
+               "--help).\n"
+               "\n"
+               "Options:\n"
+               "  -r, --recursive        copy directories and what is in them\n"
+               "      --mode MODE        give every file this octal mode (default: the\n"
+               "                         source's permission bits)\n"
+               "      --owner USER[:GROUP]  owner of the files on the minions (default: the\n"
+               "                         minion's user)\n"
+               "      --progress         show the bytes sent and the rate (default on a terminal)\n"
+               "  -t, --timeout SECONDS  a minion that takes no data for this long is out of\n"
+               "                         the copy and drops what it has (default 30)\n"
+               "      --gather-timeout S how long a minion has to answer the start (default 5)\n"
+               "      --out FORMAT       txt, json or yaml; --static, --summary, --hide-timeout\n"
+               "                         and --no-color as for a job\n"
+               "  -c, --config-dir DIR   where the master config is\n"
+               "  -h, --help             show this help\n"
+               "\n"
+               "Exit status: 0 every file written or already there on every minion; 1 some\n"
+               "file failed (the return says why) or a source changed while being read; 2\n"
+               "some minion did not return, or none matched; 64 bad usage; 66 a source\n"
+               "cannot be read; 69 master unreachable; 77 not permitted (publisher_acl:\n"
+               "cp.recv, with the destination as its argument).\n"
+               "\n"
+               "Examples:\n"
+               "  mctl cp 'web*' nginx.conf /etc/nginx/nginx.conf\n"
+               "  mctl cp -G 'roles:web' --mode 0644 --owner www-data a.html b.css /srv/www/\n"
+               "  mctl cp -r -L web1,web2 ./site /srv/\n");
+}
+
+/* ---- the manifest ----------------------------------------------------------- */
+
+typedef struct {
+    mc_cp_manifest_t m;
+    char **paths; /* each entry's path here */
+    size_t cap;
+} sources_t;
+
+static void add_entry(sources_t *s, const char *name, const char *path, const struct stat *st)
+{
+    if (s->m.count == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->m.files = mc_realloc(s->m.files, s->cap * sizeof *s->m.files);
+        s->paths = mc_realloc(s->paths, s->cap * sizeof *s->paths);
+    }
+    mc_cp_file_t *f = &s->m.files[s->m.count];
+    memset(f, 0, sizeof *f);
+    f->name = mc_strdup(name);
+    f->dir = S_ISDIR(st->st_mode);
+    f->size = f->dir ? 0 : (uint64_t)st->st_size;
+    f->mode = st->st_mode & 07777;
+    s->paths[s->m.count++] = mc_strdup(path);
+}
+
+static void sources_free(sources_t *s)
+{
+    for (size_t i = 0; i < s->m.count; i++)
+        free(s->paths[i]);
+    free(s->paths);
+    mc_cp_manifest_free(&s->m);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A directory's entries, in name order (the same manifest every run). */
+static int walk(sources_t *s, const char *name, const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "mctl: %s: %s\n", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            names = mc_realloc(names, cap * sizeof *names);
+        }
+        names[n++] = mc_strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, name_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *sub = mc_sprintf("%s/%s", path, names[i]);
+        char *subname = mc_sprintf("%s/%s", name, names[i]);
+        struct stat st;
+        if (lstat(sub, &st) != 0) {
+            fprintf(stderr, "mctl: %s: %s\n", sub, strerror(errno));
+            rc = EXIT_NOINPUT;
+        } else if (strlen(subname) > MC_CP_PATH_MAX) {
+            fprintf(stderr, "mctl: %s: path too long\n", sub);
+            rc = EXIT_NOINPUT;
+        } else if (S_ISDIR(st.st_mode)) {
+            add_entry(s, subname, sub, &st);
+            rc = walk(s, subname, sub);
+        } else if (S_ISREG(st.st_mode)) {
+            add_entry(s, subname, sub, &st);
+        } else {
+            fprintf(stderr, "mctl: skipping %s: %s\n", sub,
+                    S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
+        }
+        free(sub);
+        free(subname);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* A file's BLAKE2b-256, read as it is now. */
+static int hash_file(const char *path, uint64_t size, unsigned char out[MC_CP_HASH_LEN])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "mctl: %s: %s\n", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, MC_CP_HASH_LEN);
+    static unsigned char buf[1 << 20];
+    uint64_t total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        crypto_generichash_update(&h, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        fprintf(stderr, "mctl: %s: %s\n", path, strerror(e));
+        return EXIT_NOINPUT;
+    }
+    if (total != size) {
+        fprintf(stderr, "mctl: %s changed while being read\n", path);
+        return EXIT_FAILED;
+    }
+    crypto_generichash_final(&h, out, MC_CP_HASH_LEN);
+    return 0;
+}
+
+static const char *base_name(const char *path, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", path);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = '\0';
+    const char *slash = strrchr(buf, '/');
+    return slash && slash[1] ? slash + 1 : buf;
+}
+
+static int build_manifest(const cli_opts_t *o, sources_t *s, int nsrc, char **src, const char *dest)
+{
+    s->m.dest = mc_strdup(dest);
+    s->m.mode = o->cp_mode;
+    snprintf(s->m.owner, sizeof s->m.owner, "%s", o->cp_owner ? o->cp_owner : "");
+    bool any_dir = false;
+    for (int i = 0; i < nsrc; i++) {
+        struct stat st;
+        if (stat(src[i], &st) != 0) {
+            fprintf(stderr, "mctl: %s: %s\n", src[i], strerror(errno));
+            return EXIT_NOINPUT;
+        }
+        char buf[4096];
+        const char *name = base_name(src[i], buf, sizeof buf);
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, "/") == 0) {
+            fprintf(stderr, "mctl: %s: name the directory itself (its name goes to DEST)\n",
+                    src[i]);
+            return EXIT_USAGE;
+        }
+        for (size_t k = 0; k < s->m.count; k++) {
+            if (strcmp(s->m.files[k].name, name) == 0) {
+                fprintf(stderr, "mctl: two sources would both be %s/%s\n", dest, name);
+                return EXIT_USAGE;
+            }
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (!o->recursive) {
+                fprintf(stderr, "mctl: %s is a directory (use -r to copy it)\n", src[i]);
+                return EXIT_USAGE;
+            }
+            any_dir = true;
+            add_entry(s, name, src[i], &st);
+            int rc = walk(s, name, src[i]);
+            if (rc)
+                return rc;
+        } else if (S_ISREG(st.st_mode)) {
+            add_entry(s, name, src[i], &st);
+        } else {
+            fprintf(stderr, "mctl: %s is not a regular file or a directory\n", src[i]);
+            return EXIT_USAGE;
+        }
+    }
+    s->m.into = nsrc > 1 || any_dir || dest[strlen(dest) - 1] == '/';
+    if (s->m.count > MC_CP_FILES_MAX) {
+        fprintf(stderr, "mctl: %zu files and directories: at most %d in one copy\n", s->m.count,
+                MC_CP_FILES_MAX);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < s->m.count; i++) {
+        mc_cp_file_t *f = &s->m.files[i];
+        if (f->size > MC_CP_FILE_SIZE_MAX) {
+            fprintf(stderr, "mctl: %s: larger than a copy takes\n", s->paths[i]);
+            return EXIT_USAGE;
+        }
+        s->m.bytes += f->size;
+        if (!f->dir) {
+            int rc = hash_file(s->paths[i], f->size, f->hash);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- the copy ----------------------------------------------------------- */
+
+typedef struct {
+    const cli_opts_t *o;
+    client_t c;
+    char jid[MC_JID_LEN + 1];
+    result_t *e;
+    size_t n, done;
+    int64_t *acked;      /* per minion: chunks taken; -1 until its first cpack */
+    bool *have_seen;     /* per minion: its first cpack came */
+    unsigned char *need; /* per file: some minion lacks it */
+    int64_t *cum;        /* bytes sent up to and with chunk i */
+    size_t cum_cap;
+    int64_t seq; /* chunks sent */
+    int64_t sent_bytes, total_bytes;
+    int64_t started_ms, progress_ms; /* the last time a minion took a chunk */
+    bool shown;
+    bool changed; /* a source changed while being read */
+} copy_t;
+
+static result_t *find(copy_t *g, const char *id)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->e[i].id, id) == 0)
+            return &g->e[i];
+    return NULL;
+}
+
+static bool active(const result_t *x)
+{
+    return x->state == WAITING || x->state == ACKED;
+}
+
+static void finish_entry(copy_t *g, result_t *x, result_state_t how, const char *why)
+{
+    if (!active(x))
+        return;
+    x->state = how;
+    if (why) {
+        free(x->why);
+        x->why = mc_strdup(why);
+    }
+    g->done++;
+}
+
+static void progress_clear(copy_t *g)
+{
+    if (g->shown) {
+        fputs("\r\033[K", stderr);
+        g->shown = false;
+    }
+}
+
+static void progress_draw(copy_t *g)
+{
+    if (!g->o->progress)
+        return;
+    double secs = (double)(mc_mono_ms() - g->started_ms) / 1000.0;
+    size_t live = 0;
+    for (size_t i = 0; i < g->n; i++)
+        live += active(&g->e[i]);
+    fprintf(stderr, "\r\033[Kcp: %.1f/%.1f MiB to %zu minion%s, %.1f MB/s",
+            g->sent_bytes / 1048576.0, g->total_bytes / 1048576.0, live, live == 1 ? "" : "s",
+            secs > 0 ? (double)g->sent_bytes * (double)live / 1e6 / secs : 0.0);
+    fflush(stderr);
+    g->shown = true;
+}
+
+static void on_cpack(copy_t *g, client_frame_t *body, const sources_t *s)
+{
+    mc_cpack_t a;
+    mc_err_t err;
+    if (mc_cpack_decode(&a, body->data, body->size, &err) != 0) {
+        fprintf(stderr, "mctl: a malformed progress report was ignored: %s\n", err.msg);
+        return;
+    }
+    if (strcmp(a.jid, g->jid) != 0)
+        goto out;
+    if (!a.id[0]) {
+        /* The master refused the copy's chunk: every minion is out. */
+        for (size_t i = 0; i < g->n; i++)
+            finish_entry(g, &g->e[i], MISSING, a.error);
+        goto out;
+    }
+    result_t *x = find(g, a.id);
+    if (!x || !active(x))
+        goto out;
+    size_t k = (size_t)(x - g->e);
+    if (a.error[0]) {
+        finish_entry(g, x, MISSING, a.error);
+        goto out;
+    }
+    if (!g->have_seen[k]) {
+        g->have_seen[k] = true;
+        x->state = ACKED;
+        for (size_t i = 0; i < s->m.count; i++) {
+            bool has = i / 8 < a.have_len && (a.have[i / 8] >> (i % 8)) & 1;
+            if (!has && !s->m.files[i].dir && s->m.files[i].size > 0)
+                g->need[i] = 1;
+        }
+    }
+    if (a.seq > g->acked[k]) {
+        g->acked[k] = a.seq;
+        g->progress_ms = mc_mono_ms();
+    }
+out:
+    mc_cpack_done(&a);
+}
+
+static void on_return(copy_t *g, client_frame_t **body)
+{
+    mc_ret_t ret;
+    mc_err_t err;
+    if (mc_ret_decode(&ret, (*body)->data, (*body)->size, &err) != 0) {
+        fprintf(stderr, "mctl: a malformed return was ignored: %s\n", err.msg);
+        return;
+    }
+    result_t *x = strcmp(ret.jid, g->jid) == 0 ? find(g, ret.id) : NULL;
+    if (x && active(x)) {
+        x->success = ret.success;
+        finish_entry(g, x, RETURNED, NULL);
+        if (g->o->out == OUT_TXT && !g->o->static_out) {
+            progress_clear(g);
+            results_print_txt(g->o, ret.id, ret.success, ret.ret);
+            fflush(stdout);
+        } else {
+            x->ret = *body;
+            *body = NULL;
+        }
+    }
+    mc_ret_done(&ret);
+}
+
+/* Take what the master sends for up to wait_ms: 1 when a message came,
+   0 when none did, -1 when the connection is gone. */
+static int pump(copy_t *g, const sources_t *s, int wait_ms)
+{
+    char kind[16];
+    client_frame_t *body = NULL;
+    int got = client_next(&g->c, kind, &body, wait_ms);
+    if (got < 0) {
+        progress_clear(g);
+        fprintf(stderr, "mctl: %s\n", g->c.why.msg);
+        for (size_t i = 0; i < g->n; i++)
+            finish_entry(g, &g->e[i], MISSING, "the connection to the master was lost");
+        return -1;
+    }
+    if (got > 0 && strcmp(kind, MC_KIND_CPACK) == 0)
+        on_cpack(g, body, s);
+    else if (got > 0 && strcmp(kind, MC_KIND_RETURN) == 0)
+        on_return(g, &body);
+    client_frame_free(&body);
+    return got > 0;
+}
+
+/* Whether every minion in the copy is within its window of chunk seq. */
+static bool window_open(copy_t *g, int64_t len)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < g->n; i++)
+        live += active(&g->e[i]);
+    if (live == 0)
+        return true;
+    int64_t window = WINDOW_TOTAL / (int64_t)live;
+    window = window < WINDOW_MIN ? WINDOW_MIN : window > WINDOW_MAX ? WINDOW_MAX : window;
+    for (size_t i = 0; i < g->n; i++) {
+        if (!active(&g->e[i]))
+            continue;
+        int64_t acked = g->acked[i];
+        int64_t acked_bytes = acked > 0 ? g->cum[acked - 1] : 0;
+        if (g->seq - acked >= WINDOW_CHUNKS_MAX || g->sent_bytes + len - acked_bytes > window)
+            return false;
+    }
+    return true;
+}
+
+static bool any_active(copy_t *g)
+{
+    return g->done < g->n;
+}
+
+/* Send one chunk once the window allows; -1 when the copy cannot go on. */
+static int send_chunk(copy_t *g, const sources_t *s, uint32_t file, uint64_t off, bool abort,
+                      const void *data, size_t len)
+{
+    while (any_active(g) && !window_open(g, (int64_t)len)) {
+        int64_t now = mc_mono_ms();
+        if (now - g->progress_ms > (int64_t)g->o->timeout * 1000) {
+            /* Those holding the window shut have taken nothing for the
+               timeout: they are out, and drop what they have. */
+            char why[128];
+            snprintf(why, sizeof why, "took no data for %d s; out of the copy", g->o->timeout);
+            int64_t low = INT64_MAX;
+            for (size_t i = 0; i < g->n; i++)
+                if (active(&g->e[i]) && g->acked[i] < low)
+                    low = g->acked[i];
+            for (size_t i = 0; i < g->n; i++)
+                if (active(&g->e[i]) && g->acked[i] == low)
+                    finish_entry(g, &g->e[i], MISSING, why);
+            g->progress_ms = now;
+            continue;
+        }
+        if (pump(g, s, 200) < 0)
+            return -1;
+        progress_draw(g);
+    }
+    if (!any_active(g))
+        return -1;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_chunk_spec_t spec = {.jid = g->jid,
+                            .seq = g->seq,
+                            .file = file,
+                            .off = off,
+                            .abort = abort,
+                            .data = data,
+                            .len = len};
+    mc_request_cp_chunk_pack(&sb, &spec);
+    mc_err_t err;
+    int rc = client_send(&g->c, &sb, &err);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        progress_clear(g);
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        return -1;
+    }
+    if ((size_t)g->seq == g->cum_cap) {
+        g->cum_cap = g->cum_cap ? g->cum_cap * 2 : 1024;
+        g->cum = mc_realloc(g->cum, g->cum_cap * sizeof *g->cum);
+    }
+    g->sent_bytes += (int64_t)len;
+    g->cum[g->seq++] = g->sent_bytes;
+    /* Take what has come meanwhile without waiting. */
+    int got;
+    while ((got = pump(g, s, 0)) > 0)
+        ;
+    return got < 0 ? -1 : 0;
+}
+
+/* Send file i: its bytes, checked against the manifest's hash as they are
+   read again; the last chunk becomes an abort when they differ. */
+static int send_file(copy_t *g, const sources_t *s, size_t i)
+{
+    const mc_cp_file_t *f = &s->m.files[i];
+    static unsigned char buf[CHUNK];
+    int fd = open(s->paths[i], O_RDONLY | O_CLOEXEC);
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, MC_CP_HASH_LEN);
+    uint64_t off = 0;
+    bool bad = fd < 0;
+    while (!bad && off < f->size) {
+        size_t want = f->size - off < CHUNK ? (size_t)(f->size - off) : CHUNK;
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = read(fd, buf + got, want - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got < want) {
+            bad = true;
+            break;
+        }
+        crypto_generichash_update(&h, buf, got);
+        if (off + got == f->size) {
+            unsigned char sum[MC_CP_HASH_LEN];
+            crypto_generichash_final(&h, sum, sizeof sum);
+            if (memcmp(sum, f->hash, sizeof sum) != 0) {
+                bad = true;
+                break;
+            }
+        }
+        if (send_chunk(g, s, (uint32_t)i, off, false, buf, got) != 0) {
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        off += got;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (bad) {
+        progress_clear(g);
+        fprintf(stderr, "mctl: %s changed while being read; not copied\n", s->paths[i]);
+        g->changed = true;
+        return send_chunk(g, s, (uint32_t)i, off, true, NULL, 0);
+    }
+    return 0;
+}
+
+static void run_copy(copy_t *g, const sources_t *s)
+{
+    /* Every minion says what it has, or is out after the gather timeout. */
+    int64_t until = mc_mono_ms() + (int64_t)g->o->gather_timeout * 1000;
+    for (;;) {
+        bool waiting = false;
+        for (size_t i = 0; i < g->n; i++)
+            waiting |= active(&g->e[i]) && !g->have_seen[i];
+        int64_t now = mc_mono_ms();
+        if (!waiting)
+            break;
+        if (now >= until) {
+            for (size_t i = 0; i < g->n; i++)
+                if (active(&g->e[i]) && !g->have_seen[i])
+                    finish_entry(g, &g->e[i], MISSING, "did not answer the start of the copy");
+            break;
+        }
+        if (pump(g, s, (int)(until - now)) < 0)
+            return;
+    }
+    for (size_t i = 0; i < s->m.count; i++)
+        if (g->need[i])
+            g->total_bytes += (int64_t)s->m.files[i].size;
+    g->started_ms = g->progress_ms = mc_mono_ms();
+    for (size_t i = 0; i < s->m.count && any_active(g); i++)
+        if (g->need[i] && send_file(g, s, i) != 0)
+            break;
+    /* The returns: each minion has until the timeout after it last took a
+       chunk (it gives up itself then, and says so). */
+    while (any_active(g)) {
+        int64_t now = mc_mono_ms();
+        int64_t limit = g->progress_ms + (int64_t)g->o->timeout * 1000 + 5000;
+        if (now >= limit) {
+            for (size_t i = 0; i < g->n; i++)
+                finish_entry(g, &g->e[i], MISSING, NULL);
+            break;
+        }
+        if (pump(g, s, (int)(limit - now < 500 ? limit - now : 500)) < 0)
+            break;
+        progress_draw(g);
+    }
+    progress_clear(g);
+}
+
+int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv)
+{
+    if (argc < 3)
+        return cli_usage_error("cp: expected TARGET SOURCE... DEST");
+    if (o->async)
+        return cli_usage_error("cp: --async is not an option of mctl cp");
+    target->tgt = argv[0];
+    const char *dest = argv[argc - 1];
+    if (dest[0] != '/')
+        return cli_usage_error("cp: DEST must be an absolute path, got '%s'", dest);
+    if (strlen(dest) > MC_CP_PATH_MAX)
+        return cli_usage_error("cp: DEST is longer than %d bytes", MC_CP_PATH_MAX);
+    mc_err_t err;
+    mc_target_t *check = NULL;
+    bool groups = strcmp(target->tgt_type, "nodegroup") == 0 ||
+                  (strcmp(target->tgt_type, "compound") == 0 && strstr(target->tgt, "N@"));
+    if (!groups &&
+        !(check = mc_target_compile(target->tgt, target->tgt_type, target->delimiter, &err)))
+        return cli_usage_error("%s", err.msg);
+    mc_target_destroy(&check);
+
+    sources_t s = {0};
+    int status = build_manifest(o, &s, argc - 2, argv + 1, dest);
+    if (status != 0) {
+        sources_free(&s);
+        return status;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    struct passwd *pw = getpwuid(getuid());
+    mc_request_cp_start_pack(&sb, target, &s.m, o->timeout, pw ? pw->pw_name : "?");
+    if (sb.size > MANIFEST_MAX) {
+        fprintf(stderr,
+                "mctl: %zu files make a manifest of %zu bytes, more than a copy takes; "
+                "copy them in parts\n",
+                s.m.count, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        sources_free(&s);
+        return EXIT_USAGE;
+    }
+    copy_t g = {.o = o};
+    if (client_open(&g.c, o->config_dir, &err) != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        msgpack_sbuffer_destroy(&sb);
+        sources_free(&s);
+        return EXIT_UNAVAILABLE;
+    }
+    client_frame_t *body;
+    int rc = client_ask(&g.c, &sb, &body, 10000, &err);
+    msgpack_sbuffer_destroy(&sb);
+    mc_reply_targets_t reply;
+    if (rc != 0) {
+        fprintf(stderr, "mctl: %s\n", err.msg);
+        status = err.code == MC_E_UNREACHABLE ? EXIT_UNAVAILABLE : EXIT_USAGE;
+        goto done;
+    }
+    rc = mc_reply_publish_decode(&reply, body->data, body->size, &err);
+    client_frame_free(&body);
+    if (rc != 0) {
+        status = client_reply_failed(&err);
+        status = status == EXIT_FAILED ? EXIT_USAGE : status;
+        goto done;
+    }
+    snprintf(g.jid, sizeof g.jid, "%s", reply.jid);
+    g.n = reply.minions.count;
+    g.e = mc_calloc(g.n + 1, sizeof *g.e);
+    g.acked = mc_calloc(g.n + 1, sizeof *g.acked);
+    g.have_seen = mc_calloc(g.n + 1, sizeof *g.have_seen);
+    g.need = mc_calloc(s.m.count + 1, 1);
+    for (size_t i = 0; i < g.n; i++) {
+        g.e[i].id = mc_strdup(reply.minions.items[i]);
+        snprintf(g.e[i].jid, sizeof g.e[i].jid, "%s", g.jid);
+        g.e[i].state = WAITING;
+        g.e[i].started_ms = mc_mono_ms();
+    }
+    for (size_t k = 0; k < reply.unsent.count; k++) {
+        result_t *x = find(&g, reply.unsent.items[k]);
+        if (x)
+            finish_entry(&g, x, NOT_SENT, reply.unsent_why.items[k]);
+    }
+    mc_reply_targets_done(&reply);
+    if (g.n == 0) {
+        fprintf(stderr, "No minions matched the target. Nothing was copied.\n");
+        status = EXIT_NO_RETURN;
+        goto done;
+    }
+    if (o->verbose)
+        fprintf(stderr, "Copying %zu files (%.1f MiB) with jid %s\n", s.m.count,
+                (double)s.m.bytes / 1048576.0, g.jid);
+    run_copy(&g, &s);
+    status = results_report(o, g.e, g.n, g.jid);
+    if (g.changed && status == EXIT_OK)
+        status = EXIT_FAILED;
+done:
+    for (size_t i = 0; i < g.n; i++) {
+        free(g.e[i].id);
+        free(g.e[i].why);
+        client_frame_free(&g.e[i].ret);
+    }
+    free(g.e);
+    free(g.acked);
+    free(g.have_seen);
+    free(g.need);
+    free(g.cum);
+    client_close(&g.c);
+    sources_free(&s);
+    return status;
+}

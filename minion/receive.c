@@ -1,0 +1,739 @@
+/*  receive - see receive.h. */
+#include "receive.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+typedef enum { F_TODO, F_HAVE, F_DONE, F_FAILED } file_state_t;
+
+typedef struct xfer {
+    struct xfer *next;
+    char jid[MC_JID_LEN + 1];
+    char fun[MC_FUN_MAX + 1];
+    unsigned char key[32];
+    mc_cp_manifest_t m;
+    int root;        /* the directory the names are under */
+    char *root_path; /* and its path, for messages */
+    char *single;    /* a copy to a file path: the file's name under root */
+    unsigned char *state;
+    char **why; /* a failed file's reason */
+    size_t todo;
+    int64_t seq;
+    /* The file being written. */
+    long cur;
+    int fd, dir;
+    uint64_t got;
+    crypto_generichash_state hash;
+    char tmp[64];
+    bool chown;
+    uid_t uid;
+    gid_t gid;
+    int64_t timeout_ms, last_ms, started_us;
+    char *record; /* the record of temporary files */
+} xfer_t;
+
+struct _receive_t {
+    char *id, *state_dir;
+    receive_send_fn *send;
+    receive_return_fn *ret;
+    void *arg;
+    xfer_t *head;
+    int count;
+    mc_log_limit_t stray_log;
+};
+
+/* ---- records of temporary files ------------------------------------------ */
+
+/* Remove the temporary files an earlier run left: each line of a record
+   is a path whose last part is .mctl-cp.JID.PID.N of the record's jid. */
+static void clean_record(const char *path, const char *jid)
+{
+    FILE *f = fopen(path, "re");
+    if (f) {
+        char line[MC_CP_PATH_MAX * 2 + 128], prefix[MC_JID_LEN + 16];
+        snprintf(prefix, sizeof prefix, ".mctl-cp.%s.", jid);
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = '\0';
+            const char *base = strrchr(line, '/');
+            if (!base || strncmp(base + 1, prefix, strlen(prefix)) != 0)
+                continue;
+            if (unlink(line) == 0)
+                mc_warn("copy %s: removed %s, left by a copy that did not finish", jid, line);
+        }
+        fclose(f);
+    }
+    unlink(path);
+}
+
+static void clean_records(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "cp-", 3) != 0 ||
+            !mc_jid_valid(e->d_name + 3, strlen(e->d_name + 3)))
+            continue;
+        char *path = mc_sprintf("%s/%s", dir, e->d_name);
+        clean_record(path, e->d_name + 3);
+        free(path);
+    }
+    closedir(d);
+}
+
+receive_t *receive_new(const char *id, const char *state_dir, receive_send_fn *send,
+                       receive_return_fn *ret, void *arg)
+{
+    receive_t *self = mc_calloc(1, sizeof *self);
+    self->id = mc_strdup(id);
+    self->state_dir = mc_strdup(state_dir);
+    self->send = send;
+    self->ret = ret;
+    self->arg = arg;
+    clean_records(state_dir);
+    return self;
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/* The full path of a name, for messages and the return. */
+static char *full_path(const xfer_t *x, const char *name)
+{
+    return mc_sprintf("%s%s%s", x->root_path,
+                      x->root_path[strlen(x->root_path) - 1] == '/' ? "" : "/", name);
+}
+
+/* Why name under dirfd could not be opened as a directory (errno e). */
+static const char *not_dir_why(int dirfd, const char *name, int e)
+{
+    struct stat st;
+    if ((e == ENOTDIR || e == ELOOP) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return S_ISLNK(st.st_mode) ? "a symbolic link, not followed" : "not a directory";
+    return strerror(e);
+}
+
+/* The directory a name is in, opened without following a symbolic link
+   below the root, and created (with create) where missing. Returns the
+   descriptor (root itself for a name without '/'; the caller closes any
+   other) and the name's last part in *leaf, or -1 with why. */
+static int open_parent(xfer_t *x, const char *name, bool create, const char **leaf, char *why,
+                       size_t cap)
+{
+    int fd = x->root;
+    const char *p = name, *slash;
+    char part[256];
+    while ((slash = strchr(p, '/'))) {
+        size_t n = (size_t)(slash - p);
+        memcpy(part, p, n);
+        part[n] = '\0';
+        int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 && errno == ENOENT && create) {
+            if (mkdirat(fd, part, 0755) == 0 || errno == EEXIST) {
+                next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                /* 0755 whatever the minion's umask, as mkdir -p would. */
+                if (next >= 0 && fchmod(next, 0755) != 0)
+                    mc_warn("copy %s: chmod of a new directory: %s", x->jid, strerror(errno));
+                if (next >= 0 && x->chown && fchown(next, x->uid, x->gid) != 0)
+                    mc_warn("copy %s: chown of a new directory: %s", x->jid, strerror(errno));
+            }
+        }
+        if (next < 0) {
+            int e = errno;
+            char *dir = mc_strndup(name, (size_t)(slash - name));
+            char *full = full_path(x, dir);
+            snprintf(why, cap, "%s: %s", full, not_dir_why(fd, part, e));
+            free(full);
+            free(dir);
+            if (fd != x->root)
+                close(fd);
+            return -1;
+        }
+        if (fd != x->root)
+            close(fd);
+        fd = next;
+        p = slash + 1;
+    }
+    *leaf = p;
+    return fd;
+}
+
+/* ---- per file ----------------------------------------------------------- */
+
+static void record_temp(xfer_t *x, const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    char *dir = slash ? mc_strndup(name, (size_t)(slash - name)) : mc_strdup("");
+    char *full = dir[0] ? full_path(x, dir) : mc_strdup(x->root_path);
+    FILE *f = fopen(x->record, "ae");
+    if (f) {
+        fprintf(f, "%s/%s\n", full, x->tmp);
+        fclose(f);
+    }
+    free(full);
+    free(dir);
+}
+
+static const char *file_name(const xfer_t *x, size_t i)
+{
+    return x->single ? x->single : x->m.files[i].name;
+}
+
+static void close_current(xfer_t *x, bool remove)
+{
+    if (x->fd >= 0) {
+        close(x->fd);
+        x->fd = -1;
+        if (remove)
+            unlinkat(x->dir, x->tmp, 0);
+    }
+    if (x->dir >= 0 && x->dir != x->root)
+        close(x->dir);
+    x->dir = -1;
+    x->cur = -1;
+}
+
+static void file_failed(xfer_t *x, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void file_failed(xfer_t *x, size_t i, const char *fmt, ...)
+{
+    if ((long)i == x->cur)
+        close_current(x, true);
+    if (x->state[i] == F_TODO)
+        x->todo--;
+    x->state[i] = F_FAILED;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    free(x->why[i]);
+    x->why[i] = mc_strdup(msg);
+    char *full = full_path(x, file_name(x, i));
+    mc_warn("copy %s: %s not written: %s", x->jid, full, msg);
+    free(full);
+}
+
+/* The mode a file gets: --mode, or its own. */
+static mode_t file_mode(const xfer_t *x, size_t i)
+{
+    return (mode_t)(x->m.mode >= 0 ? (uint32_t)x->m.mode : x->m.files[i].mode & 0777);
+}
+
+/* Owner, mode, fsync, rename: the file is in place. */
+static int put_in_place(xfer_t *x, size_t i, const char *leaf)
+{
+    const char *step = "chown";
+    if ((x->chown && fchown(x->fd, x->uid, x->gid) != 0) ||
+        (step = "chmod", fchmod(x->fd, file_mode(x, i)) != 0) ||
+        (step = "fsync", fsync(x->fd) != 0) ||
+        (step = "rename", renameat(x->dir, x->tmp, x->dir, leaf) != 0)) {
+        file_failed(x, i, "%s: %s", step, strerror(errno));
+        return -1;
+    }
+    close(x->fd);
+    x->fd = -1;
+    fsync(x->dir);
+    if (x->dir != x->root)
+        close(x->dir);
+    x->dir = -1;
+    x->cur = -1;
+    x->state[i] = F_DONE;
+    x->todo--;
+    return 0;
+}
+
+/* Start writing file i under its temporary name. */
+static int open_file(xfer_t *x, size_t i)
+{
+    char why[1024];
+    const char *leaf;
+    int dir = open_parent(x, file_name(x, i), true, &leaf, why, sizeof why);
+    if (dir < 0) {
+        file_failed(x, i, "%s", why);
+        return -1;
+    }
+    x->dir = dir;
+    x->cur = (long)i;
+    /* The pid too: minions sharing a filesystem do not meet. */
+    snprintf(x->tmp, sizeof x->tmp, ".mctl-cp.%s.%ld.%zu", x->jid, (long)getpid(), i);
+    record_temp(x, file_name(x, i));
+    x->fd = openat(dir, x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (x->fd < 0) {
+        int e = errno;
+        if (x->dir != x->root)
+            close(x->dir);
+        x->dir = -1;
+        x->cur = -1;
+        file_failed(x, i, "cannot create a file in its directory: %s", strerror(e));
+        return -1;
+    }
+    x->got = 0;
+    crypto_generichash_init(&x->hash, NULL, 0, MC_CP_HASH_LEN);
+    return 0;
+}
+
+/* All of file i has come: check it and put it in place. */
+static void complete_file(xfer_t *x, size_t i)
+{
+    unsigned char h[MC_CP_HASH_LEN];
+    crypto_generichash_final(&x->hash, h, sizeof h);
+    if (sodium_memcmp(h, x->m.files[i].hash, sizeof h) != 0) {
+        file_failed(x, i, "checksum mismatch: the data changed on the way or at the source");
+        return;
+    }
+    const char *name = file_name(x, i), *leaf = strrchr(name, '/');
+    put_in_place(x, i, leaf ? leaf + 1 : name);
+}
+
+/* Whether file i is already there, whole: a regular file (not a link) of
+   the same size and hash. Its owner and mode are then set as asked. */
+static bool have_file(xfer_t *x, size_t i)
+{
+    const mc_cp_file_t *f = &x->m.files[i];
+    char why[1024];
+    const char *leaf;
+    int dir = open_parent(x, file_name(x, i), false, &leaf, why, sizeof why);
+    if (dir < 0)
+        return false;
+    bool same = false;
+    int fd = openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == f->size) {
+        crypto_generichash_state hs;
+        crypto_generichash_init(&hs, NULL, 0, MC_CP_HASH_LEN);
+        static unsigned char buf[1 << 16];
+        ssize_t n;
+        uint64_t total = 0;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            crypto_generichash_update(&hs, buf, (size_t)n);
+            total += (uint64_t)n;
+        }
+        unsigned char h[MC_CP_HASH_LEN];
+        crypto_generichash_final(&hs, h, sizeof h);
+        same = n == 0 && total == f->size && sodium_memcmp(h, f->hash, sizeof h) == 0;
+        if (same && ((st.st_mode & 07777) != file_mode(x, i)))
+            if (fchmod(fd, file_mode(x, i)) != 0)
+                mc_warn("copy %s: chmod: %s", x->jid, strerror(errno));
+        if (same && x->chown && (st.st_uid != x->uid || st.st_gid != x->gid))
+            if (fchown(fd, x->uid, x->gid) != 0)
+                mc_warn("copy %s: chown: %s", x->jid, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    if (dir != x->root)
+        close(dir);
+    return same;
+}
+
+/* A directory of the manifest: created where missing, with its mode. */
+static void make_dir(xfer_t *x, size_t i)
+{
+    char why[1024];
+    const char *leaf;
+    int dir = open_parent(x, x->m.files[i].name, true, &leaf, why, sizeof why);
+    if (dir < 0) {
+        file_failed(x, i, "%s", why);
+        return;
+    }
+    bool made = mkdirat(dir, leaf, 0700) == 0;
+    int fd = -1;
+    if (!made && errno != EEXIST)
+        file_failed(x, i, "%s", strerror(errno));
+    else if ((fd = openat(dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        file_failed(x, i, "%s", not_dir_why(dir, leaf, errno));
+    if (fd >= 0) {
+        if (made && x->chown && fchown(fd, x->uid, x->gid) != 0)
+            mc_warn("copy %s: chown: %s", x->jid, strerror(errno));
+        if (made && fchmod(fd, x->m.files[i].mode & 07777) != 0)
+            mc_warn("copy %s: chmod: %s", x->jid, strerror(errno));
+        close(fd);
+        x->state[i] = F_DONE;
+        x->todo--;
+    }
+    if (dir != x->root)
+        close(dir);
+}
+
+/* ---- the copy ---------------------------------------------------------- */
+
+static void xfer_free(xfer_t *x)
+{
+    close_current(x, true);
+    if (x->root >= 0)
+        close(x->root);
+    for (size_t i = 0; i < x->m.count; i++)
+        free(x->why[i]);
+    free(x->why);
+    free(x->state);
+    if (x->record) {
+        unlink(x->record);
+        free(x->record);
+    }
+    mc_cp_manifest_free(&x->m);
+    sodium_memzero(x->key, sizeof x->key);
+    free(x->root_path);
+    free(x->single);
+    free(x);
+}
+
+static void send_cpack(receive_t *self, xfer_t *x, const unsigned char *have, size_t have_len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_cpack_spec_t spec = {
+        .jid = x->jid, .id = self->id, .seq = x->seq, .have = have, .have_len = have_len};
+    mc_cpack_pack(&sb, &spec);
+    self->send(self->arg, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The return: {path: "written" | "unchanged" | why}, retcode 1 if any
+   file failed. */
+static void finish(receive_t *self, xfer_t *x)
+{
+    close_current(x, true);
+    msgpack_sbuffer value, sb;
+    msgpack_sbuffer_init(&value);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &value, msgpack_sbuffer_write);
+    size_t files = 0, failed = 0, written = 0;
+    for (size_t i = 0; i < x->m.count; i++)
+        files += !x->m.files[i].dir || x->state[i] == F_FAILED;
+    msgpack_pack_map(&pk, files);
+    for (size_t i = 0; i < x->m.count; i++) {
+        if (x->m.files[i].dir && x->state[i] != F_FAILED)
+            continue;
+        char *full = full_path(x, file_name(x, i));
+        mc_pk_str(&pk, full);
+        free(full);
+        if (x->state[i] == F_DONE) {
+            mc_pk_str(&pk, "written");
+            written++;
+        } else if (x->state[i] == F_HAVE) {
+            mc_pk_str(&pk, "unchanged");
+        } else {
+            mc_pk_str(&pk, x->why[i] ? x->why[i] : "not received");
+            failed++;
+        }
+    }
+    mc_ret_spec_t spec = {.jid = x->jid,
+                          .id = self->id,
+                          .fun = x->fun,
+                          .retcode = failed ? 1 : 0,
+                          .success = failed == 0,
+                          .value = value.data,
+                          .value_len = value.size,
+                          .started = x->started_us,
+                          .duration_ms = (mc_wall_us() - x->started_us) / 1000};
+    mc_ret_pack(&sb, &spec);
+    mc_info("copy %s: %zu written, %zu failed, %zu files in all", x->jid, written, failed, files);
+    self->ret(self->arg, x->jid, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&value);
+    msgpack_sbuffer_destroy(&sb);
+    for (xfer_t **pp = &self->head; *pp; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    }
+    self->count--;
+    xfer_free(x);
+}
+
+/* Every file not yet done fails with why; the copy ends. */
+static void abandon(receive_t *self, xfer_t *x, const char *why)
+{
+    for (size_t i = 0; i < x->m.count; i++)
+        if (x->state[i] == F_TODO)
+            file_failed(x, i, "%s", why);
+    finish(self, x);
+}
+
+static void error_return(receive_t *self, const mc_job_t *job, const char *msg)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_ret_pack_error(&sb, job->jid, self->id, job->fun, 1, msg);
+    mc_warn("copy %s: %s", job->jid, msg);
+    self->ret(self->arg, job->jid, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* USER or USER:GROUP, as this minion knows them. */
+static int parse_owner(xfer_t *x, char *why, size_t cap)
+{
+    char user[MC_CP_OWNER_MAX + 1];
+    snprintf(user, sizeof user, "%s", x->m.owner);
+    char *group = strchr(user, ':');
+    if (group)
+        *group++ = '\0';
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        snprintf(why, cap, "no user '%s' on this minion", user);
+        return -1;
+    }
+    x->uid = pw->pw_uid;
+    x->gid = pw->pw_gid;
+    if (group && *group) {
+        struct group *gr = getgrnam(group);
+        if (!gr) {
+            snprintf(why, cap, "no group '%s' on this minion", group);
+            return -1;
+        }
+        x->gid = gr->gr_gid;
+    }
+    x->chown = true;
+    return 0;
+}
+
+/* Open the destination: the directory the names are under. */
+static int open_root(xfer_t *x, char *why, size_t cap)
+{
+    const char *dest = x->m.dest;
+    x->root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (x->root >= 0) {
+        x->root_path = mc_strdup(dest);
+        return 0;
+    }
+    int e = errno;
+    if (x->m.into) {
+        if (e == ENOENT && mkdir(dest, 0755) == 0) {
+            x->root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (x->root >= 0 && fchmod(x->root, 0755) != 0)
+                mc_warn("copy %s: chmod %s: %s", x->jid, dest, strerror(errno));
+            if (x->root >= 0 && x->chown && fchown(x->root, x->uid, x->gid) != 0)
+                mc_warn("copy %s: chown %s: %s", x->jid, dest, strerror(errno));
+            if (x->root >= 0) {
+                x->root_path = mc_strdup(dest);
+                return 0;
+            }
+        }
+        e = errno;
+        snprintf(why, cap, "%s: %s", dest, e == ENOTDIR ? "not a directory" : strerror(e));
+        return -1;
+    }
+    if (e != ENOENT && e != ENOTDIR) {
+        snprintf(why, cap, "%s: %s", dest, strerror(e));
+        return -1;
+    }
+    /* A file path: its directory must be there. */
+    const char *slash = strrchr(dest, '/');
+    if (!slash[1]) {
+        snprintf(why, cap, "%s: not a directory", dest);
+        return -1;
+    }
+    char *parent = slash == dest ? mc_strdup("/") : mc_strndup(dest, (size_t)(slash - dest));
+    x->root = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (x->root < 0) {
+        snprintf(why, cap, "%s: %s", parent,
+                 errno == ENOTDIR ? "not a directory" : strerror(errno));
+        free(parent);
+        return -1;
+    }
+    x->root_path = parent;
+    x->single = mc_strdup(slash + 1);
+    return 0;
+}
+
+void receive_start(receive_t *self, const mc_job_t *job)
+{
+    mc_err_t err;
+    char why[1024];
+    if (self->count >= RECEIVE_MAX) {
+        snprintf(why, sizeof why, "%d copies are in progress here already; refused", self->count);
+        error_return(self, job, why);
+        return;
+    }
+    xfer_t *x = mc_calloc(1, sizeof *x);
+    x->root = x->fd = x->dir = -1;
+    x->cur = -1;
+    if (mc_cp_manifest_decode(job->kwarg, "copy", &x->m, &err) != 0 ||
+        mc_proto_key(job->kwarg, "key", x->key, &err) != 0) {
+        snprintf(why, sizeof why, "not a copy sent by mctl cp: %s", err.msg);
+        error_return(self, job, why);
+        xfer_free(x);
+        return;
+    }
+    snprintf(x->jid, sizeof x->jid, "%s", job->jid);
+    snprintf(x->fun, sizeof x->fun, "%s", job->fun);
+    x->timeout_ms = job->timeout * 1000;
+    x->last_ms = mc_mono_ms();
+    x->started_us = mc_wall_us();
+    x->state = mc_calloc(x->m.count, 1);
+    x->why = mc_calloc(x->m.count, sizeof *x->why);
+    x->todo = x->m.count;
+    if ((x->m.owner[0] && parse_owner(x, why, sizeof why) != 0) ||
+        open_root(x, why, sizeof why) != 0) {
+        error_return(self, job, why);
+        xfer_free(x);
+        return;
+    }
+    x->record = mc_sprintf("%s/cp-%s", self->state_dir, x->jid);
+    x->next = self->head;
+    self->head = x;
+    self->count++;
+
+    /* Directories first (the manifest lists each before what is in it),
+       then what is already here, then the empty files. */
+    unsigned char *have = mc_calloc((x->m.count + 7) / 8, 1);
+    for (size_t i = 0; i < x->m.count; i++) {
+        const mc_cp_file_t *f = &x->m.files[i];
+        if (f->dir) {
+            make_dir(x, i);
+        } else if (have_file(x, i)) {
+            x->state[i] = F_HAVE;
+            x->todo--;
+            have[i / 8] |= (unsigned char)(1u << (i % 8));
+        } else if (f->size == 0 && open_file(x, i) == 0) {
+            complete_file(x, i);
+        }
+    }
+    mc_info("copy %s: %zu files and directories to %s, %zu to receive", x->jid, x->m.count,
+            x->m.dest, x->todo);
+    send_cpack(self, x, have, (x->m.count + 7) / 8);
+    free(have);
+    if (x->todo == 0)
+        finish(self, x);
+}
+
+static xfer_t *find(receive_t *self, const char *jid)
+{
+    for (xfer_t *x = self->head; x; x = x->next)
+        if (strcmp(x->jid, jid) == 0)
+            return x;
+    return NULL;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void receive_chunk(receive_t *self, const void *buf, size_t len)
+{
+    mc_chunk_t c;
+    mc_err_t err;
+    if (mc_chunk_decode(&c, buf, len, &err) != 0) {
+        mc_warn("refused a chunk: %s", err.msg);
+        return;
+    }
+    xfer_t *x = find(self, c.jid);
+    if (!x) {
+        /* Chunks still on their way after the copy ended here. */
+        mc_log_limited(&self->stray_log, MC_LOG_DEBUG, "chunk of copy %s, which is not in progress",
+                       c.jid);
+        goto out;
+    }
+    if (mc_chunk_verify(&c, x->key) != 0) {
+        abandon(self, x, "a chunk failed its authentication check; the copy was stopped");
+        goto out;
+    }
+    if (c.seq != x->seq) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "chunk %lld never arrived (the connection to the master broke); the copy was "
+                 "stopped",
+                 (long long)x->seq);
+        abandon(self, x, why);
+        goto out;
+    }
+    x->seq++;
+    x->last_ms = mc_mono_ms();
+    if (c.file >= x->m.count || x->m.files[c.file].dir) {
+        abandon(self, x, "a chunk for no file of the copy; the copy was stopped");
+        goto out;
+    }
+    size_t i = c.file;
+    if (x->cur >= 0 && (size_t)x->cur != i)
+        file_failed(x, (size_t)x->cur, "the sender moved on before the file was complete");
+    if (x->state[i] != F_TODO)
+        goto ack;
+    if (c.abort) {
+        file_failed(x, i, "the source changed while it was being read; not copied");
+        goto ack;
+    }
+    if (x->cur < 0 && open_file(x, i) != 0)
+        goto ack;
+    const mc_cp_file_t *f = &x->m.files[i];
+    if (c.off != x->got || c.len > f->size - x->got) {
+        file_failed(x, i, "data out of place (offset %llu, expected %llu)",
+                    (unsigned long long)c.off, (unsigned long long)x->got);
+        goto ack;
+    }
+    if (write_all(x->fd, c.data, c.len) != 0) {
+        file_failed(x, i, "%s", strerror(errno));
+        goto ack;
+    }
+    crypto_generichash_update(&x->hash, c.data, c.len);
+    x->got += c.len;
+    if (x->got == f->size)
+        complete_file(x, i);
+ack:
+    send_cpack(self, x, NULL, 0);
+    if (x->todo == 0)
+        finish(self, x);
+out:
+    mc_chunk_done(&c);
+}
+
+void receive_check(receive_t *self, int64_t now_ms)
+{
+    for (xfer_t *x = self->head, *next; x; x = next) {
+        next = x->next;
+        if (now_ms - x->last_ms > x->timeout_ms) {
+            char why[160];
+            snprintf(why, sizeof why, "no data for %lld s: the copy was abandoned",
+                     (long long)(x->timeout_ms / 1000));
+            abandon(self, x, why);
+        }
+    }
+}
+
+void receive_abandon(receive_t *self, const char *why)
+{
+    while (self->head)
+        abandon(self, self->head, why);
+}
+
+int receive_active(receive_t *self)
+{
+    return self->count;
+}
+
+void receive_destroy(receive_t **pself)
+{
+    receive_t *self = *pself;
+    if (!self)
+        return;
+    while (self->head) {
+        xfer_t *x = self->head;
+        self->head = x->next;
+        xfer_free(x);
+    }
+    free(self->id);
+    free(self->state_dir);
+    free(self);
+    *pself = NULL;
+}

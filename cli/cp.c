@@ -402,16 +402,9 @@ static void on_return(copy_t *g, client_frame_t **body)
     }
     result_t *x = strcmp(ret.jid, g->jid) == 0 ? find(g, ret.id) : NULL;
     if (x && active(x)) {
-        x->success = ret.success;
         finish_entry(g, x, RETURNED, NULL);
-        if (g->o->out == OUT_TXT && !g->o->static_out) {
-            progress_clear(g);
-            results_print_txt(g->o, ret.id, ret.success, ret.ret);
-            fflush(stdout);
-        } else {
-            x->ret = *body;
-            *body = NULL;
-        }
+        progress_clear(g);
+        results_take(g->o, x, &ret, body);
     }
     mc_ret_done(&ret);
 }

@@ -30,6 +30,18 @@ void results_print_txt(const cli_opts_t *o, const char *id, bool success, const 
     output_txt_value(stdout, ret, 4);
 }
 
+void results_take(const cli_opts_t *o, result_t *x, const mc_ret_t *ret, client_frame_t **body)
+{
+    x->success = ret->success;
+    if (o->out == OUT_TXT && !o->static_out) {
+        results_print_txt(o, ret->id, ret->success, ret->ret);
+        fflush(stdout);
+    } else {
+        x->ret = *body;
+        *body = NULL;
+    }
+}
+
 /* One minion's entry in a json or yaml document: its return, or why it
    has none. false when --hide-timeout leaves it out. */
 typedef struct {

@@ -30,6 +30,10 @@ void results_missing_text(const result_t *x, char *buf, size_t cap);
 void results_print_txt(const cli_opts_t *o, const char *id, bool success,
                        const msgpack_object *ret);
 
+/* A minion's return has come: txt prints it now (unless --static), the
+   other formats keep its bytes (*body, taken) for the document at the
+   end. The caller clears any progress line first. */
+void results_take(const cli_opts_t *o, result_t *x, const mc_ret_t *ret, client_frame_t **body);
 /* After the returns (txt prints them as they come, unless --static):
    list the minions that did not return (txt, unless --hide-timeout) or
    print everything as one document (json, yaml; without those minions

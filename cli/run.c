@@ -156,16 +156,9 @@ static void on_return(gather_t *g, client_frame_t **body)
     }
     result_t *x = find_entry(g, ret.jid, ret.id);
     if (x && (x->state == WAITING || x->state == ACKED)) {
-        x->success = ret.success;
         finish(g, x, RETURNED);
-        if (g->o->out == OUT_TXT && !g->o->static_out) {
-            progress_clear(g);
-            results_print_txt(g->o, ret.id, ret.success, ret.ret);
-            fflush(stdout);
-        } else {
-            x->ret = *body;
-            *body = NULL;
-        }
+        progress_clear(g);
+        results_take(g->o, x, &ret, body);
     }
     mc_ret_done(&ret);
 }

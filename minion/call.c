@@ -38,6 +38,11 @@ void mc_call_fail(mc_call_t *call, int retcode, const char *fmt, ...)
     call->success = false;
 }
 
+void mc_call_answered_by_main(mc_call_t *call)
+{
+    mc_call_fail(call, 1, "%s is answered by the minion's main process", call->fun);
+}
+
 static const msgpack_object *find_arg(mc_call_t *call, int index, const char *name)
 {
     if (index >= 0 && (uint32_t)index < call->arg->via.array.size)

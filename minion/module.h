@@ -66,6 +66,11 @@ const mc_function_t *mc_function_find(const char *fun);
 void mc_call_fail(mc_call_t *call, int retcode, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The entry of a function the minion's main process answers itself
+   (jobs.running, jobs.kill, cp.recv): it never reaches a worker, and a
+   worker that got it would say so. */
+void mc_call_answered_by_main(mc_call_t *call);
+
 /* Argument i, or the keyword argument name when given that way. Strings
    and numbers are accepted; the result is NUL-terminated (malloc'd). An
    absent argument returns 1 (and *out = NULL); a wrong type fails the call

@@ -639,18 +639,18 @@ void receive_chunk(receive_t *self, const void *buf, size_t len)
         mc_warn("refused a chunk: %s", err.msg);
         return;
     }
-    xfer_t *x = find(self, c.jid);
+    xfer_t *x = find(self, c.f.jid);
     if (!x) {
         /* Chunks still on their way after the copy ended here. */
         mc_log_limited(&self->stray_log, MC_LOG_DEBUG, "chunk of copy %s, which is not in progress",
-                       c.jid);
+                       c.f.jid);
         goto out;
     }
     if (mc_chunk_verify(&c, x->key) != 0) {
         abandon(self, x, "a chunk failed its authentication check; the copy was stopped");
         goto out;
     }
-    if (c.seq != x->seq) {
+    if (c.f.seq != x->seq) {
         char why[160];
         snprintf(why, sizeof why,
                  "chunk %lld never arrived (the connection to the master broke); the copy was "
@@ -661,33 +661,33 @@ void receive_chunk(receive_t *self, const void *buf, size_t len)
     }
     x->seq++;
     x->last_ms = mc_mono_ms();
-    if (c.file >= x->m.count || x->m.files[c.file].dir) {
+    if (c.f.file >= x->m.count || x->m.files[c.f.file].dir) {
         abandon(self, x, "a chunk for no file of the copy; the copy was stopped");
         goto out;
     }
-    size_t i = c.file;
+    size_t i = c.f.file;
     if (x->cur >= 0 && (size_t)x->cur != i)
         file_failed(x, (size_t)x->cur, "the sender moved on before the file was complete");
     if (x->state[i] != F_TODO)
         goto ack;
-    if (c.abort) {
+    if (c.f.abort) {
         file_failed(x, i, "the source changed while it was being read; not copied");
         goto ack;
     }
     if (x->cur < 0 && open_file(x, i) != 0)
         goto ack;
     const mc_cp_file_t *f = &x->m.files[i];
-    if (c.off != x->got || c.len > f->size - x->got) {
+    if (c.f.off != x->got || c.f.len > f->size - x->got) {
         file_failed(x, i, "data out of place (offset %llu, expected %llu)",
-                    (unsigned long long)c.off, (unsigned long long)x->got);
+                    (unsigned long long)c.f.off, (unsigned long long)x->got);
         goto ack;
     }
-    if (write_all(x->fd, c.data, c.len) != 0) {
+    if (write_all(x->fd, c.f.data, c.f.len) != 0) {
         file_failed(x, i, "%s", strerror(errno));
         goto ack;
     }
-    crypto_generichash_update(&x->hash, c.data, c.len);
-    x->got += c.len;
+    crypto_generichash_update(&x->hash, c.f.data, c.f.len);
+    x->got += c.f.len;
     if (x->got == f->size)
         complete_file(x, i);
 ack:

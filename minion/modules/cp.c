@@ -5,13 +5,8 @@
     documentation and a place in sys.list_functions. */
 #include "module.h"
 
-static void answered_by_main(mc_call_t *call)
-{
-    mc_call_fail(call, 1, "%s is answered by the minion's main process", call->fun);
-}
-
 static const mc_function_t functions[] = {
-    {"recv", answered_by_main,
+    {"recv", mc_call_answered_by_main,
      "Receive files sent by `mctl cp` (it is not called on its own). Each file is\n"
      "written under a temporary name in its directory, checked against its\n"
      "BLAKE2b-256, given its owner and mode, fsync'd and renamed into place; a\n"

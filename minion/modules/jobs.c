@@ -5,17 +5,12 @@
     them their documentation and a place in sys.list_functions. */
 #include "module.h"
 
-static void answered_by_main(mc_call_t *call)
-{
-    mc_call_fail(call, 1, "%s is answered by the minion's main process", call->fun);
-}
-
 static const mc_function_t functions[] = {
-    {"running", answered_by_main,
+    {"running", mc_call_answered_by_main,
      "List the jobs running on the minion: jid, function, worker pid, start time.\n\n"
      "    mctl '*' jobs.running",
      0},
-    {"kill", answered_by_main,
+    {"kill", mc_call_answered_by_main,
      "Stop the running job JID: its process group gets SIGTERM, then SIGKILL, and\n"
      "its return says it was killed. `mctl jobs kill JID` sends this to the job's\n"
      "minions.\n\n"

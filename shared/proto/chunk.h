@@ -27,14 +27,20 @@
 #define MC_KIND_CHUNK    "chunk"
 #define MC_CHUNK_MAC_LEN 16
 
+/* The fields of a chunk, as a chunk and mctl's cp_chunk request
+   (request.h) both carry them; data points into the decoded message. */
 typedef struct {
     char jid[MC_JID_LEN + 1];
     int64_t seq;
     uint32_t file;
     uint64_t off;
     bool abort;
-    const unsigned char *data; /* owned by doc */
+    const unsigned char *data;
     size_t len;
+} mc_chunk_fields_t;
+
+typedef struct {
+    mc_chunk_fields_t f;
     /* The tag and the bytes it covers, for mc_chunk_verify. */
     const unsigned char *mac, *body;
     size_t body_len;
@@ -50,6 +56,11 @@ typedef struct {
     const void *data;
     size_t len;
 } mc_chunk_spec_t;
+
+/* The six fields, as key-value pairs of a map being packed. */
+void mc_chunk_fields_pack(msgpack_packer *pk, const mc_chunk_spec_t *spec);
+/* The six fields of map m, checked. */
+int mc_chunk_fields_decode(const msgpack_object *m, mc_chunk_fields_t *f, mc_err_t *err);
 
 /* [MAC][body] into sb, tagged with the copy's key. */
 void mc_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *spec, const unsigned char key[32]);

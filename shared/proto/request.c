@@ -253,13 +253,7 @@ void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *c)
 {
     msgpack_packer pk;
     start(&pk, sb, MC_REQ_CP_CHUNK, 6);
-    mc_pk_kv_str(&pk, "jid", c->jid);
-    mc_pk_kv_int(&pk, "seq", c->seq);
-    mc_pk_kv_int(&pk, "file", c->file);
-    mc_pk_kv_int(&pk, "off", (int64_t)c->off);
-    mc_pk_str(&pk, "data");
-    mc_pk_bin(&pk, c->data, c->len);
-    mc_pk_kv_bool(&pk, "abort", c->abort);
+    mc_chunk_fields_pack(&pk, c);
 }
 
 /* ---- decoding ------------------------------------------------------------- */
@@ -358,26 +352,6 @@ static int decode_cp_start(const msgpack_object *m, mc_req_cp_start_t *c, mc_err
     return -1;
 }
 
-static int decode_cp_chunk(const msgpack_object *m, mc_req_cp_chunk_t *c, mc_err_t *err)
-{
-    int64_t file, off;
-    const char *data;
-    if (mc_proto_jid(m, "jid", c->jid, err) || mc_mp_int(m, "seq", 0, INT64_MAX, &c->seq, err) ||
-        mc_mp_int(m, "file", 0, MC_CP_FILES_MAX - 1, &file, err) ||
-        mc_mp_int(m, "off", 0, (int64_t)MC_CP_FILE_SIZE_MAX, &off, err) ||
-        mc_mp_bin(m, "data", MC_CP_CHUNK_MAX, &data, &c->len, err) ||
-        mc_mp_bool(m, "abort", &c->abort, err))
-        return -1;
-    if (c->abort && c->len) {
-        mc_err_set(err, "an aborting chunk carries data");
-        return -1;
-    }
-    c->file = (uint32_t)file;
-    c->off = (uint64_t)off;
-    c->data = (const unsigned char *)data;
-    return 0;
-}
-
 int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *err)
 {
     memset(req, 0, sizeof *req);
@@ -426,7 +400,7 @@ int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *
         rc = decode_cp_start(m, &req->cp_start, err);
         break;
     case MC_REQ_CP_CHUNK:
-        rc = decode_cp_chunk(m, &req->cp_chunk, err);
+        rc = mc_chunk_fields_decode(m, &req->cp_chunk, err);
         break;
     case MC_REQ_KEY_LIST:
     case MC_REQ_KEY_FINGER:

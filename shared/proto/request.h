@@ -140,15 +140,7 @@ typedef struct {
     char user[MC_USER_MAX + 1]; /* as claimed by the client */
 } mc_req_cp_start_t;
 
-typedef struct {
-    char jid[MC_JID_LEN + 1];
-    int64_t seq;
-    uint32_t file;
-    uint64_t off;
-    bool abort;
-    const unsigned char *data; /* owned by the request's doc */
-    size_t len;
-} mc_req_cp_chunk_t;
+typedef mc_chunk_fields_t mc_req_cp_chunk_t; /* data owned by the request's doc */
 
 /* One request; the member of the union that kind selects is filled. */
 typedef struct {

@@ -165,4 +165,13 @@ test_expect_success 'a minion killed mid-copy: reported, nothing under the name,
     rm -f huge.bin
 '
 
+test_expect_success 'a minion not connected at the start is told so and gets nothing, even once back' '
+    stop_daemon m3 &&
+    { st=0; mctl cp -L m1,m3 small.conf "$T/dest/late.conf" > out.txt 2>&1 || st=$?; } &&
+    test $st = 2 && grep -q "Not sent: not connected" out.txt &&
+    on m1 cmp "$T/small.conf" "$T/dest/late.conf" &&
+    restart_minion m3 && wait_until 20 mctl -t 3 --gather-timeout 1 m3 test.ping &&
+    test ! -e dest/late.conf && no_temp_files dest
+'
+
 test_done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The daemons under valgrind through one scenario: register, accept, jobs
-# with output, a timeout, history, a minion restart, deleting an id that
+# with output, a timeout, history, mctl cp, a minion restart, deleting an id that
 # also has a denied key, stop. Any memory
 # error, or a definite leak, makes a daemon exit non-zero, and stop_daemon
 # fails the test. (Skipped in the sanitizer build, where ASan watches.)
@@ -28,6 +28,13 @@ test_expect_success 'under valgrind: jobs with output, a failure, a timeout, gra
     mctl jobs wait "$jid" > /dev/null &&
     mctl jobs list > /dev/null &&
     mctl key list > /dev/null
+'
+
+test_expect_success 'under valgrind: mctl cp of a tree, again (unchanged), and a refused destination' '
+    mkdir -p tree/sub && head -c 700000 /dev/urandom > tree/sub/big && echo hi > tree/small &&
+    mctl cp -r -L v1,v2 tree "$T/copied" > /dev/null && cmp tree/sub/big copied/tree/sub/big &&
+    mctl cp -r -L v1,v2 tree "$T/copied" | grep -q unchanged &&
+    : > notadir && { st=0; mctl cp v1 tree/small "$T/notadir/x" > /dev/null || st=$?; } && test $st = 1
 '
 
 test_expect_success 'under valgrind: a minion restart and a master restart' '

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = mc_chunk_decode(&c, data + 1, size - 1, &err);
         if (rc == 0) {
             static const unsigned char key[32] = {1};
-            if (c.len > MC_CP_CHUNK_MAX || c.file >= MC_CP_FILES_MAX || (c.abort && c.len))
+            if (c.f.len > MC_CP_CHUNK_MAX || c.f.file >= MC_CP_FILES_MAX || (c.f.abort && c.f.len))
                 abort();
             (void)mc_chunk_verify(&c, key);
             mc_chunk_done(&c);

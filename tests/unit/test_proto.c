@@ -397,11 +397,11 @@ static void copy_chunk_tagged(void **state)
     mc_chunk_t c;
     mc_err_t err;
     assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, &err), 0);
-    assert_int_equal(c.seq, 7);
-    assert_int_equal(c.file, 3);
-    assert_int_equal(c.off, 262144);
-    assert_int_equal(c.len, 5);
-    assert_memory_equal(c.data, "hello", 5);
+    assert_int_equal(c.f.seq, 7);
+    assert_int_equal(c.f.file, 3);
+    assert_int_equal(c.f.off, 262144);
+    assert_int_equal(c.f.len, 5);
+    assert_memory_equal(c.f.data, "hello", 5);
     assert_int_equal(mc_chunk_verify(&c, key), 0);
     assert_int_equal(mc_chunk_verify(&c, other), -1);
     mc_chunk_done(&c);

@@ -14,18 +14,22 @@
 # Needs root; installs pdsh, clustershell, rsync and openssh-server when
 # missing.
 #
-#   bench/cp.sh [--hosts N] [--size-mb MB] [--files COUNT] [--rounds R]
+# Also prints the CPU seconds the master, the minions (together) and mctl
+# spent on mctl's copies.
+#
+#   bench/cp.sh [--hosts N] [--size-mb MB] [--files COUNT] [--rounds R] [--mctl-only]
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MCTL_BIN:-$SRC/build/bin}
-HOSTS=10 SIZE_MB=1024 FILES=10000 ROUNDS=3
+HOSTS=10 SIZE_MB=1024 FILES=10000 ROUNDS=3 SSH_TOOLS=1
 while [ $# -gt 0 ]; do
     case $1 in
     --hosts) HOSTS=$2; shift 2 ;;
     --size-mb) SIZE_MB=$2; shift 2 ;;
     --files) FILES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    -h | --help) sed -n 2,19p "$0"; exit 0 ;;
+    --mctl-only) SSH_TOOLS=0; shift ;;
+    -h | --help) sed -n 2,22p "$0"; exit 0 ;;
     *) echo "bench/cp.sh: unknown option $1" >&2; exit 64 ;;
     esac
 done
@@ -132,6 +136,11 @@ check_all() { # check_all RELPATH SOURCE: every host has SOURCE at DEST/RELPATH
 now() { date +%s.%N; }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+cpu() { # cpu PID...: their user+system CPU seconds so far
+    local p t=0
+    for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+    echo "scale=1; $t / $(getconf CLK_TCK)" | bc -l
+}
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 row() { printf '%-34s %10s %12s\n' "$@"; }
 
@@ -172,22 +181,29 @@ echo 5 > "/proc/$MASTER/clear_refs"
 m_before=$(rss "$MASTER")
 mn_before=0
 for h in "${!MPID[@]}"; do echo 5 > "/proc/${MPID[$h]}/clear_refs"; r=$(rss "${MPID[$h]}"); [ "$r" -gt "$mn_before" ] && mn_before=$r; done
+c_master=$(cpu "$MASTER") c_minions=$(cpu "${MPID[@]}")
 t=$(time_it mctl "$BIN/mctl" cp -t 60 'h*' "$W/big" "$DEST/big")
 check_all big "$W/big"
+c_master=$(echo "$(cpu "$MASTER") - $c_master" | bc -l)
+c_minions=$(echo "$(cpu "${MPID[@]}") - $c_minions" | bc -l)
 m_growth=$(( ($(hwm "$MASTER") - m_before) / 1024 ))
 mn_growth=0
 for h in "${!MPID[@]}"; do g=$(( ($(hwm "${MPID[$h]}") - mn_before) / 1024 )); [ "$g" -gt "$mn_growth" ] && mn_growth=$g; done
 row "mctl cp" "$t" "$(mb_per_s $big_bytes "$t") MB/s"
+if [ "$SSH_TOOLS" = 1 ]; then
 export PDSH_SSH_ARGS="-F $W/ssh_config -x -l%u %h"
 tp=$(time_it pdcp pdcp -R ssh -w "h[1-$HOSTS]" "$W/big" "$DEST/big")
 check_all big "$W/big"
 row "pdcp -R ssh" "$tp" "$(mb_per_s $big_bytes "$tp") MB/s"
-tc=$(time_it clush clush -w "h[1-$HOSTS]" -o "-F $W/ssh_config" --copy "$W/big" --dest "$DEST/")
+tc=$(time_it clush clush -w "h[1-$HOSTS]" -o "-F $W/ssh_config" -O "scp_options=-F $W/ssh_config" --copy "$W/big" --dest "$DEST/")
 check_all big "$W/big"
 row "clush --copy" "$tc" "$(mb_per_s $big_bytes "$tc") MB/s"
+fi
 echo
+echo "mctl, $ROUNDS copies: CPU seconds: master $c_master, minions $c_minions"
 echo "mctl: master grew by $m_growth MiB, the largest minion by $mn_growth MiB (peak resident)"
-echo "mctl cp is $(echo "scale=1; $tp / $t" | bc -l)x faster than pdcp, $(echo "scale=1; $tc / $t" | bc -l)x faster than clush --copy"
+[ "$SSH_TOOLS" = 0 ] ||
+    echo "mctl cp is $(echo "scale=1; $tp / $t" | bc -l)x faster than pdcp, $(echo "scale=1; $tc / $t" | bc -l)x faster than clush --copy"
 echo
 row "$FILES files of 1-4 KiB (-r)" "seconds" "aggregate"
 t2=$(time_it mctl-r "$BIN/mctl" cp -r -t 60 'h*' "$W/tree" "$DEST/")
@@ -198,6 +214,7 @@ rsync_all() {
     for i in $(seq "$HOSTS"); do rsync -a -e "ssh -F $W/ssh_config" "$W/tree" "h$i:$DEST/" & done
     wait
 }
+[ "$SSH_TOOLS" = 1 ] || exit 0
 tr=$(time_it rsync rsync_all)
 check_all tree/d42/f00042 "$W/tree/d42/f00042"
 row "rsync -a over ssh (all hosts at once)" "$tr" "$(mb_per_s "$tree_bytes" "$tr") MB/s"

@@ -35,7 +35,7 @@
 #include "target.h"
 #include "proto/proto.h"
 
-#define CHUNK (256 * 1024)
+#define CHUNK (128 * 1024)
 /* What may wait in the master's queues for all the copy's minions
    together, and for one minion: the window of each is the first divided
    among them, within the bounds of the others. */

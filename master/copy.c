@@ -147,6 +147,8 @@ void copy_chunk(master_t *self, zframe_t *route, const mc_request_t *req, const 
                             .data = c->data,
                             .len = c->len};
     mc_chunk_pack(&sb, &spec, copy->key);
+    zmq_msg_t msg;
+    publish_msg_take(&msg, &sb);
     for (void *p = zhashx_first(job->progress); p; p = zhashx_next(job->progress)) {
         if ((intptr_t)p - 1 == MINION_RETURNED)
             continue;
@@ -157,10 +159,10 @@ void copy_chunk(master_t *self, zframe_t *route, const mc_request_t *req, const 
         char why[128];
         if (!m)
             drop_minion(self, job, id, "its key was deleted");
-        else if (publish_send_to(self, m, MC_KIND_CHUNK, sb.data, sb.size, why, sizeof why) != 0)
+        else if (publish_send_msg(self, m, MC_KIND_CHUNK, &msg, why, sizeof why) != 0)
             drop_minion(self, job, id, why);
     }
-    msgpack_sbuffer_destroy(&sb);
+    zmq_msg_close(&msg);
     copy->next_seq++;
     job->expires_ms = mc_mono_ms() + copy->timeout_ms + LATE_RETURN_GRACE_MS;
 }

@@ -154,6 +154,11 @@ job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const 
    could not go. */
 int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *data, size_t len,
                     char *why, size_t cap);
+/* The same with a message that is sent to many without a copy for each
+   (publish_msg_take makes one of an sbuffer's bytes). */
+int publish_send_msg(master_t *self, minion_t *m, const char *kind, zmq_msg_t *payload,
+                     char *why, size_t cap);
+void publish_msg_take(zmq_msg_t *msg, msgpack_sbuffer *sb);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
 void publish_settle(const char *id, void *arg);

@@ -32,8 +32,8 @@ void publish_confirm_free(void **item)
 
 /* [topic][kind][payload] to a minion on the XPUB. Returns 0, or -1 with
    why it could not go in why. */
-int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *data, size_t len,
-                    char *why, size_t cap)
+int publish_send_msg(master_t *self, minion_t *m, const char *kind, zmq_msg_t *payload,
+                     char *why, size_t cap)
 {
     if (!minions_present(self, m)) {
         snprintf(why, cap, NOT_CONNECTED);
@@ -48,8 +48,35 @@ int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *d
     }
     /* Past the topic, the rest of the message always goes. */
     zmq_send(s, kind, strlen(kind), ZMQ_SNDMORE);
-    zmq_send(s, data, len, 0);
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    zmq_msg_copy(&copy, payload);
+    if (zmq_msg_send(&copy, s, 0) < 0)
+        zmq_msg_close(&copy);
     return 0;
+}
+
+static void free_data(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *data, size_t len,
+                    char *why, size_t cap)
+{
+    zmq_msg_t msg;
+    zmq_msg_init_size(&msg, len);
+    memcpy(zmq_msg_data(&msg), data, len);
+    int rc = publish_send_msg(self, m, kind, &msg, why, cap);
+    zmq_msg_close(&msg);
+    return rc;
+}
+
+void publish_msg_take(zmq_msg_t *msg, msgpack_sbuffer *sb)
+{
+    size_t len = sb->size;
+    zmq_msg_init_data(msg, msgpack_sbuffer_release(sb), len, free_data, NULL);
 }
 
 /* Tell a minion which of its returns are stored, so it can drop them from

@@ -183,21 +183,26 @@ int mc_mp_check(const void *buf, size_t len, mc_err_t *err)
     return 0;
 }
 
-int mc_mp_parse(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
+/* Check buf, then unpack it (a copy in the zone when copy is set). */
+static int parse(mc_mp_doc_t *doc, const void *buf, size_t len, bool copy, mc_err_t *err)
 {
     msgpack_zone_init(&doc->zone, 2048);
     if (mc_mp_check(buf, len, err) != 0)
         goto fail;
-    /* Strings in the tree point into the bytes they came from: keep a copy
-       in the zone so the document owns everything it refers to. */
-    char *copy = msgpack_zone_malloc(&doc->zone, len);
-    if (!copy) {
-        mc_err_set(err, "out of memory");
-        goto fail;
+    const char *data = buf;
+    if (copy) {
+        /* Strings in the tree point into the bytes they came from: keep a
+           copy in the zone so the document owns everything it refers to. */
+        char *own = msgpack_zone_malloc(&doc->zone, len);
+        if (!own) {
+            mc_err_set(err, "out of memory");
+            goto fail;
+        }
+        memcpy(own, buf, len);
+        data = own;
     }
-    memcpy(copy, buf, len);
     size_t off = 0;
-    msgpack_unpack_return rc = msgpack_unpack(copy, len, &off, &doc->zone, &doc->root);
+    msgpack_unpack_return rc = msgpack_unpack(data, len, &off, &doc->zone, &doc->root);
     if (rc != MSGPACK_UNPACK_SUCCESS) {
         mc_err_set(err, "malformed message (unpack error %d)", (int)rc);
         goto fail;
@@ -211,6 +216,16 @@ fail:
     msgpack_zone_destroy(&doc->zone);
     memset(doc, 0, sizeof *doc);
     return -1;
+}
+
+int mc_mp_parse(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
+{
+    return parse(doc, buf, len, true, err);
+}
+
+int mc_mp_parse_view(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
+{
+    return parse(doc, buf, len, false, err);
 }
 
 void mc_mp_doc_done(mc_mp_doc_t *doc)
@@ -432,6 +447,14 @@ void mc_pk_strn(msgpack_packer *pk, const char *s, size_t n)
 void mc_pk_str(msgpack_packer *pk, const char *s)
 {
     mc_pk_strn(pk, s, strlen(s));
+}
+
+void mc_sbuffer_reserve(msgpack_sbuffer *sb, size_t more)
+{
+    if (sb->alloc - sb->size >= more)
+        return;
+    sb->alloc = sb->size + more;
+    sb->data = mc_realloc(sb->data, sb->alloc);
 }
 
 void mc_pk_bin(msgpack_packer *pk, const void *p, size_t n)

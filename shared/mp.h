@@ -30,6 +30,9 @@ int mc_mp_check(const void *buf, size_t len, mc_err_t *err);
 /* Check and unpack a copy of buf; doc must be released with
    mc_mp_doc_done(). */
 int mc_mp_parse(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err);
+/* The same without the copy: strings and binaries in the tree point into
+   buf, which must outlive doc (for messages that carry bulk data). */
+int mc_mp_parse_view(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err);
 void mc_mp_doc_done(mc_mp_doc_t *doc);
 
 /* Map lookup by string key; NULL when absent. */
@@ -61,6 +64,8 @@ bool mc_utf8_valid(const char *s, size_t len);
 void mc_pk_str(msgpack_packer *pk, const char *s);
 void mc_pk_strn(msgpack_packer *pk, const char *s, size_t n);
 void mc_pk_bin(msgpack_packer *pk, const void *p, size_t n);
+/* Room for more bytes in sb at once, rather than by doubling as it fills. */
+void mc_sbuffer_reserve(msgpack_sbuffer *sb, size_t more);
 /* Text that may not be UTF-8: str when it is, bin when not. */
 void mc_pk_text(msgpack_packer *pk, const char *s, size_t n);
 void mc_pk_kv_str(msgpack_packer *pk, const char *k, const char *v);

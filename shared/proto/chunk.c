@@ -49,6 +49,7 @@ int mc_chunk_fields_decode(const msgpack_object *m, mc_chunk_fields_t *f, mc_err
 
 void mc_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *s, const unsigned char key[32])
 {
+    mc_sbuffer_reserve(sb, MC_CHUNK_MAC_LEN + s->len + 128);
     unsigned char zero[MC_CHUNK_MAC_LEN] = {0};
     msgpack_sbuffer_write(sb, (const char *)zero, sizeof zero);
     size_t at = sb->size;
@@ -73,7 +74,7 @@ int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, mc_err_t *err)
     c->mac = buf;
     c->body = (const unsigned char *)buf + MC_CHUNK_MAC_LEN;
     c->body_len = len - MC_CHUNK_MAC_LEN;
-    if (mc_proto_open(&c->doc, c->body, c->body_len, err) != 0)
+    if (mc_proto_open_view(&c->doc, c->body, c->body_len, err) != 0)
         return -1;
     if (mc_chunk_fields_decode(&c->doc.root, &c->f, err) != 0) {
         mc_proto_doc_done(&c->doc);

@@ -64,7 +64,8 @@ int mc_chunk_fields_decode(const msgpack_object *m, mc_chunk_fields_t *f, mc_err
 
 /* [MAC][body] into sb, tagged with the copy's key. */
 void mc_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *spec, const unsigned char key[32]);
-/* buf must outlive the chunk (the tag and body point into it). */
+/* buf must outlive the chunk (the tag, the body and data point into it:
+   the data is not copied). */
 int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, mc_err_t *err);
 /* 0 when the tag is right for key, else -1. */
 int mc_chunk_verify(const mc_chunk_t *c, const unsigned char key[32]);

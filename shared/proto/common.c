@@ -10,10 +10,10 @@ void mc_proto_header(msgpack_packer *pk, size_t fields)
     msgpack_pack_int(pk, MC_PROTO_VERSION);
 }
 
-int mc_proto_open(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
+static int open_doc(mc_mp_doc_t *doc, const void *buf, size_t len, bool view, mc_err_t *err)
 {
     memset(doc, 0, sizeof *doc);
-    if (mc_mp_parse(doc, buf, len, err) != 0) {
+    if ((view ? mc_mp_parse_view : mc_mp_parse)(doc, buf, len, err) != 0) {
         memset(doc, 0, sizeof *doc);
         return -1;
     }
@@ -29,6 +29,16 @@ fail:
     mc_mp_doc_done(doc);
     memset(doc, 0, sizeof *doc);
     return -1;
+}
+
+int mc_proto_open(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
+{
+    return open_doc(doc, buf, len, false, err);
+}
+
+int mc_proto_open_view(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err)
+{
+    return open_doc(doc, buf, len, true, err);
 }
 
 void mc_proto_doc_done(mc_mp_doc_t *doc)

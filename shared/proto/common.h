@@ -60,6 +60,9 @@ bool mc_jid_valid(const char *s, size_t len);
 void mc_proto_header(msgpack_packer *pk, size_t fields);
 /* Parse buf into doc and check the version; doc is live only on success. */
 int mc_proto_open(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err);
+/* The same, the doc pointing into buf (which must outlive it) rather than
+   a copy: for bulk data. */
+int mc_proto_open_view(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *err);
 /* A required "jid" / "id" field, checked to be a job id / minion id. */
 int mc_proto_jid(const msgpack_object *map, const char *key, char out[MC_JID_LEN + 1],
                  mc_err_t *err);

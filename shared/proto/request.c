@@ -251,6 +251,7 @@ void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *t
 
 void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *c)
 {
+    mc_sbuffer_reserve(sb, c->len + 160);
     msgpack_packer pk;
     start(&pk, sb, MC_REQ_CP_CHUNK, 6);
     mc_chunk_fields_pack(&pk, c);

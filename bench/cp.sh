@@ -89,6 +89,7 @@ AuthorizedKeysFile $W/authorized_keys
 PermitRootLogin prohibit-password
 UsePAM no
 StrictModes no
+Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
     printf 'Host h%s\n  HostName 127.0.0.1\n  Port %s\n' "$i" "$p" >> "$W/ssh_config"
     mkdir -p "$W/etc/h$i"
@@ -163,14 +164,15 @@ echo
 row "one file of $SIZE_MB MiB" "seconds" "aggregate"
 declare -A T=()
 time_it() { # time_it NAME CMD...: the median of ROUNDS runs, the copies cleared before each
-    local name=$1 r t0 t1; shift
+    local name=$1 r t0 t1 times=(); shift
     for r in $(seq "$ROUNDS"); do
         clear_dest
         t0=$(now)
-        "$@" > "$W/out.$name" 2>&1 || { echo "$name failed:" >&2; tail -5 "$W/out.$name" >&2; return 1; }
+        "$@" > "$W/out.$name" 2>&1 || { echo "$name failed:" >&2; tail -5 "$W/out.$name" >&2; exit 1; }
         t1=$(now)
-        echo "$t1 - $t0" | bc -l
-    done | median
+        times+=("$(echo "$t1 - $t0" | bc -l)")
+    done
+    printf '%s\n' "${times[@]}" | median
 }
 mb_per_s() { echo "scale=0; $HOSTS * $1 / 1000000 / $2" | bc -l; }
 
@@ -183,7 +185,7 @@ mn_before=0
 for h in "${!MPID[@]}"; do echo 5 > "/proc/${MPID[$h]}/clear_refs"; r=$(rss "${MPID[$h]}"); [ "$r" -gt "$mn_before" ] && mn_before=$r; done
 c_master=$(cpu "$MASTER") c_minions=$(cpu "${MPID[@]}")
 t=$(time_it mctl "$BIN/mctl" cp -t 60 'h*' "$W/big" "$DEST/big")
-check_all big "$W/big"
+check_all big "$W/big" || { cat "$W"/out.* >&2; exit 1; }
 c_master=$(echo "$(cpu "$MASTER") - $c_master" | bc -l)
 c_minions=$(echo "$(cpu "${MPID[@]}") - $c_minions" | bc -l)
 m_growth=$(( ($(hwm "$MASTER") - m_before) / 1024 ))
@@ -193,10 +195,10 @@ row "mctl cp" "$t" "$(mb_per_s $big_bytes "$t") MB/s"
 if [ "$SSH_TOOLS" = 1 ]; then
 export PDSH_SSH_ARGS="-F $W/ssh_config -x -l%u %h"
 tp=$(time_it pdcp pdcp -R ssh -w "h[1-$HOSTS]" "$W/big" "$DEST/big")
-check_all big "$W/big"
+check_all big "$W/big" || { cat "$W"/out.* >&2; exit 1; }
 row "pdcp -R ssh" "$tp" "$(mb_per_s $big_bytes "$tp") MB/s"
 tc=$(time_it clush clush -w "h[1-$HOSTS]" -o "-F $W/ssh_config" -O "scp_options=-F $W/ssh_config" --copy "$W/big" --dest "$DEST/")
-check_all big "$W/big"
+check_all big "$W/big" || { cat "$W"/out.* >&2; exit 1; }
 row "clush --copy" "$tc" "$(mb_per_s $big_bytes "$tc") MB/s"
 fi
 echo

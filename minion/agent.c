@@ -1013,6 +1013,9 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
         long ack_in = acks_due(&self, mc_mono_ms());
         if (ack_in >= 0 && ack_in < timeout)
             timeout = ack_in;
+        long cpack_in = receive_due(self.receive, mc_mono_ms());
+        if (cpack_in >= 0 && cpack_in < timeout)
+            timeout = cpack_in;
         if (timeout < 0)
             timeout = 0;
         int rc = zmq_poll(items, FIXED + workers, timeout);

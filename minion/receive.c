@@ -13,6 +13,12 @@
 
 #include "log.h"
 
+/* A cpack after this many chunks or bytes, or once none has come for
+   CPACK_IDLE_MS. */
+#define CPACK_EVERY   16
+#define CPACK_BYTES   (512 * 1024)
+#define CPACK_IDLE_MS 20
+
 typedef enum { F_TODO, F_HAVE, F_DONE, F_FAILED } file_state_t;
 
 typedef struct xfer {
@@ -28,9 +34,15 @@ typedef struct xfer {
     char **why; /* a failed file's reason */
     size_t todo;
     int64_t seq;
-    /* The file being written. */
+    int64_t acked_seq; /* the seq the last cpack said */
+    uint64_t unacked;  /* bytes taken since */
+    /* The file being written, and the directory it is in (kept open for
+       the next file there, and fsync'd when left: see leave_dir). */
     long cur;
     int fd, dir;
+    char *dir_name; /* relative to root, "" for root itself */
+    bool dir_dirty; /* a rename in dir since its last fsync */
+    long pid;
     uint64_t got;
     crypto_generichash_state hash;
     char tmp[64];
@@ -38,7 +50,8 @@ typedef struct xfer {
     uid_t uid;
     gid_t gid;
     int64_t timeout_ms, last_ms, started_us;
-    char *record; /* the record of temporary files */
+    char *record;  /* the record of temporary files */
+    int record_fd; /* open for appending, once the first is made */
 } xfer_t;
 
 struct _receive_t {
@@ -169,18 +182,52 @@ static int open_parent(xfer_t *x, const char *name, bool create, const char **le
 
 /* ---- per file ----------------------------------------------------------- */
 
-static void record_temp(xfer_t *x, const char *name)
+/* The temporary file's path goes into the record before the file is
+   made: one write(2) of one line, so that a kill leaves whole lines. */
+static void record_temp(xfer_t *x)
+{
+    if (x->record_fd < 0)
+        x->record_fd = open(x->record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (x->record_fd < 0)
+        return;
+    char *full = x->dir_name[0] ? full_path(x, x->dir_name) : mc_strdup(x->root_path);
+    char *line = mc_sprintf("%s/%s\n", full, x->tmp);
+    if (write(x->record_fd, line, strlen(line)) < 0)
+        mc_warn("copy %s: cannot note %s in %s: %s", x->jid, x->tmp, x->record, strerror(errno));
+    free(line);
+    free(full);
+}
+
+/* Leave the current directory: its renames are made durable. */
+static void leave_dir(xfer_t *x)
+{
+    if (x->dir >= 0 && x->dir_dirty)
+        fsync(x->dir);
+    if (x->dir >= 0 && x->dir != x->root)
+        close(x->dir);
+    x->dir = -1;
+    x->dir_dirty = false;
+    free(x->dir_name);
+    x->dir_name = NULL;
+}
+
+/* The directory name is in, opened (and created where missing) without
+   following a link; the one already open when it is the same. */
+static int enter_dir(xfer_t *x, const char *name, const char **leaf, char *why, size_t cap)
 {
     const char *slash = strrchr(name, '/');
-    char *dir = slash ? mc_strndup(name, (size_t)(slash - name)) : mc_strdup("");
-    char *full = dir[0] ? full_path(x, dir) : mc_strdup(x->root_path);
-    FILE *f = fopen(x->record, "ae");
-    if (f) {
-        fprintf(f, "%s/%s\n", full, x->tmp);
-        fclose(f);
-    }
-    free(full);
-    free(dir);
+    size_t n = slash ? (size_t)(slash - name) : 0;
+    *leaf = slash ? slash + 1 : name;
+    if (x->dir >= 0 && strlen(x->dir_name) == n && strncmp(x->dir_name, name, n) == 0)
+        return 0;
+    leave_dir(x);
+    const char *ignored;
+    int dir = open_parent(x, name, true, &ignored, why, cap);
+    if (dir < 0)
+        return -1;
+    x->dir = dir;
+    x->dir_name = mc_strndup(name, n);
+    return 0;
 }
 
 static const char *file_name(const xfer_t *x, size_t i)
@@ -196,9 +243,6 @@ static void close_current(xfer_t *x, bool remove)
         if (remove)
             unlinkat(x->dir, x->tmp, 0);
     }
-    if (x->dir >= 0 && x->dir != x->root)
-        close(x->dir);
-    x->dir = -1;
     x->cur = -1;
 }
 
@@ -243,10 +287,7 @@ static int put_in_place(xfer_t *x, size_t i, const char *leaf)
     }
     close(x->fd);
     x->fd = -1;
-    fsync(x->dir);
-    if (x->dir != x->root)
-        close(x->dir);
-    x->dir = -1;
+    x->dir_dirty = true;
     x->cur = -1;
     x->state[i] = F_DONE;
     x->todo--;
@@ -258,26 +299,19 @@ static int open_file(xfer_t *x, size_t i)
 {
     char why[1024];
     const char *leaf;
-    int dir = open_parent(x, file_name(x, i), true, &leaf, why, sizeof why);
-    if (dir < 0) {
+    if (enter_dir(x, file_name(x, i), &leaf, why, sizeof why) != 0) {
         file_failed(x, i, "%s", why);
         return -1;
     }
-    x->dir = dir;
-    x->cur = (long)i;
     /* The pid too: minions sharing a filesystem do not meet. */
-    snprintf(x->tmp, sizeof x->tmp, ".mctl-cp.%s.%ld.%zu", x->jid, (long)getpid(), i);
-    record_temp(x, file_name(x, i));
-    x->fd = openat(dir, x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    snprintf(x->tmp, sizeof x->tmp, ".mctl-cp.%s.%ld.%zu", x->jid, x->pid, i);
+    record_temp(x);
+    x->fd = openat(x->dir, x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (x->fd < 0) {
-        int e = errno;
-        if (x->dir != x->root)
-            close(x->dir);
-        x->dir = -1;
-        x->cur = -1;
-        file_failed(x, i, "cannot create a file in its directory: %s", strerror(e));
+        file_failed(x, i, "cannot create a file in its directory: %s", strerror(errno));
         return -1;
     }
+    x->cur = (long)i;
     x->got = 0;
     crypto_generichash_init(&x->hash, NULL, 0, MC_CP_HASH_LEN);
     return 0;
@@ -370,6 +404,9 @@ static void make_dir(xfer_t *x, size_t i)
 static void xfer_free(xfer_t *x)
 {
     close_current(x, true);
+    leave_dir(x);
+    if (x->record_fd >= 0)
+        close(x->record_fd);
     if (x->root >= 0)
         close(x->root);
     for (size_t i = 0; i < x->m.count; i++)
@@ -389,6 +426,8 @@ static void xfer_free(xfer_t *x)
 
 static void send_cpack(receive_t *self, xfer_t *x, const unsigned char *have, size_t have_len)
 {
+    x->acked_seq = x->seq;
+    x->unacked = 0;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_cpack_spec_t spec = {
@@ -403,6 +442,7 @@ static void send_cpack(receive_t *self, xfer_t *x, const unsigned char *have, si
 static void finish(receive_t *self, xfer_t *x)
 {
     close_current(x, true);
+    leave_dir(x); /* the last renames are durable before the return says so */
     msgpack_sbuffer value, sb;
     msgpack_sbuffer_init(&value);
     msgpack_sbuffer_init(&sb);
@@ -557,7 +597,8 @@ void receive_start(receive_t *self, const mc_job_t *job)
         return;
     }
     xfer_t *x = mc_calloc(1, sizeof *x);
-    x->root = x->fd = x->dir = -1;
+    x->root = x->fd = x->dir = x->record_fd = -1;
+    x->pid = (long)getpid();
     x->cur = -1;
     if (mc_cp_manifest_decode(job->kwarg, "copy", &x->m, &err) != 0 ||
         mc_proto_key(job->kwarg, "key", x->key, &err) != 0) {
@@ -691,9 +732,14 @@ void receive_chunk(receive_t *self, const void *buf, size_t len)
     if (x->got == f->size)
         complete_file(x, i);
 ack:
-    send_cpack(self, x, NULL, 0);
+    /* mctl keeps a window of chunks in flight: a cpack every few of them
+       (or once no more come, receive_check) keeps it open, with a fraction
+       of the messages one for each would take. */
+    x->unacked += c.f.len;
     if (x->todo == 0)
         finish(self, x);
+    else if (x->seq - x->acked_seq >= CPACK_EVERY || x->unacked >= CPACK_BYTES)
+        send_cpack(self, x, NULL, 0);
 out:
     mc_chunk_done(&c);
 }
@@ -702,6 +748,8 @@ void receive_check(receive_t *self, int64_t now_ms)
 {
     for (xfer_t *x = self->head, *next; x; x = next) {
         next = x->next;
+        if (x->seq > x->acked_seq && now_ms - x->last_ms >= CPACK_IDLE_MS)
+            send_cpack(self, x, NULL, 0);
         if (now_ms - x->last_ms > x->timeout_ms) {
             char why[160];
             snprintf(why, sizeof why, "no data for %lld s: the copy was abandoned",
@@ -715,6 +763,19 @@ void receive_abandon(receive_t *self, const char *why)
 {
     while (self->head)
         abandon(self, self->head, why);
+}
+
+long receive_due(receive_t *self, int64_t now_ms)
+{
+    long due = -1;
+    for (xfer_t *x = self->head; x; x = x->next) {
+        if (x->seq > x->acked_seq) {
+            long in = (long)(x->last_ms + CPACK_IDLE_MS - now_ms);
+            in = in < 0 ? 0 : in;
+            due = due < 0 || in < due ? in : due;
+        }
+    }
+    return due;
 }
 
 int receive_active(receive_t *self)

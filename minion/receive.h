@@ -51,8 +51,11 @@ void receive_destroy(receive_t **self);
 void receive_start(receive_t *self, const mc_job_t *job);
 /* A "chunk" message from the master. */
 void receive_chunk(receive_t *self, const void *buf, size_t len);
-/* End the copies that have had no chunk for their timeout. */
+/* End the copies that have had no chunk for their timeout, and say how
+   far the others are that have had none for a moment. */
 void receive_check(receive_t *self, int64_t now_ms);
+/* Milliseconds until receive_check has something to say (-1: nothing). */
+long receive_due(receive_t *self, int64_t now_ms);
 /* End every copy in progress, each file not yet written failing with why
    (the minion is stopping). */
 void receive_abandon(receive_t *self, const char *why);

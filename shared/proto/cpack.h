@@ -4,8 +4,9 @@
     A minion pushes ["cpack"][{v, jid, id, seq, have}] when it takes a
     cp.recv job (seq 0, and have: one bit per file of the manifest, bit i
     of byte i/8 set when the file is already there with the same hash, so
-    that mctl need not send it), then after each chunk (seq: how many
-    chunks of the copy it has taken, in order; have empty). The master
+    that mctl need not send it), then every few chunks and whenever the
+    chunks pause (seq: how many chunks of the copy it has taken, in order;
+    have empty). The master
     forwards these to the mctl that runs the copy, which sends more only
     as the slowest minion keeps up.
 

@@ -7,7 +7,8 @@
     publishes the manifest as a cp.recv job and answers with the minions
     to expect. Each minion answers with the files it already has (a cpack
     with seq 0); the files some minion lacks are then read again and sent
-    in chunks of CHUNK bytes, each one only when every minion still in the
+    in chunks of up to CHUNK bytes (many small files share one, a large
+    one fills many), each one only when every minion still in the
     copy has taken all but a window of the earlier ones (their cpacks say
     how far they are), so that a slow minion slows the copy rather than
     filling the master's memory. A file that does not read back with its
@@ -301,6 +302,11 @@ typedef struct {
     int64_t started_ms, progress_ms; /* the last time a minion took a chunk */
     bool shown;
     bool changed; /* a source changed while being read */
+    /* The chunk being filled: parts of one or more files, their bytes in
+       buf. */
+    unsigned char *buf;
+    size_t used, nparts;
+    mc_chunk_part_t *parts;
 } copy_t;
 
 static result_t *find(copy_t *g, const char *id)
@@ -457,11 +463,14 @@ static bool any_active(copy_t *g)
     return g->done < g->n;
 }
 
-/* Send one chunk once the window allows; -1 when the copy cannot go on. */
-static int send_chunk(copy_t *g, const sources_t *s, uint32_t file, uint64_t off, bool abort,
-                      const void *data, size_t len)
+/* Send the pending chunk (its parts) once the window allows; -1 when the
+   copy cannot go on. */
+static int flush_chunk(copy_t *g, const sources_t *s)
 {
-    while (any_active(g) && !window_open(g, (int64_t)len)) {
+    if (g->nparts == 0)
+        return 0;
+    int64_t len = (int64_t)g->used;
+    while (any_active(g) && !window_open(g, len)) {
         int64_t now = mc_mono_ms();
         if (now - g->progress_ms > (int64_t)g->o->timeout * 1000) {
             /* Those holding the window shut have taken nothing for the
@@ -486,17 +495,13 @@ static int send_chunk(copy_t *g, const sources_t *s, uint32_t file, uint64_t off
         return -1;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_chunk_spec_t spec = {.jid = g->jid,
-                            .seq = g->seq,
-                            .file = file,
-                            .off = off,
-                            .abort = abort,
-                            .data = data,
-                            .len = len};
+    mc_chunk_spec_t spec = {.jid = g->jid, .seq = g->seq, .nparts = g->nparts, .parts = g->parts};
     mc_request_cp_chunk_pack(&sb, &spec);
     mc_err_t err;
     int rc = client_send(&g->c, &sb, &err);
     msgpack_sbuffer_destroy(&sb);
+    g->nparts = 0;
+    g->used = 0;
     if (rc != 0) {
         progress_clear(g);
         fprintf(stderr, "mctl: %s\n", err.msg);
@@ -506,7 +511,7 @@ static int send_chunk(copy_t *g, const sources_t *s, uint32_t file, uint64_t off
         g->cum_cap = g->cum_cap ? g->cum_cap * 2 : 1024;
         g->cum = mc_realloc(g->cum, g->cum_cap * sizeof *g->cum);
     }
-    g->sent_bytes += (int64_t)len;
+    g->sent_bytes += len;
     g->cum[g->seq++] = g->sent_bytes;
     /* Take what has come meanwhile without waiting. */
     int got;
@@ -515,22 +520,47 @@ static int send_chunk(copy_t *g, const sources_t *s, uint32_t file, uint64_t off
     return got < 0 ? -1 : 0;
 }
 
-/* Send file i: its bytes, checked against the manifest's hash as they are
-   read again; the last chunk becomes an abort when they differ. */
+/* Room for a part of up to want bytes in the pending chunk: the pending
+   one goes first when it is full. Returns the room, or -1. */
+static long make_room(copy_t *g, const sources_t *s, size_t want)
+{
+    if (g->nparts == MC_CP_PARTS_MAX || (g->used == CHUNK && want > 0))
+        if (flush_chunk(g, s) != 0)
+            return -1;
+    size_t room = CHUNK - g->used;
+    return (long)(want < room ? want : room);
+}
+
+static void add_part(copy_t *g, size_t file, uint64_t off, size_t len, bool abort)
+{
+    g->parts[g->nparts++] = (mc_chunk_part_t){
+        .file = (uint32_t)file, .off = off, .abort = abort, .data = g->buf + g->used, .len = len};
+    g->used += len;
+}
+
+/* Add file i to the chunks: its bytes, checked against the manifest's hash
+   as they are read again; its last part becomes an abort when they
+   differ. Small files share a chunk, a large one fills many. */
 static int send_file(copy_t *g, const sources_t *s, size_t i)
 {
     const mc_cp_file_t *f = &s->m.files[i];
-    static unsigned char buf[CHUNK];
     int fd = open(s->paths[i], O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, MC_CP_HASH_LEN);
     uint64_t off = 0;
     bool bad = fd < 0;
     while (!bad && off < f->size) {
-        size_t want = f->size - off < CHUNK ? (size_t)(f->size - off) : CHUNK;
-        size_t got = 0;
+        uint64_t left = f->size - off;
+        long room = make_room(g, s, left < CHUNK ? (size_t)left : CHUNK);
+        if (room < 0) {
+            close(fd);
+            return -1;
+        }
+        size_t want = (size_t)room, got = 0;
+        unsigned char *at = g->buf + g->used;
         while (got < want) {
-            ssize_t n = read(fd, buf + got, want - got);
+            ssize_t n = read(fd, at + got, want - got);
             if (n <= 0)
                 break;
             got += (size_t)n;
@@ -539,7 +569,7 @@ static int send_file(copy_t *g, const sources_t *s, size_t i)
             bad = true;
             break;
         }
-        crypto_generichash_update(&h, buf, got);
+        crypto_generichash_update(&h, at, got);
         if (off + got == f->size) {
             unsigned char sum[MC_CP_HASH_LEN];
             crypto_generichash_final(&h, sum, sizeof sum);
@@ -548,20 +578,21 @@ static int send_file(copy_t *g, const sources_t *s, size_t i)
                 break;
             }
         }
-        if (send_chunk(g, s, (uint32_t)i, off, false, buf, got) != 0) {
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
+        add_part(g, i, off, got, false);
         off += got;
     }
     if (fd >= 0)
         close(fd);
     if (bad) {
         progress_clear(g);
-        fprintf(stderr, "mctl: %s changed while being read; not copied\n", s->paths[i]);
+        if (fd < 0)
+            fprintf(stderr, "mctl: %s: %s; not copied\n", s->paths[i], strerror(open_errno));
+        else
+            fprintf(stderr, "mctl: %s changed while being read; not copied\n", s->paths[i]);
         g->changed = true;
-        return send_chunk(g, s, (uint32_t)i, off, true, NULL, 0);
+        if (make_room(g, s, 0) < 0)
+            return -1;
+        add_part(g, i, off, 0, true);
     }
     return 0;
 }
@@ -590,9 +621,11 @@ static void run_copy(copy_t *g, const sources_t *s)
         if (g->need[i])
             g->total_bytes += (int64_t)s->m.files[i].size;
     g->started_ms = g->progress_ms = mc_mono_ms();
-    for (size_t i = 0; i < s->m.count && any_active(g); i++)
-        if (g->need[i] && send_file(g, s, i) != 0)
-            break;
+    size_t f = 0;
+    while (f < s->m.count && any_active(g) && (!g->need[f] || send_file(g, s, f) == 0))
+        f++;
+    if (f == s->m.count)
+        flush_chunk(g, s);
     /* The returns: each minion has until the timeout after it last took a
        chunk (it gives up itself then, and says so). */
     while (any_active(g)) {
@@ -679,6 +712,8 @@ int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv)
     g.acked = mc_calloc(g.n + 1, sizeof *g.acked);
     g.have_seen = mc_calloc(g.n + 1, sizeof *g.have_seen);
     g.need = mc_calloc(s.m.count + 1, 1);
+    g.buf = mc_malloc(CHUNK);
+    g.parts = mc_calloc(MC_CP_PARTS_MAX, sizeof *g.parts);
     for (size_t i = 0; i < g.n; i++) {
         g.e[i].id = mc_strdup(reply.minions.items[i]);
         snprintf(g.e[i].jid, sizeof g.e[i].jid, "%s", g.jid);
@@ -714,6 +749,8 @@ done:
     free(g.have_seen);
     free(g.need);
     free(g.cum);
+    free(g.buf);
+    free(g.parts);
     client_close(&g.c);
     sources_free(&s);
     return status;

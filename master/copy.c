@@ -139,13 +139,7 @@ void copy_chunk(master_t *self, zframe_t *route, const mc_request_t *req, const 
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_chunk_spec_t spec = {.jid = c->jid,
-                            .seq = c->seq,
-                            .file = c->file,
-                            .off = c->off,
-                            .abort = c->abort,
-                            .data = c->data,
-                            .len = c->len};
+    mc_chunk_spec_t spec = {.jid = c->jid, .seq = c->seq, .nparts = c->nparts, .parts = c->parts};
     mc_chunk_pack(&sb, &spec, copy->key);
     zmq_msg_t msg;
     publish_msg_take(&msg, &sb);

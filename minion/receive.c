@@ -672,6 +672,37 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* One part of a chunk: its bytes go to the end of its file (the one
+   being written, or the next), which is put in place once whole. */
+static void take_part(xfer_t *x, const mc_chunk_part_t *p)
+{
+    size_t i = p->file;
+    if (x->cur >= 0 && (size_t)x->cur != i)
+        file_failed(x, (size_t)x->cur, "the sender moved on before the file was complete");
+    if (x->state[i] != F_TODO)
+        return;
+    if (p->abort) {
+        file_failed(x, i, "the source changed while it was being read; not copied");
+        return;
+    }
+    if (x->cur < 0 && open_file(x, i) != 0)
+        return;
+    const mc_cp_file_t *f = &x->m.files[i];
+    if (p->off != x->got || p->len > f->size - x->got) {
+        file_failed(x, i, "data out of place (offset %llu, expected %llu)",
+                    (unsigned long long)p->off, (unsigned long long)x->got);
+        return;
+    }
+    if (write_all(x->fd, p->data, p->len) != 0) {
+        file_failed(x, i, "%s", strerror(errno));
+        return;
+    }
+    crypto_generichash_update(&x->hash, p->data, p->len);
+    x->got += p->len;
+    if (x->got == f->size)
+        complete_file(x, i);
+}
+
 void receive_chunk(receive_t *self, const void *buf, size_t len)
 {
     mc_chunk_t c;
@@ -702,40 +733,18 @@ void receive_chunk(receive_t *self, const void *buf, size_t len)
     }
     x->seq++;
     x->last_ms = mc_mono_ms();
-    if (c.f.file >= x->m.count || x->m.files[c.f.file].dir) {
-        abandon(self, x, "a chunk for no file of the copy; the copy was stopped");
-        goto out;
+    for (size_t k = 0; k < c.f.nparts; k++) {
+        const mc_chunk_part_t *p = &c.f.parts[k];
+        if (p->file >= x->m.count || x->m.files[p->file].dir) {
+            abandon(self, x, "a chunk for no file of the copy; the copy was stopped");
+            goto out;
+        }
+        take_part(x, p);
+        x->unacked += p->len;
     }
-    size_t i = c.f.file;
-    if (x->cur >= 0 && (size_t)x->cur != i)
-        file_failed(x, (size_t)x->cur, "the sender moved on before the file was complete");
-    if (x->state[i] != F_TODO)
-        goto ack;
-    if (c.f.abort) {
-        file_failed(x, i, "the source changed while it was being read; not copied");
-        goto ack;
-    }
-    if (x->cur < 0 && open_file(x, i) != 0)
-        goto ack;
-    const mc_cp_file_t *f = &x->m.files[i];
-    if (c.f.off != x->got || c.f.len > f->size - x->got) {
-        file_failed(x, i, "data out of place (offset %llu, expected %llu)",
-                    (unsigned long long)c.f.off, (unsigned long long)x->got);
-        goto ack;
-    }
-    if (write_all(x->fd, c.f.data, c.f.len) != 0) {
-        file_failed(x, i, "%s", strerror(errno));
-        goto ack;
-    }
-    crypto_generichash_update(&x->hash, c.f.data, c.f.len);
-    x->got += c.f.len;
-    if (x->got == f->size)
-        complete_file(x, i);
-ack:
     /* mctl keeps a window of chunks in flight: a cpack every few of them
        (or once no more come, receive_check) keeps it open, with a fraction
        of the messages one for each would take. */
-    x->unacked += c.f.len;
     if (x->todo == 0)
         finish(self, x);
     else if (x->seq - x->acked_seq >= CPACK_EVERY || x->unacked >= CPACK_BYTES)

@@ -1,7 +1,7 @@
-/*  proto/chunk - a piece of a file being copied, master to minion.
+/*  proto/chunk - pieces of the files being copied, master to minion.
 
     Published on the minion's topic as [m:<id>\0]["chunk"][MAC][body]:
-    body is a map {v, jid, seq, file, off, data, abort} and MAC its
+    body is a map {v, jid, seq, parts} and MAC its
     Poly1305 tag (crypto_onetimeauth, 16 bytes) under a key used once:
     BLAKE2b of seq keyed with the copy's key, which only the master and
     the minions of that copy know (it came inside the sealed, signed
@@ -10,11 +10,15 @@
 
       jid    the copy's job
       seq    0, 1, 2, ...: the chunks of one copy in the order sent
-      file   the file's index in the manifest
-      off    where data goes in that file
-      data   at most MC_CP_CHUNK_MAX bytes
-      abort  true when mctl gave up on the file (it changed while being
-             read): the minion drops it, and data is empty
+      parts  [[file, off, data, abort], ...]: at most MC_CP_PARTS_MAX,
+             with at most MC_CP_CHUNK_MAX bytes of data in all (many small
+             files travel in one chunk, a large one in many):
+               file   the file's index in the manifest
+               off    where data goes in that file
+               data   the bytes
+               abort  true when mctl gave up on the file (it changed
+                      while being read): the minion drops it; data is
+                      empty
 
     mc_chunk_decode checks the body strictly; mc_chunk_verify then checks
     the tag with the key of the copy the jid names. */
@@ -27,16 +31,24 @@
 #define MC_KIND_CHUNK    "chunk"
 #define MC_CHUNK_MAC_LEN 16
 
-/* The fields of a chunk, as a chunk and mctl's cp_chunk request
-   (request.h) both carry them; data points into the decoded message. */
+#define MC_CP_PARTS_MAX 4096
+
+/* One file's piece in a chunk; data points into the decoded message. */
 typedef struct {
-    char jid[MC_JID_LEN + 1];
-    int64_t seq;
     uint32_t file;
     uint64_t off;
     bool abort;
     const unsigned char *data;
     size_t len;
+} mc_chunk_part_t;
+
+/* The fields of a chunk, as a chunk and mctl's cp_chunk request
+   (request.h) both carry them; parts is malloc'd by the decoder. */
+typedef struct {
+    char jid[MC_JID_LEN + 1];
+    int64_t seq;
+    size_t nparts;
+    mc_chunk_part_t *parts;
 } mc_chunk_fields_t;
 
 typedef struct {
@@ -50,17 +62,17 @@ typedef struct {
 typedef struct {
     const char *jid;
     int64_t seq;
-    uint32_t file;
-    uint64_t off;
-    bool abort;
-    const void *data;
-    size_t len;
+    size_t nparts;
+    const mc_chunk_part_t *parts;
 } mc_chunk_spec_t;
 
-/* The six fields, as key-value pairs of a map being packed. */
+/* The three fields, as key-value pairs of a map being packed. */
 void mc_chunk_fields_pack(msgpack_packer *pk, const mc_chunk_spec_t *spec);
-/* The six fields of map m, checked. */
+/* The three fields of map m, checked; release with mc_chunk_fields_done. */
 int mc_chunk_fields_decode(const msgpack_object *m, mc_chunk_fields_t *f, mc_err_t *err);
+void mc_chunk_fields_done(mc_chunk_fields_t *f);
+/* The data bytes of a chunk's parts, added up. */
+size_t mc_chunk_spec_bytes(const mc_chunk_spec_t *spec);
 
 /* [MAC][body] into sb, tagged with the copy's key. */
 void mc_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *spec, const unsigned char key[32]);

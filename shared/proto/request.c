@@ -251,9 +251,9 @@ void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *t
 
 void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *c)
 {
-    mc_sbuffer_reserve(sb, c->len + 160);
+    mc_sbuffer_reserve(sb, mc_chunk_spec_bytes(c) + 96 + 24 * c->nparts);
     msgpack_packer pk;
-    start(&pk, sb, MC_REQ_CP_CHUNK, 6);
+    start(&pk, sb, MC_REQ_CP_CHUNK, 3);
     mc_chunk_fields_pack(&pk, c);
 }
 
@@ -310,7 +310,8 @@ static int decode_jobs_list(const msgpack_object *m, mc_req_jobs_list_t *q, mc_e
 {
     return mc_mp_str_opt(m, "fun", q->fun, sizeof q->fun, err) ||
                    mc_mp_str_opt(m, "target", q->target, sizeof q->target, err) ||
-                   opt_int(m, "limit", 1, MC_JOBS_LIMIT_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit, err) ||
+                   opt_int(m, "limit", 1, MC_JOBS_LIMIT_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit,
+                           err) ||
                    opt_int(m, "since", 0, INT64_MAX, 0, &q->since_us, err) ||
                    mc_mp_str_opt(m, "user", q->user, sizeof q->user, err)
                ? -1
@@ -431,6 +432,9 @@ void mc_request_done(mc_request_t *req)
     case MC_REQ_CP_START:
         free(req->cp_start.target.tgt);
         mc_cp_manifest_free(&req->cp_start.copy);
+        break;
+    case MC_REQ_CP_CHUNK:
+        mc_chunk_fields_done(&req->cp_chunk);
         break;
     case MC_REQ_KEY_ACCEPT:
     case MC_REQ_KEY_REJECT:

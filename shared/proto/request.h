@@ -26,8 +26,8 @@
       cp_start       tgt, tgt_type, delimiter, copy (the manifest of
                      copy.h), timeout (seconds a minion waits for the next
                      chunk before it gives the copy up), user (as publish)
-      cp_chunk       jid, seq, file, off, data, abort: the fields of a
-                     chunk (chunk.h), for the master to tag and pass on
+      cp_chunk       jid, seq, parts: the fields of a chunk (chunk.h),
+                     for the master to tag and pass on
                      to the copy's minions; answered only when it cannot
                      be passed on, by a cpack with an error (cpack.h)
 

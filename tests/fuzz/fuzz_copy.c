@@ -22,7 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = mc_chunk_decode(&c, data + 1, size - 1, &err);
         if (rc == 0) {
             static const unsigned char key[32] = {1};
-            if (c.f.len > MC_CP_CHUNK_MAX || c.f.file >= MC_CP_FILES_MAX || (c.f.abort && c.f.len))
+            size_t total = 0;
+            for (size_t i = 0; i < c.f.nparts; i++) {
+                const mc_chunk_part_t *p = &c.f.parts[i];
+                total += p->len;
+                if (p->file >= MC_CP_FILES_MAX || (p->abort && p->len))
+                    abort();
+            }
+            if (c.f.nparts > MC_CP_PARTS_MAX || total > MC_CP_CHUNK_MAX)
                 abort();
             (void)mc_chunk_verify(&c, key);
             mc_chunk_done(&c);

@@ -136,12 +136,15 @@ int main(int argc, char **argv)
     /* a copy: a chunk, an abort, a cpack, a manifest (as the cp.recv job's kwarg) */
     {
         unsigned char key[32] = {1};
-        mc_chunk_spec_t chunk = {
-            .jid = jid, .seq = 3, .file = 1, .off = 262144, .data = "data of a file", .len = 14};
+        mc_chunk_part_t parts[2] = {
+            {.file = 1, .off = 262144, .data = (const unsigned char *)"data of a file", .len = 14},
+            {.file = 2, .data = (const unsigned char *)"small", .len = 5}};
+        mc_chunk_spec_t chunk = {.jid = jid, .seq = 3, .nparts = 2, .parts = parts};
         mc_chunk_pack(&sb, &chunk, key);
         put_sb("copy", "chunk", 0, &sb);
-        chunk.abort = true;
-        chunk.len = 0;
+        parts[0].abort = true;
+        parts[0].len = 0;
+        chunk.nparts = 1;
         mc_chunk_pack(&sb, &chunk, key);
         put_sb("copy", "abort", 0, &sb);
         unsigned char have[2] = {0x03, 0x01};

@@ -543,7 +543,8 @@ static int cpinject(char **a)
     for (int attempt = 0; attempt < 2; attempt++) {
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        mc_chunk_spec_t chunk = {.jid = a[1], .seq = seq, .data = "INJECTED", .len = 8};
+        mc_chunk_part_t part = {.data = (const unsigned char *)"INJECTED", .len = 8};
+        mc_chunk_spec_t chunk = {.jid = a[1], .seq = seq, .nparts = 1, .parts = &part};
         mc_request_cp_chunk_pack(&sb, &chunk);
         zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
         msgpack_sbuffer_destroy(&sb);

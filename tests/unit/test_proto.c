@@ -385,12 +385,10 @@ static void copy_chunk_tagged(void **state)
     unsigned char key[32], other[32];
     memset(key, 1, sizeof key);
     memset(other, 2, sizeof other);
-    mc_chunk_spec_t spec = {.jid = "20261122153012123456",
-                            .seq = 7,
-                            .file = 3,
-                            .off = 262144,
-                            .data = "hello",
-                            .len = 5};
+    mc_chunk_part_t parts[2] = {
+        {.file = 3, .off = 262144, .data = (const unsigned char *)"hello", .len = 5},
+        {.file = 4, .abort = true}};
+    mc_chunk_spec_t spec = {.jid = "20261122153012123456", .seq = 7, .nparts = 2, .parts = parts};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_chunk_pack(&sb, &spec, key);
@@ -398,10 +396,13 @@ static void copy_chunk_tagged(void **state)
     mc_err_t err;
     assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, &err), 0);
     assert_int_equal(c.f.seq, 7);
-    assert_int_equal(c.f.file, 3);
-    assert_int_equal(c.f.off, 262144);
-    assert_int_equal(c.f.len, 5);
-    assert_memory_equal(c.f.data, "hello", 5);
+    assert_int_equal(c.f.nparts, 2);
+    assert_int_equal(c.f.parts[0].file, 3);
+    assert_int_equal(c.f.parts[0].off, 262144);
+    assert_int_equal(c.f.parts[0].len, 5);
+    assert_memory_equal(c.f.parts[0].data, "hello", 5);
+    assert_true(c.f.parts[1].abort);
+    assert_int_equal(c.f.parts[1].len, 0);
     assert_int_equal(mc_chunk_verify(&c, key), 0);
     assert_int_equal(mc_chunk_verify(&c, other), -1);
     mc_chunk_done(&c);

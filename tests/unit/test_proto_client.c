@@ -434,17 +434,18 @@ static void copy_requests(void **state)
     request_fails(&sb, "bad cp_start request: copy file 1: the name is not a relative path");
 
     msgpack_sbuffer_clear(&sb);
-    mc_chunk_spec_t c = {
-        .jid = "20261122153012123456", .seq = 4, .file = 1, .off = 0, .data = "<html>", .len = 6};
+    mc_chunk_part_t part = {.file = 1, .data = (const unsigned char *)"<html>", .len = 6};
+    mc_chunk_spec_t c = {.jid = "20261122153012123456", .seq = 4, .nparts = 1, .parts = &part};
     mc_request_cp_chunk_pack(&sb, &c);
     assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
     assert_int_equal(req.kind, MC_REQ_CP_CHUNK);
     assert_int_equal(req.cp_chunk.seq, 4);
-    assert_int_equal(req.cp_chunk.len, 6);
-    assert_memory_equal(req.cp_chunk.data, "<html>", 6);
+    assert_int_equal(req.cp_chunk.nparts, 1);
+    assert_int_equal(req.cp_chunk.parts[0].len, 6);
+    assert_memory_equal(req.cp_chunk.parts[0].data, "<html>", 6);
     mc_request_done(&req);
-    mutate(&sb, "data", put_str);
-    request_fails(&sb, "bad cp_chunk request: field 'data' is not binary");
+    mutate(&sb, "parts", put_str);
+    request_fails(&sb, "bad cp_chunk request: field 'parts' is not an array");
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -655,6 +655,8 @@ int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv)
         return cli_usage_error("cp: DEST must be an absolute path, got '%s'", dest);
     if (strlen(dest) > MC_CP_PATH_MAX)
         return cli_usage_error("cp: DEST is longer than %d bytes", MC_CP_PATH_MAX);
+    if (!mc_cp_dest_valid(dest))
+        return cli_usage_error("cp: DEST must not hold '.', '..' or '//', got '%s'", dest);
     mc_err_t err;
     mc_target_t *check = NULL;
     bool groups = strcmp(target->tgt_type, "nodegroup") == 0 ||

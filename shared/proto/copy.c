@@ -44,6 +44,18 @@ bool mc_cp_name_valid(const char *name, size_t len)
     return true;
 }
 
+bool mc_cp_dest_valid(const char *dest)
+{
+    size_t len = strlen(dest);
+    if (dest[0] != '/' || len > MC_CP_PATH_MAX)
+        return false;
+    if (len == 1)
+        return true;
+    /* What follows the root is a relative name (a trailing '/' allowed). */
+    size_t n = len - 1 - (dest[len - 1] == '/');
+    return n > 0 && mc_cp_name_valid(dest + 1, n);
+}
+
 static int decode_file(const msgpack_object *o, size_t i, mc_cp_file_t *f, mc_err_t *err)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5) {
@@ -91,8 +103,9 @@ int mc_cp_manifest_decode(const msgpack_object *map, const char *key, mc_cp_mani
         mc_mp_array(c, "files", false, MC_CP_FILES_MAX, &files, err))
         goto fail;
     m->mode = (int32_t)mode;
-    if (m->dest[0] != '/') {
-        mc_err_set(err, "copy destination '%s' is not an absolute path", m->dest);
+    if (!mc_cp_dest_valid(m->dest)) {
+        mc_err_set(err, "copy destination '%s' is not an absolute path without '.', '..' or '//'",
+                   m->dest);
         goto fail;
     }
     if (files->via.array.size == 0) {

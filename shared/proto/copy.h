@@ -8,7 +8,8 @@
     chunks, chunk.h). The job is sealed and signed like any other.
 
     A manifest is a map {dest, into, mode, owner, files}:
-      dest   the absolute destination path
+      dest   the absolute destination path, without "." or ".." parts
+             or "//" (a trailing '/' is allowed)
       into   true when dest is a directory the files go into (several
              sources, a directory, or a dest ending in '/'); false when
              one file goes to dest, or into dest if the minion has a
@@ -66,5 +67,9 @@ int mc_cp_manifest_decode(const msgpack_object *map, const char *key, mc_cp_mani
 void mc_cp_manifest_free(mc_cp_manifest_t *m);
 /* Whether name is a relative path a manifest may hold. */
 bool mc_cp_name_valid(const char *name, size_t len);
+/* Whether dest is an absolute path without "." or ".." parts or "//"
+   (a trailing '/' allowed): what publisher_acl matches is where the files
+   go. */
+bool mc_cp_dest_valid(const char *dest);
 
 #endif

@@ -78,6 +78,8 @@ test_expect_success 'mctl cp: as cp.recv with DEST as its argument, by target an
     refused mctl_alice "user mctl_alice may not run cp.recv on db1 (publisher_acl)" \
         cp "*" "$src/f" /tmp/mctl-acl-cp/ &&
     refused mctl_alice "may not run cp.recv with these arguments" cp web1 "$src/f" /etc/ &&
+    { st=0; as mctl_alice cp web1 "$src/f" /tmp/mctl-acl-cp/../../etc/ 2> err.txt || st=$?; } &&
+    test $st = 64 && grep -q "must not hold" err.txt &&
     refused mctl_bob "user mctl_bob may not run cp.recv" cp db1 "$src/f" /tmp/mctl-acl-cp/ &&
     test ! -e /etc/f && rm -rf "$src" /tmp/mctl-acl-cp
 '

@@ -377,6 +377,12 @@ static void copy_manifest_names(void **state)
         assert_int_equal(decode_manifest(bad[i], true, "/srv"), -1);
     assert_int_equal(decode_manifest("a/b", false, "/srv/x"), -1); /* a path, not into */
     assert_int_equal(decode_manifest("x", true, "srv"), -1);       /* a relative dest */
+    /* The destination publisher_acl matched is where the files go. */
+    const char *bad_dest[] = {"/srv/../etc", "/srv/./x", "/srv//x", "/..", "/srv/..", "//"};
+    for (size_t i = 0; i < sizeof bad_dest / sizeof *bad_dest; i++)
+        assert_int_equal(decode_manifest("x", true, bad_dest[i]), -1);
+    assert_int_equal(decode_manifest("x", true, "/"), 0);
+    assert_int_equal(decode_manifest("x", true, "/srv/www/"), 0);
 }
 
 static void copy_chunk_tagged(void **state)

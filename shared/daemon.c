@@ -330,6 +330,13 @@ void mc_daemon_ready(void)
 
 int mc_daemon_stop(int status)
 {
+    /* The pidfile goes first: the parent waiting with -d returns as soon
+       as it has the status, and what it leaves must be as it will stay. */
+    if (daemon_state.pidfile_fd >= 0) {
+        unlink(daemon_state.pidfile);
+        close(daemon_state.pidfile_fd);
+        daemon_state.pidfile_fd = -1;
+    }
     if (daemon_state.ready_fd >= 0) {
         mc_log_tee_errors(-1);
         char buf[32];
@@ -338,11 +345,6 @@ int mc_daemon_stop(int status)
         (void)w;
         close(daemon_state.ready_fd);
         daemon_state.ready_fd = -1;
-    }
-    if (daemon_state.pidfile_fd >= 0) {
-        unlink(daemon_state.pidfile);
-        close(daemon_state.pidfile_fd);
-        daemon_state.pidfile_fd = -1;
     }
     free(daemon_state.pidfile);
     daemon_state.pidfile = NULL;

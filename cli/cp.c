@@ -390,7 +390,8 @@ static void on_cpack(copy_t *g, client_frame_t *body, const sources_t *s)
                 g->need[i] = 1;
         }
     }
-    if (a.seq > g->acked[k]) {
+    /* A minion cannot have taken more than was sent. */
+    if (a.seq > g->acked[k] && a.seq <= g->seq) {
         g->acked[k] = a.seq;
         g->progress_ms = mc_mono_ms();
     }
@@ -649,6 +650,10 @@ int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv)
         return cli_usage_error("cp: expected TARGET SOURCE... DEST");
     if (o->async)
         return cli_usage_error("cp: --async is not an option of mctl cp");
+    if (o->timeout > MC_CP_TIMEOUT_MAX)
+        return cli_usage_error("cp: --timeout is at most %d seconds for a copy (how long a minion "
+                               "waits for more data)",
+                               MC_CP_TIMEOUT_MAX);
     target->tgt = argv[0];
     const char *dest = argv[argc - 1];
     if (dest[0] != '/')

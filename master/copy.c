@@ -46,18 +46,29 @@ static const msgpack_object *as_object(msgpack_sbuffer *sb, mc_mp_doc_t *doc)
 void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
 {
     const mc_req_cp_start_t *c = &req->cp_start;
+    /* The setuid, setgid and sticky bits, on files root will own, only
+       for those who are root already. */
+    if (!who->all && c->copy.mode > 0777) {
+        clients_reply_denied(self, route,
+                             "user %s may not give copied files the mode %04o: setuid, setgid and "
+                             "sticky bits are for root and the master's user",
+                             who->user, (unsigned)c->copy.mode);
+        return;
+    }
     resolved_t r;
     if (clients_resolve_target(self, route, &c->target, &r) != 0)
         return;
     const char **ids = clients_resolved_ids(&r);
 
-    /* What the ACL sees and the history keeps: [dest] and the counts. */
+    /* What the ACL sees: [dest], and --mode and --owner as the keyword
+       arguments mode and owner when given; what the history keeps: [dest]
+       and the counts. */
     msgpack_sbuffer rec_sb, sent_sb;
     msgpack_sbuffer_init(&rec_sb);
     msgpack_sbuffer_init(&sent_sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &rec_sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
+    msgpack_pack_map(&pk, 3);
     mc_pk_str(&pk, "arg");
     msgpack_pack_array(&pk, 1);
     mc_pk_str(&pk, c->copy.dest);
@@ -65,16 +76,28 @@ void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const 
     msgpack_pack_map(&pk, 2);
     mc_pk_kv_int(&pk, "files", (int64_t)c->copy.count);
     mc_pk_kv_int(&pk, "bytes", (int64_t)c->copy.bytes);
+    mc_pk_str(&pk, "acl");
+    msgpack_pack_map(&pk, (c->copy.mode >= 0) + (c->copy.owner[0] != '\0'));
+    if (c->copy.mode >= 0) {
+        char mode[16];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)c->copy.mode & 07777);
+        mc_pk_kv_str(&pk, "mode", mode);
+    }
+    if (c->copy.owner[0])
+        mc_pk_kv_str(&pk, "owner", c->copy.owner);
     mc_mp_doc_t rec_doc, sent_doc;
     const msgpack_object *rec = as_object(&rec_sb, &rec_doc);
     const msgpack_object *arg = mc_mp_get(rec, "arg"), *rec_kwarg = mc_mp_get(rec, "kwarg");
+    const msgpack_object *acl_kwarg = mc_mp_get(rec, "acl");
 
-    if (publish_allowed(self, route, who, &r, ids, "cp.recv", arg, NULL)) {
+    if (publish_allowed(self, route, who, &r, ids, "cp.recv", arg, acl_kwarg)) {
         job_copy_t *copy = mc_calloc(1, sizeof *copy);
         randombytes_buf(copy->key, sizeof copy->key);
         copy->owner = zframe_dup(route);
         copy->timeout_ms = c->timeout * 1000;
         copy->dropped = zhashx_new();
+        copy->acked = zhashx_new();
+        copy->uid = who->uid;
         /* What the minions get: the manifest and the key. */
         msgpack_packer_init(&pk, &sent_sb, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 2);
@@ -117,11 +140,11 @@ static void drop_minion(master_t *self, job_t *job, const char *id, const char *
 
 void copy_chunk(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
 {
-    (void)who;
     const mc_req_cp_chunk_t *c = &req->cp_chunk;
     job_t *job = jobs_find(self->jobs, c->jid);
-    /* Only the connection that started the copy may feed it. */
-    if (!job || !job->copy || !zframe_eq(job->copy->owner, route)) {
+    /* Only the connection that started the copy may feed it (and a
+       client chooses its routing id: the kernel's user must match too). */
+    if (!job || !job->copy || !zframe_eq(job->copy->owner, route) || job->copy->uid != who->uid) {
         self->outcome.decision = "error";
         snprintf(self->outcome.reason, sizeof self->outcome.reason,
                  "no copy %s in progress from this connection", c->jid);
@@ -178,8 +201,17 @@ void copy_on_cpack(master_t *self, const char *sender, zframe_t *body)
         mc_cpack_done(&a);
         return;
     }
+    /* Passed on only when it says more than the last one (the first, with
+       its list of files, always) and no more than was sent: a minion
+       cannot flood mctl through the master. */
     job_t *job = jobs_find(self->jobs, a.jid);
-    if (job && job->copy && zhashx_lookup(job->progress, sender))
-        clients_send(self, job->copy->owner, MC_KIND_CPACK, zframe_data(body), zframe_size(body));
+    if (job && job->copy && zhashx_lookup(job->progress, sender)) {
+        intptr_t last = (intptr_t)zhashx_lookup(job->copy->acked, sender); /* seq + 1, 0: none */
+        if ((last == 0 || a.seq + 1 > last) && a.seq <= job->copy->next_seq) {
+            zhashx_update(job->copy->acked, sender, (void *)(intptr_t)(a.seq + 1));
+            clients_send(self, job->copy->owner, MC_KIND_CPACK, zframe_data(body),
+                         zframe_size(body));
+        }
+    }
     mc_cpack_done(&a);
 }

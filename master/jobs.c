@@ -15,6 +15,7 @@ void job_copy_free(job_copy_t *copy)
     sodium_memzero(copy->key, sizeof copy->key);
     zframe_destroy(&copy->owner);
     zhashx_destroy(&copy->dropped);
+    zhashx_destroy(&copy->acked);
     free(copy);
 }
 

@@ -20,7 +20,9 @@ typedef struct {
     zframe_t *owner;       /* the client connection that runs the copy */
     int64_t next_seq;      /* the seq the next chunk must have */
     int64_t timeout_ms;    /* the job lives this long past the last chunk */
+    unsigned long uid;     /* the kernel's user of that connection */
     zhashx_t *dropped;     /* ids that take no further part (told to the owner) */
+    zhashx_t *acked;       /* id -> the seq its last cpack passed on said (+1) */
 } job_copy_t;
 
 void job_copy_free(job_copy_t *copy);

@@ -32,8 +32,8 @@ void publish_confirm_free(void **item)
 
 /* [topic][kind][payload] to a minion on the XPUB. Returns 0, or -1 with
    why it could not go in why. */
-int publish_send_msg(master_t *self, minion_t *m, const char *kind, zmq_msg_t *payload,
-                     char *why, size_t cap)
+int publish_send_msg(master_t *self, minion_t *m, const char *kind, zmq_msg_t *payload, char *why,
+                     size_t cap)
 {
     if (!minions_present(self, m)) {
         snprintf(why, cap, NOT_CONNECTED);
@@ -282,6 +282,12 @@ void publish_request(master_t *self, zframe_t *route, const mc_request_t *req, c
     if (!clients_fun_name_valid(p->fun)) {
         clients_reply_error(self, route, "'%s' is not a function name (expected module.function)",
                             p->fun);
+        return;
+    }
+    /* A copy's job carries a manifest and a key the master makes: only
+       cp_start publishes one (mctl cp). */
+    if (strcmp(p->fun, "cp.recv") == 0) {
+        clients_reply_error(self, route, "cp.recv is run by mctl cp, not published on its own");
         return;
     }
     resolved_t r;

@@ -68,16 +68,34 @@ struct _receive_t {
 
 /* Remove the temporary files an earlier run left: each line of a record
    is a path whose last part is .mctl-cp.JID.PID.N of the record's jid. */
+/* Whether base is .mctl-cp.JID.PID.N for this jid. */
+static bool temp_name(const char *base, const char *jid)
+{
+    char prefix[MC_JID_LEN + 16];
+    snprintf(prefix, sizeof prefix, ".mctl-cp.%s.", jid);
+    if (strncmp(base, prefix, strlen(prefix)) != 0)
+        return false;
+    const char *p = base + strlen(prefix);
+    for (int part = 0; part < 2; part++) {
+        const char *start = p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == start || *p != (part == 0 ? '.' : '\0'))
+            return false;
+        p++;
+    }
+    return true;
+}
+
 static void clean_record(const char *path, const char *jid)
 {
     FILE *f = fopen(path, "re");
     if (f) {
-        char line[MC_CP_PATH_MAX * 2 + 128], prefix[MC_JID_LEN + 16];
-        snprintf(prefix, sizeof prefix, ".mctl-cp.%s.", jid);
+        char line[MC_CP_PATH_MAX * 2 + 128];
         while (fgets(line, sizeof line, f)) {
             line[strcspn(line, "\n")] = '\0';
             const char *base = strrchr(line, '/');
-            if (!base || strncmp(base + 1, prefix, strlen(prefix)) != 0)
+            if (!base || !temp_name(base + 1, jid))
                 continue;
             if (unlink(line) == 0)
                 mc_warn("copy %s: removed %s, left by a copy that did not finish", jid, line);
@@ -183,19 +201,24 @@ static int open_parent(xfer_t *x, const char *name, bool create, const char **le
 /* ---- per file ----------------------------------------------------------- */
 
 /* The temporary file's path goes into the record before the file is
-   made: one write(2) of one line, so that a kill leaves whole lines. */
-static void record_temp(xfer_t *x)
+   made: one write(2) of one line, so that a kill leaves whole lines. A
+   file that cannot be noted is not made (a kill would leave it behind).
+   Returns 0, or -1 with errno. */
+static int record_temp(xfer_t *x)
 {
     if (x->record_fd < 0)
         x->record_fd = open(x->record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (x->record_fd < 0)
-        return;
+        return -1;
     char *full = x->dir_name[0] ? full_path(x, x->dir_name) : mc_strdup(x->root_path);
     char *line = mc_sprintf("%s/%s\n", full, x->tmp);
-    if (write(x->record_fd, line, strlen(line)) < 0)
-        mc_warn("copy %s: cannot note %s in %s: %s", x->jid, x->tmp, x->record, strerror(errno));
+    ssize_t w = write(x->record_fd, line, strlen(line));
+    int e = errno;
+    bool whole = w == (ssize_t)strlen(line);
     free(line);
     free(full);
+    errno = w < 0 ? e : ENOSPC;
+    return whole ? 0 : -1;
 }
 
 /* Leave the current directory: its renames are made durable. */
@@ -305,7 +328,10 @@ static int open_file(xfer_t *x, size_t i)
     }
     /* The pid too: minions sharing a filesystem do not meet. */
     snprintf(x->tmp, sizeof x->tmp, ".mctl-cp.%s.%ld.%zu", x->jid, x->pid, i);
-    record_temp(x);
+    if (record_temp(x) != 0) {
+        file_failed(x, i, "cannot note its temporary file in %s: %s", x->record, strerror(errno));
+        return -1;
+    }
     x->fd = openat(x->dir, x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (x->fd < 0) {
         file_failed(x, i, "cannot create a file in its directory: %s", strerror(errno));
@@ -343,7 +369,10 @@ static bool have_file(xfer_t *x, size_t i)
     bool same = false;
     int fd = openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == f->size) {
+    /* A second link to it is written anew (a file is never changed through
+       a link someone else may hold). */
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+        (uint64_t)st.st_size == f->size) {
         crypto_generichash_state hs;
         crypto_generichash_init(&hs, NULL, 0, MC_CP_HASH_LEN);
         static unsigned char buf[1 << 16];
@@ -538,6 +567,42 @@ static int parse_owner(xfer_t *x, char *why, size_t cap)
     return 0;
 }
 
+/* A destination directory that is not there: made in its parent (which
+   must be), and opened without following a link, so that what gets its
+   mode and owner is the directory just made. */
+static int make_root(xfer_t *x, char *why, size_t cap)
+{
+    char *path = mc_strdup(x->m.dest);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        path[--n] = '\0';
+    char *slash = strrchr(path, '/');
+    char *leaf = slash + 1;
+    *slash = '\0';
+    int parent = open(path[0] ? path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = -1;
+    if (parent < 0) {
+        snprintf(why, cap, "%s: %s", path[0] ? path : "/", strerror(errno));
+    } else if (mkdirat(parent, leaf, 0700) != 0) {
+        snprintf(why, cap, "%s: cannot create it: %s", x->m.dest, strerror(errno));
+    } else if ((x->root = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+               0) {
+        snprintf(why, cap, "%s: %s", x->m.dest, not_dir_why(parent, leaf, errno));
+    } else {
+        /* 0755 whatever the minion's umask, as mkdir -p would. */
+        if (fchmod(x->root, 0755) != 0)
+            mc_warn("copy %s: chmod %s: %s", x->jid, x->m.dest, strerror(errno));
+        if (x->chown && fchown(x->root, x->uid, x->gid) != 0)
+            mc_warn("copy %s: chown %s: %s", x->jid, x->m.dest, strerror(errno));
+        x->root_path = mc_strdup(x->m.dest);
+        rc = 0;
+    }
+    if (parent >= 0)
+        close(parent);
+    free(path);
+    return rc;
+}
+
 /* Open the destination: the directory the names are under. */
 static int open_root(xfer_t *x, char *why, size_t cap)
 {
@@ -549,18 +614,8 @@ static int open_root(xfer_t *x, char *why, size_t cap)
     }
     int e = errno;
     if (x->m.into) {
-        if (e == ENOENT && mkdir(dest, 0755) == 0) {
-            x->root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (x->root >= 0 && fchmod(x->root, 0755) != 0)
-                mc_warn("copy %s: chmod %s: %s", x->jid, dest, strerror(errno));
-            if (x->root >= 0 && x->chown && fchown(x->root, x->uid, x->gid) != 0)
-                mc_warn("copy %s: chown %s: %s", x->jid, dest, strerror(errno));
-            if (x->root >= 0) {
-                x->root_path = mc_strdup(dest);
-                return 0;
-            }
-        }
-        e = errno;
+        if (e == ENOENT)
+            return make_root(x, why, cap);
         snprintf(why, cap, "%s: %s", dest, e == ENOTDIR ? "not a directory" : strerror(e));
         return -1;
     }
@@ -705,22 +760,25 @@ static void take_part(xfer_t *x, const mc_chunk_part_t *p)
 
 void receive_chunk(receive_t *self, const void *buf, size_t len)
 {
-    mc_chunk_t c;
+    mc_chunk_t c = {0};
     mc_err_t err;
-    if (mc_chunk_decode(&c, buf, len, &err) != 0) {
-        mc_warn("refused a chunk: %s", err.msg);
+    char jid[MC_JID_LEN + 1];
+    if (mc_chunk_jid(buf, len, jid) != 0) {
+        mc_warn("refused a chunk without a header");
         return;
     }
-    xfer_t *x = find(self, c.f.jid);
+    xfer_t *x = find(self, jid);
     if (!x) {
         /* Chunks still on their way after the copy ended here. */
         mc_log_limited(&self->stray_log, MC_LOG_DEBUG, "chunk of copy %s, which is not in progress",
-                       c.f.jid);
-        goto out;
+                       jid);
+        return;
     }
-    if (mc_chunk_verify(&c, x->key) != 0) {
-        abandon(self, x, "a chunk failed its authentication check; the copy was stopped");
-        goto out;
+    if (mc_chunk_decode(&c, buf, len, x->key, &err) != 0) {
+        char why[600];
+        snprintf(why, sizeof why, "%s; the copy was stopped", err.msg);
+        abandon(self, x, why);
+        return;
     }
     if (c.f.seq != x->seq) {
         char why[160];

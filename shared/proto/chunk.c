@@ -4,16 +4,19 @@
 #include <sodium.h>
 #include <string.h>
 
-/* The one-time key of chunk seq: BLAKE2b("mctl-cp" seq) keyed with the
-   copy's key. */
-static void chunk_key(unsigned char out[crypto_onetimeauth_KEYBYTES], int64_t seq,
-                      const unsigned char key[32])
+static void put_head(unsigned char head[MC_CHUNK_HEAD_LEN], const char *jid, int64_t seq)
 {
-    unsigned char in[15] = "mctl-cp";
-    uint64_t s = (uint64_t)seq;
+    memcpy(head, jid, MC_JID_LEN);
     for (int i = 0; i < 8; i++)
-        in[7 + i] = (unsigned char)(s >> (8 * i));
-    crypto_generichash(out, crypto_onetimeauth_KEYBYTES, in, sizeof in, key, 32);
+        head[MC_JID_LEN + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+}
+
+/* The nonce of chunk seq: unique, as the key is the copy's alone. */
+static void nonce_of(unsigned char n[crypto_aead_chacha20poly1305_IETF_NPUBBYTES],
+                     const unsigned char head[MC_CHUNK_HEAD_LEN])
+{
+    memset(n, 0, crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
+    memcpy(n + crypto_aead_chacha20poly1305_IETF_NPUBBYTES - 8, head + MC_JID_LEN, 8);
 }
 
 size_t mc_chunk_spec_bytes(const mc_chunk_spec_t *s)
@@ -94,52 +97,79 @@ void mc_chunk_fields_done(mc_chunk_fields_t *f)
 
 void mc_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *s, const unsigned char key[32])
 {
-    mc_sbuffer_reserve(sb, MC_CHUNK_MAC_LEN + mc_chunk_spec_bytes(s) + 64 + 24 * s->nparts);
-    unsigned char zero[MC_CHUNK_MAC_LEN] = {0};
-    msgpack_sbuffer_write(sb, (const char *)zero, sizeof zero);
+    size_t start = sb->size;
+    mc_sbuffer_reserve(sb, MC_CHUNK_HEAD_LEN + MC_CHUNK_TAG_LEN + mc_chunk_spec_bytes(s) + 64 +
+                               24 * s->nparts);
+    unsigned char head[MC_CHUNK_HEAD_LEN + MC_CHUNK_TAG_LEN] = {0};
+    put_head(head, s->jid, s->seq);
+    msgpack_sbuffer_write(sb, (const char *)head, sizeof head);
     size_t at = sb->size;
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     mc_proto_header(&pk, 3);
     mc_chunk_fields_pack(&pk, s);
-    unsigned char k[crypto_onetimeauth_KEYBYTES];
-    chunk_key(k, s->seq, key);
-    crypto_onetimeauth((unsigned char *)sb->data + at - MC_CHUNK_MAC_LEN,
-                       (const unsigned char *)sb->data + at, sb->size - at, k);
-    sodium_memzero(k, sizeof k);
+    unsigned char *p = (unsigned char *)sb->data;
+    unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+    nonce_of(nonce, p + start);
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(p + at, p + at - MC_CHUNK_TAG_LEN, NULL,
+                                                       p + at, sb->size - at, p + start,
+                                                       MC_CHUNK_HEAD_LEN, NULL, nonce, key);
 }
 
-int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, mc_err_t *err)
+int mc_chunk_jid(const void *buf, size_t len, char jid[MC_JID_LEN + 1])
 {
-    memset(c, 0, sizeof *c);
-    if (len < MC_CHUNK_MAC_LEN) {
-        mc_err_set(err, "chunk shorter than its tag");
+    if (len < MC_CHUNK_HEAD_LEN + MC_CHUNK_TAG_LEN || !mc_jid_valid(buf, MC_JID_LEN))
         return -1;
-    }
-    c->mac = buf;
-    c->body = (const unsigned char *)buf + MC_CHUNK_MAC_LEN;
-    c->body_len = len - MC_CHUNK_MAC_LEN;
-    if (mc_proto_open_view(&c->doc, c->body, c->body_len, err) != 0)
-        return -1;
-    if (mc_chunk_fields_decode(&c->doc.root, &c->f, err) != 0) {
-        mc_proto_doc_done(&c->doc);
-        return -1;
-    }
+    memcpy(jid, buf, MC_JID_LEN);
+    jid[MC_JID_LEN] = '\0';
     return 0;
 }
 
-int mc_chunk_verify(const mc_chunk_t *c, const unsigned char key[32])
+int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, const unsigned char key[32],
+                    mc_err_t *err)
 {
-    unsigned char k[crypto_onetimeauth_KEYBYTES];
-    chunk_key(k, c->f.seq, key);
-    int rc = crypto_onetimeauth_verify(c->mac, c->body, c->body_len, k);
-    sodium_memzero(k, sizeof k);
-    return rc == 0 ? 0 : -1;
+    memset(c, 0, sizeof *c);
+    char jid[MC_JID_LEN + 1];
+    if (mc_chunk_jid(buf, len, jid) != 0) {
+        mc_err_set(err, "chunk without a header");
+        return -1;
+    }
+    const unsigned char *head = buf, *tag = head + MC_CHUNK_HEAD_LEN,
+                        *body = tag + MC_CHUNK_TAG_LEN;
+    size_t body_len = len - MC_CHUNK_HEAD_LEN - MC_CHUNK_TAG_LEN;
+    unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+    nonce_of(nonce, head);
+    c->plain = mc_malloc(body_len + 1);
+    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+            c->plain, NULL, body, body_len, tag, head, MC_CHUNK_HEAD_LEN, nonce, key) != 0) {
+        mc_err_set(err, "a chunk failed its authentication check");
+        goto fail;
+    }
+    if (mc_proto_open_view(&c->doc, c->plain, body_len, err) != 0)
+        goto fail;
+    if (mc_chunk_fields_decode(&c->doc.root, &c->f, err) != 0) {
+        mc_proto_doc_done(&c->doc);
+        goto fail;
+    }
+    int64_t seq = 0;
+    for (int i = 0; i < 8; i++)
+        seq = (int64_t)(((uint64_t)seq << 8) | head[MC_JID_LEN + i]);
+    if (strcmp(c->f.jid, jid) != 0 || c->f.seq != seq) {
+        mc_err_set(err, "chunk header and body disagree");
+        mc_chunk_done(c);
+        return -1;
+    }
+    return 0;
+fail:
+    free(c->plain);
+    c->plain = NULL;
+    return -1;
 }
 
 void mc_chunk_done(mc_chunk_t *c)
 {
     mc_chunk_fields_done(&c->f);
     mc_proto_doc_done(&c->doc);
+    free(c->plain);
     memset(c, 0, sizeof *c);
 }

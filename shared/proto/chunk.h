@@ -1,12 +1,14 @@
 /*  proto/chunk - pieces of the files being copied, master to minion.
 
-    Published on the minion's topic as [m:<id>\0]["chunk"][MAC][body]:
-    body is a map {v, jid, seq, parts} and MAC its
-    Poly1305 tag (crypto_onetimeauth, 16 bytes) under a key used once:
-    BLAKE2b of seq keyed with the copy's key, which only the master and
-    the minions of that copy know (it came inside the sealed, signed
-    cp.recv job, copy.h). So a chunk is accepted only as the seq-th chunk
-    of the copy it names, exactly once.
+    Published on the minion's topic as [m:<id>\0]["chunk"][payload]:
+    payload is [jid: 20 digits][seq: 8 bytes, big-endian][tag: 16 bytes]
+    [body encrypted], the body being a map {v, jid, seq, parts} encrypted
+    with ChaCha20-Poly1305 (IETF, libsodium) under the copy's key, the
+    nonce made of seq, and jid and seq in the clear as its additional data.
+    The key came inside the sealed, signed cp.recv job (copy.h), so only
+    the master and the minions of that copy can read or make a chunk: a
+    minion that subscribes to another's topic gets bytes it cannot open,
+    and a chunk is taken only as the seq-th of the copy it names, once.
 
       jid    the copy's job
       seq    0, 1, 2, ...: the chunks of one copy in the order sent
@@ -20,16 +22,18 @@
                       while being read): the minion drops it; data is
                       empty
 
-    mc_chunk_decode checks the body strictly; mc_chunk_verify then checks
-    the tag with the key of the copy the jid names. */
+    mc_chunk_jid reads the jid from the clear header, to find the copy's
+    key; mc_chunk_decode then decrypts (failing on any change to the
+    bytes) and decodes the body strictly. */
 #ifndef MC_PROTO_CHUNK_H
 #define MC_PROTO_CHUNK_H
 
 #include "common.h"
 #include "copy.h"
 
-#define MC_KIND_CHUNK    "chunk"
-#define MC_CHUNK_MAC_LEN 16
+#define MC_KIND_CHUNK     "chunk"
+#define MC_CHUNK_HEAD_LEN (MC_JID_LEN + 8)
+#define MC_CHUNK_TAG_LEN  16
 
 #define MC_CP_PARTS_MAX 4096
 
@@ -53,9 +57,7 @@ typedef struct {
 
 typedef struct {
     mc_chunk_fields_t f;
-    /* The tag and the bytes it covers, for mc_chunk_verify. */
-    const unsigned char *mac, *body;
-    size_t body_len;
+    unsigned char *plain; /* the decrypted body, which f points into */
     mc_mp_doc_t doc;
 } mc_chunk_t;
 
@@ -74,13 +76,15 @@ void mc_chunk_fields_done(mc_chunk_fields_t *f);
 /* The data bytes of a chunk's parts, added up. */
 size_t mc_chunk_spec_bytes(const mc_chunk_spec_t *spec);
 
-/* [MAC][body] into sb, tagged with the copy's key. */
+/* The payload into sb, encrypted with the copy's key. */
 void mc_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *spec, const unsigned char key[32]);
-/* buf must outlive the chunk (the tag, the body and data point into it:
-   the data is not copied). */
-int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, mc_err_t *err);
-/* 0 when the tag is right for key, else -1. */
-int mc_chunk_verify(const mc_chunk_t *c, const unsigned char key[32]);
+/* The jid in a payload's clear header: 0, or -1 when it has none. */
+int mc_chunk_jid(const void *buf, size_t len, char jid[MC_JID_LEN + 1]);
+/* Decrypt with the copy's key and decode: 0 with the whole chunk
+   (release with mc_chunk_done), or -1 with err (bytes changed or made
+   without the key, or a body that is not a chunk). */
+int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, const unsigned char key[32],
+                    mc_err_t *err);
 void mc_chunk_done(mc_chunk_t *c);
 
 #endif

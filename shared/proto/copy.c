@@ -1,6 +1,7 @@
 /*  proto/copy - see copy.h. */
 #include "copy.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void mc_cp_manifest_pack(msgpack_packer *pk, const mc_cp_manifest_t *m)
@@ -28,8 +29,12 @@ void mc_cp_manifest_pack(msgpack_packer *pk, const mc_cp_manifest_t *m)
 
 bool mc_cp_name_valid(const char *name, size_t len)
 {
-    if (len == 0 || len > MC_CP_PATH_MAX || memchr(name, '\0', len) || name[0] == '/')
+    if (len == 0 || len > MC_CP_PATH_MAX || name[0] == '/')
         return false;
+    /* No control character: a name is one line of the minion's record. */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
     const char *p = name, *end = name + len;
     while (p <= end) {
         const char *slash = memchr(p, '/', (size_t)(end - p));
@@ -54,6 +59,11 @@ bool mc_cp_dest_valid(const char *dest)
     /* What follows the root is a relative name (a trailing '/' allowed). */
     size_t n = len - 1 - (dest[len - 1] == '/');
     return n > 0 && mc_cp_name_valid(dest + 1, n);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int decode_file(const msgpack_object *o, size_t i, mc_cp_file_t *f, mc_err_t *err)
@@ -127,6 +137,19 @@ int mc_cp_manifest_decode(const msgpack_object *map, const char *key, mc_cp_mani
             goto fail;
         }
     }
+    /* Each name once: a second would replace the first unseen. */
+    const char **names = mc_calloc(m->count, sizeof *names);
+    for (size_t i = 0; i < m->count; i++)
+        names[i] = m->files[i].name;
+    qsort(names, m->count, sizeof *names, name_cmp);
+    for (size_t i = 1; i < m->count; i++) {
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            mc_err_set(err, "copy names '%s' twice", names[i]);
+            free(names);
+            goto fail;
+        }
+    }
+    free(names);
     return 0;
 fail:
     mc_cp_manifest_free(m);

@@ -24,7 +24,8 @@
              directory (then size 0 and an empty hash), hash the file's
              BLAKE2b-256 (crypto_generichash, 32 bytes)
 
-    The decoder checks every name, so that a minion never has to. */
+    The decoder checks every name (no control characters, each once), so
+    that a minion never has to. */
 #ifndef MC_PROTO_COPY_H
 #define MC_PROTO_COPY_H
 
@@ -37,6 +38,9 @@
 #define MC_CP_CHUNK_MAX (1024 * 1024)
 #define MC_CP_HASH_LEN  32
 #define MC_CP_OWNER_MAX 129
+/* The longest a minion waits for a copy's next chunk: a copy holds one of
+   the minion's few copy slots, and a stalled one must give it back. */
+#define MC_CP_TIMEOUT_MAX 3600
 /* The largest file, 1 PiB: a sum of MC_CP_FILES_MAX of them still fits. */
 #define MC_CP_FILE_SIZE_MAX (1ULL << 50)
 

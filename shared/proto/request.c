@@ -344,7 +344,7 @@ static int decode_cp_start(const msgpack_object *m, mc_req_cp_start_t *c, mc_err
     if (decode_target(m, &c->target, err))
         return -1;
     if (mc_cp_manifest_decode(m, "copy", &c->copy, err) == 0) {
-        if (mc_mp_int(m, "timeout", 1, MC_JOB_TIMEOUT_MAX, &c->timeout, err) == 0 &&
+        if (mc_mp_int(m, "timeout", 1, MC_CP_TIMEOUT_MAX, &c->timeout, err) == 0 &&
             mc_mp_str(m, "user", c->user, sizeof c->user, err) == 0)
             return 0;
         mc_cp_manifest_free(&c->copy);

@@ -25,7 +25,8 @@
       key_delete     (the same)
       cp_start       tgt, tgt_type, delimiter, copy (the manifest of
                      copy.h), timeout (seconds a minion waits for the next
-                     chunk before it gives the copy up), user (as publish)
+                     chunk before it gives the copy up, at most
+                     MC_CP_TIMEOUT_MAX), user (as publish)
       cp_chunk       jid, seq, parts: the fields of a chunk (chunk.h),
                      for the master to tag and pass on
                      to the copy's minions; answered only when it cannot
@@ -136,7 +137,7 @@ typedef struct {
 typedef struct {
     mc_req_target_t target;
     mc_cp_manifest_t copy;
-    int64_t timeout;            /* seconds, 1 s to a year */
+    int64_t timeout;            /* seconds, 1 s to MC_CP_TIMEOUT_MAX */
     char user[MC_USER_MAX + 1]; /* as claimed by the client */
 } mc_req_cp_start_t;
 

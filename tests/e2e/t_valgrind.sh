@@ -32,9 +32,9 @@ test_expect_success 'under valgrind: jobs with output, a failure, a timeout, gra
 
 test_expect_success 'under valgrind: mctl cp of a tree, again (unchanged), and a refused destination' '
     mkdir -p tree/sub && head -c 700000 /dev/urandom > tree/sub/big && echo hi > tree/small &&
-    mctl cp -r -L v1,v2 tree "$T/copied" > /dev/null && cmp tree/sub/big copied/tree/sub/big &&
-    mctl cp -r -L v1,v2 tree "$T/copied" | grep -q unchanged &&
-    : > notadir && { st=0; mctl cp v1 tree/small "$T/notadir/x" > /dev/null || st=$?; } && test $st = 1
+    mctl cp --gather-timeout 30 -r -L v1,v2 tree "$T/copied" > /dev/null && cmp tree/sub/big copied/tree/sub/big &&
+    mctl cp --gather-timeout 30 -r -L v1,v2 tree "$T/copied" | grep -q unchanged &&
+    : > notadir && { st=0; mctl cp --gather-timeout 30 v1 tree/small "$T/notadir/x" > /dev/null || st=$?; } && test $st = 1
 '
 
 test_expect_success 'under valgrind: a minion restart and a master restart' '

@@ -1,5 +1,6 @@
 /*  Fuzz target: what a copy (mctl cp) sends, as its receivers decode it:
-    a chunk (the minion: decoded, then checked against a key), a cpack
+    a chunk (the minion: its header and its key's check, and the body's
+    fields as decryption yields them), a cpack
     (the master and mctl) and a manifest (the minion, inside a cp.recv
     job; the master, inside a cp_start request); the first byte picks
     which. */
@@ -18,21 +19,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc;
     switch (data[0] % 3) {
     case 0: {
+        /* A chunk as the minion takes it: the header, then the key's
+           check (which fuzzed bytes do not pass), then the body. */
+        char jid[MC_JID_LEN + 1];
+        if (mc_chunk_jid(data + 1, size - 1, jid) == 0 && !mc_jid_valid(jid, strlen(jid)))
+            abort();
         mc_chunk_t c;
-        rc = mc_chunk_decode(&c, data + 1, size - 1, &err);
-        if (rc == 0) {
-            static const unsigned char key[32] = {1};
-            size_t total = 0;
-            for (size_t i = 0; i < c.f.nparts; i++) {
-                const mc_chunk_part_t *p = &c.f.parts[i];
-                total += p->len;
-                if (p->file >= MC_CP_FILES_MAX || (p->abort && p->len))
-                    abort();
-            }
-            if (c.f.nparts > MC_CP_PARTS_MAX || total > MC_CP_CHUNK_MAX)
-                abort();
-            (void)mc_chunk_verify(&c, key);
+        static const unsigned char key[32] = {1};
+        rc = mc_chunk_decode(&c, data + 1, size - 1, key, &err);
+        if (rc == 0)
             mc_chunk_done(&c);
+        /* And the body's fields as they come out of the decryption. */
+        mc_mp_doc_t doc;
+        if (mc_mp_parse(&doc, data + 1, size - 1, &err) == 0) {
+            mc_chunk_fields_t f;
+            if (mc_chunk_fields_decode(&doc.root, &f, &err) == 0) {
+                size_t total = 0;
+                for (size_t i = 0; i < f.nparts; i++) {
+                    total += f.parts[i].len;
+                    if (f.parts[i].file >= MC_CP_FILES_MAX || (f.parts[i].abort && f.parts[i].len))
+                        abort();
+                }
+                if (f.nparts > MC_CP_PARTS_MAX || total > MC_CP_CHUNK_MAX)
+                    abort();
+                mc_chunk_fields_done(&f);
+            }
+            mc_mp_doc_done(&doc);
         }
         break;
     }

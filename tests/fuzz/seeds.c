@@ -142,6 +142,9 @@ int main(int argc, char **argv)
         mc_chunk_spec_t chunk = {.jid = jid, .seq = 3, .nparts = 2, .parts = parts};
         mc_chunk_pack(&sb, &chunk, key);
         put_sb("copy", "chunk", 0, &sb);
+        mc_proto_header(&pk, 3);
+        mc_chunk_fields_pack(&pk, &chunk);
+        put_sb("copy", "chunk-body", 0, &sb);
         parts[0].abort = true;
         parts[0].len = 0;
         chunk.nparts = 1;

@@ -372,7 +372,8 @@ static void copy_manifest_names(void **state)
     assert_int_equal(decode_manifest("nginx.conf", false, "/etc/nginx/nginx.conf"), 0);
     /* Nothing may climb out of the destination or name it oddly. */
     const char *bad[] = {
-        "../etc/shadow", "a/../../x", "/etc/shadow", "a//b", "a/./b", "a/", "", "."};
+        "../etc/shadow", "a/../../x", "/etc/shadow", "a//b", "a/./b", "a/", "", ".",
+        "a\nb",          "t\tb"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(decode_manifest(bad[i], true, "/srv"), -1);
     assert_int_equal(decode_manifest("a/b", false, "/srv/x"), -1); /* a path, not into */
@@ -382,6 +383,24 @@ static void copy_manifest_names(void **state)
     for (size_t i = 0; i < sizeof bad_dest / sizeof *bad_dest; i++)
         assert_int_equal(decode_manifest("x", true, bad_dest[i]), -1);
     assert_int_equal(decode_manifest("x", true, "/"), 0);
+    /* Each name once. */
+    mc_cp_file_t twice[2] = {{.name = "a", .size = 1}, {.name = "a", .size = 1}};
+    mc_cp_manifest_t m2 = {.dest = "/srv", .into = true, .mode = -1, .count = 2, .files = twice};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    mc_pk_str(&pk, "copy");
+    mc_cp_manifest_pack(&pk, &m2);
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    assert_int_equal(mc_mp_parse(&doc, sb.data, sb.size, &err), 0);
+    mc_cp_manifest_t out;
+    assert_int_equal(mc_cp_manifest_decode(&doc.root, "copy", &out, &err), -1);
+    assert_non_null(strstr(err.msg, "twice"));
+    mc_mp_doc_done(&doc);
+    msgpack_sbuffer_destroy(&sb);
     assert_int_equal(decode_manifest("x", true, "/srv/www/"), 0);
 }
 
@@ -400,7 +419,10 @@ static void copy_chunk_tagged(void **state)
     mc_chunk_pack(&sb, &spec, key);
     mc_chunk_t c;
     mc_err_t err;
-    assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, &err), 0);
+    char jid[MC_JID_LEN + 1];
+    assert_int_equal(mc_chunk_jid(sb.data, sb.size, jid), 0);
+    assert_string_equal(jid, "20261122153012123456");
+    assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, key, &err), 0);
     assert_int_equal(c.f.seq, 7);
     assert_int_equal(c.f.nparts, 2);
     assert_int_equal(c.f.parts[0].file, 3);
@@ -409,26 +431,26 @@ static void copy_chunk_tagged(void **state)
     assert_memory_equal(c.f.parts[0].data, "hello", 5);
     assert_true(c.f.parts[1].abort);
     assert_int_equal(c.f.parts[1].len, 0);
-    assert_int_equal(mc_chunk_verify(&c, key), 0);
-    assert_int_equal(mc_chunk_verify(&c, other), -1);
     mc_chunk_done(&c);
-    /* One changed byte of data, or of the seq, fails the check. */
-    for (size_t at = MC_CHUNK_MAC_LEN; at < sb.size; at++) {
+    /* The data is not there in the clear, for another minion to read. */
+    assert_null(memmem(sb.data, sb.size, "hello", 5));
+    /* Another key opens nothing; one changed byte anywhere, the header
+       included, fails the check. */
+    assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, other, &err), -1);
+    for (size_t at = 0; at < sb.size; at++) {
         sb.data[at] ^= 1;
-        if (mc_chunk_decode(&c, sb.data, sb.size, &err) == 0) {
-            assert_int_equal(mc_chunk_verify(&c, key), -1);
-            mc_chunk_done(&c);
-        }
+        assert_int_equal(mc_chunk_decode(&c, sb.data, sb.size, key, &err), -1);
         sb.data[at] ^= 1;
     }
-    /* A chunk is tagged for its seq: the same body under another seq's
-       key does not verify. */
+    /* A chunk is bound to its seq: the same parts as chunk 8 differ, and
+       a header moved from one to the other fails. */
     msgpack_sbuffer sb8;
     msgpack_sbuffer_init(&sb8);
     spec.seq = 8;
     mc_chunk_pack(&sb8, &spec, key);
-    assert_memory_not_equal(sb.data, sb8.data, MC_CHUNK_MAC_LEN);
-    assert_int_equal(mc_chunk_decode(&c, sb.data, 3, &err), -1);
+    memcpy(sb8.data, sb.data, MC_CHUNK_HEAD_LEN);
+    assert_int_equal(mc_chunk_decode(&c, sb8.data, sb8.size, key, &err), -1);
+    assert_int_equal(mc_chunk_decode(&c, sb.data, 3, key, &err), -1);
     msgpack_sbuffer_destroy(&sb8);
     msgpack_sbuffer_destroy(&sb);
 }

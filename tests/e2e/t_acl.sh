@@ -80,6 +80,10 @@ test_expect_success 'mctl cp: as cp.recv with DEST as its argument, by target an
     refused mctl_alice "may not run cp.recv with these arguments" cp web1 "$src/f" /etc/ &&
     { st=0; as mctl_alice cp web1 "$src/f" /tmp/mctl-acl-cp/../../etc/ 2> err.txt || st=$?; } &&
     test $st = 64 && grep -q "must not hold" err.txt &&
+    refused mctl_alice "may not give copied files the mode 4755" \
+        cp web1 "$src/f" /tmp/mctl-acl-cp/ --mode 4755 &&
+    refused mctl_alice "may not run cp.recv with these arguments" \
+        cp web1 "$src/f" /tmp/mctl-acl-cp/ --owner root &&
     refused mctl_bob "user mctl_bob may not run cp.recv" cp db1 "$src/f" /tmp/mctl-acl-cp/ &&
     test ! -e /etc/f && rm -rf "$src" /tmp/mctl-acl-cp
 '

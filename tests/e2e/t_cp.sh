@@ -106,6 +106,9 @@ test_expect_success 'bad input: a clear message, the right status, nothing sent'
     test $st = 2 && grep -q "No minions matched the target" err.txt &&
     test ! -e dest/nothing &&
     { st=0; mctl cp m3 2> err.txt || st=$?; } && test $st = 64 &&
+    { st=0; mctl m3 cp.recv "$T/dest/" 2> err.txt || st=$?; } &&
+    test $st = 64 && grep -q "cp.recv is run by mctl cp" err.txt &&
+    { st=0; mctl cp -t 7200 m3 small.conf "$T/dest/" 2> err.txt || st=$?; } && test $st = 64 &&
     mctl cp --help | grep -q "Usage: mctl cp"
 '
 

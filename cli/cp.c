@@ -6,14 +6,15 @@
     is skipped, with a warning, as rsync does without -l). The master
     publishes the manifest as a cp.recv job and answers with the minions
     to expect. Each minion answers with the files it already has (a cpack
-    with seq 0); the files some minion lacks are then read again and sent
+    with seq 0); the files some minion lacks are then read again (each must
+    still be as it was when hashed) and sent
     in chunks of up to CHUNK bytes (many small files share one, a large
     one fills many), each one only when every minion still in the
     copy has taken all but a window of the earlier ones (their cpacks say
     how far they are), so that a slow minion slows the copy rather than
-    filling the master's memory. A file that does not read back with its
-    hash (it changed while being read) is sent as an abort: no minion
-    keeps it, and mctl says so.
+    filling the master's memory. A file that changed since it was hashed
+    is sent as an abort (and one whose change slips past mctl fails the
+    minions' check of its hash): no minion keeps it, and mctl says so.
 
     A minion the master could not pass a chunk to, or that takes no chunk
     for the timeout, is out of the copy (it drops what it has) and is
@@ -95,7 +96,8 @@ void cp_usage(FILE *f)
 
 typedef struct {
     mc_cp_manifest_t m;
-    char **paths; /* each entry's path here */
+    char **paths;      /* each entry's path here */
+    struct stat *seen; /* each file as it was when hashed */
     size_t cap;
 } sources_t;
 
@@ -105,6 +107,7 @@ static void add_entry(sources_t *s, const char *name, const char *path, const st
         s->cap = s->cap ? s->cap * 2 : 16;
         s->m.files = mc_realloc(s->m.files, s->cap * sizeof *s->m.files);
         s->paths = mc_realloc(s->paths, s->cap * sizeof *s->paths);
+        s->seen = mc_realloc(s->seen, s->cap * sizeof *s->seen);
     }
     mc_cp_file_t *f = &s->m.files[s->m.count];
     memset(f, 0, sizeof *f);
@@ -120,6 +123,7 @@ static void sources_free(sources_t *s)
     for (size_t i = 0; i < s->m.count; i++)
         free(s->paths[i]);
     free(s->paths);
+    free(s->seen);
     mc_cp_manifest_free(&s->m);
 }
 
@@ -179,8 +183,9 @@ static int walk(sources_t *s, const char *name, const char *path)
     return rc;
 }
 
-/* A file's BLAKE2b-256, read as it is now. */
-static int hash_file(const char *path, uint64_t size, unsigned char out[MC_CP_HASH_LEN])
+/* A file's BLAKE2b-256, read as it is now, and its state then (seen). */
+static int hash_file(const char *path, uint64_t size, unsigned char out[MC_CP_HASH_LEN],
+                     struct stat *seen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -197,6 +202,8 @@ static int hash_file(const char *path, uint64_t size, unsigned char out[MC_CP_HA
         total += (uint64_t)n;
     }
     int e = errno;
+    if (fstat(fd, seen) != 0)
+        memset(seen, 0, sizeof *seen);
     close(fd);
     if (n < 0) {
         fprintf(stderr, "mctl: %s: %s\n", path, strerror(e));
@@ -276,7 +283,7 @@ static int build_manifest(const cli_opts_t *o, sources_t *s, int nsrc, char **sr
         }
         s->m.bytes += f->size;
         if (!f->dir) {
-            int rc = hash_file(s->paths[i], f->size, f->hash);
+            int rc = hash_file(s->paths[i], f->size, f->hash, &s->seen[i]);
             if (rc)
                 return rc;
         }
@@ -539,18 +546,30 @@ static void add_part(copy_t *g, size_t file, uint64_t off, size_t len, bool abor
     g->used += len;
 }
 
-/* Add file i to the chunks: its bytes, checked against the manifest's hash
-   as they are read again; its last part becomes an abort when they
-   differ. Small files share a chunk, a large one fills many. */
+/* Whether the file open on fd is still as it was hashed: the same file,
+   size, modification and change times (a write changes the change time,
+   which no one can set back). */
+static bool unchanged(int fd, const struct stat *seen)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == seen->st_dev && st.st_ino == seen->st_ino &&
+           st.st_size == seen->st_size && st.st_mtim.tv_sec == seen->st_mtim.tv_sec &&
+           st.st_mtim.tv_nsec == seen->st_mtim.tv_nsec &&
+           st.st_ctim.tv_sec == seen->st_ctim.tv_sec && st.st_ctim.tv_nsec == seen->st_ctim.tv_nsec;
+}
+
+/* Add file i to the chunks: its bytes as they are read again. A file
+   that is not as it was when hashed, before its first part or its last,
+   gets an abort as its last part (and a change that slips past this is
+   caught by each minion's check of the hash). Small files share a chunk,
+   a large one fills many. */
 static int send_file(copy_t *g, const sources_t *s, size_t i)
 {
     const mc_cp_file_t *f = &s->m.files[i];
     int fd = open(s->paths[i], O_RDONLY | O_CLOEXEC);
     int open_errno = errno;
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, MC_CP_HASH_LEN);
     uint64_t off = 0;
-    bool bad = fd < 0;
+    bool bad = fd < 0 || !unchanged(fd, &s->seen[i]);
     while (!bad && off < f->size) {
         uint64_t left = f->size - off;
         long room = make_room(g, s, left < CHUNK ? (size_t)left : CHUNK);
@@ -566,18 +585,9 @@ static int send_file(copy_t *g, const sources_t *s, size_t i)
                 break;
             got += (size_t)n;
         }
-        if (got < want) {
+        if (got < want || (off + got == f->size && !unchanged(fd, &s->seen[i]))) {
             bad = true;
             break;
-        }
-        crypto_generichash_update(&h, at, got);
-        if (off + got == f->size) {
-            unsigned char sum[MC_CP_HASH_LEN];
-            crypto_generichash_final(&h, sum, sizeof sum);
-            if (memcmp(sum, f->hash, sizeof sum) != 0) {
-                bad = true;
-                break;
-            }
         }
         add_part(g, i, off, got, false);
         off += got;

@@ -62,6 +62,8 @@ struct _receive_t {
     xfer_t *head;
     int count;
     mc_log_limit_t stray_log;
+    unsigned char *scratch; /* where chunks are decrypted, reused */
+    size_t scratch_len;
 };
 
 /* ---- records of temporary files ------------------------------------------ */
@@ -774,7 +776,12 @@ void receive_chunk(receive_t *self, const void *buf, size_t len)
                        jid);
         return;
     }
-    if (mc_chunk_decode(&c, buf, len, x->key, &err) != 0) {
+    if (len > self->scratch_len) {
+        free(self->scratch);
+        self->scratch = mc_malloc(len);
+        self->scratch_len = len;
+    }
+    if (mc_chunk_decode_into(&c, buf, len, x->key, self->scratch, &err) != 0) {
         char why[600];
         snprintf(why, sizeof why, "%s; the copy was stopped", err.msg);
         abandon(self, x, why);
@@ -862,6 +869,7 @@ void receive_destroy(receive_t **pself)
     }
     free(self->id);
     free(self->state_dir);
+    free(self->scratch);
     free(self);
     *pself = NULL;
 }

@@ -128,6 +128,18 @@ int mc_chunk_jid(const void *buf, size_t len, char jid[MC_JID_LEN + 1])
 int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, const unsigned char key[32],
                     mc_err_t *err)
 {
+    unsigned char *plain = mc_malloc(len + 1);
+    int rc = mc_chunk_decode_into(c, buf, len, key, plain, err);
+    if (rc == 0)
+        c->own_plain = true;
+    else
+        free(plain);
+    return rc;
+}
+
+int mc_chunk_decode_into(mc_chunk_t *c, const void *buf, size_t len, const unsigned char key[32],
+                         unsigned char *plain, mc_err_t *err)
+{
     memset(c, 0, sizeof *c);
     char jid[MC_JID_LEN + 1];
     if (mc_chunk_jid(buf, len, jid) != 0) {
@@ -139,7 +151,7 @@ int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, const unsigned c
     size_t body_len = len - MC_CHUNK_HEAD_LEN - MC_CHUNK_TAG_LEN;
     unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
     nonce_of(nonce, head);
-    c->plain = mc_malloc(body_len + 1);
+    c->plain = plain;
     if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
             c->plain, NULL, body, body_len, tag, head, MC_CHUNK_HEAD_LEN, nonce, key) != 0) {
         mc_err_set(err, "a chunk failed its authentication check");
@@ -161,7 +173,6 @@ int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, const unsigned c
     }
     return 0;
 fail:
-    free(c->plain);
     c->plain = NULL;
     return -1;
 }
@@ -170,6 +181,7 @@ void mc_chunk_done(mc_chunk_t *c)
 {
     mc_chunk_fields_done(&c->f);
     mc_proto_doc_done(&c->doc);
-    free(c->plain);
+    if (c->own_plain)
+        free(c->plain);
     memset(c, 0, sizeof *c);
 }

@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
     mc_chunk_fields_t f;
     unsigned char *plain; /* the decrypted body, which f points into */
+    bool own_plain;       /* plain is the chunk's to free */
     mc_mp_doc_t doc;
 } mc_chunk_t;
 
@@ -85,6 +86,10 @@ int mc_chunk_jid(const void *buf, size_t len, char jid[MC_JID_LEN + 1]);
    without the key, or a body that is not a chunk). */
 int mc_chunk_decode(mc_chunk_t *c, const void *buf, size_t len, const unsigned char key[32],
                     mc_err_t *err);
+/* The same, decrypting into plain (room for len bytes, kept by the caller
+   and alive as long as the chunk): no allocation for each chunk. */
+int mc_chunk_decode_into(mc_chunk_t *c, const void *buf, size_t len, const unsigned char key[32],
+                         unsigned char *plain, mc_err_t *err);
 void mc_chunk_done(mc_chunk_t *c);
 
 #endif

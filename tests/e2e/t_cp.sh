@@ -143,6 +143,12 @@ test_expect_success 'a source that changes while being read is refused by checks
     test ! -e dest/huge.bin && no_temp_files dest
 '
 
+test_expect_success 'data that does not match the hash in the manifest never lands: the minion checks it' '
+    "$BIN/mctl-test-rogue" cpbad "$T/run/master/master.ipc" m3 "$T/dest/" > bad.txt &&
+    cat bad.txt && grep -q "checksum mismatch" bad.txt &&
+    test ! -e dest/bad.txt && no_temp_files dest
+'
+
 test_expect_success 'only the mctl that started a copy can feed it: another connection is refused' '
     cp_in_background m3 huge.bin "$T/dest/fed.bin" &&
     stop_when_temp $bg &&

@@ -33,6 +33,11 @@
       lie SOCKET TARGET FUN USER
           as a client of the master's socket, publish FUN to TARGET with a
           request that names USER as the one asking; prints the jid
+      cpbad SOCKET TARGET DEST
+          as a client of the master's socket, start a copy of one file
+          to DEST on TARGET whose manifest says "hello" but send "HELLO"
+          (what a source changed past mctl's notice would give); prints
+          the minion's return
       cpinject SOCKET JID
           as another client of the master's socket, send a chunk of data
           into the copy JID (someone else's); when the master names the
@@ -48,6 +53,7 @@
 
 #include "client.h"
 #include "jid.h"
+#include "json.h"
 #include "keys.h"
 #include "proto/proto.h"
 
@@ -574,6 +580,60 @@ static int cpinject(char **a)
     return 0;
 }
 
+static int cpbad(char **a)
+{
+    zsock_t *c = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(c, 0);
+    zsock_set_rcvtimeo(c, 10000);
+    if (zsock_connect(c, "ipc://%s", a[0]) != 0)
+        die("cannot connect");
+    mc_cp_file_t file = {.name = "bad.txt", .size = 5, .mode = 0644};
+    crypto_generichash(file.hash, sizeof file.hash, (const unsigned char *)"hello", 5, NULL, 0);
+    mc_cp_manifest_t m = {.dest = a[2], .into = true, .mode = -1, .count = 1, .files = &file};
+    mc_req_target_spec_t t = {a[1], "glob", 0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_cp_start_pack(&sb, &t, &m, 10, "rogue");
+    zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
+    msgpack_sbuffer_clear(&sb);
+    char jid[MC_JID_LEN + 1] = "";
+    bool sent = false;
+    for (zmsg_t *msg; (msg = zmsg_recv(c)); zmsg_destroy(&msg)) {
+        char *kind = zframe_strdup(zmsg_first(msg));
+        zframe_t *body = zmsg_last(msg);
+        mc_err_t err;
+        if (strcmp(kind, MC_KIND_REPLY) == 0) {
+            mc_reply_targets_t r;
+            if (mc_reply_publish_decode(&r, zframe_data(body), zframe_size(body), &err) != 0 ||
+                !r.jid[0])
+                die("copy refused");
+            snprintf(jid, sizeof jid, "%s", r.jid);
+            mc_reply_targets_done(&r);
+        } else if (strcmp(kind, MC_KIND_CPACK) == 0 && !sent && jid[0]) {
+            mc_chunk_part_t part = {.data = (const unsigned char *)"HELLO", .len = 5};
+            mc_chunk_spec_t chunk = {.jid = jid, .seq = 0, .nparts = 1, .parts = &part};
+            mc_request_cp_chunk_pack(&sb, &chunk);
+            zmq_send(zsock_resolve(c), sb.data, sb.size, 0);
+            msgpack_sbuffer_clear(&sb);
+            sent = true;
+        } else if (strcmp(kind, MC_KIND_RETURN) == 0) {
+            mc_ret_t ret;
+            if (mc_ret_decode(&ret, zframe_data(body), zframe_size(body), &err) != 0)
+                die("bad return");
+            mc_json_value(stdout, ret.ret, 0);
+            printf("\n");
+            mc_ret_done(&ret);
+            free(kind);
+            zmsg_destroy(&msg);
+            break;
+        }
+        free(kind);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    zsock_destroy(&c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     zsys_init();
@@ -592,6 +652,8 @@ int main(int argc, char **argv)
         return register_many(argv + 2);
     if (argc == 4 && strcmp(argv[1], "preseed") == 0)
         return preseed(argv + 2);
+    if (argc == 5 && strcmp(argv[1], "cpbad") == 0)
+        return cpbad(argv + 2);
     if (argc == 4 && strcmp(argv[1], "cpinject") == 0)
         return cpinject(argv + 2);
     if (argc == 6 && strcmp(argv[1], "lie") == 0)

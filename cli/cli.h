@@ -46,6 +46,9 @@ int cli_common_option(cli_opts_t *o, int c, const char *arg);
 
 /* A "Usage:" message for a wrong command line; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a subcommand: "mctl SUB: ..." and its own --help. */
+int cli_sub_usage_error(const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun, int argc,
             char **argv);

@@ -657,28 +657,29 @@ static void run_copy(copy_t *g, const sources_t *s)
 int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv)
 {
     if (argc < 3)
-        return cli_usage_error("cp: expected TARGET SOURCE... DEST");
+        return cli_sub_usage_error("cp", "expected TARGET SOURCE... DEST");
     if (o->async)
-        return cli_usage_error("cp: --async is not an option of mctl cp");
+        return cli_sub_usage_error("cp", "--async is not an option of mctl cp");
     if (o->timeout > MC_CP_TIMEOUT_MAX)
-        return cli_usage_error("cp: --timeout is at most %d seconds for a copy (how long a minion "
-                               "waits for more data)",
-                               MC_CP_TIMEOUT_MAX);
+        return cli_sub_usage_error("cp",
+                                   "--timeout is at most %d seconds for a copy (how long a minion "
+                                   "waits for more data)",
+                                   MC_CP_TIMEOUT_MAX);
     target->tgt = argv[0];
     const char *dest = argv[argc - 1];
     if (dest[0] != '/')
-        return cli_usage_error("cp: DEST must be an absolute path, got '%s'", dest);
+        return cli_sub_usage_error("cp", "DEST must be an absolute path, got '%s'", dest);
     if (strlen(dest) > MC_CP_PATH_MAX)
-        return cli_usage_error("cp: DEST is longer than %d bytes", MC_CP_PATH_MAX);
+        return cli_sub_usage_error("cp", "DEST is longer than %d bytes", MC_CP_PATH_MAX);
     if (!mc_cp_dest_valid(dest))
-        return cli_usage_error("cp: DEST must not hold '.', '..' or '//', got '%s'", dest);
+        return cli_sub_usage_error("cp", "DEST must not hold '.', '..' or '//', got '%s'", dest);
     mc_err_t err;
     mc_target_t *check = NULL;
     bool groups = strcmp(target->tgt_type, "nodegroup") == 0 ||
                   (strcmp(target->tgt_type, "compound") == 0 && strstr(target->tgt, "N@"));
     if (!groups &&
         !(check = mc_target_compile(target->tgt, target->tgt_type, target->delimiter, &err)))
-        return cli_usage_error("%s", err.msg);
+        return cli_sub_usage_error("cp", "%s", err.msg);
     mc_target_destroy(&check);
 
     sources_t s = {0};

@@ -87,13 +87,29 @@ static void usage(FILE *f)
                "  mctl '*' sys.doc cmd.run\n");
 }
 
+static int usage_error(const char *sub, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "mctl: %s%s", sub ? sub : "", sub ? ": " : "");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'mctl%s%s --help' for more information.\n", sub ? " " : "",
+            sub ? sub : "");
+    return EXIT_USAGE;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\nTry 'mctl --help' for more information.\n", stderr);
+    usage_error(NULL, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_sub_usage_error(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    usage_error(sub, fmt, ap);
     va_end(ap);
     return EXIT_USAGE;
 }

@@ -583,21 +583,25 @@ static int make_root(xfer_t *x, char *why, size_t cap)
     *slash = '\0';
     int parent = open(path[0] ? path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = -1;
+    bool made = false;
     if (parent < 0) {
         snprintf(why, cap, "%s: %s", path[0] ? path : "/", strerror(errno));
-    } else if (mkdirat(parent, leaf, 0700) != 0) {
+    } else if ((made = mkdirat(parent, leaf, 0700) == 0) == false && errno != EEXIST) {
         snprintf(why, cap, "%s: cannot create it: %s", x->m.dest, strerror(errno));
-    } else if ((x->root = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
-               0) {
-        snprintf(why, cap, "%s: %s", x->m.dest, not_dir_why(parent, leaf, errno));
     } else {
-        /* 0755 whatever the minion's umask, as mkdir -p would. */
-        if (fchmod(x->root, 0755) != 0)
-            mc_warn("copy %s: chmod %s: %s", x->jid, x->m.dest, strerror(errno));
-        if (x->chown && fchown(x->root, x->uid, x->gid) != 0)
-            mc_warn("copy %s: chown %s: %s", x->jid, x->m.dest, strerror(errno));
-        x->root_path = mc_strdup(x->m.dest);
-        rc = 0;
+        /* Made here, or by someone else meanwhile (then left as it is). */
+        x->root = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (x->root < 0) {
+            snprintf(why, cap, "%s: %s", x->m.dest, not_dir_why(parent, leaf, errno));
+        } else {
+            /* 0755 whatever the minion's umask, as mkdir -p would. */
+            if (made && fchmod(x->root, 0755) != 0)
+                mc_warn("copy %s: chmod %s: %s", x->jid, x->m.dest, strerror(errno));
+            if (made && x->chown && fchown(x->root, x->uid, x->gid) != 0)
+                mc_warn("copy %s: chown %s: %s", x->jid, x->m.dest, strerror(errno));
+            x->root_path = mc_strdup(x->m.dest);
+            rc = 0;
+        }
     }
     if (parent >= 0)
         close(parent);

@@ -34,13 +34,16 @@ static void tell_owner(master_t *self, zframe_t *route, const char *jid, const c
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* An object tree for an sbuffer's bytes (a map), kept in doc. */
-static const msgpack_object *as_object(msgpack_sbuffer *sb, mc_mp_doc_t *doc)
+/* An object tree over an sbuffer's bytes (a map packed just now), in
+   doc; NULL with the client told why when it cannot be read back. */
+static const msgpack_object *as_object(master_t *self, zframe_t *route, msgpack_sbuffer *sb,
+                                       mc_mp_doc_t *doc)
 {
     mc_err_t err;
-    if (mc_mp_parse(doc, sb->data, sb->size, &err) != 0)
-        abort(); /* packed just now: cannot fail */
-    return &doc->root;
+    if (mc_mp_parse_view(doc, sb->data, sb->size, &err) == 0)
+        return &doc->root;
+    clients_reply_error(self, route, "the copy cannot be sent: %s", err.msg);
+    return NULL;
 }
 
 void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
@@ -85,12 +88,13 @@ void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const 
     }
     if (c->copy.owner[0])
         mc_pk_kv_str(&pk, "owner", c->copy.owner);
-    mc_mp_doc_t rec_doc, sent_doc;
-    const msgpack_object *rec = as_object(&rec_sb, &rec_doc);
-    const msgpack_object *arg = mc_mp_get(rec, "arg"), *rec_kwarg = mc_mp_get(rec, "kwarg");
-    const msgpack_object *acl_kwarg = mc_mp_get(rec, "acl");
+    mc_mp_doc_t rec_doc = {0}, sent_doc;
+    const msgpack_object *rec = as_object(self, route, &rec_sb, &rec_doc);
+    const msgpack_object *arg = rec ? mc_mp_get(rec, "arg") : NULL;
+    const msgpack_object *rec_kwarg = rec ? mc_mp_get(rec, "kwarg") : NULL;
+    const msgpack_object *acl_kwarg = rec ? mc_mp_get(rec, "acl") : NULL;
 
-    if (publish_allowed(self, route, who, &r, ids, "cp.recv", arg, acl_kwarg)) {
+    if (rec && publish_allowed(self, route, who, &r, ids, "cp.recv", arg, acl_kwarg)) {
         job_copy_t *copy = mc_calloc(1, sizeof *copy);
         randombytes_buf(copy->key, sizeof copy->key);
         copy->owner = zframe_dup(route);
@@ -105,19 +109,24 @@ void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const 
         mc_cp_manifest_pack(&pk, &c->copy);
         mc_pk_str(&pk, "key");
         mc_pk_bin(&pk, copy->key, sizeof copy->key);
-        const msgpack_object *kwarg = as_object(&sent_sb, &sent_doc);
-        publish_job_t pj = {.fun = "cp.recv",
-                            .arg = arg,
-                            .kwarg = kwarg,
-                            .rec_arg = arg,
-                            .rec_kwarg = rec_kwarg,
-                            .timeout = c->timeout,
-                            .copy = copy};
-        publish_send(self, route, who, &r, ids, &pj);
+        const msgpack_object *kwarg = as_object(self, route, &sent_sb, &sent_doc);
+        if (kwarg) {
+            publish_job_t pj = {.fun = "cp.recv",
+                                .arg = arg,
+                                .kwarg = kwarg,
+                                .rec_arg = arg,
+                                .rec_kwarg = rec_kwarg,
+                                .timeout = c->timeout,
+                                .copy = copy};
+            publish_send(self, route, who, &r, ids, &pj);
+            mc_mp_doc_done(&sent_doc);
+        } else {
+            job_copy_free(copy);
+        }
         sodium_memzero(sent_sb.data, sent_sb.size);
-        mc_mp_doc_done(&sent_doc);
     }
-    mc_mp_doc_done(&rec_doc);
+    if (rec)
+        mc_mp_doc_done(&rec_doc);
     msgpack_sbuffer_destroy(&rec_sb);
     msgpack_sbuffer_destroy(&sent_sb);
     free(ids);

@@ -313,7 +313,7 @@ static void run_control(agent_t *self, const mc_job_t *job)
         if (!target[0]) {
             mc_pk_str(&pk, "jobs.kill: give the job id to kill");
             retcode = 1;
-        } else if (pool_kill(self->pool, target)) {
+        } else if (pool_kill(self->pool, target) || receive_kill(self->receive, target)) {
             mc_info("job %s: killing job %s on request", job->jid, target);
             char msg[80];
             snprintf(msg, sizeof msg, "Signal sent to job %s", target);

@@ -837,6 +837,14 @@ void receive_check(receive_t *self, int64_t now_ms)
     }
 }
 
+bool receive_kill(receive_t *self, const char *jid)
+{
+    xfer_t *x = find(self, jid);
+    if (x)
+        abandon(self, x, "the copy was stopped on request (jobs.kill)");
+    return x != NULL;
+}
+
 void receive_abandon(receive_t *self, const char *why)
 {
     while (self->head)

@@ -56,6 +56,8 @@ void receive_chunk(receive_t *self, const void *buf, size_t len);
 void receive_check(receive_t *self, int64_t now_ms);
 /* Milliseconds until receive_check has something to say (-1: nothing). */
 long receive_due(receive_t *self, int64_t now_ms);
+/* End the copy jid (jobs.kill): false when it is not in progress. */
+bool receive_kill(receive_t *self, const char *jid);
 /* End every copy in progress, each file not yet written failing with why
    (the minion is stopping). */
 void receive_abandon(receive_t *self, const char *why);

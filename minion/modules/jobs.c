@@ -12,7 +12,8 @@ static const mc_function_t functions[] = {
      0},
     {"kill", mc_call_answered_by_main,
      "Stop the running job JID: its process group gets SIGTERM, then SIGKILL, and\n"
-     "its return says it was killed. `mctl jobs kill JID` sends this to the job's\n"
+     "its return says it was killed (a copy in progress, mctl cp, is ended and\n"
+     "leaves nothing partial). `mctl jobs kill JID` sends this to the job's\n"
      "minions.\n\n"
      "    mctl web1 jobs.kill 20261122153012123456",
      0},

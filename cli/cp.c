@@ -299,7 +299,7 @@ typedef struct {
     char jid[MC_JID_LEN + 1];
     result_t *e;
     size_t n, done;
-    int64_t *acked;      /* per minion: chunks taken; -1 until its first cpack */
+    int64_t *acked;      /* per minion: chunks taken, as its cpacks say */
     bool *have_seen;     /* per minion: its first cpack came */
     unsigned char *need; /* per file: some minion lacks it */
     int64_t *cum;        /* bytes sent up to and with chunk i */
@@ -316,12 +316,16 @@ typedef struct {
     mc_chunk_part_t *parts;
 } copy_t;
 
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const result_t *)a)->id, ((const result_t *)b)->id);
+}
+
+/* A minion's entry (the entries are sorted by id). */
 static result_t *find(copy_t *g, const char *id)
 {
-    for (size_t i = 0; i < g->n; i++)
-        if (strcmp(g->e[i].id, id) == 0)
-            return &g->e[i];
-    return NULL;
+    result_t key = {.id = (char *)id};
+    return bsearch(&key, g->e, g->n, sizeof *g->e, entry_cmp);
 }
 
 static bool active(const result_t *x)
@@ -738,6 +742,7 @@ int cmd_cp(const cli_opts_t *o, client_target_t *target, int argc, char **argv)
         g.e[i].state = WAITING;
         g.e[i].started_ms = mc_mono_ms();
     }
+    qsort(g.e, g.n, sizeof *g.e, entry_cmp);
     for (size_t k = 0; k < reply.unsent.count; k++) {
         result_t *x = find(&g, reply.unsent.items[k]);
         if (x)

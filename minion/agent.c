@@ -304,7 +304,9 @@ static void run_control(agent_t *self, const mc_job_t *job)
     msgpack_packer_init(&pk, &value, msgpack_sbuffer_write);
     int retcode = 0;
     if (strcmp(job->fun, "jobs.running") == 0) {
+        msgpack_pack_array(&pk, (size_t)(pool_busy(self->pool) + receive_active(self->receive)));
         pool_pack_running(self->pool, &pk);
+        receive_pack_running(self->receive, &pk);
     } else {
         const msgpack_object *a = job->arg->via.array.size ? &job->arg->via.array.ptr[0] : NULL;
         char target[MC_JID_LEN + 1] = "";

@@ -368,7 +368,6 @@ void pool_cancel_running(pool_t *self)
 
 void pool_pack_running(pool_t *self, msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, (size_t)pool_busy(self));
     for (int i = 0; i < self->count; i++) {
         worker_t *w = &self->workers[i];
         if (!w->busy)

@@ -45,7 +45,8 @@ bool pool_kill(pool_t *self, const char *jid);
 void pool_drop_queued(pool_t *self, const char *why);
 /* Cancel every running job (their returns say they were killed). */
 void pool_cancel_running(pool_t *self);
-/* Pack an array of {jid, fun, pid, started} for the running jobs. */
+/* Pack a {jid, fun, pid, started} for each running job (pool_busy of
+   them: the caller packs the array around them). */
 void pool_pack_running(pool_t *self, msgpack_packer *pk);
 int pool_queued(pool_t *self);
 

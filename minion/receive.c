@@ -864,6 +864,17 @@ long receive_due(receive_t *self, int64_t now_ms)
     return due;
 }
 
+void receive_pack_running(receive_t *self, msgpack_packer *pk)
+{
+    for (xfer_t *x = self->head; x; x = x->next) {
+        msgpack_pack_map(pk, 4);
+        mc_pk_kv_str(pk, "jid", x->jid);
+        mc_pk_kv_str(pk, "fun", x->fun);
+        mc_pk_kv_int(pk, "pid", x->pid);
+        mc_pk_kv_int(pk, "started", x->started_us);
+    }
+}
+
 int receive_active(receive_t *self)
 {
     return self->count;

@@ -61,6 +61,9 @@ bool receive_kill(receive_t *self, const char *jid);
 /* End every copy in progress, each file not yet written failing with why
    (the minion is stopping). */
 void receive_abandon(receive_t *self, const char *why);
+/* Pack a {jid, fun, pid, started} for each copy in progress
+   (receive_active of them), as jobs.running lists jobs. */
+void receive_pack_running(receive_t *self, msgpack_packer *pk);
 /* How many copies are in progress. */
 int receive_active(receive_t *self);
 

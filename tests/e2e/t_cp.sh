@@ -159,10 +159,12 @@ test_expect_success 'only the mctl that started a copy can feed it: another conn
     cmp huge.bin dest/fed.bin && rm -f dest/fed.bin
 '
 
-test_expect_success 'mctl jobs kill stops a copy: its return says so, nothing lands' '
+test_expect_success 'jobs.running lists a copy and mctl jobs kill stops it: its return says so, nothing lands' '
     cp_in_background m3 huge.bin "$T/dest/stopped.bin" &&
     stop_when_temp $bg &&
     jid=$(find dest -name ".mctl-cp.*" | sed -n "s/.*\.mctl-cp\.\([0-9]\{20\}\)\..*/\1/p" | head -n 1) &&
+    mctl m3 jobs.running --out json > running.json && grep -q "$jid" running.json &&
+    grep -q cp.recv running.json &&
     mctl jobs kill "$jid" > kill.txt && cat kill.txt &&
     kill -CONT $bg && { st=0; wait $bg || st=$?; } &&
     test $st = 1 && grep -q "stopped on request" bg.out &&

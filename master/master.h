@@ -1,9 +1,10 @@
 /*  master - the master daemon's state, shared by the files that handle its
     sockets: server.c (the loop, set-up, signals), clients.c (the client
     API on SOCK_DIR/master.ipc), publish.c (signing, sealing and
-    publishing jobs, and confirming stored returns) and minions.c (what
-    minions send: registration, subscriptions, returns, acks, heartbeats,
-    grains). Everything here is touched from the one loop only, so there
+    publishing jobs, and confirming stored returns), copy.c (mctl cp: the
+    copy's job, its chunks and progress) and minions.c (what minions send:
+    registration, subscriptions, returns, acks, heartbeats, grains, copy
+    progress). Everything here is touched from the one loop only, so there
     are no locks. */
 #ifndef MC_MASTER_H
 #define MC_MASTER_H

@@ -17,7 +17,9 @@
     signing key), the replay check (a jid we already ran, or a timestamp
     outside job_max_age), and the target (the job's expression must match
     this minion). Then the master gets an ack at once and, later, the
-    return.
+    return. A copy (cp.recv, from mctl cp) passes the same gates and is
+    then taken here, with the chunks that follow it on the same topic
+    (receive.c): writing files is plumbing, like the spool.
 
     Messages go out without blocking. Returns wait in the spool until the
     master says it stored them; grains wait in an outbox while the master is

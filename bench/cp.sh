@@ -47,6 +47,10 @@ DEST=/tmp/mctl-bench-cp-dest
 PIDS=()
 cleanup() {
     [ ${#PIDS[@]} -eq 0 ] || kill "${PIDS[@]}" 2>/dev/null || true
+    # Each host's sshd runs on in its namespace (and keeps its tmpfs) until
+    # it is stopped by its pidfile.
+    local f
+    for f in "$W"/sshd_*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
     wait 2>/dev/null || true
     rm -rf "$W"
 }

@@ -18,8 +18,12 @@ test_expect_success 'set-up: a master and one accepted minion' '
 
 test_expect_success 'mctl-master -d returns once the master answers, 0' '
     mkdir -p "$T/d1" &&
+    d1=$((PUB_PORT + 10)) &&
+    while ss -Hltn | awk "{print \$4}" | grep -qE ":($d1|$((d1 + 1))|$((d1 + 2)))\$"; do
+        d1=$((d1 + 3))
+    done &&
     printf "interface: 127.0.0.1\npublish_port: %s\nret_port: %s\nauth_port: %s\npki_dir: %s\ncachedir: %s\nsock_dir: %s\npidfile: %s\naudit_log: %s\nlog_file: %s\n" \
-        $((PUB_PORT + 10)) $((RET_PORT + 10)) $((AUTH_PORT + 10)) "$T/d1/pki" "$T/d1/cache" \
+        "$d1" $((d1 + 1)) $((d1 + 2)) "$T/d1/pki" "$T/d1/cache" \
         "$T/d1/run" "$T/d1/master.pid" "$T/d1/audit.log" "$T/d1/new/logs/master.log" > "$T/d1/master" &&
     "$BIN/mctl-master" -c "$T/d1" -d &&
     test -S "$T/d1/run/master.ipc" &&

@@ -73,7 +73,8 @@ void cp_usage(FILE *f)
                "                         minion's user)\n"
                "      --progress         show the bytes sent and the rate (default on a terminal)\n"
                "  -t, --timeout SECONDS  a minion that takes no data for this long is out of\n"
-               "                         the copy and drops what it has (default 30)\n"
+               "                         the copy and drops what it has (default 30, at most\n"
+               "                         3600)\n"
                "      --gather-timeout S how long a minion has to answer the start (default 5)\n"
                "      --out FORMAT       txt, json or yaml; --static, --summary, --hide-timeout\n"
                "                         and --no-color as for a job\n"
@@ -636,6 +637,7 @@ static void run_copy(copy_t *g, const sources_t *s)
         if (g->need[i])
             g->total_bytes += (int64_t)s->m.files[i].size;
     g->started_ms = g->progress_ms = mc_mono_ms();
+    progress_draw(g);
     size_t f = 0;
     while (f < s->m.count && any_active(g) && (!g->need[f] || send_file(g, s, f) == 0))
         f++;

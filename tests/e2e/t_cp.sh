@@ -46,6 +46,8 @@ test_expect_success 'one file to two minions: whole, with its mode, reported wri
     cmp big.bin dest/big.bin && on m1 cmp "$T/big.bin" "$T/dest/big.bin" &&
     test "$(stat -c %a dest/big.bin)" = 640 &&
     test "$(on m1 stat -c %a "$T/dest/big.bin")" = 640 &&
+    mctl cp --progress m3 big.bin "$T/dest/shown.bin" > /dev/null 2> progress.txt &&
+    grep -q "cp: .*/2.9 MiB to 1 minion" progress.txt && rm -f dest/shown.bin &&
     no_temp_files dest && ! on m1 find "$T/dest" -name ".mctl-cp.*" | grep -q .
 '
 

@@ -43,6 +43,10 @@ typedef struct {
         "timeout", required_argument, NULL, 't'                                                    \
     }
 int cli_common_option(cli_opts_t *o, int c, const char *arg);
+/* For the default of a subcommand's option switch: 0 when getopt found
+   a common option (taken), else EXIT_USAGE, with the subcommand's usage
+   on stderr when the option is none of them. */
+int cli_common_or_usage(cli_opts_t *o, int c, const char *arg, void (*usage)(FILE *));
 
 /* A "Usage:" message for a wrong command line; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

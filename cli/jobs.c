@@ -361,15 +361,10 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         case 'h':
             jobs_usage(stdout);
             return EXIT_OK;
-        default: {
-            int common = cli_common_option(&o, c, optarg);
-            if (common == 0)
-                break;
-            if (common < 0)
+        default:
+            if (cli_common_or_usage(&o, c, optarg, jobs_usage) != 0)
                 return EXIT_USAGE;
-            jobs_usage(stderr);
-            return EXIT_USAGE;
-        }
+            break;
         }
     }
     int rest = argc - optind;

@@ -267,15 +267,10 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
         case 'h':
             key_usage(stdout);
             return EXIT_OK;
-        default: {
-            int common = cli_common_option(&o, c, optarg);
-            if (common == 0)
-                break;
-            if (common < 0)
+        default:
+            if (cli_common_or_usage(&o, c, optarg, key_usage) != 0)
                 return EXIT_USAGE;
-            key_usage(stderr);
-            return EXIT_USAGE;
-        }
+            break;
         }
     }
     int n = argc - optind;

@@ -137,6 +137,16 @@ int cli_common_option(cli_opts_t *o, int c, const char *arg)
     return 1;
 }
 
+int cli_common_or_usage(cli_opts_t *o, int c, const char *arg, void (*sub_usage)(FILE *))
+{
+    int common = cli_common_option(o, c, arg);
+    if (common == 0)
+        return 0;
+    if (common > 0)
+        sub_usage(stderr);
+    return EXIT_USAGE;
+}
+
 static const struct option global_opts[] = {
     {"timeout", required_argument, NULL, 't'},
     {"gather-timeout", required_argument, NULL, 'g'},

@@ -19,6 +19,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -130,17 +131,26 @@ static int await_handshake(client_t *c, mc_err_t *err)
     }
 }
 
-/* Make the context, the DEALER and its monitor, and connect. */
+/* Make the context (unless the caller lends one), the DEALER and its
+   monitor, and connect. */
 static int connect_master(client_t *c, mc_err_t *err)
 {
-    c->ctx = zmq_ctx_new();
     if (!c->ctx) {
-        mc_err_set(err, "cannot start ZeroMQ: %s", zmq_strerror(errno));
-        return -1;
+        c->ctx = zmq_ctx_new();
+        if (!c->ctx) {
+            mc_err_set(err, "cannot start ZeroMQ: %s", zmq_strerror(errno));
+            return -1;
+        }
+        c->own_ctx = true;
+        zmq_ctx_set(c->ctx, ZMQ_IO_THREADS, 1);
+        zmq_ctx_set(c->ctx, ZMQ_MAX_SOCKETS, 4);
+        zmq_ctx_set(c->ctx, ZMQ_BLOCKY, 0);
     }
-    zmq_ctx_set(c->ctx, ZMQ_IO_THREADS, 1);
-    zmq_ctx_set(c->ctx, ZMQ_MAX_SOCKETS, 4);
-    zmq_ctx_set(c->ctx, ZMQ_BLOCKY, 0);
+    /* Each connection's monitor has a name of its own in the context. */
+    static atomic_ulong monitors;
+    char monitor_ep[64];
+    snprintf(monitor_ep, sizeof monitor_ep, "%s-%lu", CLIENT_MONITOR_ENDPOINT,
+             atomic_fetch_add(&monitors, 1));
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     if (!c->sock) {
         mc_err_set(err, "cannot make a ZeroMQ socket: %s", zmq_strerror(errno));
@@ -155,12 +165,11 @@ static int connect_master(client_t *c, mc_err_t *err)
     int64_t max = MC_MAX_RETURN_MSG + 1024;
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
     if (zmq_socket_monitor(
-            c->sock, CLIENT_MONITOR_ENDPOINT,
+            c->sock, monitor_ep,
             ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |
                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
-        !(c->monitor = zmq_socket(c->ctx, ZMQ_PAIR)) ||
-        zmq_connect(c->monitor, CLIENT_MONITOR_ENDPOINT) != 0) {
+        !(c->monitor = zmq_socket(c->ctx, ZMQ_PAIR)) || zmq_connect(c->monitor, monitor_ep) != 0) {
         mc_err_set(err, "cannot watch the connection to the master: %s", zmq_strerror(errno));
         return -1;
     }
@@ -178,12 +187,21 @@ static int connect_master(client_t *c, mc_err_t *err)
 
 int client_open(client_t *c, const char *config_dir, mc_err_t *err)
 {
-    memset(c, 0, sizeof *c);
     mc_master_config_t cfg;
     if (mc_master_config_load(&cfg, config_dir, err) != 0)
         return -1;
-    c->path = mc_sprintf("%s/master.ipc", cfg.sock_dir);
+    char *path = mc_sprintf("%s/master.ipc", cfg.sock_dir);
     mc_master_config_free(&cfg);
+    int rc = client_open_at(c, NULL, path, err);
+    free(path);
+    return rc;
+}
+
+int client_open_at(client_t *c, void *ctx, const char *path, mc_err_t *err)
+{
+    memset(c, 0, sizeof *c);
+    c->ctx = ctx;
+    c->path = mc_strdup(path);
     struct stat st;
     if (stat(c->path, &st) != 0) {
         if (errno == EACCES)
@@ -194,8 +212,8 @@ int client_open(client_t *c, const char *config_dir, mc_err_t *err)
         else
             mc_err_code(err, MC_E_UNREACHABLE,
                         "cannot reach the master: %s does not exist (is mctl-master running? "
-                        "is the config folder %s right?)",
-                        c->path, config_dir);
+                        "is the config folder right?)",
+                        c->path);
         client_close(c);
         return -1;
     }
@@ -222,7 +240,7 @@ void client_close(client_t *c)
         zmq_close(c->monitor);
     if (c->sock)
         zmq_close(c->sock);
-    if (c->ctx)
+    if (c->ctx && c->own_ctx)
         zmq_ctx_term(c->ctx);
     c->monitor = c->sock = c->ctx = NULL;
     free(c->path);

@@ -36,6 +36,7 @@ void client_frame_free(client_frame_t **f);
    client.c; they are here so that a connection can live in a struct. */
 typedef struct {
     void *ctx;     /* libzmq context */
+    bool own_ctx;  /* made (and ended) by this connection */
     void *sock;    /* DEALER connected to ipc://path */
     void *monitor; /* the DEALER's connection events (handshake, disconnect) */
     char *path;
@@ -47,6 +48,10 @@ typedef struct {
    handshake. Errors say what to do: the master is not running, or the
    socket is not ours to use. */
 int client_open(client_t *c, const char *config_dir, mc_err_t *err);
+/* The same on the socket at path, in ctx (a libzmq context the caller
+   lends and ends after client_close, for a program with many connections
+   at once) or, when ctx is NULL, in a context of the connection's own. */
+int client_open_at(client_t *c, void *ctx, const char *path, mc_err_t *err);
 void client_close(client_t *c);
 
 /* Send a request and wait up to timeout_ms for its reply, whose bytes

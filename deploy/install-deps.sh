@@ -8,6 +8,8 @@ packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libyaml-dev
     libcmocka-dev libpcre2-dev libsqlite3-dev libssh-dev
+    libmicrohttpd-dev libjansson-dev libpam0g-dev
+    curl openssl chromium chromium-driver python3-selenium
     procps iproute2 sqlite3 openssh-server openssh-client util-linux valgrind logrotate sudo python3-yaml groff-base
 )
 

@@ -95,6 +95,7 @@ static void format(FILE *f, const audit_rec_t *rec)
     else
         fprintf(f, "%lu", rec->uid);
     field_text(f, "user", rec->user);
+    field_text(f, "via", rec->via);
     field_text(f, "request", rec->request);
     field_text(f, "target", rec->target);
     field_text(f, "tgt_type", rec->tgt_type);

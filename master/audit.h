@@ -14,7 +14,9 @@
     permitted to this user: reason says why) or "error" (not carried out:
     bad input, no such job, nothing matched; reason says why). The user
     and uid are the kernel's (SO_PEERCRED), never what the request claims.
-    A request that does not decode is recorded as request "invalid".
+    A request that does not decode is recorded as request "invalid". A
+    request made on a user's behalf (request "as", mctl-api) is recorded
+    as that user's, with "via" naming the local user that made it.
 
     The file is opened O_APPEND and each line is one write(2), so lines
     never interleave and a restart appends after what is there. SIGHUP
@@ -46,6 +48,7 @@ typedef struct {
     bool no_uid; /* the kernel gave no credentials: "uid": null */
     unsigned long uid;
     const char *user;
+    const char *via; /* who asked on the user's behalf (mctl-api's user), or NULL */
     const char *request;
     const char *target, *tgt_type, *function;
     const msgpack_object *args;   /* any value: written as JSON */

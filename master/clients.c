@@ -472,7 +472,68 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
     registry_denied_list_free(denied, nd);
 }
 
+/* ---- minions -------------------------------------------------------------- */
+
+static void handle_minions(master_t *self, zframe_t *route, const mc_request_t *req,
+                           const caller_t *who)
+{
+    (void)req;
+    (void)who;
+    size_t n = 0;
+    minion_t **all = registry_list(self->registry, &n);
+    mc_minion_spec_t *specs = mc_calloc(n + 1, sizeof *specs);
+    size_t count = 0;
+    int64_t now_ms = mc_mono_ms(), wall_us = mc_wall_us();
+    for (size_t i = 0; i < n; i++) {
+        minion_t *m = all[i];
+        if (m->state != KEY_ACCEPTED)
+            continue;
+        specs[count++] = (mc_minion_spec_t){
+            .id = m->id,
+            .up = minions_present(self, m),
+            .last_seen_us = m->last_seen_ms ? wall_us - (now_ms - m->last_seen_ms) * 1000 : 0,
+            .grains = m->has_grains ? m->grains.grains : NULL};
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_reply_minions_pack(&sb, specs, count);
+    clients_reply(self, route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    free(specs);
+    free(all);
+}
+
 /* ---- requests ------------------------------------------------------------ */
+
+static void request_body(master_t *self, zframe_t *route, const void *data, size_t len,
+                         const caller_t *who, bool nested);
+
+/* A request made on behalf of a local user (mctl-api, once it has checked
+   the user's password): only root and the master's own user, who may do
+   everything anyway, may ask it; the request inside is then handled as
+   that user's in every respect, ACL and audit included. */
+static void handle_as(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
+{
+    if (!who->all) {
+        clients_reply_denied(self, route,
+                             "user %s may not act for another user: only root and the "
+                             "master's user may",
+                             who->user);
+        return;
+    }
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    if (getpwnam_r(req->as.user, &pw, buf, sizeof buf, &found) != 0 || !found) {
+        clients_reply_denied(self, route, "there is no local user %s", req->as.user);
+        return;
+    }
+    caller_t as;
+    clients_caller(&as, (unsigned long)found->pw_uid, (unsigned long)found->pw_gid);
+    snprintf(as.via, sizeof as.via, "%s", who->user);
+    request_body(self, route, req->as.req, req->as.req_len, &as, true);
+    self->outcome.delegated = true; /* the request inside has its line */
+    clients_caller_done(&as);
+}
 
 typedef void handler_fn(master_t *self, zframe_t *route, const mc_request_t *req,
                         const caller_t *who);
@@ -493,6 +554,9 @@ static handler_fn *const handlers[MC_REQ_KINDS] = {
     [MC_REQ_KEY_DELETE] = handle_key_change,
     [MC_REQ_CP_START] = copy_start,
     [MC_REQ_CP_CHUNK] = copy_chunk,
+    [MC_REQ_MINIONS] = handle_minions,
+    [MC_REQ_EVENTS] = events_subscribe,
+    [MC_REQ_AS] = handle_as,
 };
 
 /* What a user of the ACL (not root, not the master's user) may ask at
@@ -511,6 +575,7 @@ static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who
     case MC_REQ_PUBLISH:
     case MC_REQ_LIST_TARGETS:
     case MC_REQ_CP_START:
+    case MC_REQ_MINIONS:
         if (acl_names(self->acl, &caller))
             return true;
         snprintf(why, cap,
@@ -521,7 +586,9 @@ static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who
     case MC_REQ_JOBS_LIST:
     case MC_REQ_JOBS_SHOW:
     case MC_REQ_JOBS_WAIT:
+    case MC_REQ_EVENTS:   /* of its own jobs, or all with @jobs */
     case MC_REQ_CP_CHUNK: /* only into a copy this connection started */
+    case MC_REQ_AS:       /* refused in handle_as */
         return true;
     case MC_REQ_KEY_LIST:
     case MC_REQ_KEY_FINGER:
@@ -551,6 +618,7 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
     audit_rec_t rec = {.time_us = mc_wall_us(),
                        .uid = who->uid,
                        .user = who->user,
+                       .via = who->via[0] ? who->via : NULL,
                        .request = req ? mc_request_name(req->kind) : "invalid",
                        .decision = self->outcome.decision,
                        .reason = self->outcome.reason,
@@ -601,6 +669,11 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
     case MC_REQ_CP_CHUNK:
         rec.jid = req->cp_chunk.jid;
         break;
+    case MC_REQ_AS:
+        filter_user[0] = (char *)req->as.user;
+        rec.arg_strs = filter_user;
+        rec.narg_strs = 1;
+        break;
     default:
         break;
     }
@@ -608,17 +681,20 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
 }
 
 /* One request from a client: [route][msgpack body], from the local user
-   who (as the kernel says, never as the request says). A request that
+   who (as the kernel says, never as the request says; or, nested in an
+   as request, the user root or the master's user named). A request that
    does not decode is answered with why. Every request, whatever became of
    it, leaves one line in the audit log; but the chunks of a copy that go
-   through have none (the copy's cp_start has it). */
-void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who)
+   through have none (the copy's cp_start has it), and an as request that
+   goes through has its inner request's line. */
+static void request_body(master_t *self, zframe_t *route, const void *data, size_t len,
+                         const caller_t *who, bool nested)
 {
     memset(&self->outcome, 0, sizeof self->outcome);
     self->outcome.decision = "allowed";
     mc_request_t req;
     mc_err_t err;
-    if (mc_request_decode(&req, zframe_data(body), zframe_size(body), &err) != 0) {
+    if (mc_request_decode(&req, data, len, &err) != 0) {
         clients_reply_error(self, route, "%s", err.msg);
         audit_request(self, who, NULL);
         return;
@@ -630,15 +706,25 @@ void clients_request(master_t *self, zframe_t *route, zframe_t *body, const call
         me.rights = acl_rights(self->acl, &caller);
     }
     char why[MC_REPLY_TEXT_MAX + 1];
-    if (!me.all && !acl_user_may(self, req.kind, &me, why, sizeof why))
+    if (nested && req.kind == MC_REQ_AS)
+        clients_reply_error(self, route, "an as request cannot carry another");
+    else if (!me.all && !acl_user_may(self, req.kind, &me, why, sizeof why))
         clients_reply_denied(self, route, "%s", why);
     else
         handlers[req.kind](self, route, &req, &me);
-    /* A copy's chunks are its cp_start's line; only one that fails has
-       its own. */
-    if (req.kind != MC_REQ_CP_CHUNK || strcmp(self->outcome.decision, "allowed") != 0)
+    /* A copy's chunks are its cp_start's line, an as request's the line
+       of the request inside; only one that fails has its own. */
+    bool own_line = req.kind == MC_REQ_AS ? !self->outcome.delegated
+                                          : req.kind != MC_REQ_CP_CHUNK ||
+                                                strcmp(self->outcome.decision, "allowed") != 0;
+    if (own_line)
         audit_request(self, &me, &req);
     mc_request_done(&req);
+}
+
+void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who)
+{
+    request_body(self, route, zframe_data(body), zframe_size(body), who, false);
 }
 
 void clients_caller_done(caller_t *who)

@@ -30,7 +30,8 @@ void job_copy_free(job_copy_t *copy);
 typedef struct {
     char jid[MC_JID_LEN + 1];
     char fun[MC_FUN_MAX + 1];
-    zhashx_t *progress; /* id -> minion_progress_t (as a pointer-sized int) */
+    char user[MC_USER_MAX + 1]; /* who published it */
+    zhashx_t *progress;         /* id -> minion_progress_t (as a pointer-sized int) */
     size_t returned;
     zlistx_t *waiters;  /* zframe_t routing ids of clients */
     int64_t expires_ms; /* monotonic */

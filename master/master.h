@@ -47,6 +47,7 @@ typedef struct {
     unsigned rights; /* ACL_RIGHT_* the publisher_acl gives (all of them when all) */
     char **groups;   /* the names of the user's groups */
     size_t ngroups;
+    char via[MC_USER_MAX + 1]; /* "" or, for an as request, the user that made it */
 } caller_t;
 
 /* What became of the client request being handled, for the audit log:
@@ -55,6 +56,7 @@ typedef struct {
     const char *decision; /* "allowed", "refused" or "error" */
     char reason[MC_REPLY_TEXT_MAX + 1];
     char jid[MC_JID_LEN + 1];
+    bool delegated; /* an as request's inner request was handled (and audited) */
 } outcome_t;
 
 typedef struct server {
@@ -74,6 +76,7 @@ typedef struct server {
     unsigned long client_gid; /* client_group: may use the client socket */
     char client_group_name[64];
     zsock_t *zap, *reg, *pub, *pull, *client;
+    zlistx_t *subscribers; /* clients that asked for events (events.c), or NULL */
     zhashx_t *subs; /* minion id -> subscriptions standing on its topic (as a pointer-sized int) */
     mc_log_limit_t hostile_log, stale_log, zap_log, register_log; /* lines any peer can cause */
     admission_t *admission;                                       /* new keys per address */
@@ -157,8 +160,8 @@ int publish_send_to(master_t *self, minion_t *m, const char *kind, const void *d
                     char *why, size_t cap);
 /* The same with a message that is sent to many without a copy for each
    (publish_msg_take makes one of an sbuffer's bytes). */
-int publish_send_msg(master_t *self, minion_t *m, const char *kind, zmq_msg_t *payload,
-                     char *why, size_t cap);
+int publish_send_msg(master_t *self, minion_t *m, const char *kind, zmq_msg_t *payload, char *why,
+                     size_t cap);
 void publish_msg_take(zmq_msg_t *msg, msgpack_sbuffer *sb);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
@@ -179,6 +182,17 @@ void copy_start(master_t *self, zframe_t *route, const mc_request_t *req, const 
 void copy_chunk(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
 /* A minion's progress report: to the mctl running the copy. */
 void copy_on_cpack(master_t *self, const char *sender, zframe_t *body);
+
+/* ---- events.c ----------------------------------------------------------- */
+
+/* An events request: the client hears of every job it may see from now on. */
+void events_subscribe(master_t *self, zframe_t *route, const mc_request_t *req,
+                      const caller_t *who);
+/* A job was published (to minions of them, some perhaps not sent). */
+void events_job(master_t *self, const char *jid, const char *fun, const char *user, const char *tgt,
+                const char *tgt_type, size_t minions);
+/* A return was stored; job is the job in flight, or NULL when it is not. */
+void events_ret(master_t *self, const job_t *job, const mc_ret_t *ret);
 
 /* ---- minions.c ---------------------------------------------------------- */
 

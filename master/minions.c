@@ -150,6 +150,8 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
         zlistx_add_end(jids, ret.jid);
         job_t *job = jobs_find(self->jobs, ret.jid);
         if (!job)
+            events_ret(self, NULL, &ret);
+        if (!job)
             mc_info("return from %s for job %s, which is no longer in flight: stored in the job "
                     "cache",
                     sender, ret.jid);
@@ -157,6 +159,7 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
             if (from == MINION_SENT)
                 publish_settle(sender, self);
             clients_notify_waiters(self, job, "ret", body);
+            events_ret(self, job, &ret);
             /* Complete: its clients have everything, history has the rest. */
             if (job_complete(job))
                 jobs_remove(self->jobs, ret.jid);

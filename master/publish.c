@@ -327,6 +327,7 @@ job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const 
                        mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);
         job_add_waiter(job, route);
         job->copy = pj->copy;
+        snprintf(job->user, sizeof job->user, "%s", who->user);
 
         msgpack_sbuffer job_sb;
         msgpack_sbuffer_init(&job_sb);
@@ -383,6 +384,7 @@ job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const 
         jobcache_add_job(self->cache, jid, fun, r->tgt, r->tgt_type, who->user, mc_wall_us(),
                          pj->rec_arg, pj->rec_kwarg, ids, (const char *const *)unsent_why,
                          r->count);
+        events_job(self, jid, fun, who->user, r->tgt, r->tgt_type, r->count);
         char down_note[48] = "";
         if (down)
             snprintf(down_note, sizeof down_note, "; %zu not connected", down);

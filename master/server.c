@@ -403,6 +403,7 @@ static void teardown(master_t *self)
     acl_destroy(&self->acl);
     audit_close(&self->audit);
     zhashx_destroy(&self->subs);
+    zlistx_destroy(&self->subscribers);
     admission_destroy(&self->admission);
     registry_destroy(&self->registry);
     if (self->sigfd > 0)

@@ -45,6 +45,16 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, minion_alive_interval, CF_INT, 2, 86400),
     F(mc_master_config_t, client_group, CF_STR, 0, 0),
     F(mc_master_config_t, audit_log, CF_STR, 0, 0),
+    F(mc_master_config_t, api_host, CF_STR, 0, 0),
+    F(mc_master_config_t, api_port, CF_PORT, 1, 65535),
+    F(mc_master_config_t, api_ssl_crt, CF_STR, 0, 0),
+    F(mc_master_config_t, api_ssl_key, CF_STR, 0, 0),
+    F(mc_master_config_t, api_disable_ssl, CF_BOOL, 0, 0),
+    F(mc_master_config_t, api_token_expire, CF_INT, 1, 86400 * 30),
+    F(mc_master_config_t, api_pam_service, CF_STR, 0, 0),
+    F(mc_master_config_t, api_log_file, CF_STR, 0, 0),
+    F(mc_master_config_t, api_pidfile, CF_STR, 0, 0),
+    F(mc_master_config_t, api_max_clients, CF_INT, 1, 10000),
     {"nodegroups", CF_MAP, SIZE_MAX, 0, 0},
     {"publisher_acl", CF_MAP, SIZE_MAX, 0, 0},
     {"publisher_acl_blacklist", CF_MAP, SIZE_MAX, 0, 0},
@@ -208,6 +218,15 @@ static void master_defaults(mc_master_config_t *c)
     c->register_rate = 20;
     c->pub_hwm = 10000;
     c->minion_alive_interval = 60;
+    c->api_host = mc_strdup("0.0.0.0");
+    c->api_port = 8000;
+    c->api_ssl_crt = mc_strdup("");
+    c->api_ssl_key = mc_strdup("");
+    c->api_token_expire = 12 * 3600;
+    c->api_pam_service = mc_strdup("mctl-api");
+    c->api_log_file = mc_strdup("");
+    c->api_pidfile = mc_strdup("/run/mctl/api.pid");
+    c->api_max_clients = 1000;
 }
 
 static void minion_defaults(mc_minion_config_t *c)

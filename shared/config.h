@@ -29,7 +29,17 @@ typedef struct {
     int register_rate;         /* new keys a second from one address (bursts of ten times it) */
     int pub_hwm;               /* jobs per minion published and not yet acked or returned */
     int minion_alive_interval; /* seconds of silence before a minion's connection is given up */
-    mc_yaml_t *doc;            /* the parsed file, for nested settings */
+    /* mctl-api, which reads the master's file as salt-api does */
+    char *api_host;    /* address to listen on */
+    int api_port;      /* 8000, as salt-api */
+    char *api_ssl_crt; /* PEM certificate (chain) and key: HTTPS */
+    char *api_ssl_key;
+    bool api_disable_ssl;  /* plain HTTP, allowed on a loopback api_host only */
+    int api_token_expire;  /* seconds a login token lasts */
+    char *api_pam_service; /* the PAM service passwords are checked with */
+    char *api_log_file, *api_pidfile;
+    int api_max_clients; /* connections at once (each holds a thread) */
+    mc_yaml_t *doc;      /* the parsed file, for nested settings */
 } mc_master_config_t;
 
 typedef struct {

@@ -40,7 +40,9 @@ void mc_daemon_block_signals(bool with_sigchld)
 
 static void usage(FILE *f, const char *name, const char *summary, const char *signals)
 {
-    const char *file = strchr(name, '-') ? strchr(name, '-') + 1 : name;
+    /* mctl-api reads the master's file, as salt-api does, and has no keys. */
+    bool api = strcmp(name, "mctl-api") == 0;
+    const char *file = api ? "master" : strchr(name, '-') ? strchr(name, '-') + 1 : name;
     fprintf(f,
             "Usage: %s [OPTIONS]\n"
             "\n"
@@ -51,14 +53,17 @@ static void usage(FILE *f, const char *name, const char *summary, const char *si
             "  -d, --daemon           detach and run in the background\n"
             "  -l, --log-level LEVEL  error, warning, info or debug (overrides the config)\n"
             "      --pidfile FILE     write the process id here (overrides the config)\n"
-            "      --gen-keys         create the CURVE keys in pki_dir when missing, print the\n"
-            "                         public key (Z85) and exit\n"
+            "%s"
             "%s"
             "  -h, --help             show this help\n"
             "      --version          show the version\n"
             "\n"
             "%s\n",
             name, summary, file,
+            api ? ""
+                : "      --gen-keys         create the CURVE keys in pki_dir when missing, print "
+                  "the\n"
+                  "                         public key (Z85) and exit\n",
             strcmp(name, "mctl-minion") == 0
                 ? "      --spool            list the returns waiting in the spool for the master\n"
                   "                         (jid and size in bytes, oldest first) and exit\n"
@@ -97,6 +102,12 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
             args->pidfile = optarg;
             break;
         case 'k':
+            if (strcmp(name, "mctl-api") == 0) {
+                fprintf(stderr, "%s: unrecognized option '--gen-keys'\n", name);
+                usage(stderr, name, summary, signals);
+                *status = 64;
+                return -1;
+            }
             args->gen_keys = true;
             break;
         case 's':

@@ -50,6 +50,7 @@
 #define MC_KIND_STORED    "stored"
 /* The kind frame of the master's answer to a client request. */
 #define MC_KIND_REPLY "reply"
+#define MC_KIND_EVENT "event"
 
 /* Whether s (len bytes) is a job id: 20 digits. */
 bool mc_jid_valid(const char *s, size_t len);
@@ -66,11 +67,9 @@ int mc_proto_open_view(mc_mp_doc_t *doc, const void *buf, size_t len, mc_err_t *
 /* A required "jid" / "id" field, checked to be a job id / minion id. */
 int mc_proto_jid(const msgpack_object *map, const char *key, char out[MC_JID_LEN + 1],
                  mc_err_t *err);
-int mc_proto_id(const msgpack_object *map, const char *key, char out[MC_ID_MAX + 1],
-                mc_err_t *err);
+int mc_proto_id(const msgpack_object *map, const char *key, char out[MC_ID_MAX + 1], mc_err_t *err);
 /* A 32-byte binary key field. */
-int mc_proto_key(const msgpack_object *map, const char *key, unsigned char out[32],
-                 mc_err_t *err);
+int mc_proto_key(const msgpack_object *map, const char *key, unsigned char out[32], mc_err_t *err);
 /* Release a doc that may never have been opened (root zeroed). */
 void mc_proto_doc_done(mc_mp_doc_t *doc);
 

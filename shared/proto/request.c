@@ -7,13 +7,23 @@
 #include "keys.h"
 
 static const char *const names[MC_REQ_KINDS] = {
-    [MC_REQ_PUBLISH] = "publish",         [MC_REQ_LIST_TARGETS] = "list_targets",
-    [MC_REQ_JOBS_LIST] = "jobs_list",     [MC_REQ_JOBS_SHOW] = "jobs_show",
-    [MC_REQ_JOBS_WAIT] = "jobs_wait",     [MC_REQ_KEY_LIST] = "key_list",
-    [MC_REQ_KEY_FINGER] = "key_finger",   [MC_REQ_MASTER_KEY] = "master_key",
-    [MC_REQ_KEY_PRESEED] = "key_preseed", [MC_REQ_KEY_ACCEPT] = "key_accept",
-    [MC_REQ_KEY_REJECT] = "key_reject",   [MC_REQ_KEY_DELETE] = "key_delete",
-    [MC_REQ_CP_START] = "cp_start",       [MC_REQ_CP_CHUNK] = "cp_chunk",
+    [MC_REQ_PUBLISH] = "publish",
+    [MC_REQ_LIST_TARGETS] = "list_targets",
+    [MC_REQ_JOBS_LIST] = "jobs_list",
+    [MC_REQ_JOBS_SHOW] = "jobs_show",
+    [MC_REQ_JOBS_WAIT] = "jobs_wait",
+    [MC_REQ_KEY_LIST] = "key_list",
+    [MC_REQ_KEY_FINGER] = "key_finger",
+    [MC_REQ_MASTER_KEY] = "master_key",
+    [MC_REQ_KEY_PRESEED] = "key_preseed",
+    [MC_REQ_KEY_ACCEPT] = "key_accept",
+    [MC_REQ_KEY_REJECT] = "key_reject",
+    [MC_REQ_KEY_DELETE] = "key_delete",
+    [MC_REQ_CP_START] = "cp_start",
+    [MC_REQ_CP_CHUNK] = "cp_chunk",
+    [MC_REQ_MINIONS] = "minions",
+    [MC_REQ_EVENTS] = "events",
+    [MC_REQ_AS] = "as",
 };
 
 const char *mc_request_name(mc_req_kind_t kind)
@@ -163,6 +173,18 @@ void mc_request_publish_pack(msgpack_sbuffer *sb, const mc_req_publish_spec_t *s
     start(&pk, sb, MC_REQ_PUBLISH, 8);
     pack_target(&pk, &s->target);
     mc_pk_kv_str(&pk, "fun", s->fun);
+    if (s->arg) {
+        mc_pk_str(&pk, "arg");
+        msgpack_pack_object(&pk, *s->arg);
+        mc_pk_str(&pk, "kwarg");
+        if (s->kwarg)
+            msgpack_pack_object(&pk, *s->kwarg);
+        else
+            msgpack_pack_map(&pk, 0);
+        mc_pk_kv_int(&pk, "timeout", s->timeout);
+        mc_pk_kv_str(&pk, "user", s->user);
+        return;
+    }
     size_t nkw = 0;
     for (int i = 0; i < s->argc; i++)
         nkw += is_kwarg(s->argv[i]);
@@ -232,7 +254,8 @@ void mc_request_preseed_pack(msgpack_sbuffer *sb, const char *id, const char *pu
 
 void mc_request_plain_pack(msgpack_sbuffer *sb, mc_req_kind_t kind)
 {
-    assert(kind == MC_REQ_KEY_LIST || kind == MC_REQ_KEY_FINGER || kind == MC_REQ_MASTER_KEY);
+    assert(kind == MC_REQ_KEY_LIST || kind == MC_REQ_KEY_FINGER || kind == MC_REQ_MASTER_KEY ||
+           kind == MC_REQ_MINIONS || kind == MC_REQ_EVENTS);
     msgpack_packer pk;
     start(&pk, sb, kind, 0);
 }
@@ -255,6 +278,15 @@ void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *c)
     msgpack_packer pk;
     start(&pk, sb, MC_REQ_CP_CHUNK, 3);
     mc_chunk_fields_pack(&pk, c);
+}
+
+void mc_request_as_pack(msgpack_sbuffer *sb, const char *user, const msgpack_sbuffer *inner)
+{
+    msgpack_packer pk;
+    start(&pk, sb, MC_REQ_AS, 2);
+    mc_pk_kv_str(&pk, "user", user);
+    mc_pk_str(&pk, "req");
+    mc_pk_bin(&pk, inner->data, inner->size);
 }
 
 /* ---- decoding ------------------------------------------------------------- */
@@ -354,6 +386,18 @@ static int decode_cp_start(const msgpack_object *m, mc_req_cp_start_t *c, mc_err
     return -1;
 }
 
+static int decode_as(const msgpack_object *m, mc_req_as_t *as, mc_err_t *err)
+{
+    if (mc_mp_str(m, "user", as->user, sizeof as->user, err) != 0 ||
+        mc_mp_bin(m, "req", MC_MAX_JOB_MSG, &as->req, &as->req_len, err) != 0)
+        return -1;
+    if (!as->user[0]) {
+        mc_err_set(err, "field 'user' is empty");
+        return -1;
+    }
+    return 0;
+}
+
 int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *err)
 {
     memset(req, 0, sizeof *req);
@@ -404,9 +448,14 @@ int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *
     case MC_REQ_CP_CHUNK:
         rc = mc_chunk_fields_decode(m, &req->cp_chunk, err);
         break;
+    case MC_REQ_AS:
+        rc = decode_as(m, &req->as, err);
+        break;
     case MC_REQ_KEY_LIST:
     case MC_REQ_KEY_FINGER:
     case MC_REQ_MASTER_KEY:
+    case MC_REQ_MINIONS:
+    case MC_REQ_EVENTS:
     case MC_REQ_KINDS:
         break;
     }

@@ -31,6 +31,19 @@
                      for the master to tag and pass on
                      to the copy's minions; answered only when it cannot
                      be passed on, by a cpack with an error (cpack.h)
+      minions        no fields: every accepted minion, whether it is
+                     connected, when it was last heard from, its grains
+                     (reply_minions.h)
+      events         no fields: subscribe to the jobs published and the
+                     returns stored from now on, each sent as an "event"
+                     message (event.h) for as long as the connection
+                     stays
+      as             user, req (bin): the request req (any but another
+                     as), made on behalf of the local user named user.
+                     Only root and the master's own user may ask this
+                     (mctl-api, which has checked the user's password);
+                     the master then treats req exactly as if that user
+                     had sent it, and the audit log names both
 
     delimiter (one character between nested grain keys) is ':' when
     absent; jobs_list's fields and the key requests' booleans may be
@@ -77,6 +90,9 @@ typedef enum {
     MC_REQ_KEY_DELETE,
     MC_REQ_CP_START,
     MC_REQ_CP_CHUNK,
+    MC_REQ_MINIONS,
+    MC_REQ_EVENTS,
+    MC_REQ_AS,
     MC_REQ_KINDS
 } mc_req_kind_t;
 
@@ -143,6 +159,12 @@ typedef struct {
 
 typedef mc_chunk_fields_t mc_req_cp_chunk_t; /* data owned by the request's doc */
 
+typedef struct {
+    char user[MC_USER_MAX + 1]; /* a local user's name */
+    const char *req;            /* the request made for the user, owned by the doc */
+    size_t req_len;             /* at most MC_MAX_JOB_MSG */
+} mc_req_as_t;
+
 /* One request; the member of the union that kind selects is filled. */
 typedef struct {
     mc_req_kind_t kind;
@@ -155,6 +177,7 @@ typedef struct {
         mc_req_preseed_t preseed;     /* MC_REQ_KEY_PRESEED */
         mc_req_cp_start_t cp_start;   /* MC_REQ_CP_START */
         mc_req_cp_chunk_t cp_chunk;   /* MC_REQ_CP_CHUNK */
+        mc_req_as_t as;               /* MC_REQ_AS */
     };
     mc_mp_doc_t doc; /* owns publish.arg and publish.kwarg */
 } mc_request_t;
@@ -180,6 +203,10 @@ typedef struct {
        ones, all as strings. */
     int argc;
     char *const *argv;
+    /* Or, when arg is not NULL, the arguments as values of any type (an
+       array and a map, as mctl-api takes them in JSON); argv is then
+       not read. */
+    const msgpack_object *arg, *kwarg;
     int64_t timeout;
     const char *user;
 } mc_req_publish_spec_t;
@@ -195,13 +222,16 @@ void mc_request_job_pack(msgpack_sbuffer *sb, mc_req_kind_t kind, const char *ji
 void mc_request_keys_pack(msgpack_sbuffer *sb, mc_req_kind_t kind, char *const *ids, size_t count,
                           bool include_rejected, bool include_accepted);
 void mc_request_preseed_pack(msgpack_sbuffer *sb, const char *id, const char *pub_z85);
-/* A request that is its kind alone: key_list, key_finger, master_key. */
+/* A request that is its kind alone: key_list, key_finger, master_key,
+   minions, events. */
 void mc_request_plain_pack(msgpack_sbuffer *sb, mc_req_kind_t kind);
 
 void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *target,
                               const mc_cp_manifest_t *copy, int64_t timeout, const char *user);
 /* The chunk's fields; the master tags it (chunk.h). */
 void mc_request_cp_chunk_pack(msgpack_sbuffer *sb, const mc_chunk_spec_t *chunk);
+/* The request packed in inner, made on behalf of user. */
+void mc_request_as_pack(msgpack_sbuffer *sb, const char *user, const msgpack_sbuffer *inner);
 
 /* ---- for the files of shared/proto/ ------------------------------------- */
 

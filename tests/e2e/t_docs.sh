@@ -16,14 +16,14 @@ test_expect_success 'every manual page renders without a warning' '
         out=$(groff -man -Tutf8 -ww -z "$p" 2>&1) &&
             test -z "$out" || { echo "$p: $out"; return 1; }
     done &&
-    test "$(ls "$MAN" | wc -l)" = 6
+    test "$(ls "$MAN" | wc -l)" = 7
 '
 
 test_expect_success 'each manual page names every option its program takes' '
     "$BIN/mctl" --help > h.mctl && "$BIN/mctl-master" --help > h.master &&
     "$BIN/mctl-minion" --help > h.minion && "$BIN/mctl-deploy" --help > h.deploy &&
-    "$BIN/mctl" cp --help > h.cp &&
-    for pair in "h.mctl mctl.1" "h.cp mctl.1" "h.master mctl-master.8" "h.minion mctl-minion.8" "h.deploy mctl-deploy.8"; do
+    "$BIN/mctl" cp --help > h.cp && "$BIN/mctl-api" --help > h.api &&
+    for pair in "h.mctl mctl.1" "h.cp mctl.1" "h.master mctl-master.8" "h.minion mctl-minion.8" "h.deploy mctl-deploy.8" "h.api mctl-api.8"; do
         set -- $pair
         for o in $(options_of "$1"); do
             man_has "$MAN/$2" "$o" || { echo "$2 does not name $o"; return 1; }

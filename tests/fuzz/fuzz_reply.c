@@ -1,7 +1,7 @@
-/*  Fuzz target: the master's answers to client requests, as mctl decodes
-    them; the first byte picks the decoder. Whatever the bytes, a decoder
-    either fills its whole struct, within the bounds it promises, or
-    fails with a message and leaves nothing to release. */
+/*  Fuzz target: the master's answers to client requests and its events,
+    as mctl and mctl-api decode them; the first byte picks the decoder. Whatever the bytes, a
+   decoder either fills its whole struct, within the bounds it promises, or fails with a message and
+   leaves nothing to release. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +70,8 @@ static int decode(unsigned which, const uint8_t *data, size_t size, mc_err_t *er
             check_ids(&j.minions);
             check_ids(&j.unsent);
             check_texts(&j.unsent_why, MC_REPLY_TEXT_MAX);
-            if (!mc_jid_valid(j.jid, strlen(j.jid)) || !j.tgt ||
-                j.stored < 0 || (size_t)j.stored > j.minions.count || j.remaining_ms < 0 ||
+            if (!mc_jid_valid(j.jid, strlen(j.jid)) || !j.tgt || j.stored < 0 ||
+                (size_t)j.stored > j.minions.count || j.remaining_ms < 0 ||
                 (j.arg && mc_mp_check(j.arg, j.arg_len, NULL) != 0) ||
                 (j.kwarg && mc_mp_check(j.kwarg, j.kwarg_len, NULL) != 0))
                 abort();
@@ -121,9 +121,30 @@ static int decode(unsigned which, const uint8_t *data, size_t size, mc_err_t *er
         }
         break;
     }
-    default: {
+    case 10: {
         bool changed;
         rc = mc_reply_preseed_decode(&changed, data, size, err);
+        break;
+    }
+    case 11: {
+        mc_reply_minions_t l;
+        rc = mc_reply_minions_decode(&l, data, size, err);
+        if (rc == 0) {
+            for (size_t i = 0; i < l.count; i++)
+                if (!mc_id_valid(l.minions[i].id, strlen(l.minions[i].id)) ||
+                    l.minions[i].last_seen_us < 0 ||
+                    (l.minions[i].grains && l.minions[i].grains->type != MSGPACK_OBJECT_MAP))
+                    abort();
+            mc_reply_minions_done(&l);
+        }
+        break;
+    }
+    default: {
+        mc_event_t ev;
+        rc = mc_event_decode(&ev, data, size, err);
+        if (rc == 0 && (!mc_jid_valid(ev.jid, strlen(ev.jid)) || ev.lost < 0 ||
+                        (ev.type == MC_EVENT_RET && !mc_id_valid(ev.id, strlen(ev.id)))))
+            abort();
         break;
     }
     }
@@ -136,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     mc_err_t err;
     err.msg[0] = '\0';
-    if (decode(data[0] % 11, data + 1, size - 1, &err) != 0 && !err.msg[0])
+    if (decode(data[0] % 13, data + 1, size - 1, &err) != 0 && !err.msg[0])
         abort();
     return 0;
 }

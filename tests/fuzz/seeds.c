@@ -221,8 +221,9 @@ int main(int argc, char **argv)
     put_sb("client", "jobs-wait", -1, &sb);
     mc_request_jobs_list_pack(&sb, "cmd.*", "web*", NULL, 10, 1764000000000000);
     put_sb("client", "jobs_list", -1, &sb);
-    const mc_req_kind_t plain[] = {MC_REQ_KEY_LIST, MC_REQ_KEY_FINGER, MC_REQ_MASTER_KEY};
-    for (size_t i = 0; i < 3; i++) {
+    const mc_req_kind_t plain[] = {MC_REQ_KEY_LIST, MC_REQ_KEY_FINGER, MC_REQ_MASTER_KEY,
+                                   MC_REQ_MINIONS, MC_REQ_EVENTS};
+    for (size_t i = 0; i < 5; i++) {
         mc_request_plain_pack(&sb, plain[i]);
         put_sb("client", mc_request_name(plain[i]), -1, &sb);
     }
@@ -231,6 +232,14 @@ int main(int argc, char **argv)
     put_sb("client", "key-accept", -1, &sb);
     mc_request_preseed_pack(&sb, "web3", z85);
     put_sb("client", "key-preseed", -1, &sb);
+    {
+        msgpack_sbuffer inner;
+        msgpack_sbuffer_init(&inner);
+        mc_request_job_pack(&inner, MC_REQ_JOBS_SHOW, "20261122153012123456");
+        mc_request_as_pack(&sb, "root", &inner);
+        put_sb("client", "as", -1, &sb);
+        msgpack_sbuffer_destroy(&inner);
+    }
 
     /* client API replies, as the master packs them; the first byte picks
        the decoder (fuzz_reply.c) */
@@ -308,6 +317,31 @@ int main(int argc, char **argv)
     mc_strs_free(&changed);
     mc_reply_preseed_pack(&sb, true);
     put_sb("reply", "preseed", 10, &sb);
+    {
+        mc_minion_spec_t fleet[2] = {{"db1", false, 0, NULL},
+                                     {"web1", true, 1764000000000000, &adoc.root}};
+        mc_reply_minions_pack(&sb, fleet, 2);
+        put_sb("reply", "minions", 11, &sb);
+        mc_event_t ev_job = {.type = MC_EVENT_JOB,
+                             .jid = "20261122153012123456",
+                             .fun = "test.ping",
+                             .tgt = "web*",
+                             .tgt_type = "glob",
+                             .user = "alice",
+                             .ts_us = 1764000000000000,
+                             .minions = 3};
+        mc_event_pack(&sb, &ev_job);
+        put_sb("reply", "event-job", 12, &sb);
+        mc_event_t ev_ret = {.type = MC_EVENT_RET,
+                             .jid = "20261122153012123456",
+                             .fun = "test.ping",
+                             .id = "web1",
+                             .retcode = 0,
+                             .success = true,
+                             .lost = 1};
+        mc_event_pack(&sb, &ev_ret);
+        put_sb("reply", "event-ret", 12, &sb);
+    }
 
     msgpack_sbuffer_destroy(&sb);
     msgpack_sbuffer_destroy(&args);

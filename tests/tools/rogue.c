@@ -30,6 +30,10 @@
       preseed SOCKET ID
           as a client of the master's socket, ask it to accept a random key
           for ID (what deploy asks); print "accepted" or the refusal
+      as SOCKET USER TARGET FUN
+          as a client of the master's socket, publish FUN to TARGET inside
+          an "as" request naming USER (what mctl-api asks for a logged-in
+          user); prints the jid, or the refusal
       lie SOCKET TARGET FUN USER
           as a client of the master's socket, publish FUN to TARGET with a
           request that names USER as the one asking; prints the jid
@@ -538,6 +542,28 @@ static int preseed(char **a)
     return st.ok ? 0 : 1;
 }
 
+static int as_user(char **a)
+{
+    msgpack_sbuffer inner, sb;
+    msgpack_sbuffer_init(&inner);
+    msgpack_sbuffer_init(&sb);
+    mc_req_publish_spec_t spec = {
+        .target = {a[2], "glob", 0}, .fun = a[3], .timeout = 10, .user = a[1]};
+    mc_request_publish_pack(&inner, &spec);
+    mc_request_as_pack(&sb, a[1], &inner);
+    msgpack_sbuffer_destroy(&inner);
+    zmsg_t *reply = ask_master(a[0], &sb);
+    zframe_t *body = zmsg_last(reply);
+    mc_reply_targets_t t;
+    mc_err_t err;
+    int rc = mc_reply_publish_decode(&t, zframe_data(body), zframe_size(body), &err);
+    printf("%s\n", rc == 0 ? t.jid : err.msg);
+    if (rc == 0)
+        mc_reply_targets_done(&t);
+    zmsg_destroy(&reply);
+    return rc == 0 ? 0 : 1;
+}
+
 static int cpinject(char **a)
 {
     zsock_t *c = zsock_new(ZMQ_DEALER);
@@ -656,6 +682,8 @@ int main(int argc, char **argv)
         return cpbad(argv + 2);
     if (argc == 4 && strcmp(argv[1], "cpinject") == 0)
         return cpinject(argv + 2);
+    if (argc == 6 && strcmp(argv[1], "as") == 0)
+        return as_user(argv + 2);
     if (argc == 6 && strcmp(argv[1], "lie") == 0)
         return lie(argv + 2);
     fprintf(stderr, "usage: see the comment at the top of tests/tools/rogue.c\n");

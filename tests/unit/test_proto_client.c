@@ -1013,6 +1013,204 @@ static void other_key_replies(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ---- mctl-api's requests and answers ------------------------------------------ */
+
+static void as_requests(void **state)
+{
+    msgpack_sbuffer inner, sb;
+    msgpack_sbuffer_init(&inner);
+    msgpack_sbuffer_init(&sb);
+    mc_request_jobs_list_pack(&inner, "test.*", NULL, NULL, 5, 0);
+    mc_request_as_pack(&sb, "alice", &inner);
+    mc_request_t req;
+    mc_err_t err;
+    assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
+    assert_int_equal(req.kind, MC_REQ_AS);
+    assert_string_equal(req.as.user, "alice");
+    assert_int_equal(req.as.req_len, inner.size);
+    assert_memory_equal(req.as.req, inner.data, inner.size);
+    mc_request_t in;
+    assert_int_equal(mc_request_decode(&in, req.as.req, req.as.req_len, &err), 0);
+    assert_int_equal(in.kind, MC_REQ_JOBS_LIST);
+    assert_int_equal(in.jobs_list.limit, 5);
+    mc_request_done(&in);
+    mc_request_done(&req);
+    mutate(&sb, "req", put_str);
+    request_fails(&sb, "bad as request: field 'req'");
+    msgpack_sbuffer_clear(&sb);
+    mc_request_as_pack(&sb, "", &inner);
+    request_fails(&sb, "field 'user' is empty");
+    msgpack_sbuffer_clear(&sb);
+    mc_request_as_pack(&sb, "alice", &inner);
+    mutate(&sb, "user", put_long_str);
+    request_fails(&sb, "field 'user'");
+    mc_req_kind_t plain[] = {MC_REQ_MINIONS, MC_REQ_EVENTS};
+    for (size_t i = 0; i < 2; i++) {
+        msgpack_sbuffer_clear(&sb);
+        mc_request_plain_pack(&sb, plain[i]);
+        assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
+        assert_int_equal(req.kind, plain[i]);
+        mc_request_done(&req);
+    }
+    msgpack_sbuffer_destroy(&inner);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A publish with typed arguments (mctl-api's JSON) reads back the same. */
+static void publish_values(void **state)
+{
+    msgpack_sbuffer args, sb;
+    msgpack_sbuffer_init(&args);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    mc_pk_str(&pk, "arg");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, 42);
+    msgpack_pack_true(&pk);
+    mc_pk_str(&pk, "kwarg");
+    msgpack_pack_map(&pk, 1);
+    mc_pk_kv_str(&pk, "name", "nginx");
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    assert_int_equal(mc_mp_parse(&doc, args.data, args.size, &err), 0);
+    mc_req_publish_spec_t spec = {.target = {"web*", "glob", 0},
+                                  .fun = "pkg.install",
+                                  .arg = mc_mp_get(&doc.root, "arg"),
+                                  .kwarg = mc_mp_get(&doc.root, "kwarg"),
+                                  .timeout = 60,
+                                  .user = "alice"};
+    mc_request_publish_pack(&sb, &spec);
+    mc_mp_doc_done(&doc);
+    mc_request_t req;
+    assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
+    assert_int_equal(req.publish.arg->via.array.size, 2);
+    assert_int_equal(req.publish.arg->via.array.ptr[0].via.u64, 42);
+    assert_int_equal(req.publish.arg->via.array.ptr[1].type, MSGPACK_OBJECT_BOOLEAN);
+    assert_true(mc_mp_is_str(mc_mp_get(req.publish.kwarg, "name"), "nginx"));
+    assert_int_equal(req.publish.timeout, 60);
+    mc_request_done(&req);
+    msgpack_sbuffer_destroy(&args);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void pack_minions(msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer g;
+    msgpack_sbuffer_init(&g);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &g, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    mc_pk_kv_str(&pk, "os", "Debian");
+    mc_mp_doc_t doc;
+    mc_err_t err;
+    assert_int_equal(mc_mp_parse(&doc, g.data, g.size, &err), 0);
+    mc_minion_spec_t m[2] = {{"db1", false, 0, NULL}, {"web1", true, 1764672000000000, &doc.root}};
+    msgpack_sbuffer_init(sb);
+    mc_reply_minions_pack(sb, m, 2);
+    mc_mp_doc_done(&doc);
+    msgpack_sbuffer_destroy(&g);
+}
+
+static int decode_minions(const void *buf, size_t len, mc_err_t *err)
+{
+    mc_reply_minions_t l;
+    int rc = mc_reply_minions_decode(&l, buf, len, err);
+    if (rc == 0)
+        mc_reply_minions_done(&l);
+    return rc;
+}
+
+static void minions_replies(void **state)
+{
+    msgpack_sbuffer sb;
+    pack_minions(&sb);
+    mc_reply_minions_t l;
+    mc_err_t err;
+    assert_int_equal(mc_reply_minions_decode(&l, sb.data, sb.size, &err), 0);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.minions[0].id, "db1");
+    assert_false(l.minions[0].up);
+    assert_null(l.minions[0].grains);
+    assert_true(l.minions[1].up);
+    assert_int_equal(l.minions[1].last_seen_us, 1764672000000000);
+    assert_true(mc_mp_is_str(mc_mp_get(l.minions[1].grains, "os"), "Debian"));
+    mc_reply_minions_done(&l);
+    for (size_t n = 0; n < sb.size; n++)
+        assert_int_equal(decode_minions(sb.data, n, &err), -1);
+    mutate(&sb, "minions/1/grains", put_str);
+    reply_fails(decode_minions, &sb, "field 'minions' item 1: field 'grains' is not a map");
+    msgpack_sbuffer_destroy(&sb);
+    pack_minions(&sb);
+    mutate(&sb, "minions/0/id", put_long_str);
+    reply_fails(decode_minions, &sb, "field 'minions' item 0");
+    msgpack_sbuffer_destroy(&sb);
+    pack_minions(&sb);
+    mutate(&sb, "minions/0/last_seen", put_neg);
+    reply_fails(decode_minions, &sb, "last_seen");
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_init(&sb);
+    mc_reply_error_pack(&sb, true, "user alice may not");
+    assert_int_equal(mc_reply_minions_decode(&l, sb.data, sb.size, &err), -1);
+    assert_int_equal(err.code, MC_E_DENIED);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static int decode_event(const void *buf, size_t len, mc_err_t *err)
+{
+    mc_event_t ev;
+    return mc_event_decode(&ev, buf, len, err);
+}
+
+static void events(void **state)
+{
+    mc_event_t job = {.type = MC_EVENT_JOB,
+                      .jid = "20261202000000000001",
+                      .fun = "test.ping",
+                      .tgt = "web*",
+                      .tgt_type = "glob",
+                      .user = "alice",
+                      .ts_us = 5,
+                      .minions = 3,
+                      .lost = 2};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_event_pack(&sb, &job);
+    mc_event_t ev;
+    mc_err_t err;
+    assert_int_equal(mc_event_decode(&ev, sb.data, sb.size, &err), 0);
+    assert_int_equal(ev.type, MC_EVENT_JOB);
+    assert_string_equal(ev.tgt, "web*");
+    assert_string_equal(ev.user, "alice");
+    assert_int_equal(ev.minions, 3);
+    assert_int_equal(ev.lost, 2);
+    for (size_t n = 0; n < sb.size; n++)
+        assert_int_equal(decode_event(sb.data, n, &err), -1);
+    mutate(&sb, "type", put_str);
+    reply_fails(decode_event, &sb, "field 'type' is not job or ret");
+    msgpack_sbuffer_clear(&sb);
+    mc_event_t ret = {.type = MC_EVENT_RET,
+                      .jid = "20261202000000000001",
+                      .fun = "test.ping",
+                      .id = "web1",
+                      .retcode = 1,
+                      .success = false};
+    mc_event_pack(&sb, &ret);
+    assert_int_equal(mc_event_decode(&ev, sb.data, sb.size, &err), 0);
+    assert_int_equal(ev.type, MC_EVENT_RET);
+    assert_string_equal(ev.id, "web1");
+    assert_int_equal(ev.retcode, 1);
+    assert_false(ev.success);
+    mutate(&sb, "id", put_long_str);
+    reply_fails(decode_event, &sb, "bad event");
+    msgpack_sbuffer_clear(&sb);
+    mc_event_pack(&sb, &ret);
+    mutate(&sb, "jid", put_str);
+    reply_fails(decode_event, &sb, "jid");
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -1033,6 +1231,10 @@ int main(void)
         cmocka_unit_test(key_list_replies),
         cmocka_unit_test(key_finger_replies),
         cmocka_unit_test(other_key_replies),
+        cmocka_unit_test(as_requests),
+        cmocka_unit_test(publish_values),
+        cmocka_unit_test(minions_replies),
+        cmocka_unit_test(events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

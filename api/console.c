@@ -107,7 +107,10 @@ static enum MHD_Result jobs_page(http_req_t *r)
     fetch_jobs_query_t q = {.fun = http_arg(r, "fun"),
                             .target = http_arg(r, "target"),
                             .user = http_arg(r, "user"),
+                            .before = http_arg(r, "before"),
                             .limit = MC_JOBS_LIMIT_DEFAULT};
+    if (q.before && !mc_jid_valid(q.before, strlen(q.before)))
+        return error_page(r, 400, "before: not a job id");
     const char *globs[] = {q.fun, q.target, q.user};
     for (int i = 0; i < 3; i++) {
         if (globs[i] && !*globs[i])
@@ -130,12 +133,30 @@ static enum MHD_Result jobs_page(http_req_t *r)
             "<table id=\"jobs\" data-filtered=\"%d\"><thead><tr><th>Job</th><th>Started</th>"
             "<th>User</th><th>Function</th><th>Target</th><th>Minions</th><th>Returned</th>"
             "<th>Failed</th></tr></thead><tbody>\n",
-            q.fun || q.target || q.user);
+            q.fun || q.target || q.user || q.before);
     for (size_t i = 0; i < l.count; i++)
         job_row(f, &l.jobs[i]);
     fputs("</tbody></table>", f);
     if (!l.count)
         fputs("<p class=\"empty\">No jobs yet.</p>", f);
+    /* The next page: the same filters, older than the last job here. */
+    if (l.count == (size_t)q.limit) {
+        fprintf(f, "<p><a id=\"older\" href=\"/?before=%s", l.jobs[l.count - 1].jid);
+        const char *names[] = {"user", "fun", "target"};
+        for (int i = 0; i < 3; i++) {
+            const char *v = http_arg(r, names[i]);
+            if (!v || !*v)
+                continue;
+            fprintf(f, "&amp;%s=", names[i]);
+            for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+                if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                    (*c >= '0' && *c <= '9') || strchr("-_.~", *c))
+                    fputc(*c, f);
+                else
+                    fprintf(f, "%%%02X", *c);
+        }
+        fputs("\">Older jobs</a></p>", f);
+    }
     html_end(f);
     mc_reply_jobs_list_done(&l);
     return page(r, 200, f, &buf, &len);

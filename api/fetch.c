@@ -25,7 +25,7 @@ int fetch_jobs(api_t *api, const char *user, const fetch_jobs_query_t *q, mc_rep
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_request_jobs_list_pack(&sb, q->fun, q->target, q->user, q->limit, q->since_us);
+    mc_request_jobs_list_pack(&sb, q->fun, q->target, q->user, q->limit, q->since_us, q->before);
     client_frame_t *reply = NULL;
     int rc = ask(api, user, &sb, NULL, &reply, err);
     msgpack_sbuffer_destroy(&sb);

@@ -20,6 +20,7 @@ typedef struct {
 
 typedef struct {
     const char *fun, *target, *user; /* NULL: any */
+    const char *before;              /* a jid: only older jobs; NULL: any */
     int64_t limit;                   /* 1 to MC_JOBS_LIMIT_MAX */
     int64_t since_us;                /* 0: any */
 } fetch_jobs_query_t;

@@ -244,6 +244,9 @@ static enum MHD_Result handle_jobs(http_req_t *r)
                             .user = http_arg(r, "user"),
                             .limit = MC_JOBS_LIMIT_DEFAULT};
     const char *limit = http_arg(r, "limit"), *since = http_arg(r, "since");
+    q.before = http_arg(r, "before");
+    if (q.before && !mc_jid_valid(q.before, strlen(q.before)))
+        return http_error(r, 400, "before: expected a job id");
     if (limit) {
         char *end;
         long long n = strtoll(limit, &end, 10);

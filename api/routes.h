@@ -8,7 +8,8 @@
       GET  /minions/ID       one minion, all its grains
       GET  /jobs             ?user= &fun= &target= (globs) &since= (ISO
                              date or seconds since the epoch) &limit=
-                             (1 to 10000, default 50)
+                             (1 to 10000, default 50) &before= (a jid:
+                             only older jobs, for the next page)
       GET  /jobs/JID         the job, every return, the minions missing
                              and why
       POST /run              {tgt, tgt_type, fun, arg, kwarg, timeout};

@@ -14,7 +14,7 @@
 static void jobs_usage(FILE *f)
 {
     fprintf(f, "Usage: mctl jobs list [--limit N] [--fun GLOB] [--target GLOB] [--since TIME]\n"
-               "                      [--user NAME] [--out txt|json]\n"
+               "                      [--user NAME] [--before JID] [--out txt|json]\n"
                "       mctl jobs show JID [--out txt|json|yaml] [--static] [--summary]\n"
                "       mctl jobs wait JID [--out txt|json|yaml] [--static] [--summary]\n"
                "       mctl jobs kill JID\n"
@@ -29,6 +29,7 @@ static void jobs_usage(FILE *f)
                "                      only their own)\n"
                "      --since TIME    only jobs since TIME: 'YYYY-MM-DD[ HH:MM[:SS]]' (local),\n"
                "                      or an age such as 30m, 12h, 7d\n"
+               "      --before JID    only jobs older than JID (the next page of a list)\n"
                "      --out FORMAT    txt (default), json, or yaml (show and wait)\n"
                "      --static        show, wait: print every return at the end, at once\n"
                "      --summary       show, wait: the counts after the returns\n"
@@ -120,11 +121,11 @@ static void print_jobs_json(const mc_reply_jobs_list_t *l)
 }
 
 static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char *target,
-                     const char *user, int64_t since)
+                     const char *user, int64_t since, const char *before)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_request_jobs_list_pack(&sb, fun, target, user, limit, since);
+    mc_request_jobs_list_pack(&sb, fun, target, user, limit, since, before);
     client_frame_t *body;
     int rc = client_request(o->config_dir, &sb, &body, o->timeout * 1000);
     msgpack_sbuffer_destroy(&sb);
@@ -291,6 +292,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         {"target", required_argument, NULL, 'T'},
         {"since", required_argument, NULL, 's'},
         {"user", required_argument, NULL, 'u'},
+        {"before", required_argument, NULL, 'B'},
         {"out", required_argument, NULL, 'o'},
         {"static", no_argument, NULL, 1001},
         {"summary", no_argument, NULL, 1002},
@@ -304,7 +306,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         jobs_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    const char *action = argv[1], *fun = NULL, *target = NULL, *user = NULL;
+    const char *action = argv[1], *fun = NULL, *target = NULL, *user = NULL, *before = NULL;
     int limit = 50;
     int64_t since = 0;
     /* The action stands where getopt expects the program's name, and
@@ -334,6 +336,11 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
                 return cli_usage_error("--user: a user name has at most %d characters",
                                        MC_USER_MAX);
             user = optarg;
+            break;
+        case 'B':
+            if (!mc_jid_valid(optarg, strlen(optarg)))
+                return cli_usage_error("--before: expected a job id (20 digits), got '%s'", optarg);
+            before = optarg;
             break;
         case 's':
             since = parse_since(optarg);
@@ -373,7 +380,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
             return cli_usage_error("jobs list: --out yaml is for show and wait (txt or json here)");
         if (rest)
             return cli_usage_error("jobs list: unexpected argument '%s'", argv[optind]);
-        return jobs_list(&o, limit, fun, target, user, since);
+        return jobs_list(&o, limit, fun, target, user, since, before);
     }
     if (strcmp(action, "show") == 0) {
         if (rest != 1)

@@ -193,6 +193,7 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
                               .fun = q->fun[0] ? q->fun : NULL,
                               .target = q->target[0] ? q->target : NULL,
                               .since_us = q->since_us,
+                              .before = q->before[0] ? q->before : NULL,
                               /* Users of the ACL see their own jobs. */
                               .user = !every       ? who->user
                                       : q->user[0] ? q->user

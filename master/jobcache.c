@@ -344,7 +344,8 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
         " (SELECT count(*) FROM returns r WHERE r.jid = j.jid),"
         " (SELECT count(*) FROM returns r WHERE r.jid = j.jid AND r.success = 0)"
         " FROM jobs j WHERE (?1 IS NULL OR j.fun GLOB ?1) AND (?2 IS NULL OR j.tgt GLOB ?2)"
-        " AND j.ts >= ?3 AND (?6 IS NULL OR j.user = ?6) ORDER BY j.jid DESC LIMIT ?4";
+        " AND j.ts >= ?3 AND (?6 IS NULL OR j.user = ?6) AND (?7 IS NULL OR j.jid < ?7)"
+        " ORDER BY j.jid DESC LIMIT ?4";
     if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK) {
         mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
         return -1;
@@ -358,6 +359,8 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
     sqlite3_bind_int(st, 5, MC_JOBS_LIST_TGT_MAX); /* characters, so UTF-8 stays whole */
     if (q->user)
         sqlite3_bind_text(st, 6, q->user, -1, SQLITE_STATIC);
+    if (q->before)
+        sqlite3_bind_text(st, 7, q->before, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         mc_job_summary_t *j = mc_reply_jobs_list_add(out);
@@ -465,8 +468,8 @@ int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_str
     sqlite3_finalize(st);
     if (select_lists(self, "SELECT id FROM job_minions WHERE jid = ?1 ORDER BY id", jid,
                      &out->minions, NULL, err) ||
-        select_lists(self, "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id", jid, returns,
-                     NULL, err) ||
+        select_lists(self, "SELECT ret FROM returns WHERE jid = ?1 ORDER BY id", jid, returns, NULL,
+                     err) ||
         select_lists(self,
                      "SELECT id, unsent FROM job_minions WHERE jid = ?1 AND unsent IS NOT NULL "
                      "ORDER BY id",

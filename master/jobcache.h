@@ -42,6 +42,7 @@ typedef struct {
     const char *fun;    /* glob, or NULL */
     const char *target; /* glob on the target expression, or NULL */
     int64_t since_us;   /* 0: any */
+    const char *before; /* a jid: only older jobs (the next page); NULL: any */
     const char *user;   /* only this user's jobs, or NULL */
 } jobcache_query_t;
 

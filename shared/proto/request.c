@@ -214,10 +214,12 @@ void mc_request_list_targets_pack(msgpack_sbuffer *sb, const mc_req_target_spec_
 }
 
 void mc_request_jobs_list_pack(msgpack_sbuffer *sb, const char *fun, const char *target,
-                               const char *user, int64_t limit, int64_t since_us)
+                               const char *user, int64_t limit, int64_t since_us,
+                               const char *before)
 {
     msgpack_packer pk;
-    start(&pk, sb, MC_REQ_JOBS_LIST, 5);
+    start(&pk, sb, MC_REQ_JOBS_LIST, 6);
+    mc_pk_kv_str(&pk, "before", before ? before : "");
     mc_pk_kv_str(&pk, "user", user ? user : "");
     mc_pk_kv_int(&pk, "limit", limit);
     mc_pk_kv_str(&pk, "fun", fun ? fun : "");
@@ -340,14 +342,18 @@ static int decode_publish(const msgpack_object *m, mc_req_publish_t *p, mc_err_t
 
 static int decode_jobs_list(const msgpack_object *m, mc_req_jobs_list_t *q, mc_err_t *err)
 {
-    return mc_mp_str_opt(m, "fun", q->fun, sizeof q->fun, err) ||
-                   mc_mp_str_opt(m, "target", q->target, sizeof q->target, err) ||
-                   opt_int(m, "limit", 1, MC_JOBS_LIMIT_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit,
-                           err) ||
-                   opt_int(m, "since", 0, INT64_MAX, 0, &q->since_us, err) ||
-                   mc_mp_str_opt(m, "user", q->user, sizeof q->user, err)
-               ? -1
-               : 0;
+    if (mc_mp_str_opt(m, "fun", q->fun, sizeof q->fun, err) ||
+        mc_mp_str_opt(m, "target", q->target, sizeof q->target, err) ||
+        opt_int(m, "limit", 1, MC_JOBS_LIMIT_MAX, MC_JOBS_LIMIT_DEFAULT, &q->limit, err) ||
+        opt_int(m, "since", 0, INT64_MAX, 0, &q->since_us, err) ||
+        mc_mp_str_opt(m, "user", q->user, sizeof q->user, err) ||
+        mc_mp_str_opt(m, "before", q->before, sizeof q->before, err))
+        return -1;
+    if (q->before[0] && !mc_jid_valid(q->before, strlen(q->before))) {
+        mc_err_set(err, "field 'before' is not a job id");
+        return -1;
+    }
+    return 0;
 }
 
 static int decode_keys(const msgpack_object *m, mc_req_keys_t *k, mc_err_t *err)

@@ -13,7 +13,8 @@
       jobs_list      fun, target (globs on the function and the target
                      expression, "" for any), limit (at most that many
                      jobs), since (microseconds since the epoch, 0 for any),
-                     user (only that user's jobs, "" for any)
+                     user (only that user's jobs, "" for any), before (a
+                     jid: only older jobs, the next page; "" for any)
       jobs_show      jid
       jobs_wait      jid
       key_list       no fields
@@ -134,6 +135,7 @@ typedef struct {
     int64_t limit;                /* 1 to MC_LIST_MAX */
     int64_t since_us;             /* 0 for any */
     char user[MC_USER_MAX + 1];   /* "" for any */
+    char before[MC_JID_LEN + 1];  /* "" for any */
 } mc_req_jobs_list_t;
 
 typedef struct {
@@ -213,9 +215,10 @@ typedef struct {
 
 void mc_request_publish_pack(msgpack_sbuffer *sb, const mc_req_publish_spec_t *spec);
 void mc_request_list_targets_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *target);
-/* fun and target may be NULL: any. */
+/* fun, target, user and before may be NULL: any. */
 void mc_request_jobs_list_pack(msgpack_sbuffer *sb, const char *fun, const char *target,
-                               const char *user, int64_t limit, int64_t since_us);
+                               const char *user, int64_t limit, int64_t since_us,
+                               const char *before);
 /* kind: MC_REQ_JOBS_SHOW or MC_REQ_JOBS_WAIT. */
 void mc_request_job_pack(msgpack_sbuffer *sb, mc_req_kind_t kind, const char *jid);
 /* kind: MC_REQ_KEY_ACCEPT, MC_REQ_KEY_REJECT or MC_REQ_KEY_DELETE. */

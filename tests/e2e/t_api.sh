@@ -181,6 +181,14 @@ test_expect_success 'GET /jobs lists the user jobs; GET /jobs/JID shows a missin
     test "$(field "d[\"return\"][0][\"jid\"]")" = "$jid" &&
     test "$(field "\" \".join(set(j[\"user\"] for j in d[\"return\"]))")" = mctl_api_alice &&
     st=$(call GET "/jobs?limit=0" -H "X-Auth-Token: $tok") && test "$st" = 400 &&
+    st=$(call GET "/jobs?limit=1" -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    page1=$(field "d[\"return\"][0][\"jid\"]") && test "$page1" = "$jid" &&
+    st=$(call GET "/jobs?limit=1&before=$page1" -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    page2=$(field "d[\"return\"][0][\"jid\"]") && test "$page2" \< "$page1" &&
+    cli=$(mctl --out json jobs list --user mctl_api_alice --limit 1 --before "$page1" |
+          python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
+    test "$cli" = "$page2" &&
+    st=$(call GET "/jobs?before=123" -H "X-Auth-Token: $tok") && test "$st" = 400 &&
     restart_minion web2 && wait_until 20 mctl -t 3 --gather-timeout 1 web2 test.ping
 '
 
@@ -217,6 +225,8 @@ test_expect_success 'the console pages work without JavaScript (cookie login, HT
     jid=$(grep -o "/job/[0-9]\{20\}" page.html | head -n1 | cut -d/ -f3) && test -n "$jid" &&
     st=$(curl -sS -b jar.txt -o job.html -w "%{http_code}" "$URL/job/$jid") && test "$st" = 200 &&
     grep -q "data-id=\"web" job.html &&
+    curl -sS -b jar.txt -o older.html "$URL/?before=$jid" && ! grep -q "/job/$jid" older.html &&
+    grep -q "<table id=\"jobs\"" older.html &&
     st=$(curl -sS -b jar.txt -o fleet.html -w "%{http_code}" "$URL/fleet") && test "$st" = 200 &&
     grep -q "2 accepted: 2 up, 0 down" fleet.html &&
     st=$(curl -sS -o /dev/null -w "%{http_code} %{redirect_url}" "$URL/") &&

@@ -219,7 +219,8 @@ int main(int argc, char **argv)
     put_sb("client", "jobs-show", -1, &sb);
     mc_request_job_pack(&sb, MC_REQ_JOBS_WAIT, jid);
     put_sb("client", "jobs-wait", -1, &sb);
-    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", NULL, 10, 1764000000000000);
+    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", NULL, 10, 1764000000000000,
+                              "20261122153012123456");
     put_sb("client", "jobs_list", -1, &sb);
     const mc_req_kind_t plain[] = {MC_REQ_KEY_LIST, MC_REQ_KEY_FINGER, MC_REQ_MASTER_KEY,
                                    MC_REQ_MINIONS, MC_REQ_EVENTS};

@@ -296,7 +296,8 @@ static void jobs_requests(void **state)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", "alice", 20, 1764000000000000);
+    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", "alice", 20, 1764000000000000,
+                              "20261202000000000001");
     mc_request_t req;
     mc_err_t err;
     assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
@@ -306,10 +307,15 @@ static void jobs_requests(void **state)
     assert_int_equal(req.jobs_list.limit, 20);
     assert_int_equal(req.jobs_list.since_us, 1764000000000000);
     assert_string_equal(req.jobs_list.user, "alice");
+    assert_string_equal(req.jobs_list.before, "20261202000000000001");
     mc_request_done(&req);
+    mutate(&sb, "before", put_str);
+    request_fails(&sb, "field 'before' is not a job id");
+    msgpack_sbuffer_clear(&sb);
+    mc_request_jobs_list_pack(&sb, "cmd.*", "web*", "alice", 20, 1764000000000000, NULL);
     /* Every field of jobs_list may be left out. */
-    const char *fields[] = {"fun", "target", "limit", "since", "user"};
-    for (size_t i = 0; i < 5; i++)
+    const char *fields[] = {"fun", "target", "limit", "since", "user", "before"};
+    for (size_t i = 0; i < 6; i++)
         mutate(&sb, fields[i], NULL);
     assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
     assert_string_equal(req.jobs_list.fun, "");
@@ -318,11 +324,11 @@ static void jobs_requests(void **state)
     assert_int_equal(req.jobs_list.since_us, 0);
     mc_request_done(&req);
     msgpack_sbuffer_clear(&sb);
-    mc_request_jobs_list_pack(&sb, NULL, NULL, NULL, 5, 0);
+    mc_request_jobs_list_pack(&sb, NULL, NULL, NULL, 5, 0, NULL);
     mutate(&sb, "limit", put_neg);
     request_fails(&sb, "bad jobs_list request: field 'limit' is out of range");
     msgpack_sbuffer_clear(&sb);
-    mc_request_jobs_list_pack(&sb, NULL, NULL, NULL, 5, 0);
+    mc_request_jobs_list_pack(&sb, NULL, NULL, NULL, 5, 0, NULL);
     mutate(&sb, "target", put_long_str);
     request_fails(&sb, "field 'target' is longer than 255 bytes");
 
@@ -1020,7 +1026,7 @@ static void as_requests(void **state)
     msgpack_sbuffer inner, sb;
     msgpack_sbuffer_init(&inner);
     msgpack_sbuffer_init(&sb);
-    mc_request_jobs_list_pack(&inner, "test.*", NULL, NULL, 5, 0);
+    mc_request_jobs_list_pack(&inner, "test.*", NULL, NULL, 5, 0, NULL);
     mc_request_as_pack(&sb, "alice", &inner);
     mc_request_t req;
     mc_err_t err;

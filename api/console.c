@@ -36,7 +36,7 @@ static enum MHD_Result page(http_req_t *r, unsigned status, FILE *f, char **buf,
 static enum MHD_Result error_page(http_req_t *r, unsigned status, const char *msg)
 {
     PAGE_OPEN();
-    html_begin(f, "Error", r->user[0] ? r->user : NULL, r->user[0] ? r->token : NULL, "error");
+    html_begin(f, "Error", r->user[0] ? r->user : NULL, r->user[0] ? r->form_key : NULL, "error");
     fputs("<h1>Something went wrong</h1><p class=\"error\">", f);
     html_str(f, msg);
     fputs("</p>", f);
@@ -123,7 +123,7 @@ static enum MHD_Result jobs_page(http_req_t *r)
     if (fetch_jobs(r->api, r->user, &q, &l, &err) != 0)
         return error_page(r, 502, err.msg);
     PAGE_OPEN();
-    html_begin(f, "Jobs", r->user, r->token, "jobs");
+    html_begin(f, "Jobs", r->user, r->form_key, "jobs");
     fputs("<h1>Jobs</h1><form class=\"filters\" method=\"get\" action=\"/\">", f);
     filter_input(f, r, "user", "User", "any");
     filter_input(f, r, "fun", "Function", "e.g. cmd.*");
@@ -217,7 +217,7 @@ static enum MHD_Result job_page(http_req_t *r, const char *jid)
     if (fetch_job(r->api, r->user, jid, &j, &err) != 0)
         return error_page(r, err.code == MC_E_DENIED ? 403 : 404, err.msg);
     PAGE_OPEN();
-    html_begin(f, jid, r->user, r->token, "job");
+    html_begin(f, jid, r->user, r->form_key, "job");
     fprintf(f, "<h1>Job <span id=\"jid\">%s</span></h1><dl class=\"job\"><dt>Function</dt><dd>",
             jid);
     html_str(f, j.job.fun);
@@ -304,7 +304,7 @@ static enum MHD_Result fleet_page(http_req_t *r, const char *one)
             mc_reply_minions_done(&l);
             return error_page(r, 404, "no accepted minion of that id");
         }
-        html_begin(f, one, r->user, r->token, "minion");
+        html_begin(f, one, r->user, r->form_key, "minion");
         fputs("<h1>Minion ", f);
         html_str(f, one);
         fprintf(f, " <span class=\"state %s\">%s</span></h1><p>Last seen: ", m->up ? "up" : "down",
@@ -322,7 +322,7 @@ static enum MHD_Result fleet_page(http_req_t *r, const char *one)
         }
         fputs("</pre>", f);
     } else {
-        html_begin(f, "Minions", r->user, r->token, "fleet");
+        html_begin(f, "Minions", r->user, r->form_key, "fleet");
         fprintf(f, "<h1>Minions</h1><p id=\"fleet-counts\">%zu accepted: %zu up, %zu down</p>",
                 l.count, up, l.count - up);
         fputs("<table id=\"minions\"><thead><tr><th>Minion</th><th>State</th><th>Last "
@@ -362,7 +362,7 @@ static enum MHD_Result fleet_page(http_req_t *r, const char *one)
 static enum MHD_Result launch_page(http_req_t *r)
 {
     PAGE_OPEN();
-    html_begin(f, "Run", r->user, r->token, "launch");
+    html_begin(f, "Run", r->user, r->form_key, "launch");
     fputs("<h1>Run a job</h1><form id=\"run\" class=\"card\">"
           "<label>Target <input name=\"tgt\" required value=\"*\"></label>"
           "<label>Target type <select name=\"tgt_type\">"

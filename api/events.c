@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "access.h"
 #include "json.h"
 #include "jsonout.h"
 #include "link.h"
@@ -12,9 +13,13 @@
 typedef struct {
     api_t *api;
     link_t l;
-    char *buf; /* what is still to be written */
+    char token[SESSION_TOKEN_LEN + 1]; /* the login the stream lives on */
+    char *buf;                         /* what is still to be written, from off */
     size_t len, off;
-    int64_t last_ms;
+    int64_t lost;       /* events dropped here since the last resync */
+    int64_t last_ms;    /* last write */
+    int64_t started_ms; /* the stream ends EVENTS_MAX_AGE_MS after */
+    int64_t checked_ms; /* the login was last found valid */
 } stream_t;
 
 static void stream_free(void *cls)
@@ -25,14 +30,23 @@ static void stream_free(void *cls)
     free(s);
 }
 
-/* Queue text for the client (the buffer has been written out). */
+/* Queue text for the client, unless the stream is EVENTS_BUFFER_MAX behind
+   (a client that reads too slowly): then it is counted as lost, and the
+   client is told to read the history again once it catches up. */
 static void put(stream_t *s, const char *text, size_t len)
 {
-    free(s->buf);
-    s->buf = mc_malloc(len);
-    memcpy(s->buf, text, len);
-    s->len = len;
-    s->off = 0;
+    if (s->off) {
+        memmove(s->buf, s->buf + s->off, s->len - s->off);
+        s->len -= s->off;
+        s->off = 0;
+    }
+    if (s->len + len > EVENTS_BUFFER_MAX) {
+        s->lost++;
+        return;
+    }
+    s->buf = mc_realloc(s->buf, s->len + len);
+    memcpy(s->buf + s->len, text, len);
+    s->len += len;
 }
 
 static void format_event(stream_t *s, const mc_event_t *ev)
@@ -40,8 +54,8 @@ static void format_event(stream_t *s, const mc_event_t *ev)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (ev->lost > 0)
-        fprintf(f, "event: resync\ndata: {\"lost\":%lld}\n\n", (long long)ev->lost);
+    if (ev->lost > 0 || s->lost > 0)
+        fprintf(f, "event: resync\ndata: {\"lost\":%lld}\n\n", (long long)(ev->lost + s->lost));
     fprintf(f, "event: %s\ndata: {\"jid\":\"%s\",\"fun\":", mc_event_type_name(ev->type), ev->jid);
     mc_json_text(f, ev->fun, strlen(ev->fun), MC_JSON_COMPACT);
     if (ev->type == MC_EVENT_JOB) {
@@ -61,19 +75,65 @@ static void format_event(stream_t *s, const mc_event_t *ev)
                 ev->success ? "true" : "false");
     }
     fclose(f);
-    free(s->buf);
-    s->buf = buf;
-    s->len = len;
-    s->off = 0;
+    int64_t lost_before = s->lost;
+    put(s, buf, len);
+    if (s->lost == lost_before && (ev->lost > 0 || lost_before > 0))
+        s->lost = 0; /* the resync went out with it */
+    free(buf);
 }
 
-/* MHD asks for more of the stream: wait (this connection's own thread)
-   for the next event, a second at a time, so that a stop is noticed. */
+/* One message from the master: an event is queued, a tick ignored. */
+static void take(stream_t *s, const char *kind, const client_frame_t *body)
+{
+    if (strcmp(kind, MC_KIND_EVENT) != 0)
+        return;
+    mc_event_t ev;
+    mc_err_t err;
+    if (mc_event_decode(&ev, body->data, body->size, &err) == 0)
+        format_event(s, &ev);
+    else
+        mc_warn("events: an event from the master refused: %s", err.msg);
+}
+
+/* Whether the stream may go on: mctl-api is not stopping, the stream is
+   not too old, and (checked once a second) its login is still valid and
+   its user may still use the master. */
+static bool may_go_on(stream_t *s)
+{
+    int64_t now = mc_mono_ms();
+    if (atomic_load(&s->api->stop) || now - s->started_ms >= EVENTS_MAX_AGE_MS)
+        return false;
+    if (now - s->checked_ms < 1000)
+        return true;
+    s->checked_ms = now;
+    char user[MC_USER_MAX + 1];
+    if (!sessions_lookup(s->api->sessions, s->token, user, NULL, NULL) ||
+        !access_may_use_master(s->api, user)) {
+        mc_info("events: %s's stream ends: the login is over", s->l.user);
+        return false;
+    }
+    return true;
+}
+
+/* MHD asks for more of the stream (in this connection's own thread):
+   take every event waiting, then give what is queued, or wait for the
+   next event a second at a time. */
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
     stream_t *s = cls;
     for (;;) {
+        char kind[16];
+        client_frame_t *body = NULL;
+        int got;
+        while ((got = client_next(&s->l.c, kind, &body, 0)) > 0) {
+            take(s, kind, body);
+            client_frame_free(&body);
+        }
+        if (got < 0) {
+            mc_info("events: %s's stream ends: %s", s->l.user, s->l.c.why.msg);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         if (s->off < s->len) {
             size_t n = s->len - s->off < max ? s->len - s->off : max;
             memcpy(out, s->buf + s->off, n);
@@ -81,28 +141,20 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
             s->last_ms = mc_mono_ms();
             return (ssize_t)n;
         }
-        if (atomic_load(&s->api->stop))
+        if (!may_go_on(s))
             return MHD_CONTENT_READER_END_OF_STREAM;
-        char kind[16];
-        client_frame_t *body = NULL;
-        int got = client_next(&s->l.c, kind, &body, 1000);
+        got = client_next(&s->l.c, kind, &body, 1000);
         if (got < 0) {
             mc_info("events: %s's stream ends: %s", s->l.user, s->l.c.why.msg);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        if (got == 0) {
-            if (mc_mono_ms() - s->last_ms >= EVENTS_KEEPALIVE_MS)
-                put(s, ": keepalive\n\n", strlen(": keepalive\n\n"));
-            continue;
+        if (got > 0) {
+            take(s, kind, body);
+            client_frame_free(&body);
+        } else if (mc_mono_ms() - s->last_ms >= EVENTS_KEEPALIVE_MS) {
+            static const char keepalive[] = ": keepalive\n\n";
+            put(s, keepalive, sizeof keepalive - 1);
         }
-        mc_event_t ev;
-        mc_err_t err;
-        if (strcmp(kind, MC_KIND_EVENT) == 0 &&
-            mc_event_decode(&ev, body->data, body->size, &err) == 0)
-            format_event(s, &ev);
-        else if (strcmp(kind, MC_KIND_EVENT) == 0)
-            mc_warn("events: an event from the master refused: %s", err.msg);
-        client_frame_free(&body);
     }
 }
 
@@ -110,6 +162,8 @@ enum MHD_Result events_stream(http_req_t *r)
 {
     stream_t *s = mc_calloc(1, sizeof *s);
     s->api = r->api;
+    snprintf(s->token, sizeof s->token, "%s", r->token);
+    s->started_ms = s->checked_ms = s->last_ms = mc_mono_ms();
     mc_err_t err;
     client_frame_t *reply = NULL;
     if (link_open(r->api, &s->l, r->user, &err) != 0) {

@@ -11,16 +11,21 @@
         data: {"jid":..., "id":..., "fun":..., "retcode": 0, "success": true}
 
     A stream starts with ": connected"; a comment line every 15 s keeps
-    idle connections open through proxies. When the master could not hand
-    over some events, "event: resync" with {"lost": N} comes first: read
-    the history again. The stream ends when the master goes away or
-    mctl-api stops; the browser's EventSource reconnects by itself. */
+    idle connections open through proxies. When events were lost (the
+    master could not hand them over, or the client read so slowly that
+    EVENTS_BUFFER_MAX was waiting for it), "event: resync" with {"lost": N}
+    comes first: read the history again. The stream ends when the master
+    goes away, mctl-api stops, the login ends (logout, expiry, the user
+    no longer in client_group) or after EVENTS_MAX_AGE_MS; the browser's
+    EventSource reconnects by itself. */
 #ifndef MC_API_EVENTS_H
 #define MC_API_EVENTS_H
 
 #include "http.h"
 
 #define EVENTS_KEEPALIVE_MS 15000
+#define EVENTS_BUFFER_MAX   (1024 * 1024)
+#define EVENTS_MAX_AGE_MS   (10 * 60 * 1000)
 
 enum MHD_Result events_stream(http_req_t *r);
 

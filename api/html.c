@@ -52,13 +52,14 @@ void html_time(FILE *f, int64_t us)
     fprintf(f, "<time datetime=\"%s\">%s UTC</time>", iso, shown);
 }
 
-void html_begin(FILE *f, const char *title, const char *user, const char *token, const char *page)
+void html_begin(FILE *f, const char *title, const char *user, const char *form_key,
+                const char *page)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
           f);
-    if (token)
-        fprintf(f, "<meta name=\"mctl-token\" content=\"%s\">", token);
+    if (form_key)
+        fprintf(f, "<meta name=\"mctl-form-key\" content=\"%s\">", form_key);
     fputs("<title>", f);
     html_str(f, title);
     fputs(" - mctl</title><link rel=\"stylesheet\" href=\"/static/console.css\">"

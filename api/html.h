@@ -15,9 +15,10 @@ void html_str(FILE *f, const char *s);
    element the script can show in local time. */
 void html_time(FILE *f, int64_t us);
 /* The top of a page: title, stylesheet, script, navigation; user is who
-   is logged in (NULL on the login page), token their token for the
-   script's requests (in a meta element). */
-void html_begin(FILE *f, const char *title, const char *user, const char *token, const char *page);
+   is logged in (NULL on the login page), form_key the session's form key
+   for the script's requests (in a meta element; never the token). */
+void html_begin(FILE *f, const char *title, const char *user, const char *form_key,
+                const char *page);
 void html_end(FILE *f);
 
 #endif

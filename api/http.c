@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "json.h"
 #include "log.h"
 #include "routes.h"
@@ -16,7 +17,7 @@ void http_common_headers(http_req_t *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
     MHD_add_response_header(resp, "Content-Security-Policy",
                             "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
     if (r->api->tls)
@@ -118,14 +119,46 @@ bool http_auth(http_req_t *r)
 {
     const char *token = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Auth-Token");
     bool reading = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    if (!token && reading)
+    bool by_cookie = !token;
+    if (by_cookie)
         token = cookie(r, "mctl_token");
     if (!token || strlen(token) != SESSION_TOKEN_LEN)
         return false;
-    if (!sessions_lookup(r->api->sessions, token, r->user, &r->expires))
+    char form_key[SESSION_TOKEN_LEN + 1];
+    if (!sessions_lookup(r->api->sessions, token, r->user, form_key, &r->expires)) {
+        r->user[0] = '\0';
         return false;
+    }
+    /* With the cookie alone (which a browser sends whoever made the page),
+       only reading; a change also needs the session's form key, which
+       only the console's own pages hold. */
+    if (by_cookie && !reading) {
+        const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+        if (!key || strlen(key) != SESSION_TOKEN_LEN ||
+            sodium_memcmp(key, form_key, SESSION_TOKEN_LEN) != 0) {
+            r->user[0] = '\0';
+            return false;
+        }
+    }
+    if (!access_may_use_master(r->api, r->user)) {
+        mc_warn("%s from %s: %s may no longer use the master; refused", r->url, r->addr, r->user);
+        r->user[0] = '\0';
+        return false;
+    }
     snprintf(r->token, sizeof r->token, "%s", token);
+    memcpy(r->form_key, form_key, sizeof r->form_key);
     return true;
+}
+
+bool http_same_origin(http_req_t *r)
+{
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return true; /* not a browser's cross-site request */
+    const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+    const char *scheme = r->api->tls ? "https://" : "http://";
+    size_t n = strlen(scheme);
+    return host && strncmp(origin, scheme, n) == 0 && strcmp(origin + n, host) == 0;
 }
 
 static void client_addr(struct MHD_Connection *conn, char *out, size_t cap)
@@ -161,7 +194,10 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         if (!r->body_too_big && r->body_len + n <= API_BODY_MAX) {
-            r->body = mc_realloc(r->body, r->body_len + n + 1);
+            /* Room for the largest body at once: no copies of a password
+               are left behind by growing it. */
+            if (!r->body)
+                r->body = mc_malloc(API_BODY_MAX + 1);
             memcpy(r->body + r->body_len, upload_data, n);
             r->body_len += n;
             r->body[r->body_len] = '\0';
@@ -174,6 +210,9 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
     if (r->body_too_big)
         return http_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d bytes",
                           API_BODY_MAX);
+    bool reading = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (!reading && !http_same_origin(r))
+        return http_error(r, 403, "a request from another site (Origin) is refused");
     return routes_dispatch(r);
 }
 
@@ -187,7 +226,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     if (r->body)
-        sodium_memzero(r->body, r->body_len); /* a login's password */
+        sodium_memzero(r->body, API_BODY_MAX + 1); /* a login's password */
     free(r->body);
     free(r);
     *con_cls = NULL;

@@ -23,6 +23,7 @@ typedef struct {
     char addr[64];              /* the client's address, for the log and login limits */
     char user[MC_USER_MAX + 1]; /* logged in as, when http_auth said so */
     char token[SESSION_TOKEN_LEN + 1];
+    char form_key[SESSION_TOKEN_LEN + 1]; /* the session's, for the console's pages */
     int64_t expires;
 } http_req_t;
 
@@ -34,10 +35,16 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
 void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                     enum MHD_RequestTerminationCode toe);
 
-/* Whether the request carries a valid login: true with r->user set. Only
-   a GET or HEAD may use the cookie: anything that changes something
-   needs the header, which another site's page cannot send. */
+/* Whether the request carries a valid login of a user who may still use
+   the master (access.h): true with r->user set. A GET or HEAD may use the
+   cookie; anything that changes something needs the token in X-Auth-Token,
+   or the cookie and the session's form key in X-CSRF-Token: neither can
+   another site's page send. */
 bool http_auth(http_req_t *r);
+/* Whether a browser's request comes from a page of this server: no
+   Origin header (not a browser), or one naming this scheme and Host.
+   Requests that change something must. */
+bool http_same_origin(http_req_t *r);
 
 /* Respond with these bytes (copied) and type. */
 enum MHD_Result http_respond(http_req_t *r, unsigned status, const char *type, const void *body,

@@ -8,7 +8,9 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "api.h"
@@ -17,35 +19,39 @@
 #include "http.h"
 #include "log.h"
 
-/* A whole PEM file, NUL-terminated; NULL with err. */
+/* A whole PEM file, NUL-terminated; NULL with err. Read in one buffer of
+   its size, so that no copy of a key is left behind in freed memory. */
 static char *read_pem(const char *what, const char *path, mc_err_t *err)
 {
     FILE *f = fopen(path, "re");
-    if (!f) {
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
         mc_err_code(err, MC_E_CONFIG, "%s %s: %s", what, path, strerror(errno));
+        if (f)
+            fclose(f);
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            buf = mc_realloc(buf, cap);
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
+    if (st.st_size <= 0 || st.st_size > 1024 * 1024) {
+        mc_err_code(err, MC_E_CONFIG, "%s %s: not a PEM file (%lld bytes)", what, path,
+                    (long long)st.st_size);
+        fclose(f);
+        return NULL;
     }
+    size_t cap = (size_t)st.st_size;
+    char *buf = mc_malloc(cap + 1);
+    size_t len = fread(buf, 1, cap, f);
     fclose(f);
-    if (!buf || !strstr(buf, "-----BEGIN ")) {
+    buf[len] = '\0';
+    if (!strstr(buf, "-----BEGIN ")) {
         mc_err_code(err, MC_E_CONFIG, "%s %s: not a PEM file", what, path);
+        sodium_memzero(buf, cap + 1);
         free(buf);
         return NULL;
     }
-    buf[len] = '\0';
     return buf;
 }
+
+#define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* api_host as a socket address; plain HTTP only on a loopback one. */
 static int listen_addr(const mc_master_config_t *cfg, struct sockaddr_storage *ss, bool *v6,
@@ -101,17 +107,21 @@ static int serve(api_t *api, const char *key, const char *crt, mc_err_t *err)
         return 78;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (api->tls ? MHD_USE_TLS : 0);
+    /* TLS 1.2 and 1.3 only, whatever GnuTLS's defaults allow. */
     struct MHD_OptionItem tls_opts[] = {
         {api->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)key},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)crt},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
+    unsigned per_address = (unsigned)api->cfg->api_max_clients / 4;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)api->cfg->api_port, NULL, NULL, http_handle, api,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, api, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->api_max_clients,
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, http_completed, api,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)api->cfg->api_max_clients, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        per_address < 8 ? 8u : per_address, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_ARRAY,
+        tls_opts, MHD_OPTION_END);
     if (!d) {
         mc_err_set(err, "cannot serve HTTP%s on %s port %d: %s", api->tls ? "S" : "",
                    api->cfg->api_host, api->cfg->api_port,
@@ -193,12 +203,21 @@ int main(int argc, char **argv)
         goto out;
     }
     api.ipc_path = mc_sprintf("%s/master.ipc", cfg.sock_dir);
+    /* Each connection holds a socket, and its link to the master three
+       descriptors: take the whole hard limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     const char *pidfile = args.pidfile ? args.pidfile : cfg.api_pidfile;
     status = mc_daemon_start("mctl-api", cfg.log_level, cfg.api_log_file, &args, pidfile);
     if (status == 0) {
         api.zctx = zmq_ctx_new();
         zmq_ctx_set(api.zctx, ZMQ_BLOCKY, 0);
-        zmq_ctx_set(api.zctx, ZMQ_MAX_SOCKETS, 2 * cfg.api_max_clients + 16);
+        /* Three sockets a connection to the master: the DEALER, its
+           monitor and libzmq's end of the monitor. */
+        zmq_ctx_set(api.zctx, ZMQ_MAX_SOCKETS, 3 * cfg.api_max_clients + 16);
         api.sessions = sessions_new();
         status = serve(&api, key, crt, &err);
         if (status != 0)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "console.h"
 #include "events.h"
 #include "fetch.h"
@@ -43,30 +44,6 @@ static enum MHD_Result failed(http_req_t *r, const mc_err_t *err)
 }
 
 /* ---- login ------------------------------------------------------------------ */
-
-/* Whether a user may use the master at all: root, the owner of the
-   master's client socket (the master's user) and the members of its
-   group (client_group), as for mctl. */
-static bool may_use_master(api_t *api, const char *user)
-{
-    struct passwd pw, *found = NULL;
-    char buf[4096];
-    if (getpwnam_r(user, &pw, buf, sizeof buf, &found) != 0 || !found)
-        return false;
-    struct stat st;
-    if (stat(api->ipc_path, &st) != 0)
-        return found->pw_uid == 0;
-    if (found->pw_uid == 0 || found->pw_uid == st.st_uid || found->pw_gid == st.st_gid)
-        return true;
-    int n = 256;
-    gid_t groups[256];
-    if (getgrouplist(user, found->pw_gid, groups, &n) < 0)
-        return false;
-    for (int i = 0; i < n; i++)
-        if (groups[i] == st.st_gid)
-            return true;
-    return false;
-}
 
 static bool valid_user_name(const char *s)
 {
@@ -107,32 +84,36 @@ static enum MHD_Result handle_login(http_req_t *r)
     enum MHD_Result rc;
     unsigned status = 0; /* a refusal: its status and message */
     char msg[256] = "login failed";
+    /* Who may use the master is checked first, and refused like a wrong
+       password: the answer must not tell a right password of another
+       account from a wrong one. */
     if (!valid_user_name(user)) {
         status = 401;
-    } else if (!sessions_login_allowed(r->api->sessions, r->addr, user, &retry)) {
+    } else if (!sessions_login_begin(r->api->sessions, r->addr, user, &retry)) {
         mc_warn("login for %s from %s refused: too many failures (for %lld s more)", user, r->addr,
                 (long long)retry);
         status = 429;
         snprintf(msg, sizeof msg, "too many failed logins: try again in %lld s", (long long)retry);
-    } else if (api_pam_check(r->api->cfg->api_pam_service, user, password, &err) != 0) {
-        mc_warn("login for %s from %s failed: %s", user, r->addr, err.msg);
-        sessions_login_failed(r->api->sessions, r->addr, user);
-        status = 401;
-    } else if (!may_use_master(r->api, user)) {
+    } else if (!access_may_use_master(r->api, user)) {
         mc_warn("login for %s from %s refused: not root, the master's user or in its "
                 "client_group",
                 user, r->addr);
-        status = 403;
-        snprintf(msg, sizeof msg, "user %s may not use the master", user);
+        status = 401;
+    } else if (api_pam_check(r->api->cfg->api_pam_service, user, password, &err) != 0) {
+        mc_warn("login for %s from %s failed: %s", user, r->addr, err.msg);
+        status = 401;
+    } else {
+        sessions_login_succeeded(r->api->sessions, r->addr, user);
     }
     if (status && form) {
         rc = http_redirect(r, "/login?failed=1", NULL);
     } else if (status) {
         rc = http_error(r, status, "%s", msg);
     } else {
-        char token[SESSION_TOKEN_LEN + 1];
+        char token[SESSION_TOKEN_LEN + 1], form_key[SESSION_TOKEN_LEN + 1];
         int64_t expires;
-        sessions_create(r->api->sessions, user, r->api->cfg->api_token_expire, token, &expires);
+        sessions_create(r->api->sessions, user, r->api->cfg->api_token_expire, token, form_key,
+                        &expires);
         mc_info("login: %s from %s", user, r->addr);
         char cookie[256];
         snprintf(cookie, sizeof cookie,
@@ -213,7 +194,7 @@ static int time_arg(const char *s, int64_t *us)
 {
     char *end;
     long long secs = strtoll(s, &end, 10);
-    if (*s && !*end && secs >= 0) {
+    if (*s && !*end && secs >= 0 && secs <= INT64_MAX / 1000000) {
         *us = secs * 1000000;
         return 0;
     }
@@ -291,18 +272,21 @@ static enum MHD_Result handle_job(http_req_t *r, const char *jid)
 /* ---- running ------------------------------------------------------------------ */
 
 /* A job's returns as they come on the publishing connection, until every
-   minion it was sent to has returned or its time is up. */
-static void wait_returns(link_t *l, const mc_reply_targets_t *t, int64_t timeout_s)
+   minion it was sent to has returned, its time is up, RUN_WAIT_MAX_S
+   have passed (the answer then says it is still running) or mctl-api
+   stops. A second at a time, so that a stop is noticed. */
+static void wait_returns(api_t *api, link_t *l, const mc_reply_targets_t *t, int64_t timeout_s)
 {
     size_t want = t->minions.count - t->unsent.count, got = 0;
-    int64_t deadline = mc_mono_ms() + timeout_s * 1000 + 5000;
-    while (got < want) {
+    int64_t wait_s = timeout_s + 5 < RUN_WAIT_MAX_S ? timeout_s + 5 : RUN_WAIT_MAX_S;
+    int64_t deadline = mc_mono_ms() + wait_s * 1000;
+    while (got < want && !atomic_load(&api->stop)) {
         int64_t left = deadline - mc_mono_ms();
         if (left <= 0)
             break;
         char kind[16];
         client_frame_t *body = NULL;
-        int n = client_next(&l->c, kind, &body, (int)left);
+        int n = client_next(&l->c, kind, &body, left < 1000 ? (int)left : 1000);
         if (n < 0)
             break;
         if (n > 0 && strcmp(kind, MC_KIND_RETURN) == 0)
@@ -395,7 +379,7 @@ static enum MHD_Result handle_run(http_req_t *r)
             t.jid[0] ? t.jid : "(none)", t.minions.count);
     const char *wait = http_arg(r, "wait");
     if (t.jid[0] && wait && strcmp(wait, "0") != 0) {
-        wait_returns(&l, &t, timeout);
+        wait_returns(r->api, &l, &t, timeout);
         link_close(&l);
         rc = handle_job(r, t.jid);
     } else {

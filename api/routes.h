@@ -13,7 +13,9 @@
       GET  /jobs/JID         the job, every return, the minions missing
                              and why
       POST /run              {tgt, tgt_type, fun, arg, kwarg, timeout};
-                             ?wait=1 answers with the job once it is over
+                             ?wait=1 answers with the job once it is over,
+                             or after RUN_WAIT_MAX_S with what has come
+                             (running: true)
       GET  /targets          ?tgt= &tgt_type= &delimiter=: the minions a
                              target selects (nothing is run)
       GET  /keys             the key lists
@@ -30,6 +32,9 @@
 #define MC_API_ROUTES_H
 
 #include "http.h"
+
+/* The longest POST /run?wait=1 holds its connection. */
+#define RUN_WAIT_MAX_S 300
 
 enum MHD_Result routes_dispatch(http_req_t *r);
 

@@ -11,6 +11,7 @@
 
 typedef struct {
     char user[MC_USER_MAX + 1];
+    char form_key[SESSION_TOKEN_LEN + 1];
     int64_t expires; /* seconds since the epoch */
 } session_t;
 
@@ -88,17 +89,25 @@ static void sweep(sessions_t *self, int64_t now)
     zlistx_destroy(&keys);
 }
 
-void sessions_create(sessions_t *self, const char *user, int64_t ttl_s,
-                     char token[SESSION_TOKEN_LEN + 1], int64_t *expires)
+static void random_hex(char out[SESSION_TOKEN_LEN + 1])
 {
     unsigned char raw[SESSION_TOKEN_LEN / 2];
     randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(token, SESSION_TOKEN_LEN + 1, raw, sizeof raw);
+    sodium_bin2hex(out, SESSION_TOKEN_LEN + 1, raw, sizeof raw);
     sodium_memzero(raw, sizeof raw);
+}
+
+void sessions_create(sessions_t *self, const char *user, int64_t ttl_s,
+                     char token[SESSION_TOKEN_LEN + 1], char form_key[SESSION_TOKEN_LEN + 1],
+                     int64_t *expires)
+{
+    random_hex(token);
     char h[65];
     token_hash(token, h);
     session_t *s = mc_calloc(1, sizeof *s);
     snprintf(s->user, sizeof s->user, "%s", user);
+    random_hex(s->form_key);
+    memcpy(form_key, s->form_key, SESSION_TOKEN_LEN + 1);
     int64_t now = now_s();
     s->expires = now + ttl_s;
     *expires = s->expires;
@@ -119,7 +128,7 @@ static bool token_well_formed(const char *token)
 }
 
 bool sessions_lookup(sessions_t *self, const char *token, char user[MC_USER_MAX + 1],
-                     int64_t *expires)
+                     char form_key[SESSION_TOKEN_LEN + 1], int64_t *expires)
 {
     if (!token_well_formed(token))
         return false;
@@ -131,6 +140,8 @@ bool sessions_lookup(sessions_t *self, const char *token, char user[MC_USER_MAX 
     session_t *s = zhashx_lookup(self->by_hash, h);
     if (s && s->expires > now) {
         snprintf(user, MC_USER_MAX + 1, "%s", s->user);
+        if (form_key)
+            memcpy(form_key, s->form_key, SESSION_TOKEN_LEN + 1);
         if (expires)
             *expires = s->expires;
         ok = true;
@@ -163,21 +174,6 @@ static int64_t blocked_for(sessions_t *self, const char *key, int max, int64_t n
     return LOGIN_WINDOW_S - (now - f->window_start);
 }
 
-bool sessions_login_allowed(sessions_t *self, const char *addr, const char *user, int64_t *retry_s)
-{
-    char ka[128], ku[MC_USER_MAX + 3];
-    snprintf(ka, sizeof ka, "a:%s", addr);
-    snprintf(ku, sizeof ku, "u:%s", user);
-    int64_t now = now_s();
-    pthread_mutex_lock(&self->lock);
-    sweep(self, now);
-    int64_t a = blocked_for(self, ka, LOGIN_FAILS_ADDR, now);
-    int64_t u = blocked_for(self, ku, LOGIN_FAILS_USER, now);
-    pthread_mutex_unlock(&self->lock);
-    *retry_s = a > u ? a : u;
-    return *retry_s == 0;
-}
-
 static void count_fail(sessions_t *self, const char *key, int64_t now)
 {
     fails_t *f = zhashx_lookup(self->fails, key);
@@ -192,14 +188,39 @@ static void count_fail(sessions_t *self, const char *key, int64_t now)
     f->fails++;
 }
 
-void sessions_login_failed(sessions_t *self, const char *addr, const char *user)
+bool sessions_login_begin(sessions_t *self, const char *addr, const char *user, int64_t *retry_s)
 {
     char ka[128], ku[MC_USER_MAX + 3];
     snprintf(ka, sizeof ka, "a:%s", addr);
     snprintf(ku, sizeof ku, "u:%s", user);
     int64_t now = now_s();
     pthread_mutex_lock(&self->lock);
-    count_fail(self, ka, now);
-    count_fail(self, ku, now);
+    sweep(self, now);
+    int64_t a = blocked_for(self, ka, LOGIN_FAILS_ADDR, now);
+    int64_t u = blocked_for(self, ku, LOGIN_FAILS_USER, now);
+    *retry_s = a > u ? a : u;
+    if (*retry_s == 0) {
+        count_fail(self, ka, now);
+        count_fail(self, ku, now);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return *retry_s == 0;
+}
+
+static void uncount(sessions_t *self, const char *key)
+{
+    fails_t *f = zhashx_lookup(self->fails, key);
+    if (f && f->fails > 0)
+        f->fails--;
+}
+
+void sessions_login_succeeded(sessions_t *self, const char *addr, const char *user)
+{
+    char ka[128], ku[MC_USER_MAX + 3];
+    snprintf(ka, sizeof ka, "a:%s", addr);
+    snprintf(ku, sizeof ku, "u:%s", user);
+    pthread_mutex_lock(&self->lock);
+    uncount(self, ka);
+    uncount(self, ku);
     pthread_mutex_unlock(&self->lock);
 }

@@ -475,11 +475,16 @@ static void handle_key_change(master_t *self, zframe_t *route, const mc_request_
 
 /* ---- minions -------------------------------------------------------------- */
 
+/* Every accepted minion, up or down, and its grains: to root, the
+   master's user and users with @jobs, @keys or @deploy; the other users
+   of the ACL get ids and states only (list_targets gives them the ids
+   already). Grains that would make the answer larger than a client takes
+   are left out, with a line in the log. */
 static void handle_minions(master_t *self, zframe_t *route, const mc_request_t *req,
                            const caller_t *who)
 {
     (void)req;
-    (void)who;
+    bool grains = who->all || (who->rights & (ACL_RIGHT_JOBS | ACL_RIGHT_KEYS | ACL_RIGHT_DEPLOY));
     size_t n = 0;
     minion_t **all = registry_list(self->registry, &n);
     mc_minion_spec_t *specs = mc_calloc(n + 1, sizeof *specs);
@@ -493,11 +498,20 @@ static void handle_minions(master_t *self, zframe_t *route, const mc_request_t *
             .id = m->id,
             .up = minions_present(self, m),
             .last_seen_us = m->last_seen_ms ? wall_us - (now_ms - m->last_seen_ms) * 1000 : 0,
-            .grains = m->has_grains ? m->grains.grains : NULL};
+            .grains = grains && m->has_grains ? m->grains.grains : NULL};
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_reply_minions_pack(&sb, specs, count);
+    if (sb.size > MC_MAX_RETURN_MSG) {
+        mc_warn("client: the grains of %zu minions take %zu bytes, more than a client takes: "
+                "sent without grains",
+                count, sb.size);
+        for (size_t i = 0; i < count; i++)
+            specs[i].grains = NULL;
+        msgpack_sbuffer_clear(&sb);
+        mc_reply_minions_pack(&sb, specs, count);
+    }
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
     free(specs);
@@ -530,6 +544,14 @@ static void handle_as(master_t *self, zframe_t *route, const mc_request_t *req, 
     }
     caller_t as;
     clients_caller(&as, (unsigned long)found->pw_uid, (unsigned long)found->pw_gid);
+    /* Two names for one uid (toor and root): the ACL and the audit log
+       go by the uid's own name, which must be the one asked for. */
+    if (strcmp(as.user, req->as.user) != 0) {
+        clients_reply_denied(self, route, "user %s has uid %lu, which is %s's: refused",
+                             req->as.user, as.uid, as.user);
+        clients_caller_done(&as);
+        return;
+    }
     snprintf(as.via, sizeof as.via, "%s", who->user);
     request_body(self, route, req->as.req, req->as.req_len, &as, true);
     self->outcome.delegated = true; /* the request inside has its line */

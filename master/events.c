@@ -8,12 +8,19 @@
     client socket queues without limit (SNDHWM 0), so an event is lost
     only when libzmq refuses it outright; the next event that goes
     through says how many were (lost), and the subscriber reads the
-    history again. A subscriber whose connection is gone is dropped at
-    the next event. */
+    history again. Every EVENTS_TICK_MS each subscriber gets ["tick"][]
+    (which it ignores): one whose connection is gone is dropped then, or
+    at its next event. A connection subscribes once (asking again changes
+    nothing), a user holds at most EVENTS_PER_USER subscriptions and the
+    master at most EVENTS_MAX. */
 #include "master.h"
 
 #include <errno.h>
 #include <string.h>
+
+#define EVENTS_TICK_MS  10000
+#define EVENTS_PER_USER 1024
+#define EVENTS_MAX      8192
 
 typedef struct {
     zframe_t *route;
@@ -39,11 +46,27 @@ void events_subscribe(master_t *self, zframe_t *route, const mc_request_t *req, 
         self->subscribers = zlistx_new();
         zlistx_set_destructor(self->subscribers, subscriber_free);
     }
-    subscriber_t *s = mc_calloc(1, sizeof *s);
-    s->route = zframe_dup(route);
-    snprintf(s->user, sizeof s->user, "%s", who->user);
-    s->all_jobs = who->all || (who->rights & ACL_RIGHT_JOBS);
-    zlistx_add_end(self->subscribers, s);
+    size_t mine = 0;
+    bool already = false;
+    for (subscriber_t *s = zlistx_first(self->subscribers); s; s = zlistx_next(self->subscribers)) {
+        mine += strcmp(s->user, who->user) == 0;
+        already |= zframe_eq(s->route, route);
+    }
+    if (!already && (mine >= EVENTS_PER_USER || zlistx_size(self->subscribers) >= EVENTS_MAX)) {
+        clients_reply_error(self, route,
+                            "too many event subscriptions (%zu of user %s, %zu in all; at most "
+                            "%d and %d)",
+                            mine, who->user, zlistx_size(self->subscribers), EVENTS_PER_USER,
+                            EVENTS_MAX);
+        return;
+    }
+    if (!already) {
+        subscriber_t *s = mc_calloc(1, sizeof *s);
+        s->route = zframe_dup(route);
+        snprintf(s->user, sizeof s->user, "%s", who->user);
+        s->all_jobs = who->all || (who->rights & ACL_RIGHT_JOBS);
+        zlistx_add_end(self->subscribers, s);
+    }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -104,13 +127,29 @@ void events_job(master_t *self, const char *jid, const char *fun, const char *us
     send_all(self, &ev, user);
 }
 
+void events_tick(master_t *self, int64_t now_ms)
+{
+    if (!self->subscribers || now_ms - self->events_tick_ms < EVENTS_TICK_MS)
+        return;
+    self->events_tick_ms = now_ms;
+    subscriber_t *s = zlistx_first(self->subscribers);
+    while (s) {
+        if (clients_send(self, s->route, MC_KIND_TICK, "", 0) != 0 && errno == EHOSTUNREACH) {
+            mc_info("client: %s's event subscription ended (connection closed)", s->user);
+            zlistx_delete(self->subscribers, zlistx_cursor(self->subscribers));
+        }
+        s = zlistx_next(self->subscribers);
+    }
+}
+
 void events_ret(master_t *self, const job_t *job, const mc_ret_t *ret)
 {
     if (!self->subscribers)
         return;
     mc_event_t ev = {.type = MC_EVENT_RET, .retcode = ret->retcode, .success = ret->success};
     snprintf(ev.jid, sizeof ev.jid, "%s", ret->jid);
-    snprintf(ev.fun, sizeof ev.fun, "%s", ret->fun);
+    /* The job's function when the job is known, not what the minion says. */
+    snprintf(ev.fun, sizeof ev.fun, "%s", job ? job->fun : ret->fun);
     snprintf(ev.id, sizeof ev.id, "%s", ret->id);
     send_all(self, &ev, job ? job->user : NULL);
 }

@@ -76,7 +76,8 @@ typedef struct server {
     unsigned long client_gid; /* client_group: may use the client socket */
     char client_group_name[64];
     zsock_t *zap, *reg, *pub, *pull, *client;
-    zlistx_t *subscribers; /* clients that asked for events (events.c), or NULL */
+    zlistx_t *subscribers;  /* clients that asked for events (events.c), or NULL */
+    int64_t events_tick_ms; /* when subscribers were last ticked */
     zhashx_t *subs; /* minion id -> subscriptions standing on its topic (as a pointer-sized int) */
     mc_log_limit_t hostile_log, stale_log, zap_log, register_log; /* lines any peer can cause */
     admission_t *admission;                                       /* new keys per address */
@@ -193,6 +194,9 @@ void events_job(master_t *self, const char *jid, const char *fun, const char *us
                 const char *tgt_type, size_t minions);
 /* A return was stored; job is the job in flight, or NULL when it is not. */
 void events_ret(master_t *self, const job_t *job, const mc_ret_t *ret);
+/* Every EVENTS_TICK_MS: a tick to each subscriber, so that those whose
+   connection is gone are dropped. */
+void events_tick(master_t *self, int64_t now_ms);
 
 /* ---- minions.c ---------------------------------------------------------- */
 

@@ -466,6 +466,7 @@ int server_run(mc_master_config_t *cfg)
             jobs_expire(self.jobs, mc_mono_ms(), publish_settle, &self);
             prune_history(&self);
             admission_prune(self.admission, mc_mono_ms());
+            events_tick(&self, mc_mono_ms());
             next_tick = mc_mono_ms() + 1000;
         }
     }

@@ -64,9 +64,13 @@ void mc_log_reopen(void)
     int fd = open(logger.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return;
-    if (logger.fd > 2)
-        close(logger.fd);
-    logger.fd = fd;
+    /* Onto the same number: other threads may be writing a line to it. */
+    if (logger.fd > 2) {
+        dup2(fd, logger.fd);
+        close(fd);
+    } else {
+        logger.fd = fd;
+    }
 }
 
 void mc_log_after_fork(void)

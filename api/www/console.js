@@ -4,12 +4,15 @@
 'use strict';
 
 (function () {
-  const meta = document.querySelector('meta[name="mctl-token"]');
-  const token = meta ? meta.content : null;
+  /* The session's form key: with the login cookie, it lets this page's
+     requests change things (the token itself stays in the cookie). */
+  const meta = document.querySelector('meta[name="mctl-form-key"]');
+  const formKey = meta ? meta.content : null;
   const page = document.body.dataset.page;
 
   function api(method, path, body) {
-    const opts = { method: method, headers: { 'X-Auth-Token': token } };
+    const opts = { method: method, headers: { 'X-CSRF-Token': formKey },
+                   credentials: 'same-origin' };
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);
@@ -49,6 +52,13 @@
   function events(handlers) {
     if (!window.EventSource) return;
     const es = new EventSource('/events');
+    /* A stream that opens again (it ends every ten minutes, or when
+       mctl-api restarts) may have missed events: read the page again. */
+    let opened = false;
+    es.addEventListener('open', function () {
+      if (opened && handlers.resync) handlers.resync({ lost: 0 });
+      opened = true;
+    });
     Object.keys(handlers).forEach(function (name) {
       es.addEventListener(name, function (e) { handlers[name](JSON.parse(e.data)); });
     });
@@ -95,7 +105,7 @@
     let pending = null;
     function refresh() {
       pending = null;
-      fetch(location.pathname, { headers: { 'X-Auth-Token': token } })
+      fetch(location.pathname, { credentials: 'same-origin' })
         .then(function (resp) { return resp.text(); })
         .then(function (html) {
           const doc = new DOMParser().parseFromString(html, 'text/html');

@@ -51,6 +51,7 @@
 /* The kind frame of the master's answer to a client request. */
 #define MC_KIND_REPLY "reply"
 #define MC_KIND_EVENT "event"
+#define MC_KIND_TICK  "tick"
 
 /* Whether s (len bytes) is a job id: 20 digits. */
 bool mc_jid_valid(const char *s, size_t len);

@@ -10,6 +10,9 @@
             (how many the job was meant for)
       ret   jid, id, fun, retcode, success
 
+    Every ten seconds the master also sends ["tick"][] (no body) to each
+    subscriber, to find those that are gone; a subscriber ignores it.
+
     Every event carries lost: how many events the master could not hand
     to this subscriber since the last one it did (0 as a rule): the
     subscriber then knows its view is behind and reads the history again. */

@@ -5,7 +5,9 @@
                (connected now: subscribed to its topic), last_seen
                (microseconds since the epoch of the last message it sent
                since it connected, 0 when none), grains (the map it last
-               sent, or nil when none)} */
+               sent, or nil when none, or when the caller may not see
+               grains: users of publisher_acl without @jobs, @keys or
+               @deploy)} */
 #ifndef MC_PROTO_REPLY_MINIONS_H
 #define MC_PROTO_REPLY_MINIONS_H
 

@@ -51,12 +51,14 @@ jobs_count() { mctl --out json jobs list --limit 10000 | python3 -c 'import json
 
 test_expect_success 'set-up: users with passwords, a PAM service, master, two minions, mctl-api' '
     getent group mctlapi > /dev/null || groupadd mctlapi &&
-    for u in mctl_api_alice mctl_api_bob mctl_api_out; do
+    for u in mctl_api_alice mctl_api_bob mctl_api_carol mctl_api_out; do
         id -u $u > /dev/null 2>&1 || useradd -M -N -s /usr/sbin/nologin $u || return 1
     done &&
     usermod -g mctlapi -G "" mctl_api_alice && usermod -g mctlapi -G "" mctl_api_bob &&
+    usermod -g mctlapi -G "" mctl_api_carol &&
     usermod -g users -G "" mctl_api_out &&
-    printf "%s\n" "mctl_api_alice:alice-pw-1" "mctl_api_bob:bob-pw-2" "mctl_api_out:out-pw-3" |
+    printf "%s\n" "mctl_api_alice:alice-pw-1" "mctl_api_bob:bob-pw-2" "mctl_api_out:out-pw-3" \
+        "mctl_api_carol:carol-pw-4" |
         chpasswd &&
     cp "$SRC/deploy/mctl-api.pam" /etc/pam.d/$PAM_SERVICE &&
     start_master "client_group: mctlapi" \
@@ -64,7 +66,10 @@ test_expect_success 'set-up: users with passwords, a PAM service, master, two mi
         "  mctl_api_alice:" \
         "    - test.*" \
         "  mctl_api_bob:" \
-        "    - test.ping" &&
+        "    - test.ping" \
+        "  mctl_api_carol:" \
+        "    - test.ping" \
+        "    - \"@jobs\"" &&
     start_and_accept web1 web2 &&
     start_api api "api_host: 127.0.0.1" "api_port: $API_PORT" "api_disable_ssl: true" \
         "api_pam_service: $PAM_SERVICE" "api_token_expire: 600" "api_log_file: $T/log/api" &&
@@ -91,7 +96,16 @@ test_expect_success 'a bad or malformed token is 401, and so is a cookie on a PO
     tok=$(login mctl_api_alice alice-pw-1) && test -n "$tok" &&
     st=$(call GET /jobs -H "Cookie: mctl_token=$tok") && test "$st" = 200 &&
     st=$(call POST /run -H "Cookie: mctl_token=$tok" -H "Content-Type: application/json" \
-         -d "{\"tgt\":\"*\",\"fun\":\"test.ping\"}") && test "$st" = 401
+         -d "{\"tgt\":\"*\",\"fun\":\"test.ping\"}") && test "$st" = 401 &&
+    st=$(call POST /run -H "Cookie: mctl_token=$tok" -H "X-CSRF-Token: $bad" \
+         -H "Content-Type: application/json" -d "{\"tgt\":\"*\",\"fun\":\"test.ping\"}") &&
+    test "$st" = 401 &&
+    curl -sS -b "mctl_token=$tok" -o page.html "$URL/" &&
+    key=$(sed -n "s/.*name=\"mctl-form-key\" content=\"\([0-9a-f]*\)\".*/\1/p" page.html) &&
+    test ${#key} = 64 && ! grep -q "$tok" page.html &&
+    st=$(call POST /run -H "Cookie: mctl_token=$tok" -H "X-CSRF-Token: $key" \
+         -H "Content-Type: application/json" -d "{\"tgt\":\"web1\",\"fun\":\"test.ping\"}") &&
+    test "$st" = 202
 '
 
 test_expect_success 'login: a wrong password is 401; the right one gives a token that works' '
@@ -104,10 +118,19 @@ test_expect_success 'login: a wrong password is 401; the right one gives a token
     grep "login for mctl_api_alice" "$T/log/api" | grep -q failed
 '
 
-test_expect_success 'a user outside the client_group may not log in (403)' '
+test_expect_success 'a user outside the client_group may not log in, and cannot tell a right password' '
     st=$(call POST /login -H "Content-Type: application/json" \
-         -d "{\"username\":\"mctl_api_out\",\"password\":\"out-pw-3\"}") && test "$st" = 403 &&
-    ! grep -q token body.json
+         -d "{\"username\":\"mctl_api_out\",\"password\":\"out-pw-3\"}") && test "$st" = 401 &&
+    ! grep -q token body.json && cp body.json right.json &&
+    st=$(call POST /login -H "Content-Type: application/json" \
+         -d "{\"username\":\"mctl_api_out\",\"password\":\"wrong\"}") && test "$st" = 401 &&
+    cmp body.json right.json
+'
+
+test_expect_success 'a login posted from another site (Origin) is refused' '
+    st=$(call POST /login -H "Origin: http://evil.example" -H "Content-Type: application/json" \
+         -d "{\"username\":\"mctl_api_alice\",\"password\":\"alice-pw-1\"}") &&
+    test "$st" = 403 && ! grep -q token body.json
 '
 
 test_expect_success 'failed logins are limited: after five, even the right password waits (429)' '
@@ -121,11 +144,15 @@ test_expect_success 'failed logins are limited: after five, even the right passw
     grep -q "try again" body.json
 '
 
-test_expect_success 'GET /minions: both up, with a grains summary; /minions/ID has all grains' '
+test_expect_success 'GET /minions: both up; grains for users with @jobs, not for plain ACL users' '
     tok=$(login mctl_api_alice alice-pw-1) &&
     st=$(call GET /minions -H "X-Auth-Token: $tok") && test "$st" = 200 &&
     test "$(field "\" \".join(sorted(m[\"id\"] for m in d[\"return\"] if m[\"up\"]))")" = "web1 web2" &&
+    test "$(field "d[\"return\"][0][\"grains\"]")" = None &&
+    tok=$(login mctl_api_carol carol-pw-4) &&
+    st=$(call GET /minions -H "X-Auth-Token: $tok") && test "$st" = 200 &&
     test "$(field "d[\"return\"][0][\"grains\"][\"os\"] != \"\"")" = True &&
+    test "$(field "\"id\" in d[\"return\"][0][\"grains\"]")" = False &&
     st=$(call GET /minions/web1 -H "X-Auth-Token: $tok") && test "$st" = 200 &&
     test "$(field "d[\"return\"][\"grains\"][\"id\"]")" = web1 &&
     st=$(call GET /minions/nosuch -H "X-Auth-Token: $tok") && test "$st" = 404
@@ -244,9 +271,21 @@ test_expect_success 'only root and the master user may act for another user (the
     grep -q "^[0-9]\{20\}$" as.txt
 '
 
-test_expect_success 'logout ends the token' '
-    tok=$(login mctl_api_alice alice-pw-1) &&
+test_expect_success 'logout ends the token and the event streams opened with it' '
+    tok=$(login mctl_api_alice alice-pw-1) && test -n "$tok" || return 1
+    curl -sN -H "X-Auth-Token: $tok" "$URL/events" > ended.txt 2>&1 &
+    pid=$!
+    EXTRA_PIDS+=($pid)
+    wait_until 10 grep -q "^: connected" ended.txt &&
     st=$(call POST /logout -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    st=$(call GET /jobs -H "X-Auth-Token: $tok") && test "$st" = 401 &&
+    wait_until 10 eval "! kill -0 $pid"
+'
+
+test_expect_success 'a user taken out of the client_group loses the web at once' '
+    tok=$(login mctl_api_carol carol-pw-4) &&
+    st=$(call GET /jobs -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    usermod -g users mctl_api_carol &&
     st=$(call GET /jobs -H "X-Auth-Token: $tok") && test "$st" = 401
 '
 

@@ -28,7 +28,7 @@ test_expect_success 'set-up: a user with a password, master, three minions (web3
     echo "mctl_api_alice:alice-pw-1" | chpasswd &&
     cp "$SRC/deploy/mctl-api.pam" /etc/pam.d/$PAM_SERVICE &&
     start_master "client_group: mctlapi" "publisher_acl:" "  mctl_api_alice:" \
-        "    - test.*" "    - cmd.run" \
+        "    - test.*" "    - cmd.run" "    - \"@jobs\"" \
         "api_host: 127.0.0.1" "api_port: $API_PORT" "api_disable_ssl: true" \
         "api_pam_service: $PAM_SERVICE" "api_log_file: $T/log/api" &&
     start_and_accept web1 web2 web3 &&

@@ -1,0 +1,15 @@
+/*  access - who may use mctl-api: the users who could use mctl, that is
+    root, the owner of the master's client socket (the master's user) and
+    the members of its group (client_group). Checked at login and again on
+    every request, so that a user taken out of client_group loses the web
+    too, at once. */
+#ifndef MC_API_ACCESS_H
+#define MC_API_ACCESS_H
+
+#include <stdbool.h>
+
+#include "api.h"
+
+bool access_may_use_master(const api_t *api, const char *user);
+
+#endif

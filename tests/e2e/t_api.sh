@@ -69,7 +69,8 @@ test_expect_success 'set-up: users with passwords, a PAM service, master, two mi
         "    - test.ping" \
         "  mctl_api_carol:" \
         "    - test.ping" \
-        "    - \"@jobs\"" &&
+        "    - \"@jobs\"" \
+        "    - \"@keys\"" &&
     start_and_accept web1 web2 &&
     start_api api "api_host: 127.0.0.1" "api_port: $API_PORT" "api_disable_ssl: true" \
         "api_pam_service: $PAM_SERVICE" "api_token_expire: 600" "api_log_file: $T/log/api" &&
@@ -219,6 +220,24 @@ test_expect_success 'GET /jobs lists the user jobs; GET /jobs/JID shows a missin
     restart_minion web2 && wait_until 20 mctl -t 3 --gather-timeout 1 web2 test.ping
 '
 
+test_expect_success 'keys: listed and changed by a user with @keys, refused to one without (403)' '
+    tok=$(login mctl_api_carol carol-pw-4) &&
+    st=$(call GET /keys -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    test "$(field "\" \".join(d[\"return\"][\"minions\"])")" = "web1 web2" &&
+    st=$(call POST /keys/reject -H "X-Auth-Token: $tok" -H "Content-Type: application/json" \
+         -d "{\"match\":[\"nosuch*\"]}") && test "$st" = 200 &&
+    test "$(field "d[\"return\"][\"changed\"]")" = "[]" &&
+    st=$(call POST /keys/frobnicate -H "X-Auth-Token: $tok" -H "Content-Type: application/json" \
+         -d "{\"match\":\"x\"}") && test "$st" = 404 &&
+    st=$(call POST /keys/accept -H "X-Auth-Token: $tok" -H "Content-Type: application/json" \
+         -d "{\"match\":5}") && test "$st" = 400 &&
+    tok=$(login mctl_api_alice alice-pw-1) &&
+    st=$(call GET /keys -H "X-Auth-Token: $tok") && test "$st" = 403 &&
+    st=$(call POST /keys/delete -H "X-Auth-Token: $tok" -H "Content-Type: application/json" \
+         -d "{\"match\":\"web*\"}") && test "$st" = 403 &&
+    mctl key list | grep -q web1
+'
+
 test_expect_success 'another user job is not shown to a user without @jobs (403)' '
     rootjid=$(mctl --async web1 test.ping | grep -o "[0-9]\{20\}") && test -n "$rootjid" &&
     tok=$(login mctl_api_alice alice-pw-1) &&
@@ -317,6 +336,36 @@ test_expect_success 'HTTPS with api_ssl_crt and api_ssl_key; plain HTTP is refus
     printf "%s\n" "api_host: 0.0.0.0" "api_disable_ssl: true" >> "$T/etc/master" &&
     { st=0; "$BIN/mctl-api" -c "$T/etc" --pidfile "$T/run/x.pid" 2> err.txt || st=$?; } &&
     cat err.txt && test "$st" = 78 && grep -q "loopback" err.txt
+'
+
+test_expect_success 'under valgrind: logins, history, a job, events, logout, no memory error or leak' '
+    if ldd "$BIN/mctl-api" | grep -q libasan || ! command -v valgrind > /dev/null; then
+        echo "sanitizer build or no valgrind: skipped"; return 0
+    fi
+    stop_daemon api && sed -i "/^api_/d" "$T/etc/master" || return 1
+    DAEMON_WRAP=(valgrind --quiet --error-exitcode=97 --leak-check=full
+                 --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no)
+    start_api api "api_host: 127.0.0.1" "api_port: $API_PORT" "api_disable_ssl: true" \
+        "api_pam_service: $PAM_SERVICE" "api_log_file: $T/log/api-valgrind"
+    DAEMON_WRAP=()
+    wait_until 60 serving "$URL" &&
+    st=$(call POST /login -H "Content-Type: application/json" \
+         -d "{\"username\":\"mctl_api_alice\",\"password\":\"wrong\"}") && test "$st" = 401 &&
+    tok=$(login mctl_api_alice alice-pw-1) && test -n "$tok" || return 1
+    curl -sN -H "X-Auth-Token: $tok" "$URL/events" > vg-events.txt 2>&1 &
+    EXTRA_PIDS+=($!)
+    wait_until 30 grep -q "^: connected" vg-events.txt &&
+    st=$(call POST "/run?wait=1" -H "X-Auth-Token: $tok" -H "Content-Type: application/json" \
+         -d "{\"tgt\":\"web*\",\"fun\":\"test.echo\",\"arg\":[\"vg\"]}") && test "$st" = 200 &&
+    jid=$(field "d[\"return\"][\"jid\"]") &&
+    wait_until 30 grep -q "\"jid\":\"$jid\",\"fun\":\"test.echo\",\"id\"" vg-events.txt &&
+    st=$(call GET "/jobs?limit=5" -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    st=$(curl -sS -b "mctl_token=$tok" -o /dev/null -w "%{http_code}" "$URL/job/$jid") &&
+    test "$st" = 200 &&
+    st=$(call POST /run -H "X-Auth-Token: $tok" -H "Content-Type: application/json" -d "{") &&
+    test "$st" = 400 &&
+    st=$(call POST /logout -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    stop_daemon api
 '
 
 test_done

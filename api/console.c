@@ -124,7 +124,12 @@ static enum MHD_Result jobs_page(http_req_t *r)
         return error_page(r, 502, err.msg);
     PAGE_OPEN();
     html_begin(f, "Jobs", r->user, r->form_key, "jobs");
-    fputs("<h1>Jobs</h1><form class=\"filters\" method=\"get\" action=\"/\">", f);
+    fputs("<h1>Jobs</h1>", f);
+    if (l.behind)
+        fputs("<p class=\"error\" id=\"behind\">The job history is behind: the master cannot "
+              "write its job cache now, so the newest jobs and returns are not listed yet.</p>",
+              f);
+    fputs("<form class=\"filters\" method=\"get\" action=\"/\">", f);
     filter_input(f, r, "user", "User", "any");
     filter_input(f, r, "fun", "Function", "e.g. cmd.*");
     filter_input(f, r, "target", "Target", "e.g. web*");

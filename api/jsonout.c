@@ -73,7 +73,7 @@ void jsonout_jobs(FILE *f, const mc_reply_jobs_list_t *l)
             fputs(",\n", f);
         jsonout_job_summary(f, &l->jobs[i]);
     }
-    fputs("]}", f);
+    fputs(l->behind ? "],\"behind\":true}" : "]}", f);
 }
 
 void jsonout_ret(FILE *f, const mc_ret_t *r)

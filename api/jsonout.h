@@ -2,7 +2,9 @@
     ...} as salt-api's are; times are ISO 8601 in UTC with microseconds.
 
       job list   [{jid, fun, tgt, tgt_type, user, start, minions,
-                 returned, failed}], newest first
+                 returned, failed}], newest first; and "behind": true
+                 beside "return" when the master cannot write its job
+                 cache now (the newest jobs are not there yet)
       job        {jid, fun, tgt, tgt_type, user, start, arg, kwarg,
                  running, minions: [ids], returns: {id: {retcode, success,
                  return, stdout, stderr, started, duration_ms,

@@ -137,6 +137,10 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
     client_frame_free(&body);
     if (rc != 0)
         return client_reply_failed(&err);
+    if (list.behind)
+        fprintf(stderr, "mctl: the job history is behind: the master cannot write its job cache "
+                        "now (its log says why); the newest jobs and returns wait and are not "
+                        "listed yet\n");
     if (o->out == OUT_JSON) {
         print_jobs_json(&list);
     } else {

@@ -2,16 +2,28 @@
 # Installs the Debian packages mctl needs to build, test and run, skipping
 # those already present. Safe to run repeatedly; needs root (or sudo) only
 # when something is missing.
+#
+#   deploy/install-deps.sh           to build and run (and most tests)
+#   deploy/install-deps.sh --tests   also what only the tests need: the web
+#                                    console's browser test (Chromium,
+#                                    chromedriver, Selenium), curl, and the
+#                                    PostgreSQL server the shared job cache
+#                                    is tested on (never started as a service)
 set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libyaml-dev
     libcmocka-dev libpcre2-dev libsqlite3-dev libssh-dev
-    libmicrohttpd-dev libjansson-dev libpam0g-dev
-    curl openssl chromium chromium-driver python3-selenium
+    libmicrohttpd-dev libjansson-dev libpam0g-dev libpq-dev openssl
     procps iproute2 sqlite3 openssh-server openssh-client util-linux valgrind logrotate sudo python3-yaml groff-base
 )
+if [ "${1:-}" = --tests ]; then
+    packages+=(curl chromium chromium-driver python3-selenium postgresql)
+elif [ $# -gt 0 ]; then
+    echo "usage: deploy/install-deps.sh [--tests]" >&2
+    exit 64
+fi
 
 missing=()
 for p in "${packages[@]}"; do

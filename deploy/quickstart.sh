@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mctl quickstart: install what is missing, build, start a master and three
-# minions on loopback under a temporary folder, accept their keys, and run
-# `mctl '*' cmd.run uptime`.
+# minions on loopback under a temporary folder, accept their keys, run
+# `mctl '*' cmd.run uptime`, and serve the web console (mctl-api) on
+# 127.0.0.1:8000, where you log in as yourself with your own password.
 #
 #   deploy/quickstart.sh            start the demo
 #   deploy/quickstart.sh stop DIR   stop the demo that lives in DIR
@@ -101,6 +102,22 @@ wait_for 30 "the minions to answer" all_up
 echo "==> mctl '*' cmd.run uptime"
 "$bin/mctl" '*' cmd.run uptime
 
+# The web console, plain HTTP on loopback only: PAM checks the password of
+# whoever runs this (any user's when root).
+api_port=8000
+while ! port_free $api_port; do api_port=$((api_port + 1)); done
+cat >> "$demo/etc/master" <<CFG
+api_host: 127.0.0.1
+api_port: $api_port
+api_disable_ssl: true
+api_pidfile: $demo/run/api.pid
+api_log_file: $demo/log/api
+CFG
+console="the web console did not start (see $demo/log/api)"
+if "$bin/mctl-api" -c "$demo/etc" -d; then
+    console="http://127.0.0.1:$api_port/  (log in as $(id -un) with your password)"
+fi
+
 cat <<MSG
 
 The demo is running in $demo. Try:
@@ -110,6 +127,8 @@ The demo is running in $demo. Try:
     $bin/mctl 'm*' grains.get os
     $bin/mctl --out json -L m1,m2 cmd.run 'id -un'
     $bin/mctl key list
+
+Web console: $console
 
 Logs: $demo/log.  Stop it with:  deploy/quickstart.sh stop $demo
 MSG

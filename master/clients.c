@@ -203,6 +203,7 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
         clients_reply_error(self, route, "%s", err.msg);
         return;
     }
+    list.behind = jobcache_behind(self->cache);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_reply_jobs_list_pack(&sb, &list);

@@ -1,4 +1,6 @@
-/*  jobcache - the master's job history in SQLite (WAL) at CACHEDIR/jobs.db.
+/*  jobcache - the master's job history: in SQLite (WAL) at CACHEDIR/jobs.db
+    for one master, or in PostgreSQL (master_job_cache: postgres) when
+    several masters share one history.
 
     Every job (jid, function, arguments, target, user, time, the minions it
     was published to) and every return (the whole return message, plus its
@@ -20,6 +22,11 @@
 typedef struct _jobcache_t jobcache_t;
 
 jobcache_t *jobcache_open(const char *path, mc_err_t *err);
+/* The history in PostgreSQL; dsn is a libpq connection string. */
+jobcache_t *jobcache_open_pg(const char *dsn, mc_err_t *err);
+/* Whether writes are failing now (what is queued waits): the history is
+   behind. */
+bool jobcache_behind(jobcache_t *self);
 void jobcache_close(jobcache_t **self);
 
 /* Queue a job: the packed job message, the ids it was meant for and, for

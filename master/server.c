@@ -299,9 +299,13 @@ static int setup(master_t *self, mc_err_t *err)
     zhashx_set_destructor(self->confirm_later, publish_confirm_free);
     if (mc_mkdir_p(cfg->cachedir, 0700, err) != 0)
         return -1;
-    char *db = mc_sprintf("%s/jobs.db", cfg->cachedir);
-    self->cache = jobcache_open(db, err);
-    free(db);
+    if (strcmp(cfg->master_job_cache, "postgres") == 0) {
+        self->cache = jobcache_open_pg(cfg->postgres_dsn, err);
+    } else {
+        char *db = mc_sprintf("%s/jobs.db", cfg->cachedir);
+        self->cache = jobcache_open(db, err);
+        free(db);
+    }
     if (!self->cache)
         return -1;
     if (open_audit_log(self, err) != 0)

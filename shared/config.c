@@ -45,6 +45,8 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, minion_alive_interval, CF_INT, 2, 86400),
     F(mc_master_config_t, client_group, CF_STR, 0, 0),
     F(mc_master_config_t, audit_log, CF_STR, 0, 0),
+    F(mc_master_config_t, master_job_cache, CF_STR, 0, 0),
+    F(mc_master_config_t, postgres_dsn, CF_STR, 0, 0),
     F(mc_master_config_t, api_host, CF_STR, 0, 0),
     F(mc_master_config_t, api_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, api_ssl_crt, CF_STR, 0, 0),
@@ -218,6 +220,8 @@ static void master_defaults(mc_master_config_t *c)
     c->register_rate = 20;
     c->pub_hwm = 10000;
     c->minion_alive_interval = 60;
+    c->master_job_cache = mc_strdup("sqlite");
+    c->postgres_dsn = mc_strdup("");
     c->api_host = mc_strdup("0.0.0.0");
     c->api_port = 8000;
     c->api_ssl_crt = mc_strdup("");
@@ -295,6 +299,21 @@ int mc_master_config_parse(mc_master_config_t *cfg, const char *text, size_t len
 {
     master_defaults(cfg);
     if (parse_into("master", text, len, master_fields, cfg, &cfg->doc, err) != 0) {
+        mc_master_config_free(cfg);
+        return -1;
+    }
+    if (strcmp(cfg->master_job_cache, "sqlite") != 0 &&
+        strcmp(cfg->master_job_cache, "postgres") != 0) {
+        mc_err_code(err, MC_E_CONFIG,
+                    "master: master_job_cache: expected sqlite or postgres, got '%s'",
+                    cfg->master_job_cache);
+        mc_master_config_free(cfg);
+        return -1;
+    }
+    if (strcmp(cfg->master_job_cache, "postgres") == 0 && !cfg->postgres_dsn[0]) {
+        mc_err_code(err, MC_E_CONFIG,
+                    "master: master_job_cache is postgres but postgres_dsn is not set (a libpq "
+                    "connection string: 'host=db1 dbname=mctl user=mctl')");
         mc_master_config_free(cfg);
         return -1;
     }

@@ -29,6 +29,8 @@ typedef struct {
     int register_rate;         /* new keys a second from one address (bursts of ten times it) */
     int pub_hwm;               /* jobs per minion published and not yet acked or returned */
     int minion_alive_interval; /* seconds of silence before a minion's connection is given up */
+    char *master_job_cache;    /* "sqlite" (CACHEDIR/jobs.db) or "postgres" (postgres_dsn) */
+    char *postgres_dsn;        /* libpq connection string */
     /* mctl-api, which reads the master's file as salt-api does */
     char *api_host;    /* address to listen on */
     int api_port;      /* 8000, as salt-api */

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
-deploy/install-deps.sh
+deploy/install-deps.sh --tests
 
 run_suite() {
     local dir=$1; shift

@@ -28,7 +28,9 @@ void mc_reply_jobs_list_pack(msgpack_sbuffer *sb, const mc_reply_jobs_list_t *l)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    mc_reply_header(&pk, 1);
+    mc_reply_header(&pk, l->behind ? 2 : 1);
+    if (l->behind)
+        mc_pk_kv_bool(&pk, "behind", true);
     mc_pk_str(&pk, "jobs");
     msgpack_pack_array(&pk, l->count);
     for (size_t i = 0; i < l->count; i++) {
@@ -78,7 +80,8 @@ int mc_reply_jobs_list_decode(mc_reply_jobs_list_t *l, const void *buf, size_t l
         return -1;
     const msgpack_object *jobs;
     int rc = -1;
-    if (mc_mp_array(&doc.root, "jobs", false, MC_LIST_MAX, &jobs, err) != 0)
+    if (mc_mp_array(&doc.root, "jobs", false, MC_LIST_MAX, &jobs, err) != 0 ||
+        (mc_mp_get(&doc.root, "behind") && mc_mp_bool(&doc.root, "behind", &l->behind, err) != 0))
         goto out;
     for (uint32_t i = 0; i < jobs->via.array.size; i++) {
         const msgpack_object *o = &jobs->via.array.ptr[i];
@@ -224,8 +227,7 @@ static int decode_job(mc_reply_job_t *j, const void *buf, size_t len, bool wait,
         mc_mp_int(m, "stored", 0, MC_LIST_MAX, &j->stored, err) ||
         mc_proto_id_map(m, "unsent", false, MC_LIST_MAX, MC_REPLY_TEXT_MAX, &j->unsent,
                         &j->unsent_why, err) ||
-        (wait && mc_mp_int(m, "remaining_ms", 0, MC_JOB_TIMEOUT_MAX * 1000, &j->remaining_ms,
-                           err)))
+        (wait && mc_mp_int(m, "remaining_ms", 0, MC_JOB_TIMEOUT_MAX * 1000, &j->remaining_ms, err)))
         goto out;
     /* At most one return from each minion the job was meant for. */
     if ((size_t)j->stored > j->minions.count) {

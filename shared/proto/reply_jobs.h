@@ -8,7 +8,9 @@
                  published),
                  minions (how many the job was meant for), returned (how
                  many of them returned), failed (how many of those
-                 returned a failure)}
+                 returned a failure)}; behind (sent only when true):
+                 the master cannot write its job cache now, so the newest
+                 jobs and returns are not in the list yet
       jobs_show  job: {jid, fun, tgt, tgt_type, user, ts, arg (array, or
                  nil when not stored), kwarg (map, or nil)}, minions (the
                  ids it was meant for), stored (how many returns the
@@ -42,6 +44,7 @@ typedef struct {
 typedef struct {
     size_t count, cap;
     mc_job_summary_t *jobs;
+    bool behind; /* the job cache cannot be written now: newer jobs and returns wait */
 } mc_reply_jobs_list_t;
 
 /* A new, zeroed summary at the end of the list, for the master to fill

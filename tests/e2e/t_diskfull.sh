@@ -28,7 +28,8 @@ test_expect_success 'job cache full: returns still reach the client, the master 
     fill "$T/cache/master" &&
     jid=$(mctl --async -L d1,d2 cmd.run "echo full-$$" | grep -oE "[0-9]{20}") &&
     mctl jobs wait "$jid" > out.txt 2>&1;
-    wait_until 10 grep -q "job cache: .*full.*wait in memory and are retried" "$T/log/master" &&
+    wait_until 10 grep -q "job cache.*full.*wait in memory and are retried" "$T/log/master" &&
+    mctl jobs list > list.txt 2> list.err && grep -q "job history is behind" list.err &&
     mctl -L d1,d2 test.ping > ping.txt &&
     returned_true d1 ping.txt && returned_true d2 ping.txt
 '

@@ -735,7 +735,20 @@ static void jobs_list_replies(void **state)
     assert_int_equal(l.jobs[1].minions, 3);
     assert_int_equal(l.jobs[1].returned, 2);
     assert_int_equal(l.jobs[1].failed, 1);
+    assert_false(l.behind);
+    /* behind comes only when true, and reads back. */
+    l.behind = true;
+    msgpack_sbuffer_clear(&sb);
+    mc_reply_jobs_list_pack(&sb, &l);
     mc_reply_jobs_list_done(&l);
+    assert_int_equal(mc_reply_jobs_list_decode(&l, sb.data, sb.size, &err), 0);
+    assert_true(l.behind);
+    assert_int_equal(l.count, 2);
+    mc_reply_jobs_list_done(&l);
+    mutate(&sb, "behind", put_int);
+    reply_fails(decode_jobs_list, &sb, "behind");
+    msgpack_sbuffer_destroy(&sb);
+    pack_jobs_list(&sb);
 
     static const struct {
         const char *path;

@@ -1,0 +1,532 @@
+/*  jobcache_pg - the job cache in PostgreSQL, for masters that share one
+    history (master_job_cache: postgres, postgres_dsn): see jobcache.h and
+    jobcache_store.h.
+
+    The tables are SQLite's (jobs, job_minions, returns), with the schema
+    version in mctl_schema; the first master to open an empty database
+    creates them, under an advisory lock so that masters starting together
+    do not race. Every insert is ON CONFLICT DO NOTHING, so a job or a
+    return that two masters both receive is stored once. Text that is not
+    UTF-8 (or holds a NUL) is stored with U+FFFD in place of the bad bytes;
+    the messages themselves are kept whole, as bytea.
+
+    When the connection breaks, the next write reconnects: at once, then
+    after 1, 2, 4 ... up to 30 s between attempts, so that a database that
+    is down costs the master's loop little while the writes wait in
+    memory. (Every call is synchronous, in the master's loop: a database
+    that answers slowly slows the loop.) */
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobcache_store.h"
+#include "log.h"
+
+#define PG_SCHEMA_VERSION 1
+#define PG_RETRY_MS       1000
+#define PG_RETRY_MAX_MS   30000
+/* Any number that is mctl's: the lock masters take to create the schema. */
+#define PG_SCHEMA_LOCK 4505
+
+typedef struct {
+    PGconn *conn;
+    char err[512];
+    int64_t next_try_ms; /* no reconnecting before (after a failure) */
+    int64_t backoff_ms;  /* the wait after the next failure */
+} store_t;
+
+static void set_err(store_t *self, const char *what)
+{
+    const char *msg = self->conn ? PQerrorMessage(self->conn) : "no connection";
+    snprintf(self->err, sizeof self->err, "%s%s%s", what, *msg ? ": " : "", msg);
+    size_t n = strlen(self->err);
+    while (n && (self->err[n - 1] == '\n' || self->err[n - 1] == ' '))
+        self->err[--n] = '\0';
+}
+
+/* A statement whose result only says whether it worked. */
+static int run(store_t *self, const char *sql, int n, const char *const *values, const int *lengths,
+               const int *formats, char *tuples, size_t cap)
+{
+    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, 0);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc != 0)
+        set_err(self, "PostgreSQL");
+    else if (tuples)
+        snprintf(tuples, cap, "%s", PQcmdTuples(r));
+    PQclear(r);
+    return rc;
+}
+
+/* Statements without parameters (several at once, for the schema). */
+static int run0(store_t *self, const char *sql)
+{
+    PGresult *r = PQexec(self->conn, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc != 0)
+        set_err(self, "PostgreSQL");
+    PQclear(r);
+    return rc;
+}
+
+static const char *schema_v1 =
+    "CREATE TABLE jobs(jid text PRIMARY KEY, fun text NOT NULL, tgt text NOT NULL,"
+    "  tgt_type text NOT NULL, \"user\" text NOT NULL, ts bigint NOT NULL, arg bytea,"
+    "  kwarg bytea);"
+    "CREATE INDEX jobs_ts ON jobs(ts);"
+    "CREATE TABLE job_minions(jid text NOT NULL, id text NOT NULL, unsent text,"
+    "  PRIMARY KEY(jid, id));"
+    "CREATE TABLE returns(jid text NOT NULL, id text NOT NULL, retcode bigint NOT NULL,"
+    "  success boolean NOT NULL, ret bytea NOT NULL, PRIMARY KEY(jid, id));";
+
+/* Create or upgrade the tables, once, whichever master comes first. */
+static int migrate(store_t *self, mc_err_t *err)
+{
+    char lock[64];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
+    if (run0(self, "BEGIN") || run0(self, lock) ||
+        run0(self, "CREATE TABLE IF NOT EXISTS mctl_schema(version integer NOT NULL)"))
+        goto fail;
+    PGresult *r = PQexec(self->conn, "SELECT max(version) FROM mctl_schema");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        set_err(self, "PostgreSQL");
+        goto fail;
+    }
+    int version = PQgetisnull(r, 0, 0) ? 0 : atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (version > PG_SCHEMA_VERSION) {
+        snprintf(self->err, sizeof self->err,
+                 "schema version %d is newer than this master knows (%d)", version,
+                 PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (version == 0) {
+        if (run0(self, schema_v1) || run0(self, "INSERT INTO mctl_schema VALUES (1)"))
+            goto fail;
+        mc_info("job cache (PostgreSQL): created schema version %d", PG_SCHEMA_VERSION);
+    }
+    /* Later versions: if (version < 2) { ALTER ...; UPDATE mctl_schema ...; } */
+    if (run0(self, "COMMIT"))
+        goto fail;
+    return 0;
+fail:
+    mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
+    run0(self, "ROLLBACK");
+    return -1;
+}
+
+static void pg_close(void *p)
+{
+    store_t *self = p;
+    if (!self)
+        return;
+    PQfinish(self->conn);
+    free(self);
+}
+
+void *jobcache_pg_open(const char *dsn, mc_err_t *err)
+{
+    store_t *self = mc_calloc(1, sizeof *self);
+    self->conn = PQconnectdb(dsn);
+    if (PQstatus(self->conn) != CONNECTION_OK) {
+        set_err(self, "cannot connect");
+        mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
+        pg_close(self);
+        return NULL;
+    }
+    if (migrate(self, err) != 0) {
+        pg_close(self);
+        return NULL;
+    }
+    mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
+            PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
+    return self;
+}
+
+static const char *pg_errmsg(void *p)
+{
+    return ((store_t *)p)->err;
+}
+
+/* The connection, made again when it broke (at most once a second). */
+static int connected(store_t *self)
+{
+    if (PQstatus(self->conn) == CONNECTION_OK)
+        return 0;
+    int64_t now = mc_mono_ms();
+    if (now < self->next_try_ms) {
+        set_err(self, "the database is not reachable");
+        return -1;
+    }
+    PQreset(self->conn);
+    if (PQstatus(self->conn) != CONNECTION_OK) {
+        self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : PG_RETRY_MS;
+        if (self->backoff_ms > PG_RETRY_MAX_MS)
+            self->backoff_ms = PG_RETRY_MAX_MS;
+        self->next_try_ms = mc_mono_ms() + self->backoff_ms;
+        set_err(self, "cannot reconnect");
+        return -1;
+    }
+    self->backoff_ms = 0;
+    mc_info("job cache (PostgreSQL): connected again");
+    return 0;
+}
+
+static int pg_begin(void *p)
+{
+    store_t *self = p;
+    return connected(self) != 0 ? -1 : run0(self, "BEGIN");
+}
+
+static int pg_commit(void *p)
+{
+    return run0(p, "COMMIT");
+}
+
+static void pg_rollback(void *p)
+{
+    store_t *self = p;
+    if (PQstatus(self->conn) == CONNECTION_OK) {
+        PGresult *r = PQexec(self->conn, "ROLLBACK");
+        PQclear(r);
+    }
+}
+
+/* Text PostgreSQL takes: valid UTF-8 without NUL (bad bytes become
+   U+FFFD). Returns s itself when it is fine, else a copy in *own. */
+static const char *pg_text(const char *s, size_t len, char **own)
+{
+    *own = NULL;
+    if (mc_utf8_valid(s, len) && strlen(s) == len)
+        return s;
+    char *out = mc_malloc(len * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = 1;
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0xc0)
+            n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c && i + n <= len && mc_utf8_valid(s + i, n)) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    *own = out;
+    return out;
+}
+
+/* {"a","b",NULL}: a text[] literal of the items (NULL items as NULL). */
+static char *array_literal(char *const *items, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fputc('{', f);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputc(',', f);
+        if (!items[i]) {
+            fputs("NULL", f);
+            continue;
+        }
+        char *own;
+        const char *t = pg_text(items[i], strlen(items[i]), &own);
+        fputc('"', f);
+        for (const char *c = t; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                fputc('\\', f);
+            fputc(*c, f);
+        }
+        fputc('"', f);
+        free(own);
+    }
+    fputc('}', f);
+    fclose(f);
+    return buf;
+}
+
+static int write_job(store_t *self, const jobcache_item_t *it)
+{
+    char *own[4];
+    char ts[24];
+    snprintf(ts, sizeof ts, "%lld", (long long)it->ts_us);
+    const char *values[8] = {it->jid,
+                             pg_text(it->fun, strlen(it->fun), &own[0]),
+                             pg_text(it->tgt, strlen(it->tgt), &own[1]),
+                             pg_text(it->tgt_type, strlen(it->tgt_type), &own[2]),
+                             pg_text(it->user, strlen(it->user), &own[3]),
+                             ts,
+                             it->arg,
+                             it->kwarg};
+    int lengths[8] = {0, 0, 0, 0, 0, 0, (int)it->arg_len, (int)it->kwarg_len};
+    int formats[8] = {0, 0, 0, 0, 0, 0, 1, 1};
+    int rc = run(self,
+                 "INSERT INTO jobs(jid, fun, tgt, tgt_type, \"user\", ts, arg, kwarg) VALUES "
+                 "($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                 8, values, lengths, formats, NULL, 0);
+    for (int i = 0; i < 4; i++)
+        free(own[i]);
+    if (rc != 0)
+        return -1;
+    char *ids = array_literal(it->ids, it->n), *unsent = array_literal(it->unsent, it->n);
+    const char *mv[3] = {it->jid, ids, unsent};
+    rc = run(self,
+             "INSERT INTO job_minions(jid, id, unsent) SELECT $1, u.id, u.unsent FROM "
+             "unnest($2::text[], $3::text[]) AS u(id, unsent) ON CONFLICT DO NOTHING",
+             3, mv, NULL, NULL, NULL, 0);
+    free(ids);
+    free(unsent);
+    return rc;
+}
+
+static int pg_write(void *p, const jobcache_item_t *it)
+{
+    store_t *self = p;
+    if (it->is_job)
+        return write_job(self, it);
+    char retcode[24], tuples[24] = "";
+    snprintf(retcode, sizeof retcode, "%lld", (long long)it->retcode);
+    const char *values[5] = {it->jid, it->id, retcode, it->success ? "t" : "f", it->raw};
+    int lengths[5] = {0, 0, 0, 0, (int)it->raw_len};
+    int formats[5] = {0, 0, 0, 0, 1};
+    if (run(self,
+            "INSERT INTO returns(jid, id, retcode, success, ret) SELECT $1, $2, $3, $4, $5 "
+            "WHERE EXISTS (SELECT 1 FROM job_minions WHERE jid = $1 AND id = $2) "
+            "ON CONFLICT DO NOTHING",
+            5, values, lengths, formats, tuples, sizeof tuples) != 0)
+        return -1;
+    if (strcmp(tuples, "0") == 0)
+        mc_warn("job cache: return from %s for job %s not stored: a duplicate (another master "
+                "may have stored it), or a minion the job was not published to",
+                it->id, it->jid);
+    return 0;
+}
+
+/* A query's result, or NULL with err. */
+static PGresult *query(store_t *self, const char *sql, int n, const char *const *values,
+                       mc_err_t *err)
+{
+    if (connected(self) != 0) {
+        mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
+        return NULL;
+    }
+    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        set_err(self, "PostgreSQL");
+        mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* A glob (*, ?, [...]) as an anchored POSIX regular expression. */
+static char *glob_regex(const char *g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fputc('^', f);
+    for (const char *c = g; *c; c++) {
+        if (*c == '*') {
+            fputs(".*", f);
+        } else if (*c == '?') {
+            fputc('.', f);
+        } else if (*c == '[' && strchr(c + 1, ']')) {
+            const char *end = strchr(c + (c[1] == ']' ? 2 : 1), ']');
+            if (!end) {
+                fputs("\\[", f);
+                continue;
+            }
+            fputc('[', f);
+            c++;
+            if (*c == '!' || *c == '^') {
+                fputc('^', f);
+                c++;
+            }
+            for (; c < end; c++) {
+                if (*c == '\\')
+                    fputc('\\', f);
+                fputc(*c, f);
+            }
+            fputc(']', f);
+        } else {
+            if (strchr("\\^$.|+()[]{}", *c))
+                fputc('\\', f);
+            fputc(*c, f);
+        }
+    }
+    fputc('$', f);
+    fclose(f);
+    return buf;
+}
+
+static int pg_list(void *p, const jobcache_query_t *q, mc_reply_jobs_list_t *out, mc_err_t *err)
+{
+    store_t *self = p;
+    char since[24], limit[16], tgt_max[16];
+    snprintf(since, sizeof since, "%lld", (long long)q->since_us);
+    snprintf(limit, sizeof limit, "%d", q->limit > 0 ? q->limit : 50);
+    snprintf(tgt_max, sizeof tgt_max, "%d", MC_JOBS_LIST_TGT_MAX);
+    char *fun = q->fun ? glob_regex(q->fun) : NULL,
+         *target = q->target ? glob_regex(q->target) : NULL;
+    const char *values[7] = {fun, target, since, limit, tgt_max, q->user, q->before};
+    PGresult *r = query(
+        self,
+        "SELECT j.jid, j.fun, substr(j.tgt, 1, $5::int), j.tgt_type, j.\"user\", j.ts,"
+        " (SELECT count(*) FROM job_minions m WHERE m.jid = j.jid),"
+        " (SELECT count(*) FROM returns r WHERE r.jid = j.jid),"
+        " (SELECT count(*) FROM returns r WHERE r.jid = j.jid AND NOT r.success)"
+        " FROM jobs j WHERE ($1::text IS NULL OR j.fun ~ $1) AND ($2::text IS NULL OR j.tgt ~ $2)"
+        " AND j.ts >= $3::bigint AND ($6::text IS NULL OR j.\"user\" = $6)"
+        " AND ($7::text IS NULL OR j.jid < $7) ORDER BY j.jid DESC LIMIT $4::int",
+        7, values, err);
+    free(fun);
+    free(target);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        mc_job_summary_t *j = mc_reply_jobs_list_add(out);
+        snprintf(j->jid, sizeof j->jid, "%s", PQgetvalue(r, i, 0));
+        snprintf(j->fun, sizeof j->fun, "%s", PQgetvalue(r, i, 1));
+        j->tgt = mc_strdup(PQgetvalue(r, i, 2));
+        snprintf(j->tgt_type, sizeof j->tgt_type, "%s", PQgetvalue(r, i, 3));
+        snprintf(j->user, sizeof j->user, "%s", PQgetvalue(r, i, 4));
+        j->ts_us = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+        j->minions = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+        j->returned = strtoll(PQgetvalue(r, i, 7), NULL, 10);
+        j->failed = strtoll(PQgetvalue(r, i, 8), NULL, 10);
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* A bytea column (text format) copied, or NULL when null or empty. */
+static char *bytea(PGresult *r, int row, int col, size_t *len)
+{
+    *len = 0;
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    size_t n;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+    if (!b || n == 0) {
+        PQfreemem(b);
+        return NULL;
+    }
+    char *copy = mc_malloc(n);
+    memcpy(copy, b, n);
+    PQfreemem(b);
+    *len = n;
+    return copy;
+}
+
+static int pg_show(void *p, const char *jid, mc_reply_job_t *out, mc_strs_t *returns, mc_err_t *err)
+{
+    store_t *self = p;
+    const char *values[1] = {jid};
+    PGresult *r =
+        query(self, "SELECT fun, tgt, tgt_type, \"user\", ts, arg, kwarg FROM jobs WHERE jid = $1",
+              1, values, err);
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        mc_err_set(err, "no job %s in the job cache", jid);
+        return -1;
+    }
+    snprintf(out->jid, sizeof out->jid, "%s", jid);
+    snprintf(out->fun, sizeof out->fun, "%s", PQgetvalue(r, 0, 0));
+    out->tgt = mc_strdup(PQgetvalue(r, 0, 1));
+    snprintf(out->tgt_type, sizeof out->tgt_type, "%s", PQgetvalue(r, 0, 2));
+    snprintf(out->user, sizeof out->user, "%s", PQgetvalue(r, 0, 3));
+    out->ts_us = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    out->arg = bytea(r, 0, 5, &out->arg_len);
+    out->kwarg = bytea(r, 0, 6, &out->kwarg_len);
+    PQclear(r);
+    r = query(self, "SELECT id, unsent FROM job_minions WHERE jid = $1 ORDER BY id", 1, values,
+              err);
+    if (!r)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        mc_strs_add(&out->minions, id, strlen(id));
+        if (!PQgetisnull(r, i, 1)) {
+            mc_strs_add(&out->unsent, id, strlen(id));
+            mc_strs_add(&out->unsent_why, PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)));
+        }
+    }
+    PQclear(r);
+    r = query(self, "SELECT ret FROM returns WHERE jid = $1 ORDER BY id", 1, values, err);
+    if (!r)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+        size_t n;
+        char *ret = bytea(r, i, 0, &n);
+        mc_strs_add(returns, ret ? ret : "", n);
+        free(ret);
+    }
+    PQclear(r);
+    return 0;
+fail:
+    mc_reply_job_done(out);
+    return -1;
+}
+
+static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
+{
+    const char *values[1] = {jid};
+    mc_err_t err;
+    PGresult *r = query(p, "SELECT \"user\" FROM jobs WHERE jid = $1", 1, values, &err);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (PQntuples(r) == 1) {
+        snprintf(user, MC_USER_MAX + 1, "%s", PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_prune(void *p, int64_t before_us)
+{
+    store_t *self = p;
+    if (connected(self) != 0)
+        return -1;
+    char before[24], tuples[24] = "0";
+    snprintf(before, sizeof before, "%lld", (long long)before_us);
+    const char *values[1] = {before};
+    static const char *sql[] = {
+        "DELETE FROM returns WHERE jid IN (SELECT jid FROM jobs WHERE ts < $1::bigint ORDER BY "
+        "jid LIMIT 1000)",
+        "DELETE FROM job_minions WHERE jid IN (SELECT jid FROM jobs WHERE ts < $1::bigint ORDER "
+        "BY jid LIMIT 1000)",
+        "DELETE FROM jobs WHERE jid IN (SELECT jid FROM jobs WHERE ts < $1::bigint ORDER BY jid "
+        "LIMIT 1000)"};
+    for (int i = 0; i < 3; i++)
+        if (run(self, sql[i], 1, values, NULL, NULL, i == 2 ? tuples : NULL, sizeof tuples) != 0)
+            return -1;
+    return atoi(tuples);
+}
+
+const jobcache_store_t jobcache_pg = {
+    .name = "PostgreSQL",
+    .close = pg_close,
+    .errmsg = pg_errmsg,
+    .begin = pg_begin,
+    .write = pg_write,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .list = pg_list,
+    .show = pg_show,
+    .job_user = pg_job_user,
+    .prune = pg_prune,
+};

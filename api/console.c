@@ -188,15 +188,9 @@ static void minion_result(FILE *f, const fetched_job_t *j, const char *id)
             ret->success ? "ok" : "bad", ret->success ? "ok" : "failed", (long long)ret->retcode,
             (long long)ret->duration_ms);
     if (ret->ret) {
-        char *jb = NULL;
-        size_t jl = 0;
-        FILE *jf = open_memstream(&jb, &jl);
-        mc_json_value(jf, ret->ret, 0);
-        fclose(jf);
         fputs("<pre class=\"return\">", f);
-        html_text(f, jb, jl);
+        html_json(f, ret->ret, 0);
         fputs("</pre>", f);
-        free(jb);
     }
     if (ret->out_len) {
         fputs("<details open><summary>stdout</summary><pre class=\"stdout\">", f);
@@ -277,13 +271,7 @@ static void grain_value(FILE *f, const msgpack_object *g, const char *name)
         html_text(f, v->via.str.ptr, v->via.str.size);
         return;
     }
-    char *jb = NULL;
-    size_t jl = 0;
-    FILE *jf = open_memstream(&jb, &jl);
-    mc_json_value(jf, v, MC_JSON_COMPACT);
-    fclose(jf);
-    html_text(f, jb, jl);
-    free(jb);
+    html_json(f, v, MC_JSON_COMPACT);
 }
 
 static enum MHD_Result fleet_page(http_req_t *r, const char *one)
@@ -317,13 +305,7 @@ static enum MHD_Result fleet_page(http_req_t *r, const char *one)
         html_time(f, m->last_seen_us);
         fputs("</p><h2>Grains</h2><pre class=\"grains\">", f);
         if (m->grains) {
-            char *jb = NULL;
-            size_t jl = 0;
-            FILE *jf = open_memstream(&jb, &jl);
-            mc_json_value(jf, m->grains, 0);
-            fclose(jf);
-            html_text(f, jb, jl);
-            free(jb);
+            html_json(f, m->grains, 0);
         }
         fputs("</pre>", f);
     } else {

@@ -10,13 +10,13 @@
 static int ask(api_t *api, const char *user, msgpack_sbuffer *inner, link_t *l,
                client_frame_t **reply, mc_err_t *err)
 {
-    link_t own;
-    link_t *use = l ? l : &own;
-    if (link_open(api, use, user, err) != 0)
+    if (!l)
+        return link_request(api, user, inner, reply, err);
+    if (link_open(api, l, user, err) != 0)
         return -1;
-    int rc = link_ask(use, inner, reply, FETCH_TIMEOUT_MS, err);
-    if (rc != 0 || !l)
-        link_close(use);
+    int rc = link_ask(l, inner, reply, FETCH_TIMEOUT_MS, err);
+    if (rc != 0)
+        link_close(l);
     return rc;
 }
 

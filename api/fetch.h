@@ -5,10 +5,11 @@
 #define MC_API_FETCH_H
 
 #include "api.h"
+#include "link.h"
 #include "proto/proto.h"
 
 /* Each request to the master gets this long to be answered. */
-#define FETCH_TIMEOUT_MS 10000
+#define FETCH_TIMEOUT_MS LINK_REPLY_MS
 
 /* One job, its stored returns, and whether it is still running. */
 typedef struct {

@@ -1,7 +1,10 @@
 /*  html - see html.h. */
 #include "html.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "json.h"
 #include <time.h>
 
 void html_text(FILE *f, const char *s, size_t len)
@@ -35,6 +38,17 @@ void html_text(FILE *f, const char *s, size_t len)
 void html_str(FILE *f, const char *s)
 {
     html_text(f, s ? s : "", s ? strlen(s) : 0);
+}
+
+void html_json(FILE *f, const msgpack_object *v, int indent)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    mc_json_value(m, v, indent);
+    fclose(m);
+    html_text(f, buf, len);
+    free(buf);
 }
 
 void html_time(FILE *f, int64_t us)

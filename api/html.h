@@ -5,12 +5,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <msgpack.h>
 #include <stdio.h>
 
 /* Text with & < > " ' escaped (bytes that are not UTF-8 pass through: the
    browser shows them as replacement characters). */
 void html_text(FILE *f, const char *s, size_t len);
 void html_str(FILE *f, const char *s);
+/* A value as JSON (json.h: indent, or MC_JSON_COMPACT), escaped. */
+void html_json(FILE *f, const msgpack_object *v, int indent);
 /* A time as "YYYY-MM-DD HH:MM:SS" UTC, or "-" for none, in a <time>
    element the script can show in local time. */
 void html_time(FILE *f, int64_t us);

@@ -26,6 +26,17 @@ int link_ask(link_t *l, const msgpack_sbuffer *inner, client_frame_t **reply, in
     return rc;
 }
 
+int link_request(api_t *api, const char *user, const msgpack_sbuffer *inner, client_frame_t **reply,
+                 mc_err_t *err)
+{
+    link_t l;
+    if (link_open(api, &l, user, err) != 0)
+        return -1;
+    int rc = link_ask(&l, inner, reply, LINK_REPLY_MS, err);
+    link_close(&l);
+    return rc;
+}
+
 int link_http_status(const mc_err_t *err)
 {
     switch (err->code) {

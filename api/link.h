@@ -10,6 +10,9 @@
 #include "api.h"
 #include "client.h"
 
+/* How long the master gets to answer a request. */
+#define LINK_REPLY_MS 10000
+
 typedef struct {
     client_t c;
     char user[MC_USER_MAX + 1];
@@ -22,6 +25,11 @@ void link_close(link_t *l);
    for the reply (client_ask). */
 int link_ask(link_t *l, const msgpack_sbuffer *inner, client_frame_t **reply, int timeout_ms,
              mc_err_t *err);
+
+/* Connect, send one request as user, wait for its reply, disconnect:
+   0 with the reply's bytes in *reply (the caller frees them). */
+int link_request(api_t *api, const char *user, const msgpack_sbuffer *inner, client_frame_t **reply,
+                 mc_err_t *err);
 
 /* The HTTP status for a failed request: 403 when the master said the user
    may not, 503 when it could not be reached, 400 when it refused the

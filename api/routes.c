@@ -422,14 +422,9 @@ static enum MHD_Result handle_targets(http_req_t *r)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_request_list_targets_pack(&sb, &spec);
-    link_t l;
     client_frame_t *reply = NULL;
     mc_err_t err;
-    int rc = link_open(r->api, &l, r->user, &err);
-    if (rc == 0) {
-        rc = link_ask(&l, &sb, &reply, FETCH_TIMEOUT_MS, &err);
-        link_close(&l);
-    }
+    int rc = link_request(r->api, r->user, &sb, &reply, &err);
     msgpack_sbuffer_destroy(&sb);
     mc_reply_targets_t t = {0};
     if (rc == 0)
@@ -454,14 +449,9 @@ static enum MHD_Result handle_keys(http_req_t *r)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_request_plain_pack(&sb, MC_REQ_KEY_LIST);
-    link_t l;
     client_frame_t *reply = NULL;
     mc_err_t err;
-    int rc = link_open(r->api, &l, r->user, &err);
-    if (rc == 0) {
-        rc = link_ask(&l, &sb, &reply, FETCH_TIMEOUT_MS, &err);
-        link_close(&l);
-    }
+    int rc = link_request(r->api, r->user, &sb, &reply, &err);
     msgpack_sbuffer_destroy(&sb);
     mc_reply_key_list_t keys;
     if (rc == 0)
@@ -522,13 +512,8 @@ static enum MHD_Result handle_key_change(http_req_t *r, const char *action)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_request_keys_pack(&sb, kind, ids, count, inc_rej, inc_acc);
-    link_t l;
     client_frame_t *reply = NULL;
-    int got = link_open(r->api, &l, r->user, &err);
-    if (got == 0) {
-        got = link_ask(&l, &sb, &reply, FETCH_TIMEOUT_MS, &err);
-        link_close(&l);
-    }
+    int got = link_request(r->api, r->user, &sb, &reply, &err);
     msgpack_sbuffer_destroy(&sb);
     mc_strs_t changed = {0};
     if (got == 0)

@@ -148,7 +148,7 @@ test_expect_success 'a worker killed mid-job gives an error return and is replac
     grep -q "the worker running cmd.run died (signal 9)" out.txt &&
     pkill -f "^$marker";
     minion=${DAEMON_PIDS[m1]} &&
-    wait_until 10 test "$(pgrep -c -P "$minion")" = 2 &&
+    wait_until 10 eval "test \"\$(pgrep -c -P $minion)\" = 2" &&
     mctl m1 test.ping | grep -q "^    True$"
 '
 

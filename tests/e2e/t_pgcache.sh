@@ -27,6 +27,10 @@ stop_pg_at_exit() {
 trap 'stop_pg_at_exit; trap - EXIT; exit 1' INT TERM HUP PIPE
 trap stop_pg_at_exit EXIT
 history_count() { mctl --out json jobs list --limit 10000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+# For wait_until, evaluated at each poll: the history holds N jobs; a query
+# prints N.
+history_is() { test "$(history_count 2>/dev/null)" = "$1"; }
+query_is() { test "$(psql_q "$1" 2>/dev/null)" = "$2"; }
 
 test_expect_success 'set-up: a PostgreSQL server of its own, a master on it, two minions' '
     mkdir -p "$PGDIR/sock" && chown -R postgres "$PGDIR" &&
@@ -45,7 +49,7 @@ test_expect_success 'set-up: a PostgreSQL server of its own, a master on it, two
 test_expect_success 'jobs and returns are stored in PostgreSQL, not in a local file' '
     mctl -L pg1,pg2 cmd.run "echo stored" > /dev/null &&
     jid=$(mctl --async "*" test.echo hello | grep -oE "[0-9]{20}") &&
-    wait_until 10 test "$(psql_q "SELECT count(*) FROM returns WHERE jid = '\''$jid'\''")" = 2 &&
+    wait_until 10 query_is "SELECT count(*) FROM returns WHERE jid = '\''$jid'\''" 2 &&
     mctl jobs show "$jid" > shown.txt && test "$(grep -c hello shown.txt)" = 2 &&
     mctl --out json jobs list --fun "test.e*" | grep -q "\"jid\": \"$jid\"" &&
     mctl --out json jobs list --target "[*]" | grep -q "\"jid\": \"$jid\"" &&
@@ -71,7 +75,7 @@ test_expect_success 'the database stopped for 10 s under load: jobs still run, n
     test "$n" -ge 5 &&
     grep -q "wait in memory" "$T/log/master" &&
     pg_start &&
-    wait_until 30 test "$(history_count)" = "$((before + n))" &&
+    wait_until 60 history_is "$((before + n))" &&
     test "$(psql_q "SELECT count(*) FROM (SELECT jid FROM jobs ORDER BY jid DESC LIMIT $n) j
                     JOIN returns r USING (jid)")" = "$((2 * n))" &&
     test "$(psql_q "SELECT count(*) FROM (SELECT jid, id FROM returns GROUP BY jid, id

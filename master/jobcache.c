@@ -1,5 +1,6 @@
 /*  jobcache - see jobcache.h: the queue of writes and its commit, over
     one of the stores of jobcache_store.h. */
+#include <czmq.h>
 #include <string.h>
 
 #include "jobcache_store.h"
@@ -11,6 +12,9 @@ struct _jobcache_t {
     void *db;
     jobcache_item_t *head, *tail;
     size_t pending;
+    /* "jid id" of each return queued: a minion sends a return again until
+       it is confirmed, and while writes fail it is queued only once. */
+    zhashx_t *queued;
     int64_t failing_since_ms; /* 0 while writes succeed */
     int64_t last_report_ms;
 };
@@ -38,6 +42,7 @@ static jobcache_t *wrap(const jobcache_store_t *store, void *db)
     jobcache_t *self = mc_calloc(1, sizeof *self);
     self->store = store;
     self->db = db;
+    self->queued = zhashx_new();
     return self;
 }
 
@@ -89,6 +94,7 @@ void jobcache_close(jobcache_t **pself)
         item_free(it);
     }
     self->store->close(self->db);
+    zhashx_destroy(&self->queued);
     free(self);
     *pself = NULL;
 }
@@ -145,6 +151,11 @@ void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const 
 void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int64_t retcode,
                          bool success, const void *raw, size_t len)
 {
+    char key[MC_JID_LEN + MC_ID_MAX + 2];
+    snprintf(key, sizeof key, "%s %s", jid, id);
+    if (zhashx_lookup(self->queued, key))
+        return; /* sent again while the first one waits */
+    zhashx_insert(self->queued, key, (void *)1);
     jobcache_item_t *it = mc_calloc(1, sizeof *it);
     it->jid = mc_strdup(jid);
     it->id = mc_strdup(id);
@@ -194,6 +205,7 @@ int jobcache_flush(jobcache_t *self)
     }
     self->tail = NULL;
     self->pending = 0;
+    zhashx_purge(self->queued);
     return written;
 }
 

@@ -10,6 +10,11 @@
     UTF-8 (or holds a NUL) is stored with U+FFFD in place of the bad bytes;
     the messages themselves are kept whole, as bytea.
 
+    The connection gets limits unless the DSN sets its own (connect 5 s,
+    TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s), talks
+    UTF-8, and the database must be UTF-8. Pruning is one statement, by
+    one master at a time (an advisory lock).
+
     When the connection breaks, the next write reconnects: at once, then
     after 1, 2, 4 ... up to 30 s between attempts, so that a database that
     is down costs the master's loop little while the writes wait in
@@ -71,21 +76,22 @@ static int run0(store_t *self, const char *sql)
 }
 
 static const char *schema_v1 =
-    "CREATE TABLE jobs(jid text PRIMARY KEY, fun text NOT NULL, tgt text NOT NULL,"
-    "  tgt_type text NOT NULL, \"user\" text NOT NULL, ts bigint NOT NULL, arg bytea,"
-    "  kwarg bytea);"
+    "CREATE TABLE jobs(jid text COLLATE \"C\" PRIMARY KEY, fun text COLLATE \"C\" NOT NULL,"
+    "  tgt text COLLATE \"C\" NOT NULL, tgt_type text COLLATE \"C\" NOT NULL,"
+    "  \"user\" text COLLATE \"C\" NOT NULL, ts bigint NOT NULL, arg bytea, kwarg bytea);"
     "CREATE INDEX jobs_ts ON jobs(ts);"
-    "CREATE TABLE job_minions(jid text NOT NULL, id text NOT NULL, unsent text,"
-    "  PRIMARY KEY(jid, id));"
-    "CREATE TABLE returns(jid text NOT NULL, id text NOT NULL, retcode bigint NOT NULL,"
-    "  success boolean NOT NULL, ret bytea NOT NULL, PRIMARY KEY(jid, id));";
+    "CREATE TABLE job_minions(jid text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
+    "  unsent text, PRIMARY KEY(jid, id));"
+    "CREATE TABLE returns(jid text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
+    "  retcode bigint NOT NULL, success boolean NOT NULL, ret bytea NOT NULL,"
+    "  PRIMARY KEY(jid, id));";
 
 /* Create or upgrade the tables, once, whichever master comes first. */
 static int migrate(store_t *self, mc_err_t *err)
 {
     char lock[64];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
-    if (run0(self, "BEGIN") || run0(self, lock) ||
+    if (run0(self, "BEGIN ISOLATION LEVEL READ COMMITTED") || run0(self, lock) ||
         run0(self, "CREATE TABLE IF NOT EXISTS mctl_schema(version integer NOT NULL)"))
         goto fail;
     PGresult *r = PQexec(self->conn, "SELECT max(version) FROM mctl_schema");
@@ -126,13 +132,34 @@ static void pg_close(void *p)
     free(self);
 }
 
+/* Limits the master's loop needs, which the DSN may set otherwise: how
+   long to wait for a connection, a dead peer, a statement and a lock. */
+static const char *const default_keys[] = {"connect_timeout",  "keepalives", "keepalives_idle",
+                                           "tcp_user_timeout", "options",    "client_encoding",
+                                           "dbname",           NULL};
+
 void *jobcache_pg_open(const char *dsn, mc_err_t *err)
 {
     store_t *self = mc_calloc(1, sizeof *self);
-    self->conn = PQconnectdb(dsn);
+    /* The DSN comes last (dbname is expanded): what it says wins. */
+    const char *values[] = {
+        "5",    "1", "10", "10000", "-c statement_timeout=10000 -c lock_timeout=5000",
+        "UTF8", dsn, NULL};
+    self->conn = PQconnectdbParams(default_keys, values, 1);
     if (PQstatus(self->conn) != CONNECTION_OK) {
         set_err(self, "cannot connect");
         mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
+        pg_close(self);
+        return NULL;
+    }
+    /* Text is stored as UTF-8 (pg_text): another server encoding could
+       refuse some of it and hold the queue up. */
+    const char *enc = PQparameterStatus(self->conn, "server_encoding");
+    if (!enc || strcmp(enc, "UTF8") != 0) {
+        mc_err_set(err,
+                   "job cache (PostgreSQL): the database's encoding is %s; create it with "
+                   "ENCODING 'UTF8'",
+                   enc ? enc : "unknown");
         pg_close(self);
         return NULL;
     }
@@ -177,7 +204,7 @@ static int connected(store_t *self)
 static int pg_begin(void *p)
 {
     store_t *self = p;
-    return connected(self) != 0 ? -1 : run0(self, "BEGIN");
+    return connected(self) != 0 ? -1 : run0(self, "BEGIN ISOLATION LEVEL READ COMMITTED");
 }
 
 static int pg_commit(void *p)
@@ -340,24 +367,24 @@ static char *glob_regex(const char *g)
             fputs(".*", f);
         } else if (*c == '?') {
             fputc('.', f);
-        } else if (*c == '[' && strchr(c + 1, ']')) {
-            const char *end = strchr(c + (c[1] == ']' ? 2 : 1), ']');
+        } else if (*c == '[') {
+            /* A bracket as SQLite's GLOB reads it: ^ negates, a ] right
+               after the opening (and the ^) is a member. */
+            bool neg = c[1] == '^';
+            const char *first = c + 1 + neg;
+            const char *end = strchr(first + (*first == ']'), ']');
             if (!end) {
-                fputs("\\[", f);
+                fputs("\\[", f); /* no closing ]: a plain [ */
                 continue;
             }
-            fputc('[', f);
-            c++;
-            if (*c == '!' || *c == '^') {
-                fputc('^', f);
-                c++;
-            }
-            for (; c < end; c++) {
-                if (*c == '\\')
+            fputs(neg ? "[^" : "[", f);
+            for (const char *m = first; m < end; m++) {
+                if (*m == '\\' || *m == '[' || *m == ']' || *m == '^')
                     fputc('\\', f);
-                fputc(*c, f);
+                fputc(*m, f);
             }
             fputc(']', f);
+            c = end;
         } else {
             if (strchr("\\^$.|+()[]{}", *c))
                 fputc('\\', f);
@@ -496,25 +523,33 @@ static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
     return rc;
 }
 
+/* Up to 1000 old jobs with their minions and returns, in one statement
+   (so masters pruning at once cannot leave orphans), and only by the
+   master that holds the prune lock at the time. */
 static int pg_prune(void *p, int64_t before_us)
 {
     store_t *self = p;
     if (connected(self) != 0)
         return -1;
-    char before[24], tuples[24] = "0";
+    char before[24];
     snprintf(before, sizeof before, "%lld", (long long)before_us);
     const char *values[1] = {before};
-    static const char *sql[] = {
-        "DELETE FROM returns WHERE jid IN (SELECT jid FROM jobs WHERE ts < $1::bigint ORDER BY "
-        "jid LIMIT 1000)",
-        "DELETE FROM job_minions WHERE jid IN (SELECT jid FROM jobs WHERE ts < $1::bigint ORDER "
-        "BY jid LIMIT 1000)",
-        "DELETE FROM jobs WHERE jid IN (SELECT jid FROM jobs WHERE ts < $1::bigint ORDER BY jid "
-        "LIMIT 1000)"};
-    for (int i = 0; i < 3; i++)
-        if (run(self, sql[i], 1, values, NULL, NULL, i == 2 ? tuples : NULL, sizeof tuples) != 0)
-            return -1;
-    return atoi(tuples);
+    PGresult *r = PQexecParams(
+        self->conn,
+        "WITH lock AS (SELECT pg_try_advisory_xact_lock(4506) AS got),"
+        " d AS (DELETE FROM jobs WHERE (SELECT got FROM lock) AND jid IN (SELECT jid FROM jobs"
+        "   WHERE ts < $1::bigint ORDER BY jid LIMIT 1000) RETURNING jid),"
+        " r AS (DELETE FROM returns x USING d WHERE x.jid = d.jid),"
+        " m AS (DELETE FROM job_minions x USING d WHERE x.jid = d.jid)"
+        " SELECT count(*) FROM d",
+        1, NULL, values, NULL, NULL, 0);
+    int removed = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        removed = atoi(PQgetvalue(r, 0, 0));
+    else
+        set_err(self, "PostgreSQL");
+    PQclear(r);
+    return removed;
 }
 
 const jobcache_store_t jobcache_pg = {

@@ -53,6 +53,8 @@ test_expect_success 'jobs and returns are stored in PostgreSQL, not in a local f
     mctl jobs show "$jid" > shown.txt && test "$(grep -c hello shown.txt)" = 2 &&
     mctl --out json jobs list --fun "test.e*" | grep -q "\"jid\": \"$jid\"" &&
     mctl --out json jobs list --target "[*]" | grep -q "\"jid\": \"$jid\"" &&
+    mctl --out json jobs list --fun "test.[^p]*" | grep -q "\"jid\": \"$jid\"" &&
+    ! mctl --out json jobs list --fun "test.[^e]*" | grep -q "\"jid\": \"$jid\"" &&
     ! test -e "$T/cache/master/jobs.db"
 '
 

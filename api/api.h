@@ -1,8 +1,10 @@
 /*  api - mctl-api's state, shared by its files: main.c (command line,
     daemon, the HTTP server's set-up), http.c (requests, responses, who is
-    logged in), routes.c (the JSON endpoints), events.c (server-sent
-    events), console.c (the web console's pages), link.c (asking the
-    master), sessions.c (login tokens), pam.c (passwords).
+    logged in), access.c (who may), routes.c (the JSON endpoints),
+    jsonin.c and jsonout.c (JSON in and out), events.c (server-sent
+    events), console.c and html.c (the web console's pages), fetch.c
+    (what the pages and endpoints read), link.c (asking the master),
+    sessions.c (login tokens), pam.c (passwords).
 
     mctl-api serves HTTP (HTTPS unless api_disable_ssl) with libmicrohttpd,
     one thread per connection, and talks to the master over its client

@@ -125,7 +125,7 @@ bool http_auth(http_req_t *r)
     if (!token || strlen(token) != SESSION_TOKEN_LEN)
         return false;
     char form_key[SESSION_TOKEN_LEN + 1];
-    if (!sessions_lookup(r->api->sessions, token, r->user, form_key, &r->expires)) {
+    if (!sessions_lookup(r->api->sessions, token, r->user, form_key, NULL)) {
         r->user[0] = '\0';
         return false;
     }

@@ -24,7 +24,6 @@ typedef struct {
     char user[MC_USER_MAX + 1]; /* logged in as, when http_auth said so */
     char token[SESSION_TOKEN_LEN + 1];
     char form_key[SESSION_TOKEN_LEN + 1]; /* the session's, for the console's pages */
-    int64_t expires;
 } http_req_t;
 
 /* MHD's access handler (cls: the api_t). */

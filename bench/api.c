@@ -63,7 +63,7 @@ static void fill(jobcache_t *c, const char *prefix, int jobs, int minions, int64
     static const char out[] = " 12:00:00 up 42 days,  3:14,  2 users,  load average: 0.08, 0.03";
     for (int j = 0; j < jobs; j++) {
         char jid[MC_JID_LEN + 1];
-        mc_jid_next(jid, mc_wall_us(), last);
+        mc_jid_next(jid, mc_wall_us(), last, 0);
         jobcache_add_job(c, jid, "cmd.run", "*", "glob", "root", mc_wall_us(), NULL, NULL,
                          (const char *const *)ids, NULL, (size_t)minions);
         for (int i = 0; i < minions; i++) {

@@ -36,7 +36,7 @@ static void fill(jobcache_t *c, int jobs, int minions, int batch, int64_t *last)
     msgpack_sbuffer_init(&ret);
     for (int j = 0; j < jobs; j++) {
         char jid[21];
-        mc_jid_next(jid, mc_wall_us(), last);
+        mc_jid_next(jid, mc_wall_us(), last, 0);
         jobcache_add_job(c, jid, "test.ping", "*", "glob", "bench", mc_wall_us(), NULL, NULL,
                          (const char *const *)ids, NULL, (size_t)minions);
         for (int i = 0; i < minions; i++) {

@@ -2,17 +2,13 @@
     history (master_job_cache: postgres, postgres_dsn): see jobcache.h and
     jobcache_store.h.
 
-    The tables are SQLite's (jobs, job_minions, returns), with the schema
-    version in mctl_schema; the first master to open an empty database
-    creates them, under an advisory lock so that masters starting together
-    do not race. Every insert is ON CONFLICT DO NOTHING, so a job or a
-    return that two masters both receive is stored once. Text that is not
-    UTF-8 (or holds a NUL) is stored with U+FFFD in place of the bad bytes;
-    the messages themselves are kept whole, as bytea.
+    The tables are SQLite's (jobs, job_minions, returns), in the schema
+    pg.h creates and upgrades (again after every reconnect). Every insert is ON CONFLICT DO NOTHING,
+   so a job or a return that two masters both receive is stored once. Text that is not UTF-8 (or
+   holds a NUL) is stored with U+FFFD in place of the bad bytes; the messages themselves are kept
+   whole, as bytea.
 
-    The connection gets limits unless the DSN sets its own (connect 5 s,
-    TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s), talks
-    UTF-8, and the database must be UTF-8. Pruning is one statement, by
+    The connection gets pg.h's limits and must be UTF-8. Pruning is one statement, by
     one master at a time (an advisory lock).
 
     When the connection breaks, the next write reconnects: at once, then
@@ -26,27 +22,22 @@
 
 #include "jobcache_store.h"
 #include "log.h"
+#include "pg.h"
 
-#define PG_SCHEMA_VERSION 1
-#define PG_RETRY_MS       1000
-#define PG_RETRY_MAX_MS   30000
-/* Any number that is mctl's: the lock masters take to create the schema. */
-#define PG_SCHEMA_LOCK 4505
+#define PG_RETRY_MS     1000
+#define PG_RETRY_MAX_MS 30000
 
 typedef struct {
     PGconn *conn;
     char err[512];
     int64_t next_try_ms; /* no reconnecting before (after a failure) */
     int64_t backoff_ms;  /* the wait after the next failure */
+    bool recheck;        /* the schema is to be checked (after a reconnect) */
 } store_t;
 
 static void set_err(store_t *self, const char *what)
 {
-    const char *msg = self->conn ? PQerrorMessage(self->conn) : "no connection";
-    snprintf(self->err, sizeof self->err, "%s%s%s", what, *msg ? ": " : "", msg);
-    size_t n = strlen(self->err);
-    while (n && (self->err[n - 1] == '\n' || self->err[n - 1] == ' '))
-        self->err[--n] = '\0';
+    pg_error(self->conn, what, self->err, sizeof self->err);
 }
 
 /* A statement whose result only says whether it worked. */
@@ -75,54 +66,6 @@ static int run0(store_t *self, const char *sql)
     return rc;
 }
 
-static const char *schema_v1 =
-    "CREATE TABLE jobs(jid text COLLATE \"C\" PRIMARY KEY, fun text COLLATE \"C\" NOT NULL,"
-    "  tgt text COLLATE \"C\" NOT NULL, tgt_type text COLLATE \"C\" NOT NULL,"
-    "  \"user\" text COLLATE \"C\" NOT NULL, ts bigint NOT NULL, arg bytea, kwarg bytea);"
-    "CREATE INDEX jobs_ts ON jobs(ts);"
-    "CREATE TABLE job_minions(jid text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
-    "  unsent text, PRIMARY KEY(jid, id));"
-    "CREATE TABLE returns(jid text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
-    "  retcode bigint NOT NULL, success boolean NOT NULL, ret bytea NOT NULL,"
-    "  PRIMARY KEY(jid, id));";
-
-/* Create or upgrade the tables, once, whichever master comes first. */
-static int migrate(store_t *self, mc_err_t *err)
-{
-    char lock[64];
-    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
-    if (run0(self, "BEGIN ISOLATION LEVEL READ COMMITTED") || run0(self, lock) ||
-        run0(self, "CREATE TABLE IF NOT EXISTS mctl_schema(version integer NOT NULL)"))
-        goto fail;
-    PGresult *r = PQexec(self->conn, "SELECT max(version) FROM mctl_schema");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        set_err(self, "PostgreSQL");
-        goto fail;
-    }
-    int version = PQgetisnull(r, 0, 0) ? 0 : atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (version > PG_SCHEMA_VERSION) {
-        snprintf(self->err, sizeof self->err,
-                 "schema version %d is newer than this master knows (%d)", version,
-                 PG_SCHEMA_VERSION);
-        goto fail;
-    }
-    if (version == 0) {
-        if (run0(self, schema_v1) || run0(self, "INSERT INTO mctl_schema VALUES (1)"))
-            goto fail;
-        mc_info("job cache (PostgreSQL): created schema version %d", PG_SCHEMA_VERSION);
-    }
-    /* Later versions: if (version < 2) { ALTER ...; UPDATE mctl_schema ...; } */
-    if (run0(self, "COMMIT"))
-        goto fail;
-    return 0;
-fail:
-    mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
-    run0(self, "ROLLBACK");
-    return -1;
-}
-
 static void pg_close(void *p)
 {
     store_t *self = p;
@@ -132,41 +75,13 @@ static void pg_close(void *p)
     free(self);
 }
 
-/* Limits the master's loop needs, which the DSN may set otherwise: how
-   long to wait for a connection, a dead peer, a statement and a lock. */
-static const char *const default_keys[] = {"connect_timeout",  "keepalives", "keepalives_idle",
-                                           "tcp_user_timeout", "options",    "client_encoding",
-                                           "dbname",           NULL};
-
 void *jobcache_pg_open(const char *dsn, mc_err_t *err)
 {
+    PGconn *conn = pg_connect(dsn, "job cache", err);
+    if (!conn)
+        return NULL;
     store_t *self = mc_calloc(1, sizeof *self);
-    /* The DSN comes last (dbname is expanded): what it says wins. */
-    const char *values[] = {
-        "5",    "1", "10", "10000", "-c statement_timeout=10000 -c lock_timeout=5000",
-        "UTF8", dsn, NULL};
-    self->conn = PQconnectdbParams(default_keys, values, 1);
-    if (PQstatus(self->conn) != CONNECTION_OK) {
-        set_err(self, "cannot connect");
-        mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
-        pg_close(self);
-        return NULL;
-    }
-    /* Text is stored as UTF-8 (pg_text): another server encoding could
-       refuse some of it and hold the queue up. */
-    const char *enc = PQparameterStatus(self->conn, "server_encoding");
-    if (!enc || strcmp(enc, "UTF8") != 0) {
-        mc_err_set(err,
-                   "job cache (PostgreSQL): the database's encoding is %s; create it with "
-                   "ENCODING 'UTF8'",
-                   enc ? enc : "unknown");
-        pg_close(self);
-        return NULL;
-    }
-    if (migrate(self, err) != 0) {
-        pg_close(self);
-        return NULL;
-    }
+    self->conn = conn;
     mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
             PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
     return self;
@@ -177,25 +92,42 @@ static const char *pg_errmsg(void *p)
     return ((store_t *)p)->err;
 }
 
-/* The connection, made again when it broke (at most once a second). */
+/* Another attempt after the backoff. */
+static int retry_later(store_t *self)
+{
+    self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : PG_RETRY_MS;
+    if (self->backoff_ms > PG_RETRY_MAX_MS)
+        self->backoff_ms = PG_RETRY_MAX_MS;
+    self->next_try_ms = mc_mono_ms() + self->backoff_ms;
+    return -1;
+}
+
+/* The connection, made again when it broke (no sooner than the backoff
+   says), with the schema checked again: the database may have been
+   replaced while the master was away. */
 static int connected(store_t *self)
 {
-    if (PQstatus(self->conn) == CONNECTION_OK)
+    if (PQstatus(self->conn) == CONNECTION_OK && !self->recheck)
         return 0;
     int64_t now = mc_mono_ms();
     if (now < self->next_try_ms) {
         set_err(self, "the database is not reachable");
         return -1;
     }
-    PQreset(self->conn);
     if (PQstatus(self->conn) != CONNECTION_OK) {
-        self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : PG_RETRY_MS;
-        if (self->backoff_ms > PG_RETRY_MAX_MS)
-            self->backoff_ms = PG_RETRY_MAX_MS;
-        self->next_try_ms = mc_mono_ms() + self->backoff_ms;
-        set_err(self, "cannot reconnect");
-        return -1;
+        PQreset(self->conn);
+        if (PQstatus(self->conn) != CONNECTION_OK) {
+            set_err(self, "cannot reconnect");
+            return retry_later(self);
+        }
     }
+    mc_err_t err;
+    if (pg_migrate(self->conn, "job cache", &err) != 0) {
+        snprintf(self->err, sizeof self->err, "%s", err.msg);
+        self->recheck = true;
+        return retry_later(self);
+    }
+    self->recheck = false;
     self->backoff_ms = 0;
     mc_info("job cache (PostgreSQL): connected again");
     return 0;

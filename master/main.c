@@ -3,11 +3,50 @@
 #include <czmq.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
+#include "keyexport.h"
 #include "server.h"
+
+/* --export-keys / --import-keys: the exit status. */
+static int key_files(const mc_daemon_args_t *args, const mc_master_config_t *cfg)
+{
+    mc_err_t err;
+    if (args->export_keys && args->import_keys) {
+        fprintf(stderr, "mctl-master: --export-keys and --import-keys do not go together\n");
+        return 64;
+    }
+    umask(077);
+    int status = 0;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "mctl-master: libsodium failed to start\n");
+        status = 70;
+    } else if (args->export_keys) {
+        if (keyexport_write(cfg->pki_dir, args->export_keys, &err) != 0) {
+            fprintf(stderr, "mctl-master: %s\n", err.msg);
+            status = 73;
+        } else if (strcmp(args->export_keys, "-") != 0) {
+            fprintf(stderr, "mctl-master: wrote the master's keys to %s (secret: keep it so)\n",
+                    args->export_keys);
+        }
+    } else {
+        bool same;
+        if (keyexport_read(cfg->pki_dir, args->import_keys, &same, &err) != 0) {
+            fprintf(stderr, "mctl-master: %s\n", err.msg);
+            status = 65;
+        } else {
+            fprintf(stderr, "mctl-master: %s in %s\n",
+                    same ? "these keys are the master's keys already"
+                         : "installed the master's keys",
+                    cfg->pki_dir);
+        }
+    }
+    return status;
+}
 
 int main(int argc, char **argv)
 {
@@ -31,6 +70,11 @@ int main(int argc, char **argv)
     }
     if (args.gen_keys) {
         status = mc_daemon_gen_keys("mctl-master", cfg.pki_dir, "master");
+        mc_master_config_free(&cfg);
+        return status;
+    }
+    if (args.export_keys || args.import_keys) {
+        status = key_files(&args, &cfg);
         mc_master_config_free(&cfg);
         return status;
     }

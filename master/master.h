@@ -83,6 +83,9 @@ typedef struct server {
     admission_t *admission;                                       /* new keys per address */
     int sigfd;
     int64_t last_jid_us;
+    int jid_index;           /* the last digit of this master's jids (keystore_pg.h) */
+    keystore_pg_t *keys;     /* the registry's shared key list, or NULL (folders) */
+    mc_log_limit_t keys_log; /* the shared key list cannot be read */
     char *ipc_path;
     bool stop;
 } master_t;

@@ -321,7 +321,7 @@ job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const 
     char **unsent_why = mc_calloc(r->count + 1, sizeof *unsent_why); /* NULL: sent */
     size_t unsent = 0, down = 0;
     if (r->count > 0) {
-        mc_jid_next(jid, mc_wall_us(), &self->last_jid_us);
+        mc_jid_next(jid, mc_wall_us(), &self->last_jid_us, self->jid_index);
         memcpy(self->outcome.jid, jid, sizeof jid);
         job = jobs_add(self->jobs, jid, fun, ids, r->count,
                        mc_mono_ms() + timeout * 1000 + LATE_RETURN_GRACE_MS);

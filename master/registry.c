@@ -11,6 +11,7 @@
 
 struct _registry_t {
     char *pki_dir;
+    keystore_pg_t *db; /* the keys' record when in PostgreSQL, else NULL (the folders) */
     unsigned char master_sec[MC_KEY_LEN];
     zhashx_t *by_id;  /* id -> minion_t (owned) */
     zhashx_t *by_key; /* z85 public key -> minion_t, accepted only */
@@ -46,6 +47,35 @@ static void minion_free(void **item)
 static char *key_path(registry_t *self, key_state_t state, const char *id)
 {
     return mc_sprintf("%s/%s/%s", self->pki_dir, state_dirs[state], id);
+}
+
+/* Record id's key in state: in its folder, or in the database (create: only
+   when the id has none there). */
+static int store_key(registry_t *self, const char *id, key_state_t state,
+                     const unsigned char pub[MC_KEY_LEN], bool create, mc_err_t *err)
+{
+    if (self->db)
+        return keystore_pg_put(self->db, id, state == KEY_DENIED, key_state_name(state), pub,
+                               create, err);
+    char *path = key_path(self, state, id);
+    int rc = mc_curve_save_public(path, pub, id, err);
+    free(path);
+    return rc;
+}
+
+/* Forget id's key in state (KEY_DENIED: its second key). */
+static int forget_key(registry_t *self, const char *id, key_state_t state, mc_err_t *err)
+{
+    if (self->db)
+        return keystore_pg_put(self->db, id, state == KEY_DENIED, "gone", NULL, false, err);
+    char *path = key_path(self, state, id);
+    int rc = 0;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        mc_err_set(err, "cannot delete %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    free(path);
+    return rc;
 }
 
 static void index_key(registry_t *self, minion_t *m)
@@ -133,6 +163,110 @@ static void carry_runtime_state(registry_t *self, zhashx_t *old)
     }
 }
 
+/* A key as the database holds it, applied to what is in memory: a
+   reload's (changed NULL), or a change another master made. */
+typedef struct {
+    registry_t *self;
+    registry_change_fn *changed;
+    void *arg;
+} apply_t;
+
+static void drop_minion(registry_t *self, minion_t *m)
+{
+    char z85[MC_Z85_KEY_LEN + 1];
+    mc_z85_key(m->pub, z85);
+    if (zhashx_lookup(self->by_key, z85) == m)
+        zhashx_delete(self->by_key, z85);
+    zhashx_delete(self->by_id, m->id);
+}
+
+static void apply_key(void *p, const char *id, bool denied, const char *state,
+                      const unsigned char pub[MC_KEY_LEN])
+{
+    apply_t *a = p;
+    registry_t *self = a->self;
+    bool gone = strcmp(state, "gone") == 0;
+    if (denied) {
+        if (gone)
+            zhashx_delete(self->denied, id);
+        else
+            zhashx_update(self->denied, id, mc_strndup((const char *)pub, MC_KEY_LEN));
+        return;
+    }
+    minion_t *m = registry_find(self, id);
+    if (gone) {
+        if (m) {
+            drop_minion(self, m);
+            if (a->changed)
+                mc_info("key of minion %s deleted (on another master)", id);
+        }
+        return;
+    }
+    key_state_t s = KEY_STATES;
+    for (int i = 0; i < KEY_DENIED; i++)
+        if (strcmp(state, state_names[i]) == 0)
+            s = (key_state_t)i;
+    if (s == KEY_STATES) {
+        mc_warn("keys (PostgreSQL): minion %s: unknown state '%s'; ignored", id, state);
+        return;
+    }
+    if (m && memcmp(m->pub, pub, MC_KEY_LEN) != 0) {
+        drop_minion(self, m); /* a new key for the id: nothing of the old one carries over */
+        m = NULL;
+    }
+    if (!m) {
+        m = add_minion(self, id, s, pub);
+        if (a->changed) {
+            mc_info("key of minion %s: %s (on another master)", id, state);
+            a->changed(a->arg, m, KEY_STATES);
+        }
+    } else if (m->state != s) {
+        key_state_t old = m->state;
+        m->state = s;
+        index_key(self, m);
+        if (a->changed) {
+            mc_info("key of minion %s: %s -> %s (on another master)", id, key_state_name(old),
+                    state);
+            a->changed(a->arg, m, old);
+        }
+    }
+}
+
+int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err)
+{
+    if (!self->db)
+        return 0;
+    apply_t a = {self, changed, arg};
+    return keystore_pg_changes(self->db, apply_key, &a, err);
+}
+
+/* A database no master has stored keys in yet takes the keys in the
+   folders (a single master becoming one of several). */
+static int import_folders(registry_t *self, mc_err_t *err)
+{
+    bool empty;
+    if (keystore_pg_empty(self->db, &empty, err) != 0)
+        return -1;
+    if (!empty)
+        return 0;
+    int rc = 0;
+    for (int s = 0; s < KEY_STATES && rc == 0; s++)
+        rc = load_state_dir(self, (key_state_t)s, err);
+    size_t n = 0;
+    for (minion_t *m = zhashx_first(self->by_id); m && rc == 0; m = zhashx_next(self->by_id), n++)
+        rc = keystore_pg_put(self->db, m->id, false, key_state_name(m->state), m->pub, false, err);
+    for (const char *pub = zhashx_first(self->denied); pub && rc == 0;
+         pub = zhashx_next(self->denied), n++)
+        rc = keystore_pg_put(self->db, zhashx_cursor(self->denied), true, "denied",
+                             (const unsigned char *)pub, false, err);
+    if (rc == 0 && n)
+        mc_info("keys: imported %zu keys from %s into PostgreSQL", n, self->pki_dir);
+    zhashx_purge(self->by_id);
+    zhashx_purge(self->by_key);
+    zhashx_purge(self->denied);
+    return rc;
+}
+
 int registry_reload(registry_t *self, mc_err_t *err)
 {
     zhashx_t *old = self->by_id;
@@ -141,8 +275,13 @@ int registry_reload(registry_t *self, mc_err_t *err)
     zhashx_purge(self->by_key);
     zhashx_purge(self->denied);
     int rc = 0;
-    for (int s = 0; s < KEY_STATES && rc == 0; s++)
-        rc = load_state_dir(self, (key_state_t)s, err);
+    if (self->db) {
+        keystore_pg_rewind(self->db);
+        rc = registry_sync(self, NULL, NULL, err);
+    } else {
+        for (int s = 0; s < KEY_STATES && rc == 0; s++)
+            rc = load_state_dir(self, (key_state_t)s, err);
+    }
     if (old) {
         carry_runtime_state(self, old);
         zhashx_destroy(&old);
@@ -151,15 +290,18 @@ int registry_reload(registry_t *self, mc_err_t *err)
 }
 
 registry_t *registry_new(const char *pki_dir, const unsigned char master_sec[MC_KEY_LEN],
-                         mc_err_t *err)
+                         keystore_pg_t *db, mc_err_t *err)
 {
     registry_t *self = mc_calloc(1, sizeof *self);
     self->pki_dir = mc_strdup(pki_dir);
+    self->db = db;
     memcpy(self->master_sec, master_sec, MC_KEY_LEN);
+    self->by_id = zhashx_new();
+    zhashx_set_destructor(self->by_id, minion_free);
     self->by_key = zhashx_new();
     self->denied = zhashx_new();
     zhashx_set_destructor(self->denied, (zhashx_destructor_fn *)zstr_free);
-    if (registry_reload(self, err) != 0) {
+    if ((db && import_folders(self, err) != 0) || registry_reload(self, err) != 0) {
         registry_destroy(&self);
         return NULL;
     }
@@ -174,6 +316,7 @@ void registry_destroy(registry_t **pself)
     zhashx_destroy(&self->by_key);
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->denied);
+    keystore_pg_close(&self->db);
     sodium_memzero(self->master_sec, sizeof self->master_sec);
     free(self->pki_dir);
     free(self);
@@ -236,10 +379,7 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
             return -1;
         const unsigned char *old = registry_denied_key(self, id);
         if (!old || memcmp(old, pub, MC_KEY_LEN) != 0) {
-            char *path = key_path(self, KEY_DENIED, id);
-            int rc = mc_curve_save_public(path, pub, id, err);
-            free(path);
-            if (rc != 0)
+            if (store_key(self, id, KEY_DENIED, pub, false, err) != 0)
                 return -1;
             zhashx_update(self->denied, id, mc_strndup((const char *)pub, MC_KEY_LEN));
             mc_warn("minion %s presented a key other than its %s one; denied", id,
@@ -251,10 +391,7 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
     if (refuse_held_key(self, id, pub, err) != 0)
         return -1;
     key_state_t s = auto_accept ? KEY_ACCEPTED : KEY_PENDING;
-    char *path = key_path(self, s, id);
-    int rc = mc_curve_save_public(path, pub, id, err);
-    free(path);
-    if (rc != 0)
+    if (store_key(self, id, s, pub, true, err) != 0)
         return -1;
     add_minion(self, id, s, pub);
     char finger[MC_FINGERPRINT_LEN];
@@ -268,15 +405,20 @@ int registry_set_state(registry_t *self, minion_t *m, key_state_t state, mc_err_
 {
     if (m->state == state)
         return 0;
-    char *from = key_path(self, m->state, m->id);
-    char *to = key_path(self, state, m->id);
-    int rc = rename(from, to);
-    if (rc != 0)
-        mc_err_set(err, "cannot move %s to %s: %s", from, to, strerror(errno));
-    free(from);
-    free(to);
-    if (rc != 0)
-        return -1;
+    if (self->db) {
+        if (store_key(self, m->id, state, m->pub, false, err) != 0)
+            return -1;
+    } else {
+        char *from = key_path(self, m->state, m->id);
+        char *to = key_path(self, state, m->id);
+        int rc = rename(from, to);
+        if (rc != 0)
+            mc_err_set(err, "cannot move %s to %s: %s", from, to, strerror(errno));
+        free(from);
+        free(to);
+        if (rc != 0)
+            return -1;
+    }
     mc_info("key of minion %s: %s -> %s", m->id, key_state_name(m->state), key_state_name(state));
     m->state = state;
     index_key(self, m);
@@ -292,22 +434,13 @@ int registry_delete(registry_t *self, const char *id, mc_err_t *err)
         return -1;
     }
     if (m) {
-        char *path = key_path(self, m->state, id);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            mc_err_set(err, "cannot delete %s: %s", path, strerror(errno));
-            free(path);
+        if (forget_key(self, id, m->state, err) != 0)
             return -1;
-        }
-        free(path);
-        char z85[MC_Z85_KEY_LEN + 1];
-        mc_z85_key(m->pub, z85);
-        zhashx_delete(self->by_key, z85);
-        zhashx_delete(self->by_id, id);
+        drop_minion(self, m);
     }
     if (denied) {
-        char *path = key_path(self, KEY_DENIED, id);
-        unlink(path);
-        free(path);
+        if (forget_key(self, id, KEY_DENIED, err) != 0)
+            return -1;
         zhashx_delete(self->denied, id);
     }
     mc_info("key of minion %s deleted", id);
@@ -330,10 +463,7 @@ int registry_preseed(registry_t *self, const char *id, const unsigned char pub[M
         return -1;
     if ((m || denied) && registry_delete(self, id, err) != 0)
         return -1;
-    char *path = key_path(self, KEY_ACCEPTED, id);
-    int rc = mc_curve_save_public(path, pub, id, err);
-    free(path);
-    if (rc != 0)
+    if (store_key(self, id, KEY_ACCEPTED, pub, false, err) != 0)
         return -1;
     add_minion(self, id, KEY_ACCEPTED, pub);
     char finger[MC_FINGERPRINT_LEN];
@@ -399,5 +529,3 @@ size_t registry_count(registry_t *self, key_state_t state)
         n += m->state == state;
     return n;
 }
-
-

@@ -3,8 +3,10 @@
 
     Keys live on disk as Salt lays them out, one zcert public file per id in
     PKI_DIR/minions (accepted), minions_pre (pending), minions_rejected and
-    minions_denied (a second key presented for an id that has one already).
-    The disk is the record; the registry mirrors it in memory, indexed by id
+    minions_denied (a second key presented for an id that has one already);
+    or, with master_job_cache: postgres, in the database the masters share
+    (keystore_pg.h), which takes the folders' keys when it has none yet.
+    That is the record; the registry mirrors it in memory, indexed by id
     and, for accepted minions, by public key, which is what the ZAP handler
     needs to let a connection in, and what the master resolves every message
     and subscription by. */
@@ -14,6 +16,7 @@
 #include <czmq.h>
 
 #include "keys.h"
+#include "keystore_pg.h"
 #include "proto/proto.h"
 
 typedef enum { KEY_ACCEPTED, KEY_PENDING, KEY_REJECTED, KEY_DENIED, KEY_STATES } key_state_t;
@@ -34,11 +37,19 @@ typedef struct {
 
 typedef struct _registry_t registry_t;
 
+/* The keys in pki_dir's folders, or in db (PostgreSQL) when it is not NULL;
+   the registry owns db. */
 registry_t *registry_new(const char *pki_dir, const unsigned char master_sec[MC_KEY_LEN],
-                         mc_err_t *err);
+                         keystore_pg_t *db, mc_err_t *err);
 void registry_destroy(registry_t **self);
-/* Drop what is in memory and read the folders again (SIGHUP). */
+/* Drop what is in memory and read the record again (SIGHUP). */
 int registry_reload(registry_t *self, mc_err_t *err);
+/* A minion whose key another master added (old: KEY_STATES) or moved. */
+typedef void(registry_change_fn)(void *arg, minion_t *m, key_state_t old);
+/* Take in the changes other masters made to the shared key list (nothing
+   to do with folders): changed for each minion that is new or moved; one
+   deleted is gone from the registry. 0, or -1 with err. */
+int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err);
 
 const char *key_state_name(key_state_t state);
 /* The folder name for a state: minions, minions_pre, ... */

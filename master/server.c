@@ -68,6 +68,29 @@ static void prune_history(master_t *self)
     self->next_prune_ms = mc_mono_ms() + (n >= 1000 ? 0 : 60000);
 }
 
+/* A key another master accepted or rejected: a registration waiting
+   here for it gets its answer. */
+static void on_key_change(void *arg, minion_t *m, key_state_t old)
+{
+    (void)old;
+    master_t *self = arg;
+    if (m->waiting && (m->state == KEY_ACCEPTED || m->state == KEY_REJECTED)) {
+        minions_registration_reply(self, m->waiting, m->state);
+        zframe_destroy(&m->waiting);
+    }
+}
+
+/* What other masters did to the shared key list (PostgreSQL). */
+static void sync_keys(master_t *self)
+{
+    mc_err_t err;
+    if (registry_sync(self->registry, on_key_change, self, &err) != 0)
+        mc_log_limited(&self->keys_log, MC_LOG_ERROR,
+                       "%s; keys changed on other masters are not seen until it is back", err.msg);
+    else if (self->keys && keystore_pg_index(self->keys) >= 0)
+        self->jid_index = keystore_pg_index(self->keys);
+}
+
 static void on_zap(master_t *self)
 {
     zap_handle(self->zap, self->registry, &self->zap_log);
@@ -287,9 +310,19 @@ static int setup(master_t *self, mc_err_t *err)
     mc_fingerprint(self->curve.pub, finger);
     mc_info("master key fingerprint %s", finger);
 
-    self->registry = registry_new(cfg->pki_dir, self->curve.sec, err);
+    keystore_pg_t *keys = NULL;
+    if (strcmp(cfg->master_job_cache, "postgres") == 0) {
+        keys = keystore_pg_open(cfg->postgres_dsn, cfg->master_index, err);
+        if (!keys)
+            return -1;
+        self->jid_index = keystore_pg_index(keys);
+    } else {
+        self->jid_index = cfg->master_index < 0 ? 0 : cfg->master_index;
+    }
+    self->registry = registry_new(cfg->pki_dir, self->curve.sec, keys, err);
     if (!self->registry)
         return -1;
+    self->keys = keys;
     self->jobs = jobs_new();
     self->subs = zhashx_new();
     self->admission = admission_new(cfg->register_rate, 10.0 * cfg->register_rate);
@@ -471,6 +504,7 @@ int server_run(mc_master_config_t *cfg)
             prune_history(&self);
             admission_prune(self.admission, mc_mono_ms());
             events_tick(&self, mc_mono_ms());
+            sync_keys(&self);
             next_tick = mc_mono_ms() + 1000;
         }
     }

@@ -59,13 +59,37 @@
 /* A job that returns within this long needs no separate "ack": the
    return says the minion had it. mctl waits seconds for an ack. */
 #define ACK_DELAY_MS 200
+#define ORIGIN_MAX   100000
+/* A master that refused this minion's key is tried again after this long,
+   doubling up to the max. */
+#define REFUSED_RETRY_MS     1000
+#define REFUSED_RETRY_MAX_MS 30000
 
 typedef struct {
     char jid[MC_JID_LEN + 1];
     int64_t due_ms;
 } pending_ack_t;
 
+typedef struct agent agent_t;
+
+/* One master's connection: its name, resolved to addresses (tried in turn
+   while it stays silent), and the channel to the address in use. */
 typedef struct {
+    agent_t *agent;
+    int index;             /* in the config's list of masters */
+    const char *name;      /* as configured */
+    channel_t *chan;       /* NULL until accepted, or while the name has no address */
+    char **addrs;          /* the name resolved */
+    size_t naddrs, addr_i; /* how many, and the one in use */
+    resolve_t *resolving;  /* resolving the name again, from the loop */
+    int64_t down_since_ms; /* the channel has not been up since (0: it is up) */
+    int64_t resolved_ms;   /* when the addresses were last resolved */
+    int64_t retry_ms;      /* refused: when to open the channel again (0: not refused) */
+    int64_t refused_backoff_ms;
+    char last_failure[512]; /* why the last attempt to connect failed, said once */
+} link_t;
+
+struct agent {
     mc_minion_config_t *cfg;
     const char *config_dir;
     mc_curve_keys_t keys;
@@ -76,14 +100,10 @@ typedef struct {
     worker_ctx_t wctx; /* for the quick functions run here */
     replay_t *replay;
     spool_t *spool;
-    receive_t *receive;     /* mctl cp: the copies coming in */
-    channel_t *chan;        /* the sockets to the master; NULL until accepted */
-    char **addrs;           /* the master's addresses (its name resolved) */
-    size_t naddrs, addr_i;  /* how many, and the one in use */
-    resolve_t *resolving;   /* resolving the name again, from the loop */
-    int64_t down_since_ms;  /* the channel has not been up since (0: it is up) */
-    int64_t resolved_ms;    /* when the addresses were last resolved */
-    char last_failure[512]; /* why the last attempt to connect failed, said once */
+    receive_t *receive;           /* mctl cp: the copies coming in */
+    link_t links[MC_MASTERS_MAX]; /* one per master (master: may be a list) */
+    size_t nlinks;
+    zhashx_t *origin; /* jid -> the index + 1 of the master that sent the job */
     int sigfd;
     msgpack_sbuffer grains;
     mc_mp_doc_t grains_doc;
@@ -93,7 +113,7 @@ typedef struct {
     bool stop;           /* leave the loop */
     int64_t stopping_ms; /* SIGTERM came: when the grace period ends (0: running) */
     bool cancelled;      /* the jobs still running at its end were told to stop */
-} agent_t;
+};
 
 /* ---- sending to the master ---------------------------------------------- */
 
@@ -103,10 +123,40 @@ static void free_ack(void **item)
     *item = NULL;
 }
 
-/* [kind][payload] to the master, or -1 when it cannot take it now. */
-static int chan_send(agent_t *self, const char *kind, const void *data, size_t len)
+/* [kind][payload] to one master, or -1 when it cannot take it now. */
+static int link_send(link_t *link, const char *kind, const void *data, size_t len)
 {
-    return self->chan ? channel_send(self->chan, kind, data, len) : -1;
+    return link->chan ? channel_send(link->chan, kind, data, len) : -1;
+}
+
+/* To every master: 0 when one at least took it. */
+static int send_all(agent_t *self, const char *kind, const void *data, size_t len)
+{
+    int rc = -1;
+    for (size_t i = 0; i < self->nlinks; i++)
+        if (link_send(&self->links[i], kind, data, len) == 0)
+            rc = 0;
+    return rc;
+}
+
+/* About a job: to the master that sent it, or when that one cannot take
+   it (down), to another one (masters sharing a job history store a return
+   once, whichever gets it). 0 when one took it. */
+static int send_for_job(agent_t *self, const char *jid, const char *kind, const void *data,
+                        size_t len)
+{
+    size_t first = (size_t)(uintptr_t)zhashx_lookup(self->origin, jid);
+    if (first && first <= self->nlinks && link_send(&self->links[first - 1], kind, data, len) == 0)
+        return 0;
+    for (size_t i = 0; i < self->nlinks; i++)
+        if (i + 1 != first && !self->links[i].down_since_ms &&
+            link_send(&self->links[i], kind, data, len) == 0) {
+            if (first)
+                mc_debug("job %s: its master is away; sent to %s instead", jid,
+                         self->links[i].name);
+            return 0;
+        }
+    return -1;
 }
 
 static void outbox_flush(agent_t *self)
@@ -115,7 +165,7 @@ static void outbox_flush(agent_t *self)
     while ((msg = zlistx_first(self->outbox))) {
         char *kind = zframe_strdup(zmsg_first(msg));
         zframe_t *body = zmsg_next(msg);
-        int rc = chan_send(self, kind, zframe_data(body), zframe_size(body));
+        int rc = send_all(self, kind, zframe_data(body), zframe_size(body));
         free(kind);
         if (rc != 0)
             return;
@@ -125,7 +175,7 @@ static void outbox_flush(agent_t *self)
 
 static void send_to_master(agent_t *self, const char *kind, const void *data, size_t len)
 {
-    if (zlistx_size(self->outbox) == 0 && chan_send(self, kind, data, len) == 0)
+    if (zlistx_size(self->outbox) == 0 && send_all(self, kind, data, len) == 0)
         return;
     /* Heartbeats and acks are only worth something now; returns wait in
        the spool, not here. */
@@ -144,18 +194,18 @@ static void send_to_master(agent_t *self, const char *kind, const void *data, si
     zlistx_add_end(self->outbox, msg);
 }
 
-static int send_return(void *arg, const char *data, size_t len)
+static int send_return(void *arg, const char *jid, const char *data, size_t len)
 {
-    agent_t *self = arg;
-    return chan_send(self, MC_KIND_RETURN, data, len);
+    return send_for_job(arg, jid, MC_KIND_RETURN, data, len);
 }
 
+/* An ack is only worth something now: not kept when no master takes it. */
 static void send_ack(agent_t *self, const char *jid)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_ack_pack(&sb, jid, self->cfg->id);
-    send_to_master(self, MC_KIND_ACK, sb.data, sb.size);
+    send_for_job(self, jid, MC_KIND_ACK, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -189,13 +239,13 @@ static void deliver_return(agent_t *self, const char *jid, const char *ret, size
     if (spool_put(self->spool, jid, ret, len, &err) != 0) {
         mc_error("job %s: cannot spool the return (%s); sending it without a safety net", jid,
                  err.msg);
-        if (send_return(self, ret, len) != 0)
+        if (send_return(self, jid, ret, len) != 0)
             mc_error("job %s: the master is not reachable either: this return is lost", jid);
         return;
     }
     /* With nothing older waiting to be sent, send it from memory rather
        than read it back. */
-    if (spool_due(self->spool) == 1 && send_return(self, ret, len) == 0)
+    if (spool_due(self->spool) == 1 && send_return(self, jid, ret, len) == 0)
         spool_sent(self->spool, jid);
     spool_send_due(self->spool, RESEND_MS, send_return, self);
 }
@@ -205,9 +255,10 @@ static void on_worker_return(void *arg, const char *jid, const char *ret, size_t
     deliver_return(arg, jid, ret, len);
 }
 
-static void send_cpack(void *arg, const void *data, size_t len)
+static void send_cpack(void *arg, const char *jid, const void *data, size_t len)
 {
-    send_to_master(arg, MC_KIND_CPACK, data, len);
+    /* Lost when no master takes it: the copy asks again. */
+    send_for_job(arg, jid, MC_KIND_CPACK, data, len);
 }
 
 static void send_error_return(agent_t *self, const mc_job_t *job, int retcode, const char *msg)
@@ -219,18 +270,22 @@ static void send_error_return(agent_t *self, const mc_job_t *job, int retcode, c
     msgpack_sbuffer_destroy(&sb);
 }
 
-static void send_grains(agent_t *self)
+/* The grains to every master, or to one (to) that has just come up. */
+static void send_grains(agent_t *self, link_t *to)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_grains_pack(&sb, self->cfg->id, self->grains.data, self->grains.size);
-    send_to_master(self, MC_KIND_GRAINS, sb.data, sb.size);
+    if (to)
+        link_send(to, MC_KIND_GRAINS, sb.data, sb.size);
+    else
+        send_to_master(self, MC_KIND_GRAINS, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* A heartbeat, or with kind MC_KIND_HELLO the same when the connections
-   come up. */
-static void send_heartbeat(agent_t *self, const char *kind)
+/* A heartbeat to every master, or with kind MC_KIND_HELLO the same to one
+   (to), when its connections come up. */
+static void send_heartbeat(agent_t *self, const char *kind, link_t *to)
 {
     double load[1] = {0};
     getloadavg(load, 1);
@@ -241,7 +296,10 @@ static void send_heartbeat(agent_t *self, const char *kind)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     mc_heartbeat_pack(&sb, &hb);
-    send_to_master(self, kind, sb.data, sb.size);
+    if (to)
+        link_send(to, kind, sb.data, sb.size);
+    else
+        send_to_master(self, kind, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -285,8 +343,10 @@ static void on_stored(agent_t *self, const void *body, size_t len)
         mc_warn("dropped a malformed stored notice: %s", err.msg);
         return;
     }
-    for (size_t i = 0; i < stored.count; i++)
+    for (size_t i = 0; i < stored.count; i++) {
         spool_stored(self->spool, stored.jids[i]);
+        zhashx_delete(self->origin, stored.jids[i]);
+    }
     mc_stored_done(&stored);
 }
 
@@ -352,7 +412,8 @@ static bool kind_is(const void *kind, size_t len, const char *s)
    signature, job] or ["stored"][{v, jids}]. */
 static void on_message(void *arg, const void *kind, size_t kind_len, const void *sealed, size_t len)
 {
-    agent_t *self = arg;
+    link_t *from = arg;
+    agent_t *self = from->agent;
     unsigned char *plain = NULL;
     mc_job_t job;
     mc_err_t err;
@@ -415,6 +476,16 @@ static void on_message(void *arg, const void *kind, size_t kind_len, const void 
                 job.tgt_type);
         goto out;
     }
+    /* Its ack and return go back to the master that sent it. The map
+       forgets what the masters stored; past its bound (returns nobody
+       stores), it starts again and those go to any master. */
+    if (zhashx_size(self->origin) >= ORIGIN_MAX) {
+        mc_warn("%d jobs await their masters' notice that their returns are stored: forgetting "
+                "which master sent which",
+                ORIGIN_MAX);
+        zhashx_purge(self->origin);
+    }
+    zhashx_update(self->origin, job.jid, (void *)(uintptr_t)(from->index + 1));
     if (replay_add(self->replay, job.jid, &err) != 0) {
         mc_error("%s", err.msg);
         send_error_return(self, &job, 1, err.msg);
@@ -463,32 +534,58 @@ out:
 
 /* A failure to reach or register with the master is logged when its
    reason changes, not each time the minion tries again. */
-static void note_failure(agent_t *self, const char *why)
+static void note_failure(link_t *link, const char *why)
 {
-    if (strcmp(why, self->last_failure) == 0)
+    if (strcmp(why, link->last_failure) == 0)
         return;
-    snprintf(self->last_failure, sizeof self->last_failure, "%s", why);
-    mc_error("%s", why);
+    snprintf(link->last_failure, sizeof link->last_failure, "%s", why);
+    if (link->agent->nlinks > 1)
+        mc_error("master %s: %s", link->name, why);
+    else
+        mc_error("%s", why);
+}
+
+/* " NAME" when there are several masters: which one a line is about. */
+static const char *which_master(const link_t *link)
+{
+    static __thread char buf[300];
+    if (link->agent->nlinks < 2)
+        return "";
+    snprintf(buf, sizeof buf, " %s", link->name);
+    return buf;
 }
 
 /* The connections to the master came up or went down. */
 static void on_chan_event(void *arg, channel_event_t event, const char *which)
 {
-    agent_t *self = arg;
+    link_t *link = arg;
+    agent_t *self = link->agent;
     if (event == CHANNEL_UP) {
-        self->down_since_ms = 0;
-        self->last_failure[0] = '\0';
-        mc_info("connected to the master%s",
-                spool_count(self->spool) ? "; sending the returns it has not stored" : "");
-        send_heartbeat(self, MC_KIND_HELLO);
-        send_grains(self);
+        link->down_since_ms = 0;
+        link->retry_ms = 0;
+        link->refused_backoff_ms = 0;
+        link->last_failure[0] = '\0';
+        mc_info("connected to the master%s%s", which_master(link),
+                spool_count(self->spool) ? "; sending the returns not stored yet" : "");
+        send_heartbeat(self, MC_KIND_HELLO, link);
+        send_grains(self, link);
         spool_all_due(self->spool);
     } else if (event == CHANNEL_LOST) {
-        if (!self->down_since_ms)
-            self->down_since_ms = mc_mono_ms();
-        mc_warn("lost the connection to the master (%s); reconnecting", which);
-    } else {
-        note_failure(self, "the master refused this minion's key (deleted or rejected?)");
+        if (!link->down_since_ms)
+            link->down_since_ms = mc_mono_ms();
+        mc_warn("lost the connection to the master%s (%s); reconnecting", which_master(link),
+                which);
+    } else if (!link->retry_ms) {
+        /* libzmq gives a refused connection up for good. A master that
+           shares its key list may not have seen the acceptance yet, and a
+           key may be accepted again: open the channel again, backing off
+           from 1 s to 30 s. */
+        note_failure(link, "the master refused this minion's key (deleted or rejected?)");
+        link->refused_backoff_ms =
+            link->refused_backoff_ms ? link->refused_backoff_ms * 2 : REFUSED_RETRY_MS;
+        if (link->refused_backoff_ms > REFUSED_RETRY_MAX_MS)
+            link->refused_backoff_ms = REFUSED_RETRY_MAX_MS;
+        link->retry_ms = mc_mono_ms() + link->refused_backoff_ms;
     }
 }
 
@@ -520,7 +617,7 @@ static void on_signal(agent_t *self)
             mc_log_reopen();
             reload_config_grains(self);
             if (refresh_grains(self))
-                send_grains(self);
+                send_grains(self, NULL);
         } else if (!self->stopping_ms && self->pool && pool_busy(self->pool)) {
             /* Running jobs may finish within the grace period; queued
                ones will not start. */
@@ -621,9 +718,6 @@ static int on_reg_reply(agent_t *self, zframe_t *frame, char *last_status, size_
     return 0;
 }
 
-/* Present our key on the auth port (a DEALER to the master's ROUTER)
-   until the master accepts it. Returns -1 on a stop signal or a fatal
-   error. */
 /* How long an address of the master may stay silent before the next one
    is tried (when its name has several). */
 #define ROTATE_MS 10000
@@ -636,53 +730,92 @@ static void endpoint(char *out, size_t cap, const char *addr, int port)
     snprintf(out, cap, strchr(addr, ':') ? "tcp://[%s]:%d" : "tcp://%s:%d", addr, port);
 }
 
-/* Resolve the master's name before the first connection, waiting as long
-   as it takes (a signal stops the wait). */
-static int resolve_master_first(agent_t *self, mc_err_t *err)
+/* Resolve one master's name, waiting up to ROTATE_MS (a signal is still
+   heard). 0 when it has addresses. */
+static int resolve_link_now(link_t *link)
+{
+    agent_t *self = link->agent;
+    mc_err_t err;
+    resolve_t *r = resolve_start(link->name, &err);
+    if (!r) {
+        note_failure(link, err.msg);
+        return -1;
+    }
+    zmq_pollitem_t items[] = {{NULL, resolve_fd(r), ZMQ_POLLIN, 0},
+                              {NULL, self->sigfd, ZMQ_POLLIN, 0}};
+    int64_t start = mc_mono_ms();
+    bool done = false;
+    while (!self->stop && !done && mc_mono_ms() - start < ROTATE_MS) {
+        if (zmq_poll(items, 2, 1000) > 0 && (items[1].revents & ZMQ_POLLIN))
+            on_signal(self);
+        done = items[0].revents & ZMQ_POLLIN;
+    }
+    int rc = done ? resolve_result(r, &link->addrs, &link->naddrs, &err) : -1;
+    resolve_free(&r);
+    link->resolved_ms = mc_mono_ms();
+    if (rc != 0) {
+        note_failure(link, done ? err.msg : "resolving the master's name is slow; still trying");
+        return -1;
+    }
+    if (link->naddrs > 1)
+        mc_info("master %s has %zu addresses; trying %s first", link->name, link->naddrs,
+                link->addrs[0]);
+    return 0;
+}
+
+/* Resolve the masters' names before the first connection, waiting as long
+   as it takes for one of them at least (a signal stops the wait); the
+   others are resolved again from the loop. */
+static int resolve_masters_first(agent_t *self, mc_err_t *err)
 {
     while (!self->stop) {
-        resolve_t *r = resolve_start(self->cfg->master, err);
-        if (!r)
-            return -1;
-        zmq_pollitem_t items[] = {{NULL, resolve_fd(r), ZMQ_POLLIN, 0},
-                                  {NULL, self->sigfd, ZMQ_POLLIN, 0}};
-        int64_t start = mc_mono_ms();
-        bool done = false;
-        while (!self->stop && !done) {
-            if (zmq_poll(items, 2, 1000) > 0 && (items[1].revents & ZMQ_POLLIN))
-                on_signal(self);
-            done = items[0].revents & ZMQ_POLLIN;
-            if (!done && mc_mono_ms() - start >= ROTATE_MS) {
-                note_failure(self, "resolving the master's name is slow; still waiting");
-                start = mc_mono_ms();
-            }
-        }
-        mc_err_t why;
-        int rc = done ? resolve_result(r, &self->addrs, &self->naddrs, &why) : -1;
-        resolve_free(&r);
-        if (rc == 0) {
-            self->resolved_ms = mc_mono_ms();
-            if (self->naddrs > 1)
-                mc_info("master %s has %zu addresses; trying %s first", self->cfg->master,
-                        self->naddrs, self->addrs[0]);
+        size_t resolved = 0;
+        for (size_t i = 0; i < self->nlinks && !self->stop; i++)
+            if (self->links[i].naddrs || resolve_link_now(&self->links[i]) == 0)
+                resolved++;
+        if (resolved)
             return 0;
-        }
-        if (done) {
-            note_failure(self, why.msg);
-            /* Ask again in a few seconds; signals still heard. */
-            int64_t until = mc_mono_ms() + 5000;
-            while (!self->stop && mc_mono_ms() < until)
-                if (zmq_poll(&items[1], 1, (long)(until - mc_mono_ms())) > 0)
-                    on_signal(self);
-        }
+        /* Ask again in a few seconds; signals still heard. */
+        zmq_pollitem_t sig = {NULL, self->sigfd, ZMQ_POLLIN, 0};
+        int64_t until = mc_mono_ms() + 5000;
+        while (!self->stop && mc_mono_ms() < until)
+            if (zmq_poll(&sig, 1, (long)(until - mc_mono_ms())) > 0)
+                on_signal(self);
     }
     mc_err_set(err, "stopped before the master's name was resolved");
     return -1;
 }
 
+/* The next address to register at: the next one of this master's, then
+   the next master's first. */
+static link_t *next_reg_address(agent_t *self, link_t *link)
+{
+    if (link->addr_i + 1 < link->naddrs) {
+        link->addr_i++;
+        return link;
+    }
+    link->addr_i = 0;
+    for (size_t k = 1; k <= self->nlinks; k++) {
+        link_t *next = &self->links[(size_t)(link->index + k) % self->nlinks];
+        if (next->naddrs) {
+            next->addr_i = 0;
+            return next;
+        }
+    }
+    return link;
+}
+
+/* Present our key on the auth port (a DEALER to the master's ROUTER)
+   until a master accepts it (masters sharing one key list accept it for
+   all of them). Silence from an address for ROTATE_MS: the next address,
+   or the next master. Returns -1 on a stop signal or a fatal error. */
 static int register_with_master(agent_t *self, mc_err_t *err)
 {
-    const char *m = self->addrs[self->addr_i];
+    link_t *link = NULL;
+    for (size_t i = 0; i < self->nlinks && !link; i++)
+        if (self->links[i].naddrs)
+            link = &self->links[i];
+    const char *m = link->addrs[link->addr_i];
     int port = self->cfg->auth_port;
     zsock_t *reg = zsock_new(ZMQ_DEALER);
     if (!reg) {
@@ -744,13 +877,21 @@ static int register_with_master(agent_t *self, mc_err_t *err)
                 }
             }
         }
-        /* Silence from this address: the next one of the name's. */
-        if (!answered && self->naddrs > 1 && mc_mono_ms() - since >= ROTATE_MS) {
+        /* Silence from this address: the next one (of this master's
+           name, or the next master). */
+        link_t *next = link;
+        if (!answered && mc_mono_ms() - since >= ROTATE_MS &&
+            ((next = next_reg_address(self, link)) != link || link->naddrs > 1)) {
             zsock_disconnect(reg, "%s", ep);
-            self->addr_i = (self->addr_i + 1) % self->naddrs;
-            m = self->addrs[self->addr_i];
+            bool same_master = next == link;
+            link = next;
+            m = link->addrs[link->addr_i];
             endpoint(ep, sizeof ep, m, port);
-            mc_info("no answer from the master there; trying its next address, %s", m);
+            if (same_master)
+                mc_info("no answer from the master there; trying its next address, %s", m);
+            else
+                mc_info("no answer from the master there; trying the next master, %s (%s)",
+                        link->name, m);
             zsock_connect(reg, "%s", ep);
             since = mc_mono_ms();
             next_send = 0;
@@ -770,11 +911,12 @@ done:
     return rc;
 }
 
-static int connect_master(agent_t *self, mc_err_t *err)
+static int connect_link(link_t *link, mc_err_t *err)
 {
-    self->last_failure[0] = '\0';
-    self->down_since_ms = mc_mono_ms();
-    channel_config_t cc = {.master = self->addrs[self->addr_i],
+    agent_t *self = link->agent;
+    link->last_failure[0] = '\0';
+    link->down_since_ms = mc_mono_ms();
+    channel_config_t cc = {.master = link->addrs[link->addr_i],
                            .publish_port = self->cfg->publish_port,
                            .ret_port = self->cfg->ret_port,
                            .server_pub = self->master_pub,
@@ -785,23 +927,23 @@ static int connect_master(agent_t *self, mc_err_t *err)
                            .alive_ms = self->cfg->master_alive_interval * 1000,
                            .on_event = on_chan_event,
                            .on_message = on_message,
-                           .arg = self};
-    self->chan = channel_new(&cc, err);
-    return self->chan ? 0 : -1;
+                           .arg = link};
+    link->chan = channel_new(&cc, err);
+    return link->chan ? 0 : -1;
 }
 
 /* The channel again, to the address in use now. The new one is made
    before the old one goes: when it cannot be made, the old one stays
    (libzmq keeps reconnecting it) and the next rotation tries again. */
-static void reconnect_to_current(agent_t *self)
+static void reconnect_to_current(link_t *link)
 {
-    channel_t *old = self->chan;
-    self->chan = NULL;
+    channel_t *old = link->chan;
+    link->chan = NULL;
     mc_err_t err;
-    if (connect_master(self, &err) != 0) {
-        note_failure(self, err.msg);
-        self->chan = old;
-        self->down_since_ms = mc_mono_ms();
+    if (connect_link(link, &err) != 0) {
+        note_failure(link, err.msg);
+        link->chan = old;
+        link->down_since_ms = mc_mono_ms();
         return;
     }
     channel_destroy(&old);
@@ -809,55 +951,68 @@ static void reconnect_to_current(agent_t *self)
 
 /* The name resolved again (from the loop): new addresses replace the old
    ones, and the first of them is tried. */
-static void on_resolved(agent_t *self)
+static void on_resolved(link_t *link)
 {
     char **addrs = NULL;
     size_t n = 0;
     mc_err_t err;
-    int rc = resolve_result(self->resolving, &addrs, &n, &err);
-    resolve_free(&self->resolving);
-    self->resolved_ms = mc_mono_ms();
+    int rc = resolve_result(link->resolving, &addrs, &n, &err);
+    resolve_free(&link->resolving);
+    link->resolved_ms = mc_mono_ms();
     if (rc != 0) {
-        note_failure(self, err.msg);
+        note_failure(link, err.msg);
         return;
     }
-    bool same = n == self->naddrs;
+    bool same = link->chan && n == link->naddrs;
     for (size_t i = 0; same && i < n; i++)
-        same = strcmp(addrs[i], self->addrs[i]) == 0;
+        same = strcmp(addrs[i], link->addrs[i]) == 0;
     if (same) {
         resolve_addrs_free(addrs, n);
         return;
     }
-    mc_info("master %s resolves to %s%s now; connecting there", self->cfg->master, addrs[0],
+    mc_info("master %s resolves to %s%s now; connecting there", link->name, addrs[0],
             n > 1 ? " (and others)" : "");
-    resolve_addrs_free(self->addrs, self->naddrs);
-    self->addrs = addrs;
-    self->naddrs = n;
-    self->addr_i = 0;
-    reconnect_to_current(self);
+    resolve_addrs_free(link->addrs, link->naddrs);
+    link->addrs = addrs;
+    link->naddrs = n;
+    link->addr_i = 0;
+    reconnect_to_current(link);
 }
 
-/* While the master does not answer: after ROTATE_MS, the next address
-   of its name; every RERESOLVE_MS, the name resolved again (in its own
-   thread: the loop goes on handling jobs meanwhile). */
-static void check_master_address(agent_t *self, int64_t now)
+/* While a master does not answer: after ROTATE_MS, the next address of
+   its name; every RERESOLVE_MS (every ROTATE_MS for a name that had no
+   address yet), the name resolved again (in its own thread: the loop
+   goes on handling jobs meanwhile). */
+static void check_master_address(link_t *link, int64_t now)
 {
-    if (!self->chan || !self->down_since_ms || self->resolving)
+    if (link->retry_ms && now >= link->retry_ms && link->chan) {
+        link->retry_ms = 0;
+        reconnect_to_current(link);
         return;
-    if (self->naddrs > 1 && now - self->down_since_ms >= ROTATE_MS) {
-        const char *was = self->addrs[self->addr_i];
-        self->addr_i = (self->addr_i + 1) % self->naddrs;
-        mc_info("no answer from the master at %s; trying its next address, %s", was,
-                self->addrs[self->addr_i]);
-        reconnect_to_current(self);
     }
-    if (now - self->resolved_ms >= RERESOLVE_MS && now - self->down_since_ms >= ROTATE_MS / 2) {
-        mc_err_t err;
-        self->resolving = resolve_start(self->cfg->master, &err);
-        if (!self->resolving) {
-            note_failure(self, err.msg);
-            self->resolved_ms = now;
+    if (link->resolving)
+        return;
+    if (!link->chan) {
+        if (now - link->resolved_ms < ROTATE_MS)
+            return;
+    } else {
+        if (!link->down_since_ms)
+            return;
+        if (link->naddrs > 1 && now - link->down_since_ms >= ROTATE_MS) {
+            const char *was = link->addrs[link->addr_i];
+            link->addr_i = (link->addr_i + 1) % link->naddrs;
+            mc_info("no answer from the master at %s; trying its next address, %s", was,
+                    link->addrs[link->addr_i]);
+            reconnect_to_current(link);
         }
+        if (now - link->resolved_ms < RERESOLVE_MS || now - link->down_since_ms < ROTATE_MS / 2)
+            return;
+    }
+    mc_err_t err;
+    link->resolving = resolve_start(link->name, &err);
+    if (!link->resolving) {
+        note_failure(link, err.msg);
+        link->resolved_ms = now;
     }
 }
 
@@ -908,6 +1063,7 @@ static int setup(agent_t *self, mc_err_t *err)
     refresh_grains(self);
     if (pool_start(self->pool, err) != 0)
         return -1;
+    self->origin = zhashx_new();
     self->outbox = zlistx_new();
     zlistx_set_destructor(self->outbox, (zlistx_destructor_fn *)zmsg_destroy);
     self->acks = zlistx_new();
@@ -917,10 +1073,15 @@ static int setup(agent_t *self, mc_err_t *err)
     /* Keys, spool and workers are there: from here on the minion works
        (it waits for the master as long as it takes). */
     mc_daemon_ready();
-    mc_info("minion %s starting: %d workers, master %s", cfg->id, cfg->workers, cfg->master);
-    if (resolve_master_first(self, err) != 0 || register_with_master(self, err) != 0)
+    mc_info("minion %s starting: %d workers, master%s %s", cfg->id, cfg->workers,
+            self->nlinks > 1 ? "s" : "", cfg->master);
+    if (resolve_masters_first(self, err) != 0 || register_with_master(self, err) != 0)
         return -1;
-    return connect_master(self, err);
+    /* Every master whose name has addresses now; the others once it has. */
+    for (size_t i = 0; i < self->nlinks; i++)
+        if (self->links[i].naddrs && connect_link(&self->links[i], err) != 0)
+            return -1;
+    return 0;
 }
 
 /* During the grace period: leave once nothing runs; at its end, cancel what
@@ -953,14 +1114,18 @@ static void teardown(agent_t *self)
         outbox_flush(self);
     }
     receive_destroy(&self->receive);
-    channel_destroy(&self->chan);
+    for (size_t i = 0; i < self->nlinks; i++) {
+        link_t *link = &self->links[i];
+        channel_destroy(&link->chan);
+        resolve_free(&link->resolving);
+        resolve_addrs_free(link->addrs, link->naddrs);
+        link->addrs = NULL;
+        link->naddrs = 0;
+    }
+    zhashx_destroy(&self->origin);
     zlistx_destroy(&self->outbox);
     zlistx_destroy(&self->acks);
     replay_destroy(&self->replay);
-    resolve_free(&self->resolving);
-    resolve_addrs_free(self->addrs, self->naddrs);
-    self->addrs = NULL;
-    self->naddrs = 0;
     if (self->spool && spool_count(self->spool))
         mc_info("%zu returns stay in the spool until the master stores them",
                 spool_count(self->spool));
@@ -979,6 +1144,9 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
 {
     agent_t self = {.cfg = cfg, .config_dir = config_dir, .sigfd = -1, .started_ms = mc_mono_ms()};
     msgpack_sbuffer_init(&self.grains);
+    self.nlinks = cfg->nmasters;
+    for (size_t i = 0; i < self.nlinks; i++)
+        self.links[i] = (link_t){.agent = &self, .index = (int)i, .name = cfg->masters[i]};
     mc_err_t err;
     if (setup(&self, &err) != 0) {
         int rc = self.stop ? 0 : 1;
@@ -989,7 +1157,8 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
     }
     /* One poll for everything: the sockets to the master, signals and the
        workers' pipes. */
-    enum { SIG = CHANNEL_POLL_ITEMS, RESOLVE, FIXED };
+    enum { CHAN_ITEMS = CHANNEL_POLL_ITEMS * MC_MASTERS_MAX };
+    enum { SIG = CHAN_ITEMS, RESOLVE, FIXED = RESOLVE + MC_MASTERS_MAX };
     zmq_pollitem_t items[FIXED + MAX_WORKERS_POLL];
     struct pollfd worker_fds[MAX_WORKERS_POLL];
     int64_t next_heartbeat = mc_mono_ms() + cfg->heartbeat * 1000;
@@ -997,10 +1166,19 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
     while (!self.stop) {
         /* The channel may have been replaced (another address of the
            master): its sockets are taken afresh each turn. */
-        channel_poll_items(self.chan, items);
+        for (size_t i = 0; i < MC_MASTERS_MAX; i++) {
+            link_t *link = &self.links[i];
+            zmq_pollitem_t *ci = &items[i * CHANNEL_POLL_ITEMS];
+            if (i < self.nlinks && link->chan)
+                channel_poll_items(link->chan, ci);
+            else
+                for (int k = 0; k < CHANNEL_POLL_ITEMS; k++)
+                    ci[k] = (zmq_pollitem_t){NULL, -1, 0, 0};
+            items[RESOLVE + i] = (zmq_pollitem_t){
+                NULL, i < self.nlinks && link->resolving ? resolve_fd(link->resolving) : -1,
+                ZMQ_POLLIN, 0};
+        }
         items[SIG] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
-        items[RESOLVE] =
-            (zmq_pollitem_t){NULL, self.resolving ? resolve_fd(self.resolving) : -1, ZMQ_POLLIN, 0};
         int workers = pool_pollfds(self.pool, worker_fds, MAX_WORKERS_POLL);
         for (int i = 0; i < workers; i++)
             items[FIXED + i] = (zmq_pollitem_t){NULL, worker_fds[i].fd, ZMQ_POLLIN, 0};
@@ -1031,11 +1209,15 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             if (items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
                 pool_on_readable(self.pool, items[i].fd);
         if (rc > 0) {
-            channel_service(self.chan, items);
+            for (size_t i = 0; i < self.nlinks; i++) {
+                link_t *link = &self.links[i];
+                if (link->chan)
+                    channel_service(link->chan, &items[i * CHANNEL_POLL_ITEMS]);
+                if (link->resolving && (items[RESOLVE + i].revents & ZMQ_POLLIN))
+                    on_resolved(link);
+            }
             if (items[SIG].revents & ZMQ_POLLIN)
                 on_signal(&self);
-            if (self.resolving && (items[RESOLVE].revents & ZMQ_POLLIN))
-                on_resolved(&self);
         }
 
         outbox_flush(&self);
@@ -1045,7 +1227,8 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             stop_when_done(&self, now);
         pool_check(self.pool);
         receive_check(self.receive, now);
-        check_master_address(&self, now);
+        for (size_t i = 0; i < self.nlinks; i++)
+            check_master_address(&self.links[i], now);
         if (now >= next_sync) {
             /* The log learns what is stored once a second rather than
                with every notice: a crash costs at most a second's worth
@@ -1054,13 +1237,13 @@ int agent_run(mc_minion_config_t *cfg, const char *config_dir)
             next_sync = now + 1000;
         }
         if (now >= next_heartbeat) {
-            send_heartbeat(&self, MC_KIND_HEARTBEAT);
+            send_heartbeat(&self, MC_KIND_HEARTBEAT, NULL);
             replay_prune(self.replay);
             next_heartbeat = now + cfg->heartbeat * 1000;
         }
         if (now >= next_grains) {
             if (refresh_grains(&self))
-                send_grains(&self);
+                send_grains(&self, NULL);
             next_grains = now + GRAINS_REFRESH_MS;
         }
     }

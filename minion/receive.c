@@ -464,7 +464,7 @@ static void send_cpack(receive_t *self, xfer_t *x, const unsigned char *have, si
     mc_cpack_spec_t spec = {
         .jid = x->jid, .id = self->id, .seq = x->seq, .have = have, .have_len = have_len};
     mc_cpack_pack(&sb, &spec);
-    self->send(self->arg, sb.data, sb.size);
+    self->send(self->arg, x->jid, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -37,8 +37,8 @@
 
 typedef struct _receive_t receive_t;
 
-/* A cpack to the master. */
-typedef void(receive_send_fn)(void *arg, const void *data, size_t len);
+/* A cpack for the copy jid to the master. */
+typedef void(receive_send_fn)(void *arg, const char *jid, const void *data, size_t len);
 /* A complete return for a job. */
 typedef void(receive_return_fn)(void *arg, const char *jid, const char *ret, size_t len);
 

@@ -563,7 +563,8 @@ static char *read_entry(spool_t *self, entry_t *e, mc_err_t *err)
 }
 
 void spool_send_due(spool_t *self, int64_t resend_ms,
-                    int (*send)(void *arg, const char *data, size_t len), void *arg)
+                    int (*send)(void *arg, const char *jid, const char *data, size_t len),
+                    void *arg)
 {
     int64_t now = mc_mono_ms();
     if (now < self->next_due_ms)
@@ -586,7 +587,7 @@ void spool_send_due(spool_t *self, int64_t resend_ms,
             drop_entry(self, h);
             continue;
         }
-        int rc = send(arg, data + MC_JID_LEN, e->len - MC_JID_LEN);
+        int rc = send(arg, e->jid, data + MC_JID_LEN, e->len - MC_JID_LEN);
         free(data);
         if (rc != 0) {
             next = now; /* the channel is full: try again next turn */

@@ -43,10 +43,11 @@ void spool_stored(spool_t *self, const char *jid);
 /* Write down the jids spool_stored has forgotten since the last call, so
    that a restart does not send them again. */
 void spool_sync(spool_t *self);
-/* Call send(arg, data, len) for each return not sent within resend_ms,
-   oldest first, until send returns -1 (the channel is full). */
+/* Call send(arg, jid, data, len) for each return not sent within
+   resend_ms, oldest first, until send returns -1 (the channel is full). */
 void spool_send_due(spool_t *self, int64_t resend_ms,
-                    int (*send)(void *arg, const char *data, size_t len), void *arg);
+                    int (*send)(void *arg, const char *jid, const char *data, size_t len),
+                    void *arg);
 /* Mark everything due again (after a reconnect). */
 void spool_all_due(spool_t *self);
 /* Returns kept, and of those, returns not sent since they were kept or

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { CF_STR, CF_PORT, CF_INT, CF_BOOL, CF_LOGLEVEL, CF_MAP } cf_type_t;
+typedef enum { CF_STR, CF_STRS, CF_PORT, CF_INT, CF_BOOL, CF_LOGLEVEL, CF_MAP } cf_type_t;
 
 typedef struct {
     const char *key;
@@ -47,6 +47,7 @@ static const cf_field_t master_fields[] = {
     F(mc_master_config_t, audit_log, CF_STR, 0, 0),
     F(mc_master_config_t, master_job_cache, CF_STR, 0, 0),
     F(mc_master_config_t, postgres_dsn, CF_STR, 0, 0),
+    F(mc_master_config_t, master_index, CF_INT, -1, 9),
     F(mc_master_config_t, api_host, CF_STR, 0, 0),
     F(mc_master_config_t, api_port, CF_PORT, 1, 65535),
     F(mc_master_config_t, api_ssl_crt, CF_STR, 0, 0),
@@ -64,7 +65,7 @@ static const cf_field_t master_fields[] = {
 };
 
 static const cf_field_t minion_fields[] = {
-    F(mc_minion_config_t, master, CF_STR, 0, 0),
+    F(mc_minion_config_t, master, CF_STRS, 1, MC_MASTERS_MAX),
     F(mc_minion_config_t, master_pubkey, CF_STR, 0, 0),
     F(mc_minion_config_t, id, CF_STR, 0, 0),
     F(mc_minion_config_t, publish_port, CF_PORT, 1, 65535),
@@ -109,6 +110,44 @@ static int set_field(const char *name, const cf_field_t *f, const mc_yaml_t *nod
             *(const mc_yaml_t **)p = node;
         return 0;
     }
+    if (f->type == CF_STRS && node->kind == MC_YAML_LIST) {
+        /* A list of names: kept joined by ", " (for messages), and split
+           again by whoever needs the items (mc_minion_masters). */
+        if (node->count < (size_t)f->min || node->count > (size_t)f->max) {
+            mc_err_set(err, "%s: line %d: %s: expected %ld to %ld names, got %zu", name, node->line,
+                       f->key, f->min, f->max, node->count);
+            return -1;
+        }
+        mc_buf_t joined = {0};
+        for (size_t i = 0; i < node->count; i++) {
+            const mc_yaml_t *item = node->items[i];
+            if (item->kind != MC_YAML_SCALAR || !item->value[0] || strchr(item->value, ',') ||
+                strchr(item->value, ' ')) {
+                mc_err_set(err, "%s: line %d: %s: expected a list of names, got %s", name,
+                           item->line, f->key,
+                           item->kind == MC_YAML_SCALAR ? "an empty name or one with a comma or "
+                                                          "a space"
+                                                        : "a nested map or list");
+                mc_buf_free(&joined);
+                return -1;
+            }
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(node->items[j]->value, item->value) == 0) {
+                    mc_err_set(err, "%s: line %d: %s: %s is listed twice", name, item->line, f->key,
+                               item->value);
+                    mc_buf_free(&joined);
+                    return -1;
+                }
+            if (i)
+                mc_buf_append(&joined, ", ", 2);
+            mc_buf_append(&joined, item->value, strlen(item->value));
+        }
+        mc_buf_append(&joined, "", 1);
+        free(*(char **)p);
+        *(char **)p = mc_strdup(joined.data);
+        mc_buf_free(&joined);
+        return 0;
+    }
     if (node->kind != MC_YAML_SCALAR) {
         mc_err_set(err, "%s: line %d: %s: expected a single value, got a %s", name, node->line,
                    f->key, node->kind == MC_YAML_MAP ? "map" : "list");
@@ -119,6 +158,7 @@ static int set_field(const char *name, const cf_field_t *f, const mc_yaml_t *nod
     long n;
     switch (f->type) {
     case CF_STR:
+    case CF_STRS:
         free(*(char **)p);
         *(char **)p = mc_strdup(v);
         return 0;
@@ -190,7 +230,7 @@ static int apply(const char *name, mc_yaml_t *doc, const cf_field_t *fields, voi
 static void free_strings(const cf_field_t *fields, void *cfg)
 {
     for (const cf_field_t *f = fields; f->key; f++) {
-        if (f->type == CF_STR) {
+        if (f->type == CF_STR || f->type == CF_STRS) {
             char **p = (char **)((char *)cfg + f->offset);
             free(*p);
             *p = NULL;
@@ -222,6 +262,7 @@ static void master_defaults(mc_master_config_t *c)
     c->minion_alive_interval = 60;
     c->master_job_cache = mc_strdup("sqlite");
     c->postgres_dsn = mc_strdup("");
+    c->master_index = -1;
     c->api_host = mc_strdup("0.0.0.0");
     c->api_port = 8000;
     c->api_ssl_crt = mc_strdup("");
@@ -260,6 +301,18 @@ static void minion_defaults(mc_minion_config_t *c)
 /* Resolve the minion id: config, else the host name (as Salt does). */
 static int minion_finish(mc_minion_config_t *c, const char *name, mc_err_t *err)
 {
+    c->nmasters = 0;
+    for (char *m = c->master, *end; *m && c->nmasters < MC_MASTERS_MAX; m = end) {
+        end = m + strcspn(m, ",");
+        size_t n = (size_t)(end - m);
+        if (n)
+            c->masters[c->nmasters++] = mc_strndup(m, n);
+        end += strspn(end, ", ");
+    }
+    if (c->nmasters == 0) {
+        mc_err_set(err, "%s: master is empty: name the master (or a list of masters)", name);
+        return -1;
+    }
     if (c->id[0] == '\0') {
         char host[256] = "";
         if (gethostname(host, sizeof host - 1) != 0 || !host[0]) {
@@ -377,6 +430,9 @@ void mc_master_config_free(mc_master_config_t *cfg)
 
 void mc_minion_config_free(mc_minion_config_t *cfg)
 {
+    for (size_t i = 0; i < cfg->nmasters; i++)
+        free(cfg->masters[i]);
+    cfg->nmasters = 0;
     free_strings(minion_fields, cfg);
     mc_yaml_free(&cfg->doc);
     cfg->grains = NULL;

@@ -31,6 +31,8 @@ typedef struct {
     int minion_alive_interval; /* seconds of silence before a minion's connection is given up */
     char *master_job_cache;    /* "sqlite" (CACHEDIR/jobs.db) or "postgres" (postgres_dsn) */
     char *postgres_dsn;        /* libpq connection string */
+    int master_index;          /* 0-9, the last digit of this master's job ids; -1: 0 alone,
+                                  the first free one among masters on one database */
     /* mctl-api, which reads the master's file as salt-api does */
     char *api_host;    /* address to listen on */
     int api_port;      /* 8000, as salt-api */
@@ -44,8 +46,13 @@ typedef struct {
     mc_yaml_t *doc;      /* the parsed file, for nested settings */
 } mc_master_config_t;
 
+#define MC_MASTERS_MAX 10 /* masters one minion connects to at most */
+
 typedef struct {
-    char *master, *master_pubkey, *id;
+    char *master;                  /* the master's name, or the masters' names joined by ", " */
+    char *masters[MC_MASTERS_MAX]; /* each of them (master: may be a list) */
+    size_t nmasters;
+    char *master_pubkey, *id;
     int publish_port;        /* SUB: jobs and "stored" notices for this minion */
     int ret_port, auth_port; /* PUSH: returns and the rest; DEALER: key registration */
     char *pki_dir, *cachedir, *log_file, *pidfile;

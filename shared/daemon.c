@@ -55,6 +55,7 @@ static void usage(FILE *f, const char *name, const char *summary, const char *si
             "      --pidfile FILE     write the process id here (overrides the config)\n"
             "%s"
             "%s"
+            "%s"
             "  -h, --help             show this help\n"
             "      --version          show the version\n"
             "\n"
@@ -67,6 +68,12 @@ static void usage(FILE *f, const char *name, const char *summary, const char *si
             strcmp(name, "mctl-minion") == 0
                 ? "      --spool            list the returns waiting in the spool for the master\n"
                   "                         (jid and size in bytes, oldest first) and exit\n"
+                : "",
+            strcmp(name, "mctl-master") == 0
+                ? "      --export-keys FILE write the master's CURVE and signing keys (secret)\n"
+                  "                         to FILE (- for standard output) and exit\n"
+                  "      --import-keys FILE install keys written by --export-keys in pki_dir\n"
+                  "                         (masters sharing minions share keys) and exit\n"
                 : "",
             signals);
 }
@@ -83,6 +90,8 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"spool", no_argument, NULL, 's'},
+        {"export-keys", required_argument, NULL, 'E'},
+        {"import-keys", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     memset(args, 0, sizeof *args);
@@ -118,6 +127,20 @@ int mc_daemon_parse_args(int argc, char **argv, const char *name, const char *su
                 return -1;
             }
             args->spool = true;
+            break;
+        case 'E':
+        case 'I':
+            if (strcmp(name, "mctl-master") != 0) {
+                fprintf(stderr, "%s: unrecognized option '--%s-keys'\n", name,
+                        c == 'E' ? "export" : "import");
+                usage(stderr, name, summary, signals);
+                *status = 64;
+                return -1;
+            }
+            if (c == 'E')
+                args->export_keys = optarg;
+            else
+                args->import_keys = optarg;
             break;
         case 'h':
             usage(stdout, name, summary, signals);

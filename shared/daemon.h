@@ -13,6 +13,7 @@ typedef struct {
     bool daemonize;
     bool gen_keys; /* create the keys when missing, print the public one, exit */
     bool spool;    /* mctl-minion: list the returns in the spool, exit */
+    const char *export_keys, *import_keys; /* mctl-master: the master's keys to/from a file */
 } mc_daemon_args_t;
 
 /* Block the signals the daemon's loop reads through a signalfd; call first

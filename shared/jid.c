@@ -7,10 +7,11 @@
 
 #include "proto/proto.h"
 
-void mc_jid_next(char out[21], int64_t now_us, int64_t *last)
+void mc_jid_next(char out[21], int64_t now_us, int64_t *last, int index)
 {
     if (now_us <= *last)
         now_us = *last + 1;
+    now_us += ((index % 10) - now_us % 10 + 10) % 10;
     *last = now_us;
     time_t secs = (time_t)(now_us / 1000000);
     struct tm tm;

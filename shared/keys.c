@@ -123,6 +123,43 @@ int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], 
     return 0;
 }
 
+int mc_curve_save(const char *dir, const char *name, const mc_curve_keys_t *keys, mc_err_t *err)
+{
+    char *pub_path = mc_sprintf("%s/%s.cert", dir, name);
+    char *sec_path = mc_sprintf("%s/%s.cert_secret", dir, name);
+    zcert_t *cert = zcert_new_from(keys->pub, keys->sec);
+    mode_t old = umask(077);
+    int rc = zcert_save(cert, pub_path); /* writes both files */
+    umask(old);
+    zcert_destroy(&cert);
+    if (rc != 0 || chmod(sec_path, 0600) != 0 || chmod(pub_path, 0644) != 0) {
+        mc_err_set(err, "cannot write %s: %s", sec_path, strerror(errno));
+        rc = -1;
+    }
+    free(pub_path);
+    free(sec_path);
+    return rc;
+}
+
+int mc_sign_save(const char *dir, const char *name, const mc_sign_keys_t *keys, mc_err_t *err)
+{
+    char *pub_path = mc_sprintf("%s/%s.sign_pub", dir, name);
+    char *sec_path = mc_sprintf("%s/%s.sign", dir, name);
+    char sec_txt[82], pub_txt[42]; /* Z85 text, newline, NUL */
+    zmq_z85_encode(sec_txt, keys->sec, sizeof keys->sec);
+    zmq_z85_encode(pub_txt, keys->pub, sizeof keys->pub);
+    strcat(sec_txt, "\n");
+    strcat(pub_txt, "\n");
+    int rc = mc_write_file(sec_path, sec_txt, strlen(sec_txt), 0600, err) != 0 ||
+                     mc_write_file(pub_path, pub_txt, strlen(pub_txt), 0644, err) != 0
+                 ? -1
+                 : 0;
+    sodium_memzero(sec_txt, sizeof sec_txt);
+    free(pub_path);
+    free(sec_path);
+    return rc;
+}
+
 int mc_curve_load_or_create(const char *dir, const char *name, mc_curve_keys_t *keys, bool *created,
                             mc_err_t *err)
 {
@@ -131,16 +168,12 @@ int mc_curve_load_or_create(const char *dir, const char *name, mc_curve_keys_t *
     int rc = -1;
     *created = false;
     if (!exists(sec_path)) {
-        zcert_t *cert = zcert_new();
-        mode_t old = umask(077);
-        int src = zcert_save(cert, pub_path); /* writes both files */
-        umask(old);
-        if (src != 0 || chmod(sec_path, 0600) != 0 || chmod(pub_path, 0644) != 0) {
-            mc_err_set(err, "cannot write %s: %s", sec_path, strerror(errno));
-            zcert_destroy(&cert);
+        mc_curve_keys_t fresh;
+        crypto_box_keypair(fresh.pub, fresh.sec);
+        int src = mc_curve_save(dir, name, &fresh, err);
+        sodium_memzero(&fresh, sizeof fresh);
+        if (src != 0)
             goto out;
-        }
-        zcert_destroy(&cert);
         *created = true;
     }
     struct stat st;
@@ -173,13 +206,7 @@ int mc_sign_load_or_create(const char *dir, const char *name, mc_sign_keys_t *ke
     *created = false;
     if (!exists(sec_path)) {
         crypto_sign_keypair(keys->pub, keys->sec);
-        char sec_txt[82], pub_txt[42]; /* Z85 text, newline, NUL */
-        zmq_z85_encode(sec_txt, keys->sec, sizeof keys->sec);
-        zmq_z85_encode(pub_txt, keys->pub, sizeof keys->pub);
-        strcat(sec_txt, "\n");
-        strcat(pub_txt, "\n");
-        if (mc_write_file(sec_path, sec_txt, strlen(sec_txt), 0600, err) != 0 ||
-            mc_write_file(pub_path, pub_txt, strlen(pub_txt), 0644, err) != 0)
+        if (mc_sign_save(dir, name, keys, err) != 0)
             goto out;
         *created = true;
     }

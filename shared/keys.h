@@ -13,7 +13,6 @@
 #include "keytext.h"
 #include "util.h"
 
-
 typedef struct {
     unsigned char pub[MC_KEY_LEN];
     unsigned char sec[MC_KEY_LEN];
@@ -32,6 +31,12 @@ int mc_curve_load_public(const char *path, unsigned char pub[MC_KEY_LEN], mc_err
 /* Save a public CURVE key as a zcert file (with "id" metadata). */
 int mc_curve_save_public(const char *path, const unsigned char pub[MC_KEY_LEN], const char *id,
                          mc_err_t *err);
+
+/* Write dir/NAME.cert and dir/NAME.cert_secret (0600) from these keys,
+   replacing what is there. */
+int mc_curve_save(const char *dir, const char *name, const mc_curve_keys_t *keys, mc_err_t *err);
+/* Write dir/NAME.sign (0600) and dir/NAME.sign_pub from these keys. */
+int mc_sign_save(const char *dir, const char *name, const mc_sign_keys_t *keys, mc_err_t *err);
 
 int mc_sign_load_or_create(const char *dir, const char *name, mc_sign_keys_t *keys, bool *created,
                            mc_err_t *err);

@@ -190,6 +190,8 @@ cleanup() {
             echo "not ok - $name did not stop cleanly"
         fi
     done
+    # A test's own servers (pglib.sh's PostgreSQL), stopped after the daemons.
+    if declare -F test_cleanup_hook > /dev/null; then test_cleanup_hook; fi
     if [ "$test_failed" -ne 0 ]; then
         for f in "$T"/log/*; do
             echo "# ---- $f (last 40 lines)"

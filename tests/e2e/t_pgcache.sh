@@ -7,42 +7,16 @@
 # unless root with Debian's postgresql server installed.)
 . "$(dirname "$0")/lib.sh"
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-if [ "$(id -u)" != 0 ] || [ -z "$PGBIN" ] || ! id -u postgres > /dev/null 2>&1; then
-    echo "1..0 # SKIP needs root and the postgresql server package"
-    exit 0
-fi
-PGPORT=$(while :; do p=$((20000 + RANDOM % 30000)); ss -Hltn | awk '{print $4}' | grep -qE ":$p\$" || { echo $p; break; }; done)
-PGDIR=$T/pg
-DSN="host=$PGDIR/sock port=$PGPORT dbname=mctl user=postgres connect_timeout=2"
-as_pg() { runuser -u postgres -- "$@"; }
-pg_start() { as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$T/log/postgres" -w -t 30 start > /dev/null; }
-pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop > /dev/null; }
-psql_q() { as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl -At -c "$1"; }
-stop_pg_at_exit() {
-    [ -f "$PGDIR/data/postmaster.pid" ] &&
-        as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop > /dev/null 2>&1
-    cleanup
-}
-trap 'stop_pg_at_exit; trap - EXIT; exit 1' INT TERM HUP PIPE
-trap stop_pg_at_exit EXIT
+. "$(dirname "$0")/pglib.sh"
 history_count() { mctl --out json jobs list --limit 10000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 # For wait_until, evaluated at each poll: the history holds N jobs; a query
 # prints N.
 history_is() { test "$(history_count 2>/dev/null)" = "$1"; }
-query_is() { test "$(psql_q "$1" 2>/dev/null)" = "$2"; }
 
 test_expect_success 'set-up: a PostgreSQL server of its own, a master on it, two minions' '
-    mkdir -p "$PGDIR/sock" && chown -R postgres "$PGDIR" &&
-    touch "$T/log/postgres" && chown postgres "$T/log/postgres" &&
-    as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres -E UTF8 --no-instructions \
-        > "$T/log/initdb" 2>&1 &&
-    printf "%s\n" "port = $PGPORT" "listen_addresses = '\'''\''" \
-        "unix_socket_directories = '\''$PGDIR/sock'\''" >> "$PGDIR/data/postgresql.conf" &&
-    pg_start &&
-    as_pg "$PGBIN/createdb" -h "$PGDIR/sock" -p "$PGPORT" mctl &&
+    pg_setup &&
     start_master "master_job_cache: postgres" "postgres_dsn: \"$DSN\"" &&
-    grep -q "created schema version 1" "$T/log/master" &&
+    grep -q "created schema version 2" "$T/log/master" &&
     start_and_accept pg1 pg2
 '
 

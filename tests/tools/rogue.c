@@ -458,21 +458,21 @@ static int master(char **a)
     int64_t last = 0;
     unsigned char replay[65536];
     size_t replay_len = 0;
-    mc_jid_next(jid, mc_wall_us(), &last);
+    mc_jid_next(jid, mc_wall_us(), &last, 0);
     publish(&f, jid, now, command, true, NULL, NULL);
     printf("sent %s with a bad signature\n", jid);
-    mc_jid_next(jid, mc_wall_us() + 1000, &last);
+    mc_jid_next(jid, mc_wall_us() + 1000, &last, 0);
     publish(&f, jid, now, command, false, replay, &replay_len);
     printf("sent %s signed\n", jid);
     if (!wait_return(&f, jid, 20000))
         die("no return for the signed job");
     send_job(&f, replay, replay_len);
     printf("sent %s again (replay)\n", jid);
-    mc_jid_next(jid, mc_wall_us() + 2000, &last);
+    mc_jid_next(jid, mc_wall_us() + 2000, &last, 0);
     publish(&f, jid, now - 3600, command, false, NULL, NULL);
     printf("sent %s an hour old\n", jid);
     wait_return(&f, jid, 5000);
-    mc_jid_next(jid, mc_wall_us() + 3000, &last);
+    mc_jid_next(jid, mc_wall_us() + 3000, &last, 0);
     publish(&f, jid, now, command, false, NULL, NULL);
     printf("sent %s signed\n", jid);
     if (!wait_return(&f, jid, 20000))

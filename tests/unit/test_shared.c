@@ -90,14 +90,24 @@ static void jids_are_unique_and_ordered(void **state)
     int64_t last = 0;
     char a[21], b[21], c[21];
     int64_t t = 1795000000123456LL;
-    mc_jid_next(a, t, &last);
-    mc_jid_next(b, t, &last);      /* same clock reading */
-    mc_jid_next(c, t - 10, &last); /* clock went back */
+    mc_jid_next(a, t, &last, 6);
+    mc_jid_next(b, t, &last, 6);      /* same clock reading */
+    mc_jid_next(c, t - 10, &last, 6); /* clock went back */
     assert_int_equal(strlen(a), 20);
     assert_true(strcmp(a, b) < 0);
     assert_true(strcmp(b, c) < 0);
     assert_true(mc_jid_valid(a, strlen(a)));
-    assert_int_equal(mc_jid_time_us(a), t);
+    assert_int_equal(mc_jid_time_us(a), t); /* t ends in 6 already */
+    /* Each master ends its jids in its own digit: two masters reading
+       the same clock never make the same jid. */
+    assert_int_equal(a[19], '6');
+    assert_int_equal(b[19], '6');
+    assert_int_equal(c[19], '6');
+    int64_t other = 0;
+    char d[21];
+    mc_jid_next(d, t, &other, 7);
+    assert_int_equal(d[19], '7');
+    assert_true(strcmp(a, d) != 0);
     assert_int_equal(mc_jid_time_us("2026112215301212345"), -1);
     assert_int_equal(mc_jid_time_us("20261399153012123456"), -1);
 }

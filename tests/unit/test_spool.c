@@ -23,9 +23,11 @@ typedef struct {
     int refuse_after; /* -1: never */
 } sink_t;
 
-static int sink_send(void *arg, const char *data, size_t len)
+static int sink_send(void *arg, const char *jid, const char *data, size_t len)
 {
     sink_t *s = arg;
+    /* The return handed over is the one kept for that jid. */
+    assert_int_equal(strlen(jid), 20);
     if (s->refuse_after >= 0 && s->n >= s->refuse_after)
         return -1;
     snprintf(s->sent[s->n++], sizeof s->sent[0], "%.*s", (int)len, data);

@@ -1,0 +1,278 @@
+/*  keystore_pg - see keystore_pg.h. Writers take a transaction lock
+    before they draw a sequence number, so the numbers commit in order and
+    a master that has seen number N has seen every change before it. */
+#include "keystore_pg.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pg.h"
+
+#define KEYS_WRITE_LOCK   4507 /* advisory locks of mctl's: key writers */
+#define MASTER_INDEX_LOCK 4508 /* and, with the index, a master's index */
+#define RETRY_MS          1000
+#define RETRY_MAX_MS      30000
+
+struct _keystore_pg_t {
+    PGconn *conn;
+    int index;           /* this master's, or -1 while it holds none */
+    int want_index;      /* -1: any */
+    long long seq;       /* the last change seen */
+    int64_t next_try_ms; /* no reconnecting before */
+    int64_t backoff_ms;
+};
+
+static int fail(keystore_pg_t *self, const char *what, mc_err_t *err)
+{
+    char msg[512];
+    pg_error(self->conn, what, msg, sizeof msg);
+    mc_err_set(err, "keys (PostgreSQL): %s", msg);
+    return -1;
+}
+
+/* Take want_index, or the first free index. */
+static int take_index(keystore_pg_t *self, mc_err_t *err)
+{
+    for (int i = 0; i < KEYSTORE_MASTERS; i++) {
+        int idx = self->want_index >= 0 ? self->want_index : i;
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%d, %d)", MASTER_INDEX_LOCK, idx);
+        PGresult *r = PQexec(self->conn, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            PQclear(r);
+            return fail(self, "taking a master index", err);
+        }
+        bool got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        if (got) {
+            self->index = idx;
+            return 0;
+        }
+        if (self->want_index >= 0) {
+            mc_err_set(err,
+                       "master_index %d is held by another master on this database; give each "
+                       "master its own (or leave master_index out)",
+                       idx);
+            return -1;
+        }
+    }
+    mc_err_set(err, "%d masters share this database already (at most %d)", KEYSTORE_MASTERS,
+               KEYSTORE_MASTERS);
+    return -1;
+}
+
+keystore_pg_t *keystore_pg_open(const char *dsn, int want_index, mc_err_t *err)
+{
+    PGconn *conn = pg_connect(dsn, "keys", err);
+    if (!conn)
+        return NULL;
+    keystore_pg_t *self = mc_calloc(1, sizeof *self);
+    self->conn = conn;
+    self->index = -1;
+    self->want_index = want_index;
+    if (take_index(self, err) != 0) {
+        keystore_pg_close(&self);
+        return NULL;
+    }
+    mc_info("keys: PostgreSQL database %s; this master's index is %d", PQdb(conn), self->index);
+    return self;
+}
+
+void keystore_pg_close(keystore_pg_t **pself)
+{
+    keystore_pg_t *self = *pself;
+    if (!self)
+        return;
+    PQfinish(self->conn);
+    free(self);
+    *pself = NULL;
+}
+
+int keystore_pg_index(keystore_pg_t *self)
+{
+    return self->index;
+}
+
+/* The connection, made again after a break (no sooner than the backoff
+   says), with the schema and the master index taken again. */
+static int connected(keystore_pg_t *self, mc_err_t *err)
+{
+    if (PQstatus(self->conn) == CONNECTION_OK && self->index >= 0)
+        return 0;
+    if (mc_mono_ms() < self->next_try_ms) {
+        mc_err_set(err, "keys (PostgreSQL): the database is not reachable");
+        return -1;
+    }
+    int prev = self->index;
+    self->index = -1;
+    if (PQstatus(self->conn) != CONNECTION_OK)
+        PQreset(self->conn);
+    int rc = PQstatus(self->conn) == CONNECTION_OK ? 0 : fail(self, "cannot reconnect", err);
+    if (rc == 0)
+        rc = pg_migrate(self->conn, "keys", err);
+    if (rc == 0) {
+        /* The index held before, if it is still free; else any. */
+        int want = self->want_index;
+        if (want < 0 && prev >= 0)
+            self->want_index = prev;
+        rc = take_index(self, err);
+        if (rc != 0 && want < 0) {
+            self->want_index = -1;
+            rc = take_index(self, err);
+            if (rc == 0)
+                mc_warn("keys (PostgreSQL): index %d was taken by another master; this master's "
+                        "index is now %d",
+                        prev, self->index);
+        }
+        self->want_index = want;
+    }
+    if (rc != 0) {
+        self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : RETRY_MS;
+        if (self->backoff_ms > RETRY_MAX_MS)
+            self->backoff_ms = RETRY_MAX_MS;
+        self->next_try_ms = mc_mono_ms() + self->backoff_ms;
+        return -1;
+    }
+    self->backoff_ms = 0;
+    mc_info("keys (PostgreSQL): connected again (index %d)", self->index);
+    return 0;
+}
+
+int keystore_pg_empty(keystore_pg_t *self, bool *empty, mc_err_t *err)
+{
+    if (connected(self, err) != 0)
+        return -1;
+    PGresult *r = PQexec(self->conn, "SELECT NOT EXISTS (SELECT 1 FROM minion_keys)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return fail(self, "reading keys", err);
+    }
+    *empty = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return 0;
+}
+
+void keystore_pg_rewind(keystore_pg_t *self)
+{
+    self->seq = 0;
+}
+
+static long long be64(const char *p)
+{
+    uint32_t hi, lo;
+    memcpy(&hi, p, 4);
+    memcpy(&lo, p + 4, 4);
+    return (long long)(((uint64_t)ntohl(hi) << 32) | ntohl(lo));
+}
+
+int keystore_pg_changes(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_err_t *err)
+{
+    if (connected(self, err) != 0)
+        return -1;
+    for (;;) {
+        char since[24];
+        snprintf(since, sizeof since, "%lld", self->seq);
+        const char *values[1] = {since};
+        /* Binary results: the key as its 32 bytes, seq as 8. */
+        PGresult *r =
+            PQexecParams(self->conn,
+                         "SELECT id, denied, state, pub, seq FROM minion_keys WHERE seq > "
+                         "$1::bigint ORDER BY seq LIMIT 5000",
+                         1, NULL, values, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            PQclear(r);
+            return fail(self, "reading keys", err);
+        }
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            char id[MC_ID_MAX + 1], state[16];
+            int id_len = PQgetlength(r, i, 0), st_len = PQgetlength(r, i, 2);
+            if (id_len <= 0 || id_len > MC_ID_MAX || st_len <= 0 || st_len >= (int)sizeof state ||
+                PQgetlength(r, i, 3) != MC_KEY_LEN || PQgetlength(r, i, 1) != 1 ||
+                PQgetlength(r, i, 4) != 8) {
+                mc_warn("keys (PostgreSQL): a malformed row in minion_keys; ignored");
+            } else {
+                memcpy(id, PQgetvalue(r, i, 0), id_len);
+                id[id_len] = '\0';
+                memcpy(state, PQgetvalue(r, i, 2), st_len);
+                state[st_len] = '\0';
+                if (!mc_id_valid(id, strlen(id)))
+                    mc_warn("keys (PostgreSQL): '%s' is not a valid minion id; ignored", id);
+                else
+                    fn(arg, id, PQgetvalue(r, i, 1)[0] != 0, state,
+                       (const unsigned char *)PQgetvalue(r, i, 3));
+            }
+            if (PQgetlength(r, i, 4) == 8)
+                self->seq = be64(PQgetvalue(r, i, 4));
+        }
+        PQclear(r);
+        if (n < 5000)
+            return 0;
+    }
+}
+
+int keystore_pg_put(keystore_pg_t *self, const char *id, bool denied, const char *state,
+                    const unsigned char pub[MC_KEY_LEN], bool create, mc_err_t *err)
+{
+    if (connected(self, err) != 0)
+        return -1;
+    char lock[64];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", KEYS_WRITE_LOCK);
+    if (pg_exec(self->conn, "BEGIN ISOLATION LEVEL READ COMMITTED", err) ||
+        pg_exec(self->conn, lock, err)) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        mc_err_set(err, "keys (PostgreSQL): %s", msg);
+        goto rollback;
+    }
+    const char *values[4] = {id, denied ? "t" : "f", state, (const char *)pub};
+    int lengths[4] = {0, 0, 0, MC_KEY_LEN}, formats[4] = {0, 0, 0, 1};
+    const char *sql;
+    if (strcmp(state, "gone") == 0)
+        sql = "UPDATE minion_keys SET state = 'gone', seq = nextval('minion_keys_seq') "
+              "WHERE id = $1 AND denied = $2::boolean AND state <> 'gone'";
+    else if (create)
+        sql = "INSERT INTO minion_keys(id, denied, state, pub, seq) VALUES ($1, $2::boolean, $3, "
+              "$4, nextval('minion_keys_seq')) ON CONFLICT (id, denied) DO UPDATE SET state = "
+              "EXCLUDED.state, pub = EXCLUDED.pub, seq = EXCLUDED.seq WHERE minion_keys.state = "
+              "'gone'";
+    else
+        sql = "INSERT INTO minion_keys(id, denied, state, pub, seq) VALUES ($1, $2::boolean, $3, "
+              "$4, nextval('minion_keys_seq')) ON CONFLICT (id, denied) DO UPDATE SET state = "
+              "EXCLUDED.state, pub = EXCLUDED.pub, seq = EXCLUDED.seq";
+    int n = strcmp(state, "gone") == 0 ? 2 : 4;
+    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (code && strcmp(code, "23505") == 0) {
+            mc_err_set(err,
+                       "the key presented for %s is already another minion's key; a key "
+                       "serves one id",
+                       id);
+            err->code = MC_E_REFUSED;
+        } else {
+            fail(self, "storing a key", err);
+        }
+        PQclear(r);
+        goto rollback;
+    }
+    bool none = strcmp(PQcmdTuples(r), "0") == 0;
+    PQclear(r);
+    if (create && none) {
+        mc_err_set(err, "another master recorded a key for %s just now", id);
+        err->code = MC_E_REFUSED;
+        goto rollback;
+    }
+    mc_err_t cerr;
+    if (pg_exec(self->conn, "COMMIT", &cerr) != 0) {
+        mc_err_set(err, "keys (PostgreSQL): %s", cerr.msg);
+        return -1;
+    }
+    return 0;
+rollback:;
+    PGresult *rb = PQexec(self->conn, "ROLLBACK");
+    PQclear(rb);
+    return -1;
+}

@@ -1,0 +1,149 @@
+/*  pg - see pg.h. */
+#include "pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Any number that is mctl's: the lock masters take to create the schema. */
+#define PG_SCHEMA_LOCK 4505
+
+void pg_error(PGconn *conn, const char *what, char *out, size_t cap)
+{
+    const char *msg = conn ? PQerrorMessage(conn) : "no connection";
+    snprintf(out, cap, "%s%s%s", what, *msg ? ": " : "", msg);
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+}
+
+int pg_exec(PGconn *conn, const char *sql, mc_err_t *err)
+{
+    PGresult *r = PQexec(conn, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    PQclear(r);
+    if (rc != 0) {
+        char msg[512];
+        pg_error(conn, "PostgreSQL", msg, sizeof msg);
+        mc_err_set(err, "%s", msg);
+    }
+    return rc;
+}
+
+static const char *schema_v1 =
+    "CREATE TABLE jobs(jid text COLLATE \"C\" PRIMARY KEY, fun text COLLATE \"C\" NOT NULL,"
+    "  tgt text COLLATE \"C\" NOT NULL, tgt_type text COLLATE \"C\" NOT NULL,"
+    "  \"user\" text COLLATE \"C\" NOT NULL, ts bigint NOT NULL, arg bytea, kwarg bytea);"
+    "CREATE INDEX jobs_ts ON jobs(ts);"
+    "CREATE TABLE job_minions(jid text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
+    "  unsent text, PRIMARY KEY(jid, id));"
+    "CREATE TABLE returns(jid text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
+    "  retcode bigint NOT NULL, success boolean NOT NULL, ret bytea NOT NULL,"
+    "  PRIMARY KEY(jid, id));";
+
+/* Version 2: the minions' keys. One row per id for its key (denied false)
+   and one for a second key it presented (denied true); a deleted key
+   stays as state 'gone', so that other masters see the deletion. seq
+   orders the changes (writers take a lock, so seq order is commit order)
+   and is what masters poll for. A key serves one id. */
+static const char *schema_v2 =
+    "CREATE SEQUENCE minion_keys_seq;"
+    "CREATE TABLE minion_keys(id text COLLATE \"C\" NOT NULL, denied boolean NOT NULL,"
+    "  state text COLLATE \"C\" NOT NULL"
+    "    CHECK (state IN ('accepted', 'pending', 'rejected', 'denied', 'gone')),"
+    "  pub bytea NOT NULL CHECK (length(pub) = 32), seq bigint NOT NULL,"
+    "  PRIMARY KEY(id, denied));"
+    "CREATE INDEX minion_keys_seq_i ON minion_keys(seq);"
+    "CREATE UNIQUE INDEX minion_keys_pub ON minion_keys(pub) WHERE NOT denied AND state <> "
+    "'gone';";
+
+int pg_migrate(PGconn *conn, const char *what, mc_err_t *err)
+{
+    char lock[64];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
+    if (pg_exec(conn, "BEGIN ISOLATION LEVEL READ COMMITTED", err) || pg_exec(conn, lock, err) ||
+        pg_exec(conn, "CREATE TABLE IF NOT EXISTS mctl_schema(version integer NOT NULL)", err))
+        goto fail;
+    PGresult *r = PQexec(conn, "SELECT max(version) FROM mctl_schema");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[512];
+        pg_error(conn, "PostgreSQL", msg, sizeof msg);
+        mc_err_set(err, "%s", msg);
+        PQclear(r);
+        goto fail;
+    }
+    int version = PQgetisnull(r, 0, 0) ? 0 : atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (version > PG_SCHEMA_VERSION) {
+        mc_err_set(err, "the database's schema version %d is newer than this master knows (%d)",
+                   version, PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (version < 1 &&
+        (pg_exec(conn, schema_v1, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (1)", err)))
+        goto fail;
+    if (version < 2 &&
+        (pg_exec(conn, schema_v2, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (2)", err)))
+        goto fail;
+    if (pg_exec(conn, "COMMIT", err))
+        goto fail;
+    if (version < PG_SCHEMA_VERSION)
+        mc_info("%s (PostgreSQL): %s schema version %d", what,
+                version ? "upgraded the database to" : "created", PG_SCHEMA_VERSION);
+    return 0;
+fail:;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    mc_err_set(err, "%s (PostgreSQL): %s", what, msg);
+    PGresult *rb = PQexec(conn, "ROLLBACK");
+    PQclear(rb);
+    return -1;
+}
+
+/* The server's notices ("already exists, skipping") into the log, not
+   onto stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    mc_debug("PostgreSQL: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+/* Limits the master's loop needs, which the DSN may set otherwise: how
+   long to wait for a connection, a dead peer, a statement and a lock. */
+static const char *const default_keys[] = {"connect_timeout",  "keepalives", "keepalives_idle",
+                                           "tcp_user_timeout", "options",    "client_encoding",
+                                           "dbname",           NULL};
+
+PGconn *pg_connect(const char *dsn, const char *what, mc_err_t *err)
+{
+    /* The DSN comes last (dbname is expanded): what it says wins. */
+    const char *values[] = {
+        "5",    "1", "10", "10000", "-c statement_timeout=10000 -c lock_timeout=5000",
+        "UTF8", dsn, NULL};
+    PGconn *conn = PQconnectdbParams(default_keys, values, 1);
+    PQsetNoticeProcessor(conn, notice_to_log, NULL);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char msg[512];
+        pg_error(conn, "cannot connect", msg, sizeof msg);
+        mc_err_set(err, "%s (PostgreSQL): %s", what, msg);
+        PQfinish(conn);
+        return NULL;
+    }
+    /* Text is stored as UTF-8: another server encoding could refuse some
+       of it and hold the queue up. */
+    const char *enc = PQparameterStatus(conn, "server_encoding");
+    if (!enc || strcmp(enc, "UTF8") != 0) {
+        mc_err_set(err,
+                   "%s (PostgreSQL): the database's encoding is %s; create it with "
+                   "ENCODING 'UTF8'",
+                   what, enc ? enc : "unknown");
+        PQfinish(conn);
+        return NULL;
+    }
+    if (pg_migrate(conn, what, err) != 0) {
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}

@@ -2,6 +2,7 @@
     one of the stores of jobcache_store.h. */
 #include <czmq.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jobcache_store.h"
 #include "log.h"
@@ -15,7 +16,10 @@ struct _jobcache_t {
     /* "jid id" of each return queued: a minion sends a return again until
        it is confirmed, and while writes fail it is queued only once. */
     zhashx_t *queued;
+    zhashx_t *unknown;        /* "jid id" of the last flush's returns for jobs the store lacks */
     int64_t failing_since_ms; /* 0 while writes succeed */
+    char *spill;              /* where jobs not taken are kept across a stop, or NULL */
+    bool spill_queued;        /* the file's jobs are queued: remove it once stored */
     int64_t last_report_ms;
 };
 
@@ -43,6 +47,7 @@ static jobcache_t *wrap(const jobcache_store_t *store, void *db)
     self->store = store;
     self->db = db;
     self->queued = zhashx_new();
+    self->unknown = zhashx_new();
     return self;
 }
 
@@ -61,7 +66,7 @@ bool jobcache_behind(jobcache_t *self)
     return self->failing_since_ms != 0;
 }
 
-static void item_free(jobcache_item_t *it)
+void jobcache_item_free(jobcache_item_t *it)
 {
     free(it->jid);
     free(it->id);
@@ -86,15 +91,28 @@ void jobcache_close(jobcache_t **pself)
     jobcache_t *self = *pself;
     if (!self)
         return;
-    if (self->pending)
-        mc_error("job cache: closing with %zu writes not committed", self->pending);
+    size_t kept = 0;
+    mc_err_t err;
+    if (self->pending && self->spill &&
+        jobcache_spill_write(self->spill, self->head, &kept, &err) != 0)
+        mc_error("job cache: cannot keep the jobs not stored: %s", err.msg);
+    else if (kept)
+        mc_warn("job cache: %zu jobs the %s store has not taken are kept in %s until the next "
+                "start",
+                kept, self->store->name, self->spill);
+    if (self->pending > kept)
+        mc_error("job cache: closing with %zu writes not committed (returns: their minions "
+                 "send them again)",
+                 self->pending - kept);
     while (self->head) {
         jobcache_item_t *it = self->head;
         self->head = it->next;
-        item_free(it);
+        jobcache_item_free(it);
     }
     self->store->close(self->db);
     zhashx_destroy(&self->queued);
+    zhashx_destroy(&self->unknown);
+    free(self->spill);
     free(self);
     *pself = NULL;
 }
@@ -167,6 +185,39 @@ void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int6
     enqueue(self, it);
 }
 
+int jobcache_keep(jobcache_t *self, const char *path, mc_err_t *err)
+{
+    jobcache_item_t *items;
+    if (jobcache_spill_read(path, &items, err) != 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        mc_err_set(err, "%s: %s (move it away to start without those jobs)", path, msg);
+        return -1;
+    }
+    free(self->spill);
+    self->spill = mc_strdup(path);
+    size_t n = 0;
+    while (items) {
+        jobcache_item_t *it = items;
+        items = it->next;
+        it->next = NULL;
+        enqueue(self, it);
+        n++;
+    }
+    if (n) {
+        self->spill_queued = true;
+        mc_info("job cache: %zu jobs kept at the last stop are queued again", n);
+    }
+    return 0;
+}
+
+bool jobcache_unknown_return(jobcache_t *self, const char *jid, const char *id)
+{
+    char key[MC_JID_LEN + MC_ID_MAX + 2];
+    snprintf(key, sizeof key, "%s %s", jid, id);
+    return zhashx_lookup(self->unknown, key) != NULL;
+}
+
 size_t jobcache_pending(jobcache_t *self)
 {
     return self->pending;
@@ -181,8 +232,14 @@ int jobcache_flush(jobcache_t *self)
         return -1;
     }
     int written = 0;
+    zhashx_purge(self->unknown);
     for (jobcache_item_t *it = self->head; it; it = it->next, written++) {
-        if (self->store->write(self->db, it) != 0) {
+        int rc = self->store->write(self->db, it);
+        if (rc == 1) {
+            char key[MC_JID_LEN + MC_ID_MAX + 2];
+            snprintf(key, sizeof key, "%s %s", it->jid, it->id);
+            zhashx_update(self->unknown, key, (void *)1);
+        } else if (rc != 0) {
             report_failure(self, "write failed");
             self->store->rollback(self->db);
             return -1;
@@ -193,6 +250,10 @@ int jobcache_flush(jobcache_t *self)
         self->store->rollback(self->db);
         return -1;
     }
+    if (self->spill_queued) {
+        unlink(self->spill);
+        self->spill_queued = false;
+    }
     if (self->failing_since_ms) {
         mc_info("job cache: writing again after %lld s; %d items stored",
                 (long long)((mc_mono_ms() - self->failing_since_ms) / 1000), written);
@@ -201,7 +262,7 @@ int jobcache_flush(jobcache_t *self)
     while (self->head) {
         jobcache_item_t *it = self->head;
         self->head = it->next;
-        item_free(it);
+        jobcache_item_free(it);
     }
     self->tail = NULL;
     self->pending = 0;

@@ -262,11 +262,19 @@ static int pg_write(void *p, const jobcache_item_t *it)
             "ON CONFLICT DO NOTHING",
             5, values, lengths, formats, tuples, sizeof tuples) != 0)
         return -1;
-    if (strcmp(tuples, "0") == 0)
-        mc_warn("job cache: return from %s for job %s not stored: a duplicate (another master "
-                "may have stored it), or a minion the job was not published to",
-                it->id, it->jid);
-    return 0;
+    if (strcmp(tuples, "0") != 0)
+        return 0;
+    /* A duplicate (another master stored it) is done with; a return for
+       a job the database does not have for this minion (yet: its master
+       may still be writing it) is not confirmed, so that it comes again. */
+    const char *key[2] = {it->jid, it->id};
+    PGresult *r = PQexecParams(self->conn, "SELECT 1 FROM returns WHERE jid = $1 AND id = $2", 2,
+                               NULL, key, NULL, NULL, 0);
+    int rc = PQresultStatus(r) != PGRES_TUPLES_OK ? -1 : PQntuples(r) ? 0 : 1;
+    if (rc < 0)
+        set_err(self, "PostgreSQL");
+    PQclear(r);
+    return rc;
 }
 
 /* A query's result, or NULL with err. */

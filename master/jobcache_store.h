@@ -21,10 +21,21 @@ typedef struct jobcache_item {
     size_t n;
 } jobcache_item_t;
 
+void jobcache_item_free(jobcache_item_t *it);
+
+/* The queue's jobs kept on disk across a restart (jobcache_spill.c):
+   write the jobs among the items (count says how many; none: no file),
+   read them back (a missing file: none). */
+int jobcache_spill_write(const char *path, const jobcache_item_t *head, size_t *count,
+                         mc_err_t *err);
+int jobcache_spill_read(const char *path, jobcache_item_t **items, mc_err_t *err);
+
 /* A store. Every operation returns 0 or -1; errmsg says why the last one
    failed. write stores one item inside the transaction begin opened; a
-   return that is a duplicate or for a minion the job did not go to is
-   not an error (it is left out, with a line in the log). */
+   return that is a duplicate is not an error (it is left out), and one
+   for a minion the job did not go to is left out with 1 (PostgreSQL,
+   where another master may not have written the job yet) or 0 with a line
+   in the log (SQLite). */
 typedef struct {
     const char *name;
     void (*close)(void *db);

@@ -19,6 +19,28 @@
 
 #define BUNDLE_MAX 4096
 
+/* Run as root for a master that runs as its own user: the key files
+   belong to pki_dir's owner, as the master would have made them. */
+static int own_like_dir(const char *pki_dir, mc_err_t *err)
+{
+    struct stat st;
+    if (geteuid() != 0 || stat(pki_dir, &st) != 0 || st.st_uid == 0)
+        return 0;
+    static const char *const names[] = {"master.cert", "master.cert_secret", "master.sign",
+                                        "master.sign_pub"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *path = mc_sprintf("%s/%s", pki_dir, names[i]);
+        int rc = chown(path, st.st_uid, st.st_gid);
+        if (rc != 0)
+            mc_err_set(err, "cannot give %s to the owner of %s: %s", path, pki_dir,
+                       strerror(errno));
+        free(path);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int load_keys(const char *pki_dir, mc_curve_keys_t *curve, mc_sign_keys_t *sign,
                      mc_err_t *err)
 {
@@ -34,7 +56,7 @@ int keyexport_write(const char *pki_dir, const char *path, mc_err_t *err)
 {
     mc_curve_keys_t curve;
     mc_sign_keys_t sign;
-    if (load_keys(pki_dir, &curve, &sign, err) != 0)
+    if (load_keys(pki_dir, &curve, &sign, err) != 0 || own_like_dir(pki_dir, err) != 0)
         return -1;
     char c[MC_Z85_KEY_LEN + 1], s[crypto_sign_SECRETKEYBYTES * 5 / 4 + 1];
     zmq_z85_encode(c, curve.sec, sizeof curve.sec);
@@ -127,6 +149,10 @@ int keyexport_read(const char *pki_dir, const char *path, bool *same, mc_err_t *
 {
     char *text = NULL;
     size_t len = 0;
+    mc_curve_keys_t curve;
+    mc_sign_keys_t sign;
+    sodium_memzero(&curve, sizeof curve);
+    sodium_memzero(&sign, sizeof sign);
     *same = false;
     if (strcmp(path, "-") == 0) {
         text = mc_malloc(BUNDLE_MAX + 1);
@@ -143,23 +169,28 @@ int keyexport_read(const char *pki_dir, const char *path, bool *same, mc_err_t *
         mc_err_set(err, "%s: not an mctl master key file", path);
         goto fail;
     }
-    mc_curve_keys_t curve;
-    mc_sign_keys_t sign;
     if (parse(text, &curve, &sign, path, err) != 0)
         goto fail;
     if (mc_mkdir_p(pki_dir, 0700, err) != 0 || mc_check_private_dir(pki_dir, err) != 0)
-        goto fail_keys;
+        goto fail;
     char *sec_path = mc_sprintf("%s/master.cert_secret", pki_dir);
     char *sign_path = mc_sprintf("%s/master.sign", pki_dir);
     struct stat st;
     bool have_c = stat(sec_path, &st) == 0, have_s = stat(sign_path, &st) == 0;
     free(sec_path);
     free(sign_path);
-    if (have_c || have_s) {
+    if (have_c != have_s) {
+        mc_err_set(err,
+                   "%s holds half a master key set (master.cert_secret or master.sign "
+                   "alone); move it away first",
+                   pki_dir);
+        goto fail;
+    }
+    if (have_c) {
         mc_curve_keys_t old_c;
         mc_sign_keys_t old_s;
         if (load_keys(pki_dir, &old_c, &old_s, err) != 0)
-            goto fail_keys;
+            goto fail;
         *same =
             memcmp(&old_c, &curve, sizeof curve) == 0 && memcmp(&old_s, &sign, sizeof sign) == 0;
         sodium_memzero(&old_c, sizeof old_c);
@@ -170,21 +201,21 @@ int keyexport_read(const char *pki_dir, const char *path, bool *same, mc_err_t *
                        "%s/master.sign* away first (minions pinned to them will no longer "
                        "trust this master)",
                        pki_dir, pki_dir, pki_dir);
-            goto fail_keys;
+            goto fail;
         }
     } else if (mc_curve_save(pki_dir, "master", &curve, err) != 0 ||
-               mc_sign_save(pki_dir, "master", &sign, err) != 0) {
-        goto fail_keys;
+               mc_sign_save(pki_dir, "master", &sign, err) != 0 ||
+               own_like_dir(pki_dir, err) != 0) {
+        goto fail;
     }
     sodium_memzero(&curve, sizeof curve);
     sodium_memzero(&sign, sizeof sign);
     sodium_memzero(text, len);
     free(text);
     return 0;
-fail_keys:
+fail:
     sodium_memzero(&curve, sizeof curve);
     sodium_memzero(&sign, sizeof sign);
-fail:
     if (text)
         sodium_memzero(text, len);
     free(text);

@@ -17,8 +17,12 @@
 
 struct _keystore_pg_t {
     PGconn *conn;
-    int index;           /* this master's, or -1 while it holds none */
-    int want_index;      /* -1: any */
+    int index;        /* this master's: the last digit of its job ids */
+    bool held;        /* the index's lock is held now (not after a reconnect that lost it) */
+    int want_index;   /* -1: any */
+    bool recheck;     /* the schema is to be checked (a reconnect failed half-way) */
+    bool reconnected; /* connected again since keystore_pg_reconnected was asked */
+    mc_log_limit_t index_log;
     long long seq;       /* the last change seen */
     int64_t next_try_ms; /* no reconnecting before */
     int64_t backoff_ms;
@@ -48,6 +52,7 @@ static int take_index(keystore_pg_t *self, mc_err_t *err)
         PQclear(r);
         if (got) {
             self->index = idx;
+            self->held = true;
             return 0;
         }
         if (self->want_index >= 0) {
@@ -70,7 +75,6 @@ keystore_pg_t *keystore_pg_open(const char *dsn, int want_index, mc_err_t *err)
         return NULL;
     keystore_pg_t *self = mc_calloc(1, sizeof *self);
     self->conn = conn;
-    self->index = -1;
     self->want_index = want_index;
     if (take_index(self, err) != 0) {
         keystore_pg_close(&self);
@@ -95,68 +99,85 @@ int keystore_pg_index(keystore_pg_t *self)
     return self->index;
 }
 
+/* After a reconnect, the index again: the one held before if it is still
+   free, else (without master_index) another one. While none can be taken
+   the master goes on with its digit and says so: the key list is kept in
+   step regardless. */
+static void retake_index(keystore_pg_t *self)
+{
+    int prev = self->index, want = self->want_index;
+    mc_err_t err;
+    self->want_index = prev;
+    int rc = take_index(self, &err);
+    if (rc != 0 && want < 0) {
+        self->want_index = -1;
+        rc = take_index(self, &err);
+        if (rc == 0)
+            mc_warn("keys (PostgreSQL): index %d was taken by another master meanwhile; this "
+                    "master's index is now %d",
+                    prev, self->index);
+    }
+    self->want_index = want;
+    self->held = rc == 0;
+    if (rc != 0) {
+        self->index = prev;
+        mc_log_limited(&self->index_log, MC_LOG_ERROR,
+                       "keys (PostgreSQL): %s; job ids still end in %d, which another master may "
+                       "now use",
+                       err.msg, prev);
+    }
+}
+
 /* The connection, made again after a break (no sooner than the backoff
-   says), with the schema and the master index taken again. */
+   says), with the schema checked again. */
 static int connected(keystore_pg_t *self, mc_err_t *err)
 {
-    if (PQstatus(self->conn) == CONNECTION_OK && self->index >= 0)
+    if (PQstatus(self->conn) == CONNECTION_OK && !self->recheck) {
+        if (!self->held)
+            retake_index(self);
         return 0;
+    }
     if (mc_mono_ms() < self->next_try_ms) {
         mc_err_set(err, "keys (PostgreSQL): the database is not reachable");
         return -1;
     }
-    int prev = self->index;
-    self->index = -1;
+    self->held = false;
     if (PQstatus(self->conn) != CONNECTION_OK)
         PQreset(self->conn);
     int rc = PQstatus(self->conn) == CONNECTION_OK ? 0 : fail(self, "cannot reconnect", err);
     if (rc == 0)
         rc = pg_migrate(self->conn, "keys", err);
-    if (rc == 0) {
-        /* The index held before, if it is still free; else any. */
-        int want = self->want_index;
-        if (want < 0 && prev >= 0)
-            self->want_index = prev;
-        rc = take_index(self, err);
-        if (rc != 0 && want < 0) {
-            self->want_index = -1;
-            rc = take_index(self, err);
-            if (rc == 0)
-                mc_warn("keys (PostgreSQL): index %d was taken by another master; this master's "
-                        "index is now %d",
-                        prev, self->index);
-        }
-        self->want_index = want;
-    }
     if (rc != 0) {
+        self->recheck = true;
         self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : RETRY_MS;
         if (self->backoff_ms > RETRY_MAX_MS)
             self->backoff_ms = RETRY_MAX_MS;
         self->next_try_ms = mc_mono_ms() + self->backoff_ms;
         return -1;
     }
+    self->recheck = false;
     self->backoff_ms = 0;
+    self->reconnected = true;
+    retake_index(self);
     mc_info("keys (PostgreSQL): connected again (index %d)", self->index);
     return 0;
 }
 
-int keystore_pg_empty(keystore_pg_t *self, bool *empty, mc_err_t *err)
+long long keystore_pg_cursor(keystore_pg_t *self)
 {
-    if (connected(self, err) != 0)
-        return -1;
-    PGresult *r = PQexec(self->conn, "SELECT NOT EXISTS (SELECT 1 FROM minion_keys)");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return fail(self, "reading keys", err);
-    }
-    *empty = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    return 0;
+    return self->seq;
 }
 
-void keystore_pg_rewind(keystore_pg_t *self)
+void keystore_pg_set_cursor(keystore_pg_t *self, long long cursor)
 {
-    self->seq = 0;
+    self->seq = cursor;
+}
+
+bool keystore_pg_reconnected(keystore_pg_t *self)
+{
+    bool r = self->reconnected;
+    self->reconnected = false;
+    return r;
 }
 
 static long long be64(const char *p)
@@ -213,11 +234,67 @@ int keystore_pg_changes(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_e
     }
 }
 
-int keystore_pg_put(keystore_pg_t *self, const char *id, bool denied, const char *state,
-                    const unsigned char pub[MC_KEY_LEN], bool create, mc_err_t *err)
+/* The write (one statement) of keystore_pg_put, in a transaction that
+   holds the writers' lock: 0, or -1 with err (MC_E_REFUSED when the row
+   was not what the caller expected). */
+static int put_locked(keystore_pg_t *self, const char *id, bool denied, const char *state,
+                      const unsigned char pub[MC_KEY_LEN], const char *was_state,
+                      const unsigned char *was_pub, mc_err_t *err)
 {
-    if (connected(self, err) != 0)
+    bool any = was_state && strcmp(was_state, "*") == 0, gone = strcmp(state, "gone") == 0;
+    const char *values[6] = {id,        denied ? "t" : "f",   state, (const char *)pub,
+                             was_state, (const char *)was_pub};
+    int lengths[6] = {0, 0, 0, MC_KEY_LEN, 0, MC_KEY_LEN}, formats[6] = {0, 0, 0, 1, 0, 1};
+    const char *sql;
+    int n = 4;
+    if (gone && any) {
+        sql = "UPDATE minion_keys SET state = 'gone', seq = nextval('minion_keys_seq') "
+              "WHERE id = $1 AND denied = $2::boolean AND state <> 'gone'";
+        n = 2;
+    } else if (any) {
+        sql = "INSERT INTO minion_keys(id, denied, state, pub, seq) VALUES ($1, $2::boolean, $3, "
+              "$4, nextval('minion_keys_seq')) ON CONFLICT (id, denied) DO UPDATE SET state = "
+              "EXCLUDED.state, pub = EXCLUDED.pub, seq = EXCLUDED.seq";
+    } else if (!was_state) {
+        sql = "INSERT INTO minion_keys(id, denied, state, pub, seq) VALUES ($1, $2::boolean, $3, "
+              "$4, nextval('minion_keys_seq')) ON CONFLICT (id, denied) DO UPDATE SET state = "
+              "EXCLUDED.state, pub = EXCLUDED.pub, seq = EXCLUDED.seq WHERE minion_keys.state = "
+              "'gone'";
+    } else {
+        sql = "UPDATE minion_keys SET state = $3, pub = $4, seq = nextval('minion_keys_seq') "
+              "WHERE id = $1 AND denied = $2::boolean AND state = $5 AND pub = $6";
+        n = 6;
+    }
+    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (code && strcmp(code, "23505") == 0) {
+            mc_err_set(err,
+                       "the key presented for %s is already another minion's key; a key serves "
+                       "one id",
+                       id);
+            err->code = MC_E_REFUSED;
+        } else {
+            fail(self, "storing a key", err);
+        }
+        PQclear(r);
         return -1;
+    }
+    bool none = strcmp(PQcmdTuples(r), "0") == 0;
+    PQclear(r);
+    if (none && !any) {
+        mc_err_set(err,
+                   "the key of %s changed on another master just now; look again (mctl key "
+                   "list) and retry",
+                   id);
+        err->code = MC_E_REFUSED;
+        return -1;
+    }
+    return 0;
+}
+
+static int begin_locked(keystore_pg_t *self, mc_err_t *err)
+{
     char lock[64];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", KEYS_WRITE_LOCK);
     if (pg_exec(self->conn, "BEGIN ISOLATION LEVEL READ COMMITTED", err) ||
@@ -225,54 +302,57 @@ int keystore_pg_put(keystore_pg_t *self, const char *id, bool denied, const char
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
         mc_err_set(err, "keys (PostgreSQL): %s", msg);
-        goto rollback;
-    }
-    const char *values[4] = {id, denied ? "t" : "f", state, (const char *)pub};
-    int lengths[4] = {0, 0, 0, MC_KEY_LEN}, formats[4] = {0, 0, 0, 1};
-    const char *sql;
-    if (strcmp(state, "gone") == 0)
-        sql = "UPDATE minion_keys SET state = 'gone', seq = nextval('minion_keys_seq') "
-              "WHERE id = $1 AND denied = $2::boolean AND state <> 'gone'";
-    else if (create)
-        sql = "INSERT INTO minion_keys(id, denied, state, pub, seq) VALUES ($1, $2::boolean, $3, "
-              "$4, nextval('minion_keys_seq')) ON CONFLICT (id, denied) DO UPDATE SET state = "
-              "EXCLUDED.state, pub = EXCLUDED.pub, seq = EXCLUDED.seq WHERE minion_keys.state = "
-              "'gone'";
-    else
-        sql = "INSERT INTO minion_keys(id, denied, state, pub, seq) VALUES ($1, $2::boolean, $3, "
-              "$4, nextval('minion_keys_seq')) ON CONFLICT (id, denied) DO UPDATE SET state = "
-              "EXCLUDED.state, pub = EXCLUDED.pub, seq = EXCLUDED.seq";
-    int n = strcmp(state, "gone") == 0 ? 2 : 4;
-    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (code && strcmp(code, "23505") == 0) {
-            mc_err_set(err,
-                       "the key presented for %s is already another minion's key; a key "
-                       "serves one id",
-                       id);
-            err->code = MC_E_REFUSED;
-        } else {
-            fail(self, "storing a key", err);
-        }
-        PQclear(r);
-        goto rollback;
-    }
-    bool none = strcmp(PQcmdTuples(r), "0") == 0;
-    PQclear(r);
-    if (create && none) {
-        mc_err_set(err, "another master recorded a key for %s just now", id);
-        err->code = MC_E_REFUSED;
-        goto rollback;
-    }
-    mc_err_t cerr;
-    if (pg_exec(self->conn, "COMMIT", &cerr) != 0) {
-        mc_err_set(err, "keys (PostgreSQL): %s", cerr.msg);
         return -1;
     }
     return 0;
-rollback:;
+}
+
+static int commit_or_rollback(keystore_pg_t *self, int rc, mc_err_t *err)
+{
+    if (rc == 0) {
+        mc_err_t cerr;
+        if (pg_exec(self->conn, "COMMIT", &cerr) == 0)
+            return 0;
+        mc_err_set(err, "keys (PostgreSQL): %s", cerr.msg);
+    }
     PGresult *rb = PQexec(self->conn, "ROLLBACK");
     PQclear(rb);
     return -1;
+}
+
+int keystore_pg_put(keystore_pg_t *self, const char *id, bool denied, const char *state,
+                    const unsigned char pub[MC_KEY_LEN], const char *was_state,
+                    const unsigned char *was_pub, mc_err_t *err)
+{
+    if (connected(self, err) != 0)
+        return -1;
+    int rc = begin_locked(self, err);
+    if (rc == 0)
+        rc = put_locked(self, id, denied, state, pub, was_state, was_pub, err);
+    return commit_or_rollback(self, rc, err);
+}
+
+int keystore_pg_import(keystore_pg_t *self, const keystore_key_t *keys, size_t n, bool *done,
+                       mc_err_t *err)
+{
+    *done = false;
+    if (connected(self, err) != 0)
+        return -1;
+    int rc = begin_locked(self, err);
+    if (rc == 0) {
+        PGresult *r = PQexec(self->conn, "SELECT NOT EXISTS (SELECT 1 FROM minion_keys)");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            rc = fail(self, "reading keys", err);
+        else
+            *done = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+    }
+    for (size_t i = 0; rc == 0 && *done && i < n; i++)
+        rc = put_locked(self, keys[i].id, keys[i].denied, keys[i].state, keys[i].pub, "*", NULL,
+                        err);
+    if (commit_or_rollback(self, rc, err) != 0) {
+        *done = false;
+        return -1;
+    }
+    return 0;
 }

@@ -6,7 +6,10 @@
     Also where a master takes its index (0-9) among the masters on the
     database: the last digit of every job id it makes, so that two masters
     never make the same job id. The index is a session advisory lock, held
-    while the connection lives and taken again after a reconnect. */
+    while the connection lives and taken again after a reconnect (the
+    server's own keepalives, pg.h, end a session whose master vanished, so
+    its index is free again within seconds). A master that cannot take its
+    index again keeps its digit and logs an error. */
 #ifndef MC_KEYSTORE_PG_H
 #define MC_KEYSTORE_PG_H
 
@@ -29,20 +32,37 @@ typedef void(keystore_pg_fn)(void *arg, const char *id, bool denied, const char 
    first one free when want_index is -1. NULL with err. */
 keystore_pg_t *keystore_pg_open(const char *dsn, int want_index, mc_err_t *err);
 void keystore_pg_close(keystore_pg_t **self);
-/* This master's index among the masters on the database. */
+/* This master's index among the masters on the database (it may change
+   after a reconnect, when another master took it meanwhile). */
 int keystore_pg_index(keystore_pg_t *self);
-/* Whether no key was ever stored (a new database, to import keys into). */
-int keystore_pg_empty(keystore_pg_t *self, bool *empty, mc_err_t *err);
-/* Hand fn every change since the last call, in order; the first call, and
-   the first after keystore_pg_rewind, hands every key. 0, or -1 with err
-   (the database is unreachable: the next call tries again, after a
-   backoff). */
+/* Hand fn every change after the cursor, in order, moving the cursor on;
+   from cursor 0, every key. 0, or -1 with err (the database is
+   unreachable: the next call tries again, after a backoff). */
 int keystore_pg_changes(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_err_t *err);
-void keystore_pg_rewind(keystore_pg_t *self);
-/* Store id's key (denied: its second key) in state ("gone" deletes it).
-   With create, only when the id has no such key (or it is gone): else, and
-   when another id holds pub, -1 with MC_E_REFUSED. */
+long long keystore_pg_cursor(keystore_pg_t *self);
+void keystore_pg_set_cursor(keystore_pg_t *self, long long cursor);
+/* Whether the connection was made again since the last call: the
+   database may have been replaced, and the changes are read afresh. */
+bool keystore_pg_reconnected(keystore_pg_t *self);
+/* Store id's key (denied: its second key) in state ("gone" deletes it),
+   provided the database holds what this master last saw: was_state and
+   was_pub (NULL: no such key, or gone; "*": whatever it holds). Else, and
+   when another id holds pub, -1 with MC_E_REFUSED: another master changed
+   it meanwhile. */
 int keystore_pg_put(keystore_pg_t *self, const char *id, bool denied, const char *state,
-                    const unsigned char pub[MC_KEY_LEN], bool create, mc_err_t *err);
+                    const unsigned char pub[MC_KEY_LEN], const char *was_state,
+                    const unsigned char *was_pub, mc_err_t *err);
+
+/* A key to import. */
+typedef struct {
+    const char *id;
+    bool denied;
+    const char *state;
+    const unsigned char *pub;
+} keystore_key_t;
+/* Store these keys in one transaction, only when the database holds no
+   key at all (*done says whether it did). */
+int keystore_pg_import(keystore_pg_t *self, const keystore_key_t *keys, size_t n, bool *done,
+                       mc_err_t *err);
 
 #endif

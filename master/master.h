@@ -36,7 +36,10 @@
    this long (well inside the minion's resend interval), or once this many
    are waiting: a notice of its own wakes every minion once more per job. */
 #define CONFIRM_DELAY_MS 1000
-#define CONFIRM_BATCH    500
+/* A return for a job the shared history lacks is left unconfirmed (sent
+   again by its minion) while the job is younger than this. */
+#define UNKNOWN_RETURN_RETRY_US (10LL * 60 * 1000000)
+#define CONFIRM_BATCH           500
 
 /* Who sent a client request, as the kernel says (SO_PEERCRED): never
    what the request says. */

@@ -119,7 +119,11 @@ PGconn *pg_connect(const char *dsn, const char *what, mc_err_t *err)
 {
     /* The DSN comes last (dbname is expanded): what it says wins. */
     const char *values[] = {
-        "5",    "1", "10", "10000", "-c statement_timeout=10000 -c lock_timeout=5000",
+        "5", "1", "10", "10000",
+        /* The server's side too: a session whose master vanished ends
+           within seconds, and with it the locks it held. */
+        "-c statement_timeout=10000 -c lock_timeout=5000 -c tcp_keepalives_idle=10 "
+        "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
         "UTF8", dsn, NULL};
     PGconn *conn = PQconnectdbParams(default_keys, values, 1);
     PQsetNoticeProcessor(conn, notice_to_log, NULL);

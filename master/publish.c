@@ -84,7 +84,7 @@ void publish_msg_take(zmq_msg_t *msg, msgpack_sbuffer *sb)
 static void send_stored(master_t *self, const char *id, zlistx_t *jids)
 {
     minion_t *m = registry_find(self->registry, id);
-    if (!m)
+    if (!m || zlistx_size(jids) == 0)
         return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -148,8 +148,20 @@ void publish_stage_stored(master_t *self)
             c->since_ms = now;
             zhashx_insert(self->confirm_later, id, c);
         }
-        for (char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids))
+        for (char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids)) {
+            /* Not stored because the job is not in the history (yet):
+               not confirmed, so the minion sends it again, for as long as
+               its job is young enough to be still on its way there. */
+            if (jobcache_unknown_return(self->cache, jid, id) &&
+                mc_wall_us() - mc_jid_time_us(jid) < UNKNOWN_RETURN_RETRY_US) {
+                mc_log_limited(&self->stale_log, MC_LOG_WARNING,
+                               "return from %s for job %s: the job is not in the history yet; "
+                               "not confirmed (the minion sends it again)",
+                               id, jid);
+                continue;
+            }
             zlistx_add_end(c->jids, mc_strdup(jid));
+        }
         if (zlistx_size(c->jids) >= CONFIRM_BATCH)
             confirm_now(self, id);
     }

@@ -49,25 +49,31 @@ static char *key_path(registry_t *self, key_state_t state, const char *id)
     return mc_sprintf("%s/%s/%s", self->pki_dir, state_dirs[state], id);
 }
 
-/* Record id's key in state: in its folder, or in the database (create: only
-   when the id has none there). */
+/* Record id's key in state: in its folder, or in the database, where it
+   must still be as this master last saw it (was: the minion as it was, or
+   NULL for an id without a key; a denied key is stored whatever was). */
 static int store_key(registry_t *self, const char *id, key_state_t state,
-                     const unsigned char pub[MC_KEY_LEN], bool create, mc_err_t *err)
+                     const unsigned char pub[MC_KEY_LEN], const minion_t *was, mc_err_t *err)
 {
     if (self->db)
         return keystore_pg_put(self->db, id, state == KEY_DENIED, key_state_name(state), pub,
-                               create, err);
+                               state == KEY_DENIED ? "*"
+                               : was               ? key_state_name(was->state)
+                                                   : NULL,
+                               was ? was->pub : NULL, err);
     char *path = key_path(self, state, id);
     int rc = mc_curve_save_public(path, pub, id, err);
     free(path);
     return rc;
 }
 
-/* Forget id's key in state (KEY_DENIED: its second key). */
-static int forget_key(registry_t *self, const char *id, key_state_t state, mc_err_t *err)
+/* Forget id's key in state (KEY_DENIED: its second key), which is pub. */
+static int forget_key(registry_t *self, const char *id, key_state_t state,
+                      const unsigned char pub[MC_KEY_LEN], mc_err_t *err)
 {
     if (self->db)
-        return keystore_pg_put(self->db, id, state == KEY_DENIED, "gone", NULL, false, err);
+        return keystore_pg_put(self->db, id, state == KEY_DENIED, "gone", pub,
+                               state == KEY_DENIED ? "*" : key_state_name(state), pub, err);
     char *path = key_path(self, state, id);
     int rc = 0;
     if (unlink(path) != 0 && errno != ENOENT) {
@@ -232,61 +238,97 @@ static void apply_key(void *p, const char *id, bool denied, const char *state,
     }
 }
 
-int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err)
+static int sync_changes(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err)
 {
-    if (!self->db)
-        return 0;
     apply_t a = {self, changed, arg};
     return keystore_pg_changes(self->db, apply_key, &a, err);
 }
 
+int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err)
+{
+    if (!self->db)
+        return 0;
+    /* Connected again: the database may be another one (restored from a
+       backup, its changes numbered anew); read it whole. */
+    if (keystore_pg_reconnected(self->db)) {
+        if (registry_reload(self, err) != 0)
+            return -1;
+        mc_info("keys: read again from PostgreSQL after a reconnect (%zu accepted)",
+                registry_accepted_count(self));
+        return 0;
+    }
+    return sync_changes(self, changed, arg, err);
+}
+
 /* A database no master has stored keys in yet takes the keys in the
-   folders (a single master becoming one of several). */
+   folders (a single master becoming one of several), in one transaction:
+   masters starting together import once. A master joining a database
+   that has keys says which of its folders' keys it does not hold. */
 static int import_folders(registry_t *self, mc_err_t *err)
 {
-    bool empty;
-    if (keystore_pg_empty(self->db, &empty, err) != 0)
-        return -1;
-    if (!empty)
-        return 0;
     int rc = 0;
     for (int s = 0; s < KEY_STATES && rc == 0; s++)
         rc = load_state_dir(self, (key_state_t)s, err);
-    size_t n = 0;
-    for (minion_t *m = zhashx_first(self->by_id); m && rc == 0; m = zhashx_next(self->by_id), n++)
-        rc = keystore_pg_put(self->db, m->id, false, key_state_name(m->state), m->pub, false, err);
-    for (const char *pub = zhashx_first(self->denied); pub && rc == 0;
-         pub = zhashx_next(self->denied), n++)
-        rc = keystore_pg_put(self->db, zhashx_cursor(self->denied), true, "denied",
-                             (const unsigned char *)pub, false, err);
-    if (rc == 0 && n)
+    size_t n = zhashx_size(self->by_id) + zhashx_size(self->denied), i = 0;
+    keystore_key_t *keys = mc_calloc(n + 1, sizeof *keys);
+    for (minion_t *m = zhashx_first(self->by_id); m; m = zhashx_next(self->by_id))
+        keys[i++] = (keystore_key_t){m->id, false, key_state_name(m->state), m->pub};
+    for (const char *pub = zhashx_first(self->denied); pub; pub = zhashx_next(self->denied))
+        keys[i++] = (keystore_key_t){zhashx_cursor(self->denied), true, "denied",
+                                     (const unsigned char *)pub};
+    bool done = false;
+    if (rc == 0)
+        rc = keystore_pg_import(self->db, keys, n, &done, err);
+    free(keys);
+    if (rc == 0 && done && n)
         mc_info("keys: imported %zu keys from %s into PostgreSQL", n, self->pki_dir);
+    else if (rc == 0 && !done && n)
+        mc_warn("keys: the database holds the key list already; the %zu keys in %s's folders "
+                "are not read (accept them again on a master if they are missing)",
+                n, self->pki_dir);
     zhashx_purge(self->by_id);
     zhashx_purge(self->by_key);
     zhashx_purge(self->denied);
     return rc;
 }
 
+/* Read the whole record into fresh maps and swap them in; when it cannot
+   be read (the database down, a folder unreadable), keep what is in
+   memory as it was. */
 int registry_reload(registry_t *self, mc_err_t *err)
 {
-    zhashx_t *old = self->by_id;
+    zhashx_t *old_id = self->by_id, *old_key = self->by_key, *old_denied = self->denied;
     self->by_id = zhashx_new();
     zhashx_set_destructor(self->by_id, minion_free);
-    zhashx_purge(self->by_key);
-    zhashx_purge(self->denied);
+    self->by_key = zhashx_new();
+    self->denied = zhashx_new();
+    zhashx_set_destructor(self->denied, (zhashx_destructor_fn *)zstr_free);
     int rc = 0;
+    long long cursor = 0;
     if (self->db) {
-        keystore_pg_rewind(self->db);
-        rc = registry_sync(self, NULL, NULL, err);
+        cursor = keystore_pg_cursor(self->db);
+        keystore_pg_set_cursor(self->db, 0);
+        rc = sync_changes(self, NULL, NULL, err);
     } else {
         for (int s = 0; s < KEY_STATES && rc == 0; s++)
             rc = load_state_dir(self, (key_state_t)s, err);
     }
-    if (old) {
-        carry_runtime_state(self, old);
-        zhashx_destroy(&old);
+    if (rc != 0) {
+        zhashx_destroy(&self->by_key);
+        zhashx_destroy(&self->by_id);
+        zhashx_destroy(&self->denied);
+        self->by_id = old_id;
+        self->by_key = old_key;
+        self->denied = old_denied;
+        if (self->db)
+            keystore_pg_set_cursor(self->db, cursor);
+        return -1;
     }
-    return rc;
+    carry_runtime_state(self, old_id);
+    zhashx_destroy(&old_key);
+    zhashx_destroy(&old_id);
+    zhashx_destroy(&old_denied);
+    return 0;
 }
 
 registry_t *registry_new(const char *pki_dir, const unsigned char master_sec[MC_KEY_LEN],
@@ -379,7 +421,7 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
             return -1;
         const unsigned char *old = registry_denied_key(self, id);
         if (!old || memcmp(old, pub, MC_KEY_LEN) != 0) {
-            if (store_key(self, id, KEY_DENIED, pub, false, err) != 0)
+            if (store_key(self, id, KEY_DENIED, pub, NULL, err) != 0)
                 return -1;
             zhashx_update(self->denied, id, mc_strndup((const char *)pub, MC_KEY_LEN));
             mc_warn("minion %s presented a key other than its %s one; denied", id,
@@ -391,7 +433,7 @@ int registry_present(registry_t *self, const char *id, const unsigned char pub[M
     if (refuse_held_key(self, id, pub, err) != 0)
         return -1;
     key_state_t s = auto_accept ? KEY_ACCEPTED : KEY_PENDING;
-    if (store_key(self, id, s, pub, true, err) != 0)
+    if (store_key(self, id, s, pub, NULL, err) != 0)
         return -1;
     add_minion(self, id, s, pub);
     char finger[MC_FINGERPRINT_LEN];
@@ -406,7 +448,7 @@ int registry_set_state(registry_t *self, minion_t *m, key_state_t state, mc_err_
     if (m->state == state)
         return 0;
     if (self->db) {
-        if (store_key(self, m->id, state, m->pub, false, err) != 0)
+        if (store_key(self, m->id, state, m->pub, m, err) != 0)
             return -1;
     } else {
         char *from = key_path(self, m->state, m->id);
@@ -434,12 +476,12 @@ int registry_delete(registry_t *self, const char *id, mc_err_t *err)
         return -1;
     }
     if (m) {
-        if (forget_key(self, id, m->state, err) != 0)
+        if (forget_key(self, id, m->state, m->pub, err) != 0)
             return -1;
         drop_minion(self, m);
     }
     if (denied) {
-        if (forget_key(self, id, KEY_DENIED, err) != 0)
+        if (forget_key(self, id, KEY_DENIED, registry_denied_key(self, id), err) != 0)
             return -1;
         zhashx_delete(self->denied, id);
     }
@@ -463,7 +505,7 @@ int registry_preseed(registry_t *self, const char *id, const unsigned char pub[M
         return -1;
     if ((m || denied) && registry_delete(self, id, err) != 0)
         return -1;
-    if (store_key(self, id, KEY_ACCEPTED, pub, false, err) != 0)
+    if (store_key(self, id, KEY_ACCEPTED, pub, NULL, err) != 0)
         return -1;
     add_minion(self, id, KEY_ACCEPTED, pub);
     char finger[MC_FINGERPRINT_LEN];

@@ -341,6 +341,11 @@ static int setup(master_t *self, mc_err_t *err)
     }
     if (!self->cache)
         return -1;
+    char *kept = mc_sprintf("%s/jobcache.pending", cfg->cachedir);
+    int krc = jobcache_keep(self->cache, kept, err);
+    free(kept);
+    if (krc != 0)
+        return -1;
     if (open_audit_log(self, err) != 0)
         return -1;
     /* The rest of the config's meaning: an error is the config's (78). */

@@ -845,6 +845,7 @@ static int register_with_master(agent_t *self, mc_err_t *err)
 
     int wait_ms = 250;
     int64_t start = mc_mono_ms(), last_note = start, next_send = 0, since = start;
+    int64_t last_reply = 0;
     bool answered = false;
     char last_status[16] = "";
     zmq_pollitem_t items[] = {{zsock_resolve(reg), 0, ZMQ_POLLIN, 0},
@@ -869,6 +870,7 @@ static int register_with_master(agent_t *self, mc_err_t *err)
                 if (!f)
                     break;
                 answered = true;
+                last_reply = mc_mono_ms();
                 int got = on_reg_reply(self, f, last_status, sizeof last_status, err);
                 zframe_destroy(&f);
                 if (got != 0) {
@@ -877,11 +879,15 @@ static int register_with_master(agent_t *self, mc_err_t *err)
                 }
             }
         }
-        /* Silence from this address: the next one (of this master's
-           name, or the next master). */
+        /* Silence from this address (never an answer for ROTATE_MS, or
+           none for three times that since it last answered, as a
+           master that said "pending" and went away): the next one (of
+           this master's name, or the next master). */
         link_t *next = link;
-        if (!answered && mc_mono_ms() - since >= ROTATE_MS &&
-            ((next = next_reg_address(self, link)) != link || link->naddrs > 1)) {
+        bool silent = answered ? mc_mono_ms() - last_reply >= 3 * ROTATE_MS
+                               : mc_mono_ms() - since >= ROTATE_MS;
+        if (silent && ((next = next_reg_address(self, link)) != link || link->naddrs > 1)) {
+            answered = false;
             zsock_disconnect(reg, "%s", ep);
             bool same_master = next == link;
             link = next;

@@ -301,18 +301,33 @@ static void minion_defaults(mc_minion_config_t *c)
 /* Resolve the minion id: config, else the host name (as Salt does). */
 static int minion_finish(mc_minion_config_t *c, const char *name, mc_err_t *err)
 {
+    /* master: one name, or several (a YAML list, kept joined by ", ", or
+       written so): each trimmed, none empty, none twice, at most ten. */
     c->nmasters = 0;
-    for (char *m = c->master, *end; *m && c->nmasters < MC_MASTERS_MAX; m = end) {
-        end = m + strcspn(m, ",");
-        size_t n = (size_t)(end - m);
-        if (n)
-            c->masters[c->nmasters++] = mc_strndup(m, n);
-        end += strspn(end, ", ");
+    for (const char *m = c->master;;) {
+        m += strspn(m, " \t");
+        size_t n = strcspn(m, ",");
+        while (n && (m[n - 1] == ' ' || m[n - 1] == '\t'))
+            n--;
+        if (n == 0 || c->nmasters == MC_MASTERS_MAX) {
+            mc_err_set(err, "%s: master: %s", name,
+                       n ? "more than 10 masters" : "an empty name in the list of masters");
+            return -1;
+        }
+        char *one = mc_strndup(m, n);
+        for (size_t i = 0; i < c->nmasters; i++)
+            if (strcmp(c->masters[i], one) == 0) {
+                mc_err_set(err, "%s: master: %s is listed twice", name, one);
+                free(one);
+                return -1;
+            }
+        c->masters[c->nmasters++] = one;
+        m += strcspn(m, ",");
+        if (*m != ',')
+            break;
+        m++;
     }
-    if (c->nmasters == 0) {
-        mc_err_set(err, "%s: master is empty: name the master (or a list of masters)", name);
-        return -1;
-    }
+
     if (c->id[0] == '\0') {
         char host[256] = "";
         if (gethostname(host, sizeof host - 1) != 0 || !host[0]) {

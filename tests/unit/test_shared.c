@@ -57,6 +57,43 @@ static void config_errors_point_at_the_line(void **state)
     assert_non_null(strstr(err.msg, "single value"));
 }
 
+/* master: one name, a list, or names joined by commas; each trimmed,
+   none empty or twice, at most ten. */
+static void minion_masters(void **state)
+{
+    (void)state;
+    mc_minion_config_t cfg;
+    mc_err_t err;
+    const char *one = "id: a\nmaster: m1\n";
+    assert_int_equal(mc_minion_config_parse(&cfg, one, strlen(one), &err), 0);
+    assert_int_equal(cfg.nmasters, 1);
+    assert_string_equal(cfg.masters[0], "m1");
+    mc_minion_config_free(&cfg);
+    const char *list = "id: a\nmaster: [m1, m2.example.com]\n";
+    assert_int_equal(mc_minion_config_parse(&cfg, list, strlen(list), &err), 0);
+    assert_int_equal(cfg.nmasters, 2);
+    assert_string_equal(cfg.masters[1], "m2.example.com");
+    assert_string_equal(cfg.master, "m1, m2.example.com");
+    mc_minion_config_free(&cfg);
+    const char *joined = "id: a\nmaster: \" m1 ,m2 \"\n";
+    assert_int_equal(mc_minion_config_parse(&cfg, joined, strlen(joined), &err), 0);
+    assert_int_equal(cfg.nmasters, 2);
+    assert_string_equal(cfg.masters[0], "m1");
+    assert_string_equal(cfg.masters[1], "m2");
+    mc_minion_config_free(&cfg);
+    const char *bad[] = {"id: a\nmaster: [m1, m1]\n",
+                         "id: a\nmaster: \"m1, m1\"\n",
+                         "id: a\nmaster: \"m1, \"\n",
+                         "id: a\nmaster: \" , \"\n",
+                         "id: a\nmaster: [m1, [m2]]\n",
+                         "id: a\nmaster: [a, b, c, d, e, f, g, h, i, j, k]\n",
+                         "id: a\nmaster: \"a,b,c,d,e,f,g,h,i,j,k\"\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mc_minion_config_parse(&cfg, bad[i], strlen(bad[i]), &err), -1);
+        assert_non_null(strstr(err.msg, "master"));
+    }
+}
+
 static void minion_config_and_grains(void **state)
 {
     const char *text = "id: web1\nmaster: 10.0.0.1\nworkers: 4\n"
@@ -273,6 +310,7 @@ int main(void)
         cmocka_unit_test(json_numbers),
         cmocka_unit_test(config_errors_point_at_the_line),
         cmocka_unit_test(minion_config_and_grains),
+        cmocka_unit_test(minion_masters),
         cmocka_unit_test(jids_are_unique_and_ordered),
         cmocka_unit_test(glob_and_list_targets),
         cmocka_unit_test(ids),

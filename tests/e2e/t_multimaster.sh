@@ -80,6 +80,16 @@ test_expect_success 'a key accepted on B lets the minion in on A and B; a deleti
     wait_until 20 eval "test \"\$(MCTL_CONFIG_DIR=$T/etcB run_ids -t 3 \"*\" test.ping)\" = \"mm1 mm2 mm3\""
 '
 
+test_expect_success 'a key change made from an out-of-date key list is refused' '
+    was=$(psql_q "SELECT encode(pub, '\''hex'\'') FROM minion_keys WHERE id = '\''mm2'\'' AND NOT denied") &&
+    test ${#was} = 64 &&
+    psql_q "UPDATE minion_keys SET pub = decode(repeat('\''ab'\'', 32), '\''hex'\'') WHERE id = '\''mm2'\'' AND NOT denied" &&
+    { st=0; mctl key delete -y mm2 > out.txt 2>&1 || st=$?; } &&
+    cat out.txt && test "$st" != 0 && grep -q "changed on another master" out.txt &&
+    test "$(psql_q "SELECT state FROM minion_keys WHERE id = '\''mm2'\'' AND NOT denied")" = accepted &&
+    psql_q "UPDATE minion_keys SET pub = decode('\''$was'\'', '\''hex'\'') WHERE id = '\''mm2'\'' AND NOT denied"
+'
+
 test_expect_success 'each master makes job ids of its own digit, and each sees the other one.s jobs' '
     a=$(mctl --async "*" test.ping | grep -oE "[0-9]{20}") &&
     b=$(mctlB --async "*" test.ping | grep -oE "[0-9]{20}") &&

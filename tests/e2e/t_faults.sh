@@ -69,7 +69,7 @@ test_expect_success 'a job lost with a connection that died is sent again when t
     pport=$(free_port) &&
     { python3 "$TOOLS/cutproxy.py" "$pport" "$PUB_PORT" > proxy.out 2>&1 & } &&
     proxy=$! && EXTRA_PIDS+=("$proxy") &&
-    wait_until 5 grep -q ready proxy.out &&
+    wait_until 20 grep -q ready proxy.out &&
     MINION_EXTRA=("master_alive_interval: 3" "publish_port: $pport") &&
     start_and_accept m9 &&
     MINION_EXTRA=("master_alive_interval: 3") &&
@@ -94,7 +94,7 @@ test_expect_success 'a job lost in an outage longer than minion_alive_interval i
     { python3 "$TOOLS/cutproxy.py" "$p1" "$PUB_PORT" 127.0.0.1 both > pub.out 2>&1 & } && pub=$! &&
     { python3 "$TOOLS/cutproxy.py" "$p2" "$RET_PORT" 127.0.0.1 both > ret.out 2>&1 & } && ret=$! &&
     EXTRA_PIDS+=("$pub" "$ret") &&
-    wait_until 5 grep -q ready pub.out && wait_until 5 grep -q ready ret.out &&
+    wait_until 20 grep -q ready pub.out && wait_until 20 grep -q ready ret.out &&
     MINION_EXTRA=("master_alive_interval: 30" "heartbeat: 1" "publish_port: $p1" "ret_port: $p2") &&
     start_and_accept m9 &&
     MINION_EXTRA=("master_alive_interval: 3") &&

@@ -26,10 +26,12 @@ DAEMON_WRAP=()
 
 say() { printf '%s\n' "$*" >&2; }
 
+# Ports from 20000 to 31999: below the kernel's ephemeral range (32768 and
+# up), so that no outgoing connection of another test holds one.
 pick_ports() {
     local base
     while :; do
-        base=$((20000 + RANDOM % 30000))
+        base=$((20000 + RANDOM % 12000))
         if ! ss -Hltn | awk '{print $4}' | grep -qE ":($base|$((base + 1))|$((base + 2)))\$"; then
             break
         fi

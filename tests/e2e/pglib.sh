@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ] || [ -z "$PGBIN" ] || ! id -u postgres > /dev/null 2>&1; 
     echo "1..0 # SKIP needs root and the postgresql server package"
     exit 0
 fi
-PGPORT=$(while :; do p=$((20000 + RANDOM % 30000)); ss -Hltn | awk '{print $4}' | grep -qE ":$p\$" || { echo $p; break; }; done)
+PGPORT=$(while :; do p=$((20000 + RANDOM % 12000)); ss -Hltn | awk '{print $4}' | grep -qE ":$p\$" || { echo $p; break; }; done)
 PGDIR=$T/pg
 DSN="host=$PGDIR/sock port=$PGPORT dbname=mctl user=postgres connect_timeout=2"
 as_pg() { runuser -u postgres -- "$@"; }

@@ -17,7 +17,7 @@ PAM_SERVICE=mctl-api-test-$$
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
         ss -Hltn | awk '{print $4}' | grep -qE ":$p\$" || { echo "$p"; return; }
     done
 }

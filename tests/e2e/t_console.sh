@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ] || ! command -v useradd >/dev/null || ! test -x /usr/bin/
 fi
 PAM_SERVICE=mctl-api-test-$$
 ARTIFACTS=$(cd "$BIN/.." && pwd)/test-artifacts/console
-API_PORT=$(while :; do p=$((20000 + RANDOM % 30000)); ss -Hltn | awk '{print $4}' | grep -qE ":$p\$" || { echo $p; break; }; done)
+API_PORT=$(while :; do p=$((20000 + RANDOM % 12000)); ss -Hltn | awk '{print $4}' | grep -qE ":$p\$" || { echo $p; break; }; done)
 URL=http://127.0.0.1:$API_PORT
 trap 'rm -f /etc/pam.d/$PAM_SERVICE; cleanup; trap - EXIT; exit 1' INT TERM HUP PIPE
 trap 'rm -f /etc/pam.d/$PAM_SERVICE; cleanup' EXIT

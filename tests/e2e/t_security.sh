@@ -144,7 +144,7 @@ test_expect_success 'forged, replayed and stale jobs are not run, and the minion
     mkdir -p "$T/pki/rogue" &&
     for attempt in 1 2 3 4 5; do
         # ports of its own; others if another test holds these
-        r=$((20000 + RANDOM % 30000)) && a=$((r + 1)) && p=$((r + 2)) &&
+        r=$((20000 + RANDOM % 12000)) && a=$((r + 1)) && p=$((r + 2)) &&
         { "$ROGUE" master "$T/pki/rogue" $p $r $a victim "echo ran >> $T/ran.txt" > rogue.out 2>&1 & } &&
         rogue=$! &&
         wait_until 10 grep -qE "^(listening|rogue: cannot bind)" rogue.out &&

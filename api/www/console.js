@@ -57,9 +57,11 @@
     let opened = false;
     es.addEventListener('open', function () {
       if (opened && handlers.resync) handlers.resync({ lost: 0 });
+      else if (!opened && handlers.first) handlers.first();
       opened = true;
     });
     Object.keys(handlers).forEach(function (name) {
+      if (name === 'first') return;
       es.addEventListener(name, function (e) { handlers[name](JSON.parse(e.data)); });
     });
   }
@@ -120,7 +122,9 @@
       ret: function (r) {
         if (r.jid === jid && !pending) pending = setTimeout(refresh, 250);
       },
-      resync: function () { refresh(); }
+      resync: function () { refresh(); },
+      /* What came between the page and the stream's start: read again. */
+      first: function () { refresh(); }
     });
     const copy = document.getElementById('copy-json');
     copy.addEventListener('click', function () {

@@ -119,6 +119,8 @@ static void on_signal(master_t *self)
 
 /* ---- set-up ------------------------------------------------------------- */
 
+#define MASTER_IO_THREADS_MAX 8
+
 /* A CURVE server socket, not yet listening: a connection takes the
    socket's options as they are at bind time. */
 static zsock_t *curve_socket(master_t *self, int type, const char *domain, int maxmsgsize)
@@ -149,6 +151,11 @@ static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
     }
     if (v6)
         zsock_set_ipv6(s, 1);
+    /* Minions reconnecting all at once (a master restart) must not find
+       the accept queue full: a dropped SYN costs each a second or more.
+       The kernel caps it at net.core.somaxconn. */
+    int backlog = self->cfg->max_minions < 4096 ? self->cfg->max_minions : 4096;
+    zsock_set_backlog(s, backlog < 100 ? 100 : backlog);
     if (zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port) < 0) {
         mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, zmq_strerror(zmq_errno()));
         return -1;
@@ -372,6 +379,14 @@ static int setup(master_t *self, mc_err_t *err)
         accepted += all[i]->state == KEY_ACCEPTED;
     free(all);
     raise_fd_limit(accepted);
+    /* libzmq's io threads carry every connection (CURVE, heartbeats): one
+       per thousand minions, up to eight. Before the first socket. */
+    int io_threads = 1 + accepted / 1000;
+    if (io_threads > MASTER_IO_THREADS_MAX)
+        io_threads = MASTER_IO_THREADS_MAX;
+    zsys_set_io_threads((size_t)io_threads);
+    if (io_threads > 1)
+        mc_info("%d accepted minions: %d libzmq io threads", accepted, io_threads);
 
     self->zap = zap_new(err);
     if (!self->zap)

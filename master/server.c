@@ -380,13 +380,16 @@ static int setup(master_t *self, mc_err_t *err)
     free(all);
     raise_fd_limit(accepted);
     /* libzmq's io threads carry every connection (CURVE, heartbeats): one
-       per thousand minions, up to eight. Before the first socket. */
-    int io_threads = 1 + accepted / 1000;
-    if (io_threads > MASTER_IO_THREADS_MAX)
-        io_threads = MASTER_IO_THREADS_MAX;
-    zsys_set_io_threads((size_t)io_threads);
-    if (io_threads > 1)
-        mc_info("%d accepted minions: %d libzmq io threads", accepted, io_threads);
+       per thousand minions, up to eight, unless $ZSYS_IO_THREADS says.
+       Before the first socket. */
+    if (!getenv("ZSYS_IO_THREADS")) {
+        int io_threads = 1 + accepted / 1000;
+        if (io_threads > MASTER_IO_THREADS_MAX)
+            io_threads = MASTER_IO_THREADS_MAX;
+        zsys_set_io_threads((size_t)io_threads);
+        if (io_threads > 1)
+            mc_info("%d accepted minions: %d libzmq io threads", accepted, io_threads);
+    }
 
     self->zap = zap_new(err);
     if (!self->zap)

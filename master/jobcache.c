@@ -8,6 +8,8 @@
 #include "log.h"
 #include "mp.h"
 
+#define SPILL_EVERY_MS 1000
+
 struct _jobcache_t {
     const jobcache_store_t *store;
     void *db;
@@ -20,6 +22,9 @@ struct _jobcache_t {
     int64_t failing_since_ms; /* 0 while writes succeed */
     char *spill;              /* where jobs not taken are kept across a stop, or NULL */
     bool spill_queued;        /* the file's jobs are queued: remove it once stored */
+    size_t jobs_unspilled;    /* jobs queued since the file was last written */
+    int64_t spilled_ms;       /* when it was last written while writes fail */
+    mc_log_limit_t spill_log;
     int64_t last_report_ms;
 };
 
@@ -164,6 +169,7 @@ void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const 
     }
     it->n = n;
     enqueue(self, it);
+    self->jobs_unspilled++;
 }
 
 void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int64_t retcode,
@@ -223,14 +229,50 @@ size_t jobcache_pending(jobcache_t *self)
     return self->pending;
 }
 
+/* While writes fail, the queue's jobs are also kept in the spill file
+   (rewritten at most once a second, when jobs were added), so that a
+   master killed before the store is back loses none: the next start
+   queues them again. Returns are not kept: the minions send them again. */
+static void spill_while_failing(jobcache_t *self)
+{
+    int64_t now = mc_mono_ms();
+    if (!self->spill || !self->jobs_unspilled || now - self->spilled_ms < SPILL_EVERY_MS)
+        return;
+    self->spilled_ms = now;
+    size_t kept = 0;
+    mc_err_t err;
+    if (jobcache_spill_write(self->spill, self->head, &kept, &err) != 0) {
+        mc_log_limited(&self->spill_log, MC_LOG_ERROR,
+                       "job cache: cannot keep the jobs not stored in %s: %s", self->spill,
+                       err.msg);
+        return;
+    }
+    self->jobs_unspilled = 0;
+    if (kept) {
+        if (!self->spill_queued)
+            mc_warn("job cache: the %zu jobs not stored yet are kept in %s until they are", kept,
+                    self->spill);
+        self->spill_queued = true;
+    }
+}
+
+/* A failed flush: said (with the store's message, read before any
+   rollback), rolled back when a transaction is open, kept. */
+static int flush_failed(jobcache_t *self, const char *what, bool rollback)
+{
+    report_failure(self, what);
+    if (rollback)
+        self->store->rollback(self->db);
+    spill_while_failing(self);
+    return -1;
+}
+
 int jobcache_flush(jobcache_t *self)
 {
     if (!self->head)
         return 0;
-    if (self->store->begin(self->db) != 0) {
-        report_failure(self, "cannot begin a transaction");
-        return -1;
-    }
+    if (self->store->begin(self->db) != 0)
+        return flush_failed(self, "cannot begin a transaction", false);
     int written = 0;
     zhashx_purge(self->unknown);
     for (jobcache_item_t *it = self->head; it; it = it->next, written++) {
@@ -240,16 +282,11 @@ int jobcache_flush(jobcache_t *self)
             snprintf(key, sizeof key, "%s %s", it->jid, it->id);
             zhashx_update(self->unknown, key, (void *)1);
         } else if (rc != 0) {
-            report_failure(self, "write failed");
-            self->store->rollback(self->db);
-            return -1;
+            return flush_failed(self, "write failed", true);
         }
     }
-    if (self->store->commit(self->db) != 0) {
-        report_failure(self, "commit failed");
-        self->store->rollback(self->db);
-        return -1;
-    }
+    if (self->store->commit(self->db) != 0)
+        return flush_failed(self, "commit failed", true);
     if (self->spill_queued) {
         unlink(self->spill);
         self->spill_queued = false;
@@ -266,6 +303,7 @@ int jobcache_flush(jobcache_t *self)
     }
     self->tail = NULL;
     self->pending = 0;
+    self->jobs_unspilled = 0;
     zhashx_purge(self->queued);
     return written;
 }

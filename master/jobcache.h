@@ -39,10 +39,11 @@ void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const 
 /* Queue a return (already decoded and checked by the caller). */
 void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int64_t retcode,
                          bool success, const void *raw, size_t len);
-/* Keep the queue's jobs in path when closing with writes the store has
-   not taken (the database down), and queue again now the jobs a last run
-   kept there (the file goes once they are stored). -1 with err when the
-   file is there and unreadable. */
+/* Keep the queue's jobs in path while writes fail (the database down;
+   rewritten at most once a second, so a master killed then loses none)
+   and when closing with writes the store has not taken, and queue again
+   now the jobs a last run kept there (the file goes once they are
+   stored). -1 with err when the file is there and unreadable. */
 int jobcache_keep(jobcache_t *self, const char *path, mc_err_t *err);
 /* Commit what is queued; returns how many items were written, -1 on error
    (logged; the queue is kept and retried). */

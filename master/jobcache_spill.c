@@ -1,7 +1,7 @@
-/*  jobcache_spill - the jobs in the job cache's queue kept on disk when
-    the master stops before its store took them (the database down), and
-    read back into the queue when it starts again: see jobcache.h
-    (jobcache_spill_path). Returns that wait are not kept here: none is
+/*  jobcache_spill - the jobs in the job cache's queue kept on disk while
+    its store does not take them (the database down) and when the master
+    stops so, and read back into the queue when it starts again: see
+    jobcache.h (jobcache_keep). Returns that wait are not kept here: none is
     confirmed to its minion until stored, so the minions send them again.
 
     The file is a msgpack map {v: 1, jobs: [...]}, each job a map {jid,

@@ -85,6 +85,26 @@ test_expect_success 'a master stopped while the database is down keeps its jobs;
     ! test -e "$T/cache/master/jobcache.pending"
 '
 
+count_in_log() { grep -cE "$1" "$T/log/master" || true; }
+more_in_log() { test "$(count_in_log "$1")" -gt "$2"; }
+
+test_expect_success 'a master killed (SIGKILL) while the database is down loses no job' '
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    kept=$(count_in_log "the [0-9]+ jobs not stored yet are kept in") &&
+    queued=$(count_in_log "[0-9]+ jobs kept at the last stop are queued again") &&
+    pg_stop &&
+    mctl -t 5 "*" test.echo killed-while-down > run.txt &&
+    test "$(grep -c killed-while-down run.txt)" = 2 &&
+    wait_until 10 more_in_log "the [0-9]+ jobs not stored yet are kept in" "$kept" &&
+    test -s "$T/cache/master/jobcache.pending" &&
+    stop_daemon master KILL &&
+    pg_start && restart_master &&
+    wait_until 10 more_in_log "[0-9]+ jobs kept at the last stop are queued again" "$queued" &&
+    wait_until 30 query_is "SELECT count(*) FROM returns r JOIN jobs j USING (jid)
+                            WHERE j.fun = '\''test.echo'\'' AND r.ret::text LIKE '\''%6b696c6c65642d7768696c652d646f776e%'\''" 2 &&
+    ! test -e "$T/cache/master/jobcache.pending"
+'
+
 test_expect_success 'bad settings: postgres without a dsn, and a database that is not there' '
     stop_daemon master &&
     cp "$T/etc/master" master.keep &&

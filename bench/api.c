@@ -64,7 +64,7 @@ static void fill(jobcache_t *c, const char *prefix, int jobs, int minions, int64
     for (int j = 0; j < jobs; j++) {
         char jid[MC_JID_LEN + 1];
         mc_jid_next(jid, mc_wall_us(), last, 0);
-        jobcache_add_job(c, jid, "cmd.run", "*", "glob", "root", mc_wall_us(), NULL, NULL,
+        jobcache_add_job(c, jid, "cmd.run", "*", "glob", "root", mc_wall_us(), 0, NULL, NULL,
                          (const char *const *)ids, NULL, (size_t)minions);
         for (int i = 0; i < minions; i++) {
             msgpack_sbuffer_clear(&ret);
@@ -81,12 +81,12 @@ static void fill(jobcache_t *c, const char *prefix, int jobs, int minions, int64
             mc_ret_pack(&ret, &spec);
             jobcache_add_return(c, jid, ids[i], 0, true, ret.data, ret.size);
             if (jobcache_pending(c) >= 5000)
-                jobcache_flush(c);
+                jobcache_sync(c, 600000);
         }
         if (jid_out)
             memcpy(jid_out, jid, sizeof jid);
     }
-    jobcache_flush(c);
+    jobcache_sync(c, 600000);
     msgpack_sbuffer_destroy(&ret);
     for (int i = 0; i < minions; i++)
         free(ids[i]);

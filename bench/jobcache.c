@@ -37,17 +37,17 @@ static void fill(jobcache_t *c, int jobs, int minions, int batch, int64_t *last)
     for (int j = 0; j < jobs; j++) {
         char jid[21];
         mc_jid_next(jid, mc_wall_us(), last, 0);
-        jobcache_add_job(c, jid, "test.ping", "*", "glob", "bench", mc_wall_us(), NULL, NULL,
+        jobcache_add_job(c, jid, "test.ping", "*", "glob", "bench", mc_wall_us(), 0, NULL, NULL,
                          (const char *const *)ids, NULL, (size_t)minions);
         for (int i = 0; i < minions; i++) {
             msgpack_sbuffer_clear(&ret);
             mc_ret_pack_error(&ret, jid, ids[i], "test.ping", 0, "True");
             jobcache_add_return(c, jid, ids[i], 0, true, ret.data, ret.size);
             if ((int)jobcache_pending(c) >= batch)
-                jobcache_flush(c);
+                jobcache_sync(c, 600000);
         }
     }
-    jobcache_flush(c);
+    jobcache_sync(c, 600000);
     msgpack_sbuffer_destroy(&ret);
     for (int i = 0; i < minions; i++)
         free(ids[i]);

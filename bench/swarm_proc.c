@@ -44,7 +44,7 @@
    backoff ceiling from [RECONNECT_MAX_MIN, + RECONNECT_MAX_SPREAD): with
    libzmq's own jitter (up to one interval per attempt) a restarted master
    sees its minions come back over several seconds, not in one burst.
-   The real minion has 200 and 5000 (minion/channel.c). */
+   The real minion draws its own the same way (minion/channel.c). */
 #define RECONNECT_IVL_MIN    200
 #define RECONNECT_IVL_SPREAD 800
 #define RECONNECT_MAX_MIN    5000

@@ -188,7 +188,7 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
                              q->user);
         return;
     }
-    jobcache_flush(self->cache);
+    jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
     jobcache_query_t query = {.limit = (int)q->limit,
                               .fun = q->fun[0] ? q->fun : NULL,
                               .target = q->target[0] ? q->target : NULL,
@@ -212,15 +212,58 @@ static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t
     mc_reply_jobs_list_done(&list);
 }
 
+/* Returns a waiting client gets from the job cache's queue: those not in
+   the history read (writes behind), each once. */
+typedef struct {
+    master_t *self;
+    zframe_t *route;
+    zhashx_t *had; /* ids whose return the client has */
+    bool gone;
+} unstored_t;
+
+static void send_unstored(void *arg, const char *id, const void *raw, size_t len)
+{
+    unstored_t *u = arg;
+    if (u->gone || zhashx_lookup(u->had, id))
+        return;
+    zhashx_insert(u->had, id, (void *)1);
+    u->gone = clients_send(u->self, u->route, MC_KIND_RETURN, raw, len) != 0;
+}
+
+/* The ids of the minions whose return is among `returns`. */
+static zhashx_t *ids_of(const mc_strs_t *returns)
+{
+    zhashx_t *ids = zhashx_new();
+    for (size_t i = 0; i < returns->count; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) == 0) {
+            zhashx_insert(ids, ret.id, (void *)1);
+            mc_ret_done(&ret);
+        }
+    }
+    return ids;
+}
+
+/* -1 when the client has gone; `had` grows with what it is sent. */
+static int send_queued_returns(master_t *self, zframe_t *route, const char *jid, zhashx_t *had)
+{
+    unstored_t u = {.self = self, .route = route, .had = had};
+    jobcache_each_unstored(self->cache, jid, send_unstored, &u);
+    return u.gone ? -1 : 0;
+}
+
 /* jobs show, and jobs wait: what is stored so far and, for wait, the rest
    as it comes while the job is in flight (the client becomes one of its
-   waiters). Both in one turn of the loop, so no return falls between. */
+   waiters). Both in one turn of the loop, so no return falls between:
+   while the job cache's writes are behind, a return received but not yet
+   stored is sent from its queue. */
 static void handle_job_history(master_t *self, zframe_t *route, const mc_request_t *req,
                                const caller_t *who, bool wait)
 {
     mc_err_t err;
     const char *jid = req->job.jid;
-    jobcache_flush(self->cache);
+    bool behind = jobcache_sync(self->cache, JOBCACHE_SYNC_MS) != 0;
     mc_reply_job_t stored = {0};
     mc_strs_t returns = {0};
     if (jobcache_show(self->cache, jid, &stored, &returns, &err) != 0) {
@@ -238,11 +281,31 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     stored.stored = (int64_t)returns.count;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
+    bool follow = false;
     if (wait) {
         job_t *job = jobs_find(self->jobs, jid);
+        int64_t expires_us;
+        size_t expected = stored.minions.count - stored.unsent.count;
         if (job) {
             stored.remaining_ms = job->expires_ms - LATE_RETURN_GRACE_MS - mc_mono_ms();
             job_add_waiter(job, route);
+        } else if (returns.count < expected &&
+                   jobcache_job_expires(self->cache, jid, &expires_us) == 0 &&
+                   expires_us > mc_wall_us()) {
+            /* Published by another master, or before a restart: the
+               rest comes from the history. */
+            if (follow_full(self, who->user)) {
+                clients_reply_error(self, route,
+                                    "too many clients (or too many of user %s) wait on jobs "
+                                    "of other masters; try again",
+                                    who->user);
+                msgpack_sbuffer_destroy(&sb);
+                mc_strs_free(&returns);
+                mc_reply_job_done(&stored);
+                return;
+            }
+            stored.remaining_ms = (expires_us - mc_wall_us()) / 1000;
+            follow = true;
         }
         mc_reply_jobs_wait_pack(&sb, &stored);
     } else {
@@ -251,9 +314,16 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     clients_reply(self, route, &sb);
     msgpack_sbuffer_destroy(&sb);
     /* Then each stored return on its own, before any still to come. */
-    for (size_t i = 0; i < returns.count; i++)
-        if (clients_send(self, route, MC_KIND_RETURN, returns.items[i], returns.lens[i]) != 0)
-            break; /* the client has gone */
+    bool gone = false;
+    for (size_t i = 0; i < returns.count && !gone; i++)
+        gone = clients_send(self, route, MC_KIND_RETURN, returns.items[i], returns.lens[i]) != 0;
+    zhashx_t *had = wait && (behind || follow) ? ids_of(&returns) : NULL;
+    if (wait && behind && !gone)
+        gone = send_queued_returns(self, route, jid, had) != 0;
+    if (follow && !gone)
+        follow_start(self, route, who->user, jid, mc_mono_ms() + stored.remaining_ms,
+                     stored.minions.count - stored.unsent.count, &had);
+    zhashx_destroy(&had);
     mc_strs_free(&returns);
     mc_reply_job_done(&stored);
 }

@@ -1,4 +1,5 @@
-/*  jobcache - see jobcache.h: the queue of writes and its commit, over
+/*  jobcache - see jobcache.h: the queue of writes, the batches handed to
+    the writer thread (jobcache_writer.c) and what becomes of them, over
     one of the stores of jobcache_store.h. */
 #include <czmq.h>
 #include <string.h>
@@ -9,27 +10,43 @@
 #include "mp.h"
 
 #define SPILL_EVERY_MS 1000
+#define RETRY_MS       1000
+/* A write the store has held this long counts as failing (a database
+   that hangs rather than refuses): the history is behind, the queue's
+   jobs go to the spill file, reads no longer wait for it. */
+#define STALL_MS 10000
+/* Items in one transaction: a backlog (the store back after an outage)
+   goes in several, none near STALL_MS. */
+#define BATCH_MAX 5000
+/* How long a stop waits for a write in flight. */
+#define CLOSE_WAIT_MS 5000
 
 struct _jobcache_t {
     const jobcache_store_t *store;
-    void *db;
-    jobcache_item_t *head, *tail;
-    size_t pending;
-    /* "jid id" of each return queued: a minion sends a return again until
-       it is confirmed, and while writes fail it is queued only once. */
+    void *db; /* the loop's handle: reads, pruning */
+    jobcache_writer_t *writer;
+    jobcache_item_t *head, *tail; /* queued, not handed to the writer yet */
+    size_t pending;               /* queued */
+    size_t in_flight;             /* handed to the writer */
+    jobcache_item_t *flying;      /* the batch with the writer, or NULL */
+    int64_t handed_ms;            /* when it was handed over */
+    /* "jid id" of each return queued or in flight: a minion sends a
+       return again until it is confirmed, and it is queued only once. */
     zhashx_t *queued;
-    zhashx_t *unknown;        /* "jid id" of the last flush's returns for jobs the store lacks */
+    jobcache_stored_fn *on_stored;
+    void *on_stored_arg;
     int64_t failing_since_ms; /* 0 while writes succeed */
+    int64_t next_try_ms;      /* no batch to the writer before (after a failure) */
     char *spill;              /* where jobs not taken are kept across a stop, or NULL */
-    bool spill_queued;        /* the file's jobs are queued: remove it once stored */
+    bool spill_queued;        /* the file holds jobs: remove it once none waits */
     size_t jobs_unspilled;    /* jobs queued since the file was last written */
     int64_t spilled_ms;       /* when it was last written while writes fail */
     mc_log_limit_t spill_log;
     int64_t last_report_ms;
 };
 
-/* A failing write (disk full, the database down) is retried every turn
-   of the loop; say so at once, then every 10 s with how much waits, and
+/* A failing write (disk full, the database down) is retried with the
+   next batch; say so at once, then every 10 s with how much waits, and
    when it recovers. */
 static void report_failure(jobcache_t *self, const char *what)
 {
@@ -39,36 +56,69 @@ static void report_failure(jobcache_t *self, const char *what)
     else if (now - self->last_report_ms < 10000)
         return;
     self->last_report_ms = now;
-    mc_error("job cache (%s): %s: %s; %zu jobs and returns wait in memory and are retried (none "
+    mc_error("job cache (%s): %s; %zu jobs and returns wait in memory and are retried (none "
              "is confirmed to its minion until stored)",
-             self->store->name, what, self->store->errmsg(self->db), self->pending);
+             self->store->name, what, self->pending + self->in_flight);
 }
 
-static jobcache_t *wrap(const jobcache_store_t *store, void *db)
+typedef void *(open_fn)(const char *where, bool writer, mc_err_t *err);
+
+/* Two handles on the store: the loop's, and the writer's. */
+static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, const char *where,
+                              mc_err_t *err)
 {
+    void *db = open(where, false, err);
     if (!db)
         return NULL;
+    void *wdb = open(where, true, err);
+    if (!wdb) {
+        store->close(db);
+        return NULL;
+    }
+    jobcache_writer_t *writer = jobcache_writer_start(store, wdb, err);
+    if (!writer) {
+        store->close(wdb);
+        store->close(db);
+        return NULL;
+    }
     jobcache_t *self = mc_calloc(1, sizeof *self);
     self->store = store;
     self->db = db;
+    self->writer = writer;
     self->queued = zhashx_new();
-    self->unknown = zhashx_new();
     return self;
 }
 
 jobcache_t *jobcache_open(const char *path, mc_err_t *err)
 {
-    return wrap(&jobcache_sqlite, jobcache_sqlite_open(path, err));
+    return open_store(&jobcache_sqlite, jobcache_sqlite_open, path, err);
 }
 
 jobcache_t *jobcache_open_pg(const char *dsn, mc_err_t *err)
 {
-    return wrap(&jobcache_pg, jobcache_pg_open(dsn, err));
+    return open_store(&jobcache_pg, jobcache_pg_open, dsn, err);
+}
+
+void jobcache_on_stored(jobcache_t *self, jobcache_stored_fn *fn, void *arg)
+{
+    self->on_stored = fn;
+    self->on_stored_arg = arg;
+}
+
+int jobcache_fd(jobcache_t *self)
+{
+    return jobcache_writer_fd(self->writer);
+}
+
+/* A batch the writer has held past STALL_MS. */
+static bool overdue(const jobcache_t *self)
+{
+    return self->flying && mc_mono_ms() - self->handed_ms > STALL_MS;
 }
 
 bool jobcache_behind(jobcache_t *self)
 {
-    return self->failing_since_ms != 0;
+    return self->failing_since_ms != 0 || overdue(self);
 }
 
 void jobcache_item_free(jobcache_item_t *it)
@@ -91,32 +141,76 @@ void jobcache_item_free(jobcache_item_t *it)
     free(it);
 }
 
+static void free_items(jobcache_item_t *it)
+{
+    while (it) {
+        jobcache_item_t *next = it->next;
+        jobcache_item_free(it);
+        it = next;
+    }
+}
+
+/* A batch that was not committed goes back to the front of the queue. */
+static void requeue(jobcache_t *self, jobcache_item_t *batch)
+{
+    if (!batch)
+        return;
+    jobcache_item_t *last = batch;
+    size_t n = 1;
+    for (; last->next; last = last->next)
+        n++;
+    last->next = self->head;
+    self->head = batch;
+    if (!self->tail)
+        self->tail = last;
+    self->pending += n;
+    self->in_flight -= n < self->in_flight ? n : self->in_flight;
+}
+
 void jobcache_close(jobcache_t **pself)
 {
     jobcache_t *self = *pself;
     if (!self)
         return;
+    /* A batch still with the writer is waited for (a while); one it could
+       not commit is kept with the rest. */
+    int rc = 0;
+    bool hung = false;
+    char why[600];
+    jobcache_item_t *batch =
+        jobcache_writer_stop(&self->writer, CLOSE_WAIT_MS, &hung, &rc, why, sizeof why);
+    const jobcache_item_t *flying = NULL;
+    if (hung) {
+        flying = self->flying;
+        mc_error("job cache (%s): a write has not finished after %d s; stopping without it",
+                 self->store->name, CLOSE_WAIT_MS / 1000);
+    } else if (batch && rc == 0) {
+        free_items(batch);
+        self->in_flight = 0;
+    } else if (batch) {
+        mc_error("job cache (%s): the last write failed: %s", self->store->name, why);
+        requeue(self, batch);
+    }
     size_t kept = 0;
     mc_err_t err;
-    if (self->pending && self->spill &&
-        jobcache_spill_write(self->spill, self->head, &kept, &err) != 0)
-        mc_error("job cache: cannot keep the jobs not stored: %s", err.msg);
-    else if (kept)
-        mc_warn("job cache: %zu jobs the %s store has not taken are kept in %s until the next "
-                "start",
-                kept, self->store->name, self->spill);
-    if (self->pending > kept)
+    if (self->spill) {
+        if (jobcache_spill_write(self->spill, self->head, flying, &kept, &err) != 0)
+            mc_error("job cache: cannot keep the jobs not stored: %s", err.msg);
+        else if (kept)
+            mc_warn("job cache: %zu jobs the %s store has not taken are kept in %s until the "
+                    "next start",
+                    kept, self->store->name, self->spill);
+        else if (self->spill_queued)
+            unlink(self->spill); /* what it held is stored */
+    }
+    size_t open = self->pending + self->in_flight;
+    if (open > kept)
         mc_error("job cache: closing with %zu writes not committed (returns: their minions "
                  "send them again)",
-                 self->pending - kept);
-    while (self->head) {
-        jobcache_item_t *it = self->head;
-        self->head = it->next;
-        jobcache_item_free(it);
-    }
+                 open - kept);
+    free_items(self->head);
     self->store->close(self->db);
     zhashx_destroy(&self->queued);
-    zhashx_destroy(&self->unknown);
     free(self->spill);
     free(self);
     *pself = NULL;
@@ -147,7 +241,7 @@ static char *pack_object(const msgpack_object *o, size_t *len)
 }
 
 void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const char *tgt,
-                      const char *tgt_type, const char *user, int64_t ts_us,
+                      const char *tgt_type, const char *user, int64_t ts_us, int64_t expires_us,
                       const msgpack_object *arg, const msgpack_object *kwarg,
                       const char *const *ids, const char *const *unsent, size_t n)
 {
@@ -159,6 +253,7 @@ void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const 
     it->tgt_type = mc_strdup(tgt_type);
     it->user = mc_strdup(user);
     it->ts_us = ts_us;
+    it->expires_us = expires_us;
     it->arg = pack_object(arg, &it->arg_len);
     it->kwarg = pack_object(kwarg, &it->kwarg_len);
     it->ids = mc_calloc(n + 1, sizeof *it->ids);
@@ -217,22 +312,26 @@ int jobcache_keep(jobcache_t *self, const char *path, mc_err_t *err)
     return 0;
 }
 
-bool jobcache_unknown_return(jobcache_t *self, const char *jid, const char *id)
-{
-    char key[MC_JID_LEN + MC_ID_MAX + 2];
-    snprintf(key, sizeof key, "%s %s", jid, id);
-    return zhashx_lookup(self->unknown, key) != NULL;
-}
-
 size_t jobcache_pending(jobcache_t *self)
 {
-    return self->pending;
+    return self->pending + self->in_flight;
 }
 
-/* While writes fail, the queue's jobs are also kept in the spill file
-   (rewritten at most once a second, when jobs were added), so that a
-   master killed before the store is back loses none: the next start
-   queues them again. Returns are not kept: the minions send them again. */
+void jobcache_each_unstored(jobcache_t *self, const char *jid, jobcache_return_fn *fn, void *arg)
+{
+    /* The batch with the writer too: it writes none of these fields. */
+    const jobcache_item_t *lists[] = {self->flying, self->head};
+    for (size_t l = 0; l < 2; l++)
+        for (const jobcache_item_t *it = lists[l]; it; it = it->next)
+            if (!it->is_job && strcmp(it->jid, jid) == 0)
+                fn(arg, it->id, it->raw, it->raw_len);
+}
+
+/* While writes fail, the jobs queued or with the writer are also kept in
+   the spill file (rewritten at most once a second, when jobs were added),
+   so that a master killed before the store is back loses none: the next
+   start queues them again. Returns are not kept: the minions send them
+   again. */
 static void spill_while_failing(jobcache_t *self)
 {
     int64_t now = mc_mono_ms();
@@ -241,7 +340,7 @@ static void spill_while_failing(jobcache_t *self)
     self->spilled_ms = now;
     size_t kept = 0;
     mc_err_t err;
-    if (jobcache_spill_write(self->spill, self->head, &kept, &err) != 0) {
+    if (jobcache_spill_write(self->spill, self->head, self->flying, &kept, &err) != 0) {
         mc_log_limited(&self->spill_log, MC_LOG_ERROR,
                        "job cache: cannot keep the jobs not stored in %s: %s", self->spill,
                        err.msg);
@@ -256,38 +355,39 @@ static void spill_while_failing(jobcache_t *self)
     }
 }
 
-/* A failed flush: said (with the store's message, read before any
-   rollback), rolled back when a transaction is open, kept. */
-static int flush_failed(jobcache_t *self, const char *what, bool rollback)
+static bool queue_has_jobs(const jobcache_t *self)
 {
-    report_failure(self, what);
-    if (rollback)
-        self->store->rollback(self->db);
-    spill_while_failing(self);
-    return -1;
+    for (const jobcache_item_t *it = self->head; it; it = it->next)
+        if (it->is_job)
+            return true;
+    return false;
 }
 
-int jobcache_flush(jobcache_t *self)
+/* What became of a batch the writer gave back. */
+static int settle(jobcache_t *self, jobcache_item_t *batch, int rc, const char *why)
 {
-    if (!self->head)
-        return 0;
-    if (self->store->begin(self->db) != 0)
-        return flush_failed(self, "cannot begin a transaction", false);
-    int written = 0;
-    zhashx_purge(self->unknown);
-    for (jobcache_item_t *it = self->head; it; it = it->next, written++) {
-        int rc = self->store->write(self->db, it);
-        if (rc == 1) {
-            char key[MC_JID_LEN + MC_ID_MAX + 2];
-            snprintf(key, sizeof key, "%s %s", it->jid, it->id);
-            zhashx_update(self->unknown, key, (void *)1);
-        } else if (rc != 0) {
-            return flush_failed(self, "write failed", true);
-        }
+    self->flying = NULL;
+    if (rc != 0) {
+        /* Tried again in a second (the loop's tick), not at once: the
+           writer would fail as fast as the loop hands it the batch. */
+        self->next_try_ms = mc_mono_ms() + RETRY_MS;
+        requeue(self, batch);
+        report_failure(self, why);
+        return -1;
     }
-    if (self->store->commit(self->db) != 0)
-        return flush_failed(self, "commit failed", true);
-    if (self->spill_queued) {
+    int written = 0;
+    for (jobcache_item_t *it = batch; it; it = it->next, written++) {
+        if (it->is_job)
+            continue;
+        char key[MC_JID_LEN + MC_ID_MAX + 2];
+        snprintf(key, sizeof key, "%s %s", it->jid, it->id);
+        zhashx_delete(self->queued, key);
+        if (self->on_stored)
+            self->on_stored(self->on_stored_arg, it->jid, it->id, it->unknown);
+    }
+    self->in_flight = 0;
+    free_items(batch);
+    if (self->spill_queued && !queue_has_jobs(self)) {
         unlink(self->spill);
         self->spill_queued = false;
     }
@@ -296,16 +396,72 @@ int jobcache_flush(jobcache_t *self)
                 (long long)((mc_mono_ms() - self->failing_since_ms) / 1000), written);
         self->failing_since_ms = 0;
     }
-    while (self->head) {
-        jobcache_item_t *it = self->head;
-        self->head = it->next;
-        jobcache_item_free(it);
-    }
-    self->tail = NULL;
-    self->pending = 0;
-    self->jobs_unspilled = 0;
-    zhashx_purge(self->queued);
     return written;
+}
+
+/* Take back a finished batch (waiting up to timeout_ms for it). */
+static int take(jobcache_t *self, int timeout_ms)
+{
+    int rc = 0;
+    char why[600];
+    jobcache_item_t *batch = jobcache_writer_take(self->writer, timeout_ms, &rc, why, sizeof why);
+    return batch ? settle(self, batch, rc, why) : 0;
+}
+
+/* The queue to the writer, when it is idle: up to BATCH_MAX items. */
+static void hand_over(jobcache_t *self)
+{
+    if (!self->head || mc_mono_ms() < self->next_try_ms || jobcache_writer_busy(self->writer))
+        return;
+    jobcache_item_t *batch = self->head, *last = batch;
+    size_t n = 1;
+    for (; last->next && n < BATCH_MAX; last = last->next)
+        n++;
+    self->head = last->next;
+    last->next = NULL;
+    if (!self->head)
+        self->tail = NULL;
+    self->in_flight = n;
+    self->pending -= n;
+    self->flying = batch;
+    self->handed_ms = mc_mono_ms();
+    jobcache_writer_submit(self->writer, batch);
+}
+
+int jobcache_flush(jobcache_t *self)
+{
+    int rc = take(self, 0);
+    if (overdue(self))
+        report_failure(self, "a write has not finished in 10 s (the store hangs)");
+    if (self->failing_since_ms)
+        spill_while_failing(self);
+    hand_over(self);
+    return rc;
+}
+
+int jobcache_sync(jobcache_t *self, int timeout_ms)
+{
+    int64_t until = mc_mono_ms() + timeout_ms;
+    /* What is with the writer now, then what is queued, a batch at a
+       time (nothing is queued meanwhile: the loop is here). */
+    for (;;) {
+        if (take(self, 0) < 0)
+            return -1;
+        hand_over(self);
+        if (!self->in_flight)
+            return self->pending ? -1 : 0; /* held back after a failure */
+        while (self->in_flight) {
+            /* Not past the time a write counts as hung. */
+            int64_t stop = self->flying && self->handed_ms + STALL_MS < until
+                               ? self->handed_ms + STALL_MS
+                               : until;
+            int64_t left = stop - mc_mono_ms();
+            if (left <= 0)
+                return -1;
+            if (take(self, (int)left) < 0)
+                return -1;
+        }
+    }
 }
 
 int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
@@ -326,6 +482,12 @@ int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX +
 {
     user[0] = '\0';
     return self->store->job_user(self->db, jid, user);
+}
+
+int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us)
+{
+    *expires_us = 0;
+    return self->store->job_expires(self->db, jid, expires_us) == 0 ? 0 : -1;
 }
 
 int jobcache_prune(jobcache_t *self, int64_t before_us)

@@ -7,10 +7,17 @@
     jid, minion, retcode and success for queries). A return is stored once
     per (jid, minion), and only for a minion the job was published to.
 
-    Writes are queued and committed in one transaction per turn of the
-    master's loop (jobcache_flush), so a burst of returns costs one commit,
-    and a quiet master commits at once. The schema carries a version in
-    PRAGMA user_version and is migrated on open. */
+    Writes are queued in the master's loop and committed by a writer
+    thread with a connection of its own (jobcache_writer.c), one
+    transaction per batch: what the loop queued while the last batch was
+    being written goes in the next, so a burst of returns costs one commit,
+    a quiet master commits at once, and a slow or unreachable database
+    does not hold up the loop's writes. A write held more than 10 s counts
+    as failing, like one refused. A return is confirmed to its minion only
+    once committed (jobcache_on_stored). Reads (list, show, pruning) use
+    the loop's own connection: a client's read waits on a slow database,
+    and the master's own reads are skipped while writes fail. The schema carries a version (PRAGMA
+   user_version, or mctl_schema in PostgreSQL) and is migrated on open. */
 #ifndef MC_JOBCACHE_H
 #define MC_JOBCACHE_H
 
@@ -29,11 +36,12 @@ jobcache_t *jobcache_open_pg(const char *dsn, mc_err_t *err);
 bool jobcache_behind(jobcache_t *self);
 void jobcache_close(jobcache_t **self);
 
-/* Queue a job: the packed job message, the ids it was meant for and, for
-   each, why it was not sent there (unsent[i], NULL when it was; unsent
-   may be NULL when the job went to all). */
+/* Queue a job: the packed job message, when its time is up (wall clock;
+   0 when it has no fixed end), the ids it was meant for and, for each,
+   why it was not sent there (unsent[i], NULL when it was; unsent may be
+   NULL when the job went to all). */
 void jobcache_add_job(jobcache_t *self, const char *jid, const char *fun, const char *tgt,
-                      const char *tgt_type, const char *user, int64_t ts_us,
+                      const char *tgt_type, const char *user, int64_t ts_us, int64_t expires_us,
                       const msgpack_object *arg, const msgpack_object *kwarg,
                       const char *const *ids, const char *const *unsent, size_t n);
 /* Queue a return (already decoded and checked by the caller). */
@@ -45,14 +53,32 @@ void jobcache_add_return(jobcache_t *self, const char *jid, const char *id, int6
    now the jobs a last run kept there (the file goes once they are
    stored). -1 with err when the file is there and unreadable. */
 int jobcache_keep(jobcache_t *self, const char *path, mc_err_t *err);
-/* Commit what is queued; returns how many items were written, -1 on error
-   (logged; the queue is kept and retried). */
+/* Called in jobcache_flush and jobcache_sync for each return a commit
+   took: stored, or (unknown) left out because the store has no such job
+   for that minion (PostgreSQL: its master may not have written it yet). */
+typedef void(jobcache_stored_fn)(void *arg, const char *jid, const char *id, bool unknown);
+void jobcache_on_stored(jobcache_t *self, jobcache_stored_fn *fn, void *arg);
+/* Readable when the writer has finished a batch (then jobcache_flush). */
+int jobcache_fd(jobcache_t *self);
+/* Take back the batch the writer finished, if any (on_stored for its
+   returns), and hand it what is queued when it is idle; never waits for
+   the store. Returns how many items the batch taken back stored, 0, or
+   -1 when it failed (logged; its items are queued again and retried).
+   While writes fail, it also keeps the jobs not stored in the spill file
+   (jobcache_keep). */
 int jobcache_flush(jobcache_t *self);
+/* Wait, at most timeout_ms, until all that was queued before the call is
+   committed: for what reads it back (jobs show, list, wait). 0 when it
+   is, -1 when a write failed, time ran out or a write is held by a store
+   that hangs (then it does not wait). */
+int jobcache_sync(jobcache_t *self, int timeout_ms);
+/* Writes queued or being written. */
 size_t jobcache_pending(jobcache_t *self);
-/* Whether the last flush left this return out because the store has no
-   such job for that minion (PostgreSQL: its master may not have written
-   it yet). Such a return is not confirmed to its minion. */
-bool jobcache_unknown_return(jobcache_t *self, const char *jid, const char *id);
+/* Each return for jid queued or being written (what a read of the history
+   may not have yet, while writes are behind): fn with the minion's id and
+   the return message. */
+typedef void(jobcache_return_fn)(void *arg, const char *id, const void *raw, size_t len);
+void jobcache_each_unstored(jobcache_t *self, const char *jid, jobcache_return_fn *fn, void *arg);
 
 typedef struct {
     int limit;
@@ -73,6 +99,9 @@ int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_lis
    is unknown; returns is the caller's to free either way. */
 int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
                   mc_err_t *err);
+/* When a job's time is up (wall clock, µs; 0 when stored without): 0, or
+   -1 when the jid is unknown or the store fails. */
+int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us);
 /* The user who ran a job: 0, or -1 when the jid is unknown. */
 int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1]);
 /* Forget jobs older than the cut-off; returns how many. */

@@ -11,11 +11,12 @@
     The connection gets pg.h's limits and must be UTF-8. Pruning is one statement, by
     one master at a time (an advisory lock).
 
-    When the connection breaks, the next write reconnects: at once, then
-    after 1, 2, 4 ... up to 30 s between attempts, so that a database that
-    is down costs the master's loop little while the writes wait in
-    memory. (Every call is synchronous, in the master's loop: a database
-    that answers slowly slows the loop.) */
+    The job cache opens two connections: the writer thread's
+    (jobcache_writer.c) for the writes, the loop's for reads and pruning (a
+    database that answers those slowly slows the loop; one that is slow to
+    take writes does not). When a connection breaks, its next call
+    reconnects: at once, then after 1, 2, 4 ... up to 30 s between
+    attempts, while the writes wait in memory. */
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,15 +76,17 @@ static void pg_close(void *p)
     free(self);
 }
 
-void *jobcache_pg_open(const char *dsn, mc_err_t *err)
+void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err)
 {
-    PGconn *conn = pg_connect(dsn, "job cache", err);
+    PGconn *conn =
+        pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)", err);
     if (!conn)
         return NULL;
     store_t *self = mc_calloc(1, sizeof *self);
     self->conn = conn;
-    mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
-            PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
+    if (!writer)
+        mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
+                PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
     return self;
 }
 
@@ -215,22 +218,24 @@ static char *array_literal(char *const *items, size_t n)
 static int write_job(store_t *self, const jobcache_item_t *it)
 {
     char *own[4];
-    char ts[24];
+    char ts[24], expires[24];
     snprintf(ts, sizeof ts, "%lld", (long long)it->ts_us);
-    const char *values[8] = {it->jid,
+    snprintf(expires, sizeof expires, "%lld", (long long)it->expires_us);
+    const char *values[9] = {it->jid,
                              pg_text(it->fun, strlen(it->fun), &own[0]),
                              pg_text(it->tgt, strlen(it->tgt), &own[1]),
                              pg_text(it->tgt_type, strlen(it->tgt_type), &own[2]),
                              pg_text(it->user, strlen(it->user), &own[3]),
                              ts,
                              it->arg,
-                             it->kwarg};
-    int lengths[8] = {0, 0, 0, 0, 0, 0, (int)it->arg_len, (int)it->kwarg_len};
-    int formats[8] = {0, 0, 0, 0, 0, 0, 1, 1};
+                             it->kwarg,
+                             it->expires_us ? expires : NULL};
+    int lengths[9] = {0, 0, 0, 0, 0, 0, (int)it->arg_len, (int)it->kwarg_len, 0};
+    int formats[9] = {0, 0, 0, 0, 0, 0, 1, 1, 0};
     int rc = run(self,
-                 "INSERT INTO jobs(jid, fun, tgt, tgt_type, \"user\", ts, arg, kwarg) VALUES "
-                 "($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                 8, values, lengths, formats, NULL, 0);
+                 "INSERT INTO jobs(jid, fun, tgt, tgt_type, \"user\", ts, arg, kwarg, expires) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                 9, values, lengths, formats, NULL, 0);
     for (int i = 0; i < 4; i++)
         free(own[i]);
     if (rc != 0)
@@ -447,6 +452,22 @@ fail:
     return -1;
 }
 
+static int pg_job_expires(void *p, const char *jid, int64_t *expires_us)
+{
+    const char *values[1] = {jid};
+    mc_err_t err;
+    PGresult *r = query(p, "SELECT expires FROM jobs WHERE jid = $1", 1, values, &err);
+    if (!r)
+        return -1;
+    int rc = 1;
+    if (PQntuples(r) == 1) {
+        *expires_us = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
 {
     const char *values[1] = {jid};
@@ -503,5 +524,6 @@ const jobcache_store_t jobcache_pg = {
     .list = pg_list,
     .show = pg_show,
     .job_user = pg_job_user,
+    .job_expires = pg_job_expires,
     .prune = pg_prune,
 };

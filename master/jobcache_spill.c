@@ -5,8 +5,8 @@
     confirmed to its minion until stored, so the minions send them again.
 
     The file is a msgpack map {v: 1, jobs: [...]}, each job a map {jid,
-    fun, tgt, tgt_type, user, ts, arg, kwarg, ids, unsent}; it is written whole to a
-    temporary name and renamed, and checked field by field when read. */
+    fun, tgt, tgt_type, user, ts, expires (optional), arg, kwarg, ids, unsent}; it is written whole
+   to a temporary name and renamed, and checked field by field when read. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,12 +19,14 @@
 #define SPILL_MAX     (256u << 20) /* bytes */
 #define SPILL_IDS_MAX 1000000      /* minions of one job */
 
-int jobcache_spill_write(const char *path, const jobcache_item_t *head, size_t *count,
-                         mc_err_t *err)
+int jobcache_spill_write(const char *path, const jobcache_item_t *queued,
+                         const jobcache_item_t *in_flight, size_t *count, mc_err_t *err)
 {
+    const jobcache_item_t *lists[] = {in_flight, queued};
     size_t n = 0;
-    for (const jobcache_item_t *it = head; it; it = it->next)
-        n += it->is_job;
+    for (size_t l = 0; l < 2; l++)
+        for (const jobcache_item_t *it = lists[l]; it; it = it->next)
+            n += it->is_job;
     *count = n;
     if (n == 0)
         return 0;
@@ -36,33 +38,35 @@ int jobcache_spill_write(const char *path, const jobcache_item_t *head, size_t *
     mc_pk_kv_int(&pk, "v", 1);
     mc_pk_str(&pk, "jobs");
     msgpack_pack_array(&pk, n);
-    for (const jobcache_item_t *it = head; it; it = it->next) {
-        if (!it->is_job)
-            continue;
-        msgpack_pack_map(&pk, 10);
-        mc_pk_kv_str(&pk, "jid", it->jid);
-        mc_pk_kv_str(&pk, "fun", it->fun);
-        mc_pk_kv_str(&pk, "tgt", it->tgt);
-        mc_pk_kv_str(&pk, "tgt_type", it->tgt_type);
-        mc_pk_kv_str(&pk, "user", it->user);
-        mc_pk_kv_int(&pk, "ts", it->ts_us);
-        mc_pk_str(&pk, "arg");
-        mc_pk_bin(&pk, it->arg, it->arg_len);
-        mc_pk_str(&pk, "kwarg");
-        mc_pk_bin(&pk, it->kwarg, it->kwarg_len);
-        mc_pk_str(&pk, "ids");
-        msgpack_pack_array(&pk, it->n);
-        for (size_t i = 0; i < it->n; i++)
-            mc_pk_str(&pk, it->ids[i]);
-        mc_pk_str(&pk, "unsent");
-        msgpack_pack_array(&pk, it->n);
-        for (size_t i = 0; i < it->n; i++) {
-            if (it->unsent[i])
-                mc_pk_str(&pk, it->unsent[i]);
-            else
-                msgpack_pack_nil(&pk);
+    for (size_t l = 0; l < 2; l++)
+        for (const jobcache_item_t *it = lists[l]; it; it = it->next) {
+            if (!it->is_job)
+                continue;
+            msgpack_pack_map(&pk, 11);
+            mc_pk_kv_str(&pk, "jid", it->jid);
+            mc_pk_kv_str(&pk, "fun", it->fun);
+            mc_pk_kv_str(&pk, "tgt", it->tgt);
+            mc_pk_kv_str(&pk, "tgt_type", it->tgt_type);
+            mc_pk_kv_str(&pk, "user", it->user);
+            mc_pk_kv_int(&pk, "ts", it->ts_us);
+            mc_pk_kv_int(&pk, "expires", it->expires_us);
+            mc_pk_str(&pk, "arg");
+            mc_pk_bin(&pk, it->arg, it->arg_len);
+            mc_pk_str(&pk, "kwarg");
+            mc_pk_bin(&pk, it->kwarg, it->kwarg_len);
+            mc_pk_str(&pk, "ids");
+            msgpack_pack_array(&pk, it->n);
+            for (size_t i = 0; i < it->n; i++)
+                mc_pk_str(&pk, it->ids[i]);
+            mc_pk_str(&pk, "unsent");
+            msgpack_pack_array(&pk, it->n);
+            for (size_t i = 0; i < it->n; i++) {
+                if (it->unsent[i])
+                    mc_pk_str(&pk, it->unsent[i]);
+                else
+                    msgpack_pack_nil(&pk);
+            }
         }
-    }
     int rc = mc_write_file_sync(path, sb.data, sb.size, 0600, true, err);
     msgpack_sbuffer_destroy(&sb);
     return rc;
@@ -95,6 +99,8 @@ static jobcache_item_t *read_job(const msgpack_object *m, mc_err_t *err)
         mc_mp_bin(m, "kwarg", MC_MAX_JOB_MSG, &kwarg, &it->kwarg_len, err) ||
         mc_mp_array(m, "ids", false, SPILL_IDS_MAX, &ids, err) ||
         mc_mp_array(m, "unsent", false, SPILL_IDS_MAX, &unsent, err))
+        goto fail;
+    if (mc_mp_get(m, "expires") && mc_mp_int(m, "expires", 0, INT64_MAX, &it->expires_us, err) != 0)
         goto fail;
     if (ids->via.array.size != unsent->via.array.size) {
         mc_err_set(err, "job %s: ids and unsent differ in length", jid);

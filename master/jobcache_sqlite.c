@@ -7,7 +7,8 @@
 #include "jobcache_store.h"
 #include "log.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION  3
+#define BUSY_TIMEOUT_MS 5000 /* a write lock held by the other connection */
 
 typedef struct {
     sqlite3 *db;
@@ -59,17 +60,26 @@ static int migrate(store_t *self, mc_err_t *err)
             exec(self, "ALTER TABLE job_minions ADD COLUMN unsent TEXT", err) ||
             exec(self, "PRAGMA user_version = 2", err) || exec(self, "COMMIT", err))
             return -1;
+    }
+    if (version < 3) {
+        /* When each job's time is up (wall clock, µs; NULL: not known), so
+           that jobs wait can follow a job its master no longer holds. */
+        if (exec(self, "BEGIN", err) ||
+            exec(self, "ALTER TABLE jobs ADD COLUMN expires INTEGER", err) ||
+            exec(self, "PRAGMA user_version = 3", err) || exec(self, "COMMIT", err))
+            return -1;
         if (version > 0)
             mc_info("job cache: schema upgraded from version %d to %d", version, SCHEMA_VERSION);
     }
-    /* Later versions: if (version < 3) { ALTER ...; PRAGMA user_version = 3; } */
+    /* Later versions: if (version < 4) { ALTER ...; PRAGMA user_version = 4; } */
     return 0;
 }
 
 static void sq_close(void *p);
 
-void *jobcache_sqlite_open(const char *path, mc_err_t *err)
+void *jobcache_sqlite_open(const char *path, bool writer, mc_err_t *err)
 {
+    (void)writer;
     store_t *self = mc_calloc(1, sizeof *self);
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
@@ -77,14 +87,14 @@ void *jobcache_sqlite_open(const char *path, mc_err_t *err)
         goto fail;
     }
     chmod(path, 0600);
-    sqlite3_busy_timeout(self->db, 5000);
+    sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
     if (exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF",
              err) ||
         migrate(self, err))
         goto fail;
     if (sqlite3_prepare_v2(self->db,
                            "INSERT OR IGNORE INTO jobs(jid, fun, tgt, tgt_type, user, ts, arg, "
-                           "kwarg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           "kwarg, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                            -1, &self->ins_job, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db,
                            "INSERT OR IGNORE INTO job_minions(jid, id, unsent) VALUES (?1, ?2, ?3)",
@@ -159,6 +169,8 @@ static int sq_write(void *p, const jobcache_item_t *it)
         sqlite3_bind_int64(st, 6, it->ts_us);
         sqlite3_bind_blob(st, 7, it->arg, (int)it->arg_len, SQLITE_STATIC);
         sqlite3_bind_blob(st, 8, it->kwarg, (int)it->kwarg_len, SQLITE_STATIC);
+        if (it->expires_us)
+            sqlite3_bind_int64(st, 9, it->expires_us);
         if (step(st) != 0)
             return -1;
         for (size_t i = 0; i < it->n; i++) {
@@ -283,6 +295,23 @@ static char *copy_blob(sqlite3_stmt *st, int c, size_t *len)
     return copy;
 }
 
+static int sq_job_expires(void *p, const char *jid, int64_t *expires_us)
+{
+    store_t *self = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(self->db, "SELECT expires FROM jobs WHERE jid = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
+    int rc = 1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *expires_us = sqlite3_column_int64(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int sq_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
 {
     store_t *self = p;
@@ -350,21 +379,35 @@ static int sq_prune(void *p, int64_t before_us)
                                 "ts < ?1 ORDER BY jid LIMIT 1000)",
                                 "DELETE FROM jobs WHERE jid IN (SELECT jid FROM jobs WHERE ts < ?1 "
                                 "ORDER BY jid LIMIT 1000)"};
+    /* The three in one transaction: a job is removed with all of its
+       rows or not at all. */
+    mc_err_t err;
+    /* Not waiting long for the writer thread's transaction: pruning is
+       tried again on a later tick. */
+    sqlite3_busy_timeout(self->db, 100);
+    int rc = exec(self, "BEGIN IMMEDIATE", &err);
+    sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
+    if (rc != 0)
+        return -1;
     int removed = 0;
     for (int i = 0; i < 3; i++) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(self->db, sql[i], -1, &st, NULL) != SQLITE_OK)
-            return -1;
+            goto fail;
         sqlite3_bind_int64(st, 1, before_us);
         if (sqlite3_step(st) != SQLITE_DONE) {
             sqlite3_finalize(st);
-            return -1;
+            goto fail;
         }
         if (i == 2)
             removed = sqlite3_changes(self->db);
         sqlite3_finalize(st);
     }
-    return removed;
+    if (exec(self, "COMMIT", &err) == 0)
+        return removed;
+fail:
+    exec(self, "ROLLBACK", &err);
+    return -1;
 }
 
 const jobcache_store_t jobcache_sqlite = {
@@ -378,5 +421,6 @@ const jobcache_store_t jobcache_sqlite = {
     .list = sq_list,
     .show = sq_show,
     .job_user = sq_job_user,
+    .job_expires = sq_job_expires,
     .prune = sq_prune,
 };

@@ -1,6 +1,6 @@
 /*  jobcache_store - what the job cache's two stores share: the queued
-    writes (jobcache.c keeps the queue and commits it once a turn) and the
-    operations each store provides, SQLite (jobcache_sqlite.c, one master)
+    writes (jobcache.c keeps the queue; its writer thread commits it) and
+    the operations each store provides, SQLite (jobcache_sqlite.c, one master)
     and PostgreSQL (jobcache_pg.c, masters sharing one history). Private
     to those files. */
 #ifndef MC_JOBCACHE_STORE_H
@@ -14,20 +14,23 @@ typedef struct jobcache_item {
     bool is_job;
     char *jid, *id, *fun, *tgt, *tgt_type, *user;
     int64_t ts_us, retcode;
+    int64_t expires_us; /* a job's: when its time is up (wall clock), 0 when not known */
     bool success;
     char *raw, *arg, *kwarg; /* msgpack */
     size_t raw_len, arg_len, kwarg_len;
     char **ids, **unsent; /* unsent[i]: why the job did not go to ids[i], or NULL */
     size_t n;
+    bool unknown; /* a return the store left out: it has no such job for that minion */
 } jobcache_item_t;
 
 void jobcache_item_free(jobcache_item_t *it);
 
 /* The queue's jobs kept on disk across a restart (jobcache_spill.c):
-   write the jobs among the items (count says how many; none: no file),
-   read them back (a missing file: none). */
-int jobcache_spill_write(const char *path, const jobcache_item_t *head, size_t *count,
-                         mc_err_t *err);
+   write the jobs among the items queued and those with the writer (count
+   says how many; with none, no file is written and one there is left to
+   the caller), read them back (a missing file: none). */
+int jobcache_spill_write(const char *path, const jobcache_item_t *queued,
+                         const jobcache_item_t *in_flight, size_t *count, mc_err_t *err);
 int jobcache_spill_read(const char *path, jobcache_item_t **items, mc_err_t *err);
 
 /* A store. Every operation returns 0 or -1; errmsg says why the last one
@@ -47,13 +50,36 @@ typedef struct {
     int (*list)(void *db, const jobcache_query_t *q, mc_reply_jobs_list_t *out, mc_err_t *err);
     int (*show)(void *db, const char *jid, mc_reply_job_t *out, mc_strs_t *returns, mc_err_t *err);
     int (*job_user)(void *db, const char *jid, char user[MC_USER_MAX + 1]);
+    /* When a job's time is up (0: stored without); 1 when no such job. */
+    int (*job_expires)(void *db, const char *jid, int64_t *expires_us);
     int (*prune)(void *db, int64_t before_us);
 } jobcache_store_t;
 
 extern const jobcache_store_t jobcache_sqlite;
 extern const jobcache_store_t jobcache_pg;
-/* Open a store: its handle, or NULL with err. */
-void *jobcache_sqlite_open(const char *path, mc_err_t *err);
-void *jobcache_pg_open(const char *dsn, mc_err_t *err);
+/* Open a store: a handle, the writer thread's (writer) or the loop's, or
+   NULL with err. */
+void *jobcache_sqlite_open(const char *path, bool writer, mc_err_t *err);
+void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err);
+
+/* The thread that commits the queue's batches (jobcache_writer.c), with a
+   store handle of its own (closed when it stops). One batch at a time:
+   submit when it is not busy; take gives the batch back once done (NULL
+   before; waits up to timeout_ms), with rc 0 when it was committed (each
+   return's `unknown` set) or -1 and what failed in err. While a batch is
+   with it, the writer writes only its returns' `unknown`: the loop may
+   read the rest (to keep its jobs in the spill file). stop waits up to
+   timeout_ms for a batch in flight and gives back one not taken; when the
+   store still holds the writer past that, stop sets *hung and leaves the
+   thread, its handle and its batch to the process's exit. */
+typedef struct jobcache_writer jobcache_writer_t;
+jobcache_writer_t *jobcache_writer_start(const jobcache_store_t *store, void *db, mc_err_t *err);
+int jobcache_writer_fd(jobcache_writer_t *w);
+bool jobcache_writer_busy(jobcache_writer_t *w);
+void jobcache_writer_submit(jobcache_writer_t *w, jobcache_item_t *batch);
+jobcache_item_t *jobcache_writer_take(jobcache_writer_t *w, int timeout_ms, int *rc, char *err,
+                                      size_t cap);
+jobcache_item_t *jobcache_writer_stop(jobcache_writer_t **w, int timeout_ms, bool *hung, int *rc,
+                                      char *err, size_t cap);
 
 #endif

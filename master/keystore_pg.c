@@ -70,7 +70,7 @@ static int take_index(keystore_pg_t *self, mc_err_t *err)
 
 keystore_pg_t *keystore_pg_open(const char *dsn, int want_index, mc_err_t *err)
 {
-    PGconn *conn = pg_connect(dsn, "keys", err);
+    PGconn *conn = pg_connect(dsn, "keys", "keys", err);
     if (!conn)
         return NULL;
     keystore_pg_t *self = mc_calloc(1, sizeof *self);

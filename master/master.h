@@ -1,6 +1,7 @@
 /*  master - the master daemon's state, shared by the files that handle its
     sockets: server.c (the loop, set-up, signals), clients.c (the client
-    API on SOCK_DIR/master.ipc), publish.c (signing, sealing and
+    API on SOCK_DIR/master.ipc), follow.c (jobs wait on a job held by no
+    one here), publish.c (signing, sealing and
     publishing jobs, and confirming stored returns), copy.c (mctl cp: the
     copy's job, its chunks and progress) and minions.c (what minions send:
     registration, subscriptions, returns, acks, heartbeats, grains, copy
@@ -31,6 +32,10 @@
 
 /* Why a minion did not get a job when it has no connection to the master. */
 #define NOT_CONNECTED "not connected"
+
+/* How long a client request that reads the history back (jobs show,
+   list, wait) waits for the writes queued before it. */
+#define JOBCACHE_SYNC_MS 5000
 
 /* A minion hears that its returns are stored with its next job, or after
    this long (well inside the minion's resend interval), or once this many
@@ -69,7 +74,6 @@ typedef struct server {
     registry_t *registry;
     jobs_t *jobs;
     jobcache_t *cache;
-    zhashx_t *to_confirm;    /* minion id -> zlistx of jids received this turn */
     zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
     int64_t next_prune_ms;
     zhashx_t *nodegroups;     /* name -> compound expression */
@@ -89,9 +93,24 @@ typedef struct server {
     int jid_index;           /* the last digit of this master's jids (keystore_pg.h) */
     keystore_pg_t *keys;     /* the registry's shared key list, or NULL (folders) */
     mc_log_limit_t keys_log; /* the shared key list cannot be read */
+    zlistx_t *followers;     /* clients waiting on jobs not held here (follow.c), or NULL */
     char *ipc_path;
     bool stop;
 } master_t;
+
+/* ---- follow.c ----------------------------------------------------------- */
+
+/* Whether no more clients, or no more of this user's, may follow jobs
+   in the history now. */
+bool follow_full(master_t *self, const char *user);
+/* The client at route (user's) follows job jid in the history until
+   until_ms (monotonic) or until `expected` minions have returned; `had`
+   holds the ids whose return it was sent with the reply (taken over). */
+void follow_start(master_t *self, zframe_t *route, const char *user, const char *jid,
+                  int64_t until_ms, size_t expected, zhashx_t **had);
+/* Send each follower the returns stored since (once a second). */
+void follow_tick(master_t *self, int64_t now_ms);
+void follow_stop_all(master_t *self);
 
 /* ---- clients.c ---------------------------------------------------------- */
 
@@ -173,8 +192,9 @@ void publish_msg_take(zmq_msg_t *msg, msgpack_sbuffer *sb);
 /* A minion acknowledged or returned a job, or the job expired without
    either: it is no longer in flight to that minion (arg: the master). */
 void publish_settle(const char *id, void *arg);
-/* After a commit: the returns received this turn may be confirmed. */
-void publish_stage_stored(master_t *self);
+/* The job cache's jobcache_stored_fn (arg: the master): a return it
+   committed is confirmed to its minion. */
+void publish_on_stored(void *arg, const char *jid, const char *id, bool unknown);
 /* Send the confirmations waiting since before older (all: INT64_MAX). */
 void publish_confirm_due(master_t *self, int64_t older);
 /* For confirm_later's destructor. */

@@ -140,14 +140,6 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
            clients when the job is still in flight. */
         jobcache_add_return(self->cache, ret.jid, sender, ret.retcode, ret.success,
                             zframe_data(body), zframe_size(body));
-        zlistx_t *jids = zhashx_lookup(self->to_confirm, sender);
-        if (!jids) {
-            jids = zlistx_new();
-            zlistx_set_destructor(jids, (zlistx_destructor_fn *)zstr_free);
-            zlistx_set_duplicator(jids, (zlistx_duplicator_fn *)strdup);
-            zhashx_insert(self->to_confirm, sender, jids);
-        }
-        zlistx_add_end(jids, ret.jid);
         job_t *job = jobs_find(self->jobs, ret.jid);
         if (!job)
             events_ret(self, NULL, &ret);

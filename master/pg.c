@@ -58,6 +58,10 @@ static const char *schema_v2 =
     "CREATE UNIQUE INDEX minion_keys_pub ON minion_keys(pub) WHERE NOT denied AND state <> "
     "'gone';";
 
+/* Version 3: when each job's time is up (wall clock, µs; NULL: not
+   known), so that any master can follow a job to its end. */
+static const char *schema_v3 = "ALTER TABLE jobs ADD COLUMN expires bigint;";
+
 int pg_migrate(PGconn *conn, const char *what, mc_err_t *err)
 {
     char lock[64];
@@ -86,6 +90,9 @@ int pg_migrate(PGconn *conn, const char *what, mc_err_t *err)
     if (version < 2 &&
         (pg_exec(conn, schema_v2, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (2)", err)))
         goto fail;
+    if (version < 3 &&
+        (pg_exec(conn, schema_v3, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (3)", err)))
+        goto fail;
     if (pg_exec(conn, "COMMIT", err))
         goto fail;
     if (version < PG_SCHEMA_VERSION)
@@ -111,15 +118,17 @@ static void notice_to_log(void *arg, const char *message)
 
 /* Limits the master's loop needs, which the DSN may set otherwise: how
    long to wait for a connection, a dead peer, a statement and a lock. */
-static const char *const default_keys[] = {"connect_timeout",  "keepalives", "keepalives_idle",
-                                           "tcp_user_timeout", "options",    "client_encoding",
-                                           "dbname",           NULL};
+static const char *const default_keys[] = {"application_name", "connect_timeout",  "keepalives",
+                                           "keepalives_idle",  "tcp_user_timeout", "options",
+                                           "client_encoding",  "dbname",           NULL};
 
-PGconn *pg_connect(const char *dsn, const char *what, mc_err_t *err)
+PGconn *pg_connect(const char *dsn, const char *what, const char *session, mc_err_t *err)
 {
+    char name[64];
+    snprintf(name, sizeof name, "mctl-master %s", session);
     /* The DSN comes last (dbname is expanded): what it says wins. */
     const char *values[] = {
-        "5", "1", "10", "10000",
+        name, "5", "1", "10", "10000",
         /* The server's side too: a session whose master vanished ends
            within seconds, and with it the locks it held. */
         "-c statement_timeout=10000 -c lock_timeout=5000 -c tcp_keepalives_idle=10 "

@@ -131,41 +131,33 @@ static void confirm_now(master_t *self, const char *id)
     }
 }
 
-/* After a commit: the returns received this turn are stored and may be
-   confirmed. Nothing is confirmed before the commit; duplicates are
-   confirmed too (they are stored, once). */
-void publish_stage_stored(master_t *self)
+/* A return the job cache committed: confirmed to its minion with its next
+   job, or within CONFIRM_DELAY_MS, or at once when CONFIRM_BATCH wait.
+   Duplicates are confirmed too (they are stored, once). */
+void publish_on_stored(void *arg, const char *jid, const char *id, bool unknown)
 {
-    int64_t now = mc_mono_ms();
-    for (zlistx_t *jids = zhashx_first(self->to_confirm); jids;
-         jids = zhashx_next(self->to_confirm)) {
-        const char *id = zhashx_cursor(self->to_confirm);
-        confirm_t *c = zhashx_lookup(self->confirm_later, id);
-        if (!c) {
-            c = mc_calloc(1, sizeof *c);
-            c->jids = zlistx_new();
-            zlistx_set_destructor(c->jids, (zlistx_destructor_fn *)zstr_free);
-            c->since_ms = now;
-            zhashx_insert(self->confirm_later, id, c);
-        }
-        for (char *jid = zlistx_first(jids); jid; jid = zlistx_next(jids)) {
-            /* Not stored because the job is not in the history (yet):
-               not confirmed, so the minion sends it again, for as long as
-               its job is young enough to be still on its way there. */
-            if (jobcache_unknown_return(self->cache, jid, id) &&
-                mc_wall_us() - mc_jid_time_us(jid) < UNKNOWN_RETURN_RETRY_US) {
-                mc_log_limited(&self->stale_log, MC_LOG_WARNING,
-                               "return from %s for job %s: the job is not in the history yet; "
-                               "not confirmed (the minion sends it again)",
-                               id, jid);
-                continue;
-            }
-            zlistx_add_end(c->jids, mc_strdup(jid));
-        }
-        if (zlistx_size(c->jids) >= CONFIRM_BATCH)
-            confirm_now(self, id);
+    master_t *self = arg;
+    /* Left out because the job is not in the history (yet): not
+       confirmed, so the minion sends it again, for as long as its job is
+       young enough to be still on its way there. */
+    if (unknown && mc_wall_us() - mc_jid_time_us(jid) < UNKNOWN_RETURN_RETRY_US) {
+        mc_log_limited(&self->stale_log, MC_LOG_WARNING,
+                       "return from %s for job %s: the job is not in the history yet; "
+                       "not confirmed (the minion sends it again)",
+                       id, jid);
+        return;
     }
-    zhashx_purge(self->to_confirm);
+    confirm_t *c = zhashx_lookup(self->confirm_later, id);
+    if (!c) {
+        c = mc_calloc(1, sizeof *c);
+        c->jids = zlistx_new();
+        zlistx_set_destructor(c->jids, (zlistx_destructor_fn *)zstr_free);
+        c->since_ms = mc_mono_ms();
+        zhashx_insert(self->confirm_later, id, c);
+    }
+    zlistx_add_end(c->jids, mc_strdup(jid));
+    if (zlistx_size(c->jids) >= CONFIRM_BATCH)
+        confirm_now(self, id);
 }
 
 /* Send one signed job (see publish_request) to one minion, sealed to it in
@@ -273,7 +265,7 @@ bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const
         char owner[MC_USER_MAX + 1] = "", jid_arg[MC_JID_LEN + 1] = "";
         if (which && which->type == MSGPACK_OBJECT_STR && which->via.str.size == MC_JID_LEN)
             memcpy(jid_arg, which->via.str.ptr, MC_JID_LEN);
-        jobcache_flush(self->cache);
+        jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
         if (!mc_jid_valid(jid_arg, strlen(jid_arg)) ||
             jobcache_job_user(self->cache, jid_arg, owner) != 0 || strcmp(owner, who->user)) {
             snprintf(why, sizeof why, "user %s may kill only its own jobs", who->user);
@@ -393,9 +385,10 @@ job_t *publish_send(master_t *self, zframe_t *route, const caller_t *who, const 
         sodium_memzero(job_sb.data, job_sb.size);
         msgpack_sbuffer_destroy(&job_sb);
         /* Queued in this turn, before any return can come. */
-        jobcache_add_job(self->cache, jid, fun, r->tgt, r->tgt_type, who->user, mc_wall_us(),
-                         pj->rec_arg, pj->rec_kwarg, ids, (const char *const *)unsent_why,
-                         r->count);
+        int64_t now_us = mc_wall_us();
+        jobcache_add_job(self->cache, jid, fun, r->tgt, r->tgt_type, who->user, now_us,
+                         job->copy ? 0 : now_us + timeout * 1000000, pj->rec_arg, pj->rec_kwarg,
+                         ids, (const char *const *)unsent_why, r->count);
         events_job(self, jid, fun, who->user, r->tgt, r->tgt_type, r->count);
         char down_note[48] = "";
         if (down)

@@ -33,11 +33,13 @@
     each ready socket to its handler (a table: minions_on_message,
     minions_on_subscription, clients_on_request, minions_on_register),
     draining a bounded batch from each so that none starves the others.
-    After each turn it commits what the turn received to the job cache,
-    and only then lets publish.c confirm it to the minions; once a second
-    it confirms what waited, expires jobs and prunes history. The handlers
-    live in clients.c, publish.c and minions.c, around the state in
-    master.h. */
+    After each turn it hands what the turn received to the job cache's
+    writer thread (or queues it behind the batch being written), and
+    publish.c confirms to the minions what the writer has committed (its
+    eventfd wakes the loop); once a second it confirms what waited,
+    expires jobs, prunes history and feeds clients following jobs in the
+    history (follow.c). The handlers live in clients.c, publish.c and
+    minions.c, around the state in master.h. */
 #include "server.h"
 
 #include <errno.h>
@@ -55,10 +57,12 @@
 #include "zap.h"
 
 /* keep_jobs (hours; 0 keeps everything): a thousand old jobs at a time,
-   so pruning never stalls the loop for long. */
+   so that pruning holds the loop only briefly; not while the store fails
+   its writes (a read would wait on it too). */
 static void prune_history(master_t *self)
 {
-    if (self->cfg->keep_jobs == 0 || mc_mono_ms() < self->next_prune_ms)
+    if (self->cfg->keep_jobs == 0 || mc_mono_ms() < self->next_prune_ms ||
+        jobcache_behind(self->cache))
         return;
     int64_t cutoff = mc_wall_us() - (int64_t)self->cfg->keep_jobs * 3600 * 1000000;
     int n = jobcache_prune(self->cache, cutoff);
@@ -143,8 +147,9 @@ static zsock_t *curve_socket(master_t *self, int type, const char *domain, int m
 
 /* A minion's connection whose host is gone (powered off, cut from the
    network) is closed by the kernel: TCP keepalive probes an idle one
-   after alive_s, and data left unacknowledged for alive_s ends one that
-   is sending. Not ZMTP heartbeats: libzmq 4.3 keeps one timer per
+   after alive_s (the kernel takes at most 32767 s), and data left
+   unacknowledged for alive_s (at least 30 s: a slow link is not a dead
+   one) ends one that is sending. Not ZMTP heartbeats: libzmq 4.3 keeps one timer per
    heartbeating connection and cancels it by walking all of its io
    thread's timers, so their cost grows with the square of the minions
    (most of an idle master's CPU at 8,000). A minion that is there but
@@ -152,12 +157,13 @@ static zsock_t *curve_socket(master_t *self, int type, const char *domain, int m
    heartbeats within minion_alive_interval (minions.c). */
 static void dead_peer_guard(zsock_t *s, int alive_s)
 {
-    int probe_s = alive_s / 6 > 1 ? alive_s / 6 : 1;
+    int idle_s = alive_s < 32767 ? alive_s : 32767;
+    int probe_s = idle_s / 6 > 1 ? idle_s / 6 : 1;
     zsock_set_tcp_keepalive(s, 1);
-    zsock_set_tcp_keepalive_idle(s, alive_s);
+    zsock_set_tcp_keepalive_idle(s, idle_s);
     zsock_set_tcp_keepalive_intvl(s, probe_s);
     zsock_set_tcp_keepalive_cnt(s, 3);
-    zsock_set_tcp_maxrt(s, alive_s * 1000);
+    zsock_set_tcp_maxrt(s, (alive_s > 30 ? alive_s : 30) * 1000);
 }
 
 static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
@@ -352,8 +358,6 @@ static int setup(master_t *self, mc_err_t *err)
     self->jobs = jobs_new();
     self->subs = zhashx_new();
     self->admission = admission_new(cfg->register_rate, 10.0 * cfg->register_rate);
-    self->to_confirm = zhashx_new();
-    zhashx_set_destructor(self->to_confirm, (zhashx_destructor_fn *)zlistx_destroy);
     self->confirm_later = zhashx_new();
     zhashx_set_destructor(self->confirm_later, publish_confirm_free);
     if (mc_mkdir_p(cfg->cachedir, 0700, err) != 0)
@@ -367,6 +371,7 @@ static int setup(master_t *self, mc_err_t *err)
     }
     if (!self->cache)
         return -1;
+    jobcache_on_stored(self->cache, publish_on_stored, self);
     char *kept = mc_sprintf("%s/jobcache.pending", cfg->cachedir);
     int krc = jobcache_keep(self->cache, kept, err);
     free(kept);
@@ -453,9 +458,9 @@ static int setup(master_t *self, mc_err_t *err)
 
 static void teardown(master_t *self)
 {
-    if (self->pub && self->confirm_later && self->cache && jobcache_flush(self->cache) >= 0) {
-        if (zhashx_size(self->to_confirm))
-            publish_stage_stored(self);
+    /* What is stored by now is confirmed before the sockets go. */
+    if (self->pub && self->confirm_later && self->cache) {
+        jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
         publish_confirm_due(self, INT64_MAX);
     }
     zsock_destroy(&self->client);
@@ -467,10 +472,12 @@ static void teardown(master_t *self)
         unlink(self->ipc_path);
     free(self->ipc_path);
     jobs_destroy(&self->jobs);
-    if (self->cache && jobcache_flush(self->cache) < 0)
+    follow_stop_all(self);
+    if (self->cache)
+        jobcache_on_stored(self->cache, NULL, NULL);
+    if (self->cache && jobcache_sync(self->cache, JOBCACHE_SYNC_MS) < 0)
         mc_error("job cache: some returns could not be written before stopping");
     jobcache_close(&self->cache);
-    zhashx_destroy(&self->to_confirm);
     zhashx_destroy(&self->confirm_later);
     zhashx_destroy(&self->nodegroups);
     acl_destroy(&self->acl);
@@ -495,7 +502,8 @@ int server_run(mc_master_config_t *cfg)
         return err.code == MC_E_CONFIG ? 78 : 1;
     }
     mc_daemon_ready();
-    /* Socket handlers in poll order; the signalfd comes last. */
+    /* Socket handlers in poll order; then the signalfd, and the job
+    cache's writer saying a batch is done (which only wakes the loop). */
     struct {
         zsock_t *sock;
         void (*handle)(master_t *);
@@ -507,15 +515,16 @@ int server_run(mc_master_config_t *cfg)
         {self.reg, minions_on_register},
     };
     enum { NSOCK = sizeof handlers / sizeof handlers[0] };
-    zmq_pollitem_t items[NSOCK + 1];
+    zmq_pollitem_t items[NSOCK + 2];
     for (int i = 0; i < NSOCK; i++)
         items[i] = (zmq_pollitem_t){zsock_resolve(handlers[i].sock), 0, ZMQ_POLLIN, 0};
     items[NSOCK] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
+    items[NSOCK + 1] = (zmq_pollitem_t){NULL, jobcache_fd(self.cache), ZMQ_POLLIN, 0};
 
     int64_t next_tick = mc_mono_ms() + 1000;
     while (!self.stop) {
         int64_t wait = next_tick - mc_mono_ms();
-        int rc = zmq_poll(items, NSOCK + 1, wait < 0 ? 0 : (long)wait);
+        int rc = zmq_poll(items, NSOCK + 2, wait < 0 ? 0 : (long)wait);
         if (rc < 0 && zmq_errno() != EINTR) {
             mc_error("poll: %s", zmq_strerror(zmq_errno()));
             break;
@@ -530,16 +539,17 @@ int server_run(mc_master_config_t *cfg)
         }
         if (rc > 0 && (items[NSOCK].revents & ZMQ_POLLIN))
             on_signal(&self);
-        /* One transaction for everything this turn received; then the
-           minions may forget what is now stored. */
-        if (jobcache_flush(self.cache) >= 0 && zhashx_size(self.to_confirm))
-            publish_stage_stored(&self);
+        /* What this turn received to the job cache's writer (when it is
+           idle; else with the next batch), and what it has stored is
+           confirmed to the minions (publish_on_stored). */
+        jobcache_flush(self.cache);
         if (mc_mono_ms() >= next_tick) {
             publish_confirm_due(&self, mc_mono_ms() - CONFIRM_DELAY_MS);
             jobs_expire(self.jobs, mc_mono_ms(), publish_settle, &self);
             prune_history(&self);
             admission_prune(self.admission, mc_mono_ms());
             events_tick(&self, mc_mono_ms());
+            follow_tick(&self, mc_mono_ms());
             sync_keys(&self);
             next_tick = mc_mono_ms() + 1000;
         }
@@ -574,8 +584,7 @@ void server_feed_request(server_t *self, const void *body, size_t len)
     clients_caller_done(&who);
     zframe_destroy(&route);
     zframe_destroy(&frame);
-    jobcache_flush(self->cache);
-    zhashx_purge(self->to_confirm);
+    jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
     jobs_expire(self->jobs, INT64_MAX, publish_settle, self);
 }
 

@@ -2,12 +2,20 @@
 #include "channel.h"
 
 #include <czmq.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "log.h"
 #include "proto/proto.h"
 
 enum { SOCK_SUB, SOCK_PUSH, SOCKS };
+
+/* libzmq's first reconnect interval, and the ceiling of its backoff, in
+   [base, base + spread) ms. */
+#define RECONNECT_IVL_MS        200
+#define RECONNECT_IVL_SPREAD_MS 800
+#define RECONNECT_MAX_MS        5000
+#define RECONNECT_MAX_SPREAD_MS 5000
 
 struct _channel_t {
     channel_config_t cfg;
@@ -27,8 +35,13 @@ static void curve_client(channel_t *self, zsock_t *s)
     zsock_set_curve_publickey_bin(s, self->cfg.pub);
     zsock_set_curve_secretkey_bin(s, self->cfg.sec);
     zsock_set_linger(s, 0);
-    zsock_set_reconnect_ivl(s, 200);
-    zsock_set_reconnect_ivl_max(s, 5000);
+    /* Drawn per connection: after a master restart, its minions come back
+       spread over several seconds, not in one burst its accept queue
+       drops (libzmq adds its own jitter of up to one interval). */
+    zsock_set_reconnect_ivl(s,
+                            RECONNECT_IVL_MS + (int)randombytes_uniform(RECONNECT_IVL_SPREAD_MS));
+    zsock_set_reconnect_ivl_max(s, RECONNECT_MAX_MS +
+                                       (int)randombytes_uniform(RECONNECT_MAX_SPREAD_MS));
     if (self->cfg.alive_ms > 0) {
         zsock_set_heartbeat_ivl(s, self->cfg.alive_ms / 2);
         zsock_set_heartbeat_timeout(s, self->cfg.alive_ms);

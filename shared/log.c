@@ -1,5 +1,7 @@
-/*  log - see log.h. The daemons are single-threaded where they log, so the
-    state below is the process's one logger, set once at start. */
+/*  log - see log.h. The state below is the process's one logger, set
+    once at start (and reopened in place on SIGHUP); a line is one write(2)
+    from a stack buffer, so threads (the master's job cache writer) may
+    log too. */
 #include "log.h"
 
 #include <errno.h>

@@ -146,7 +146,7 @@ test_expect_success 'keep_jobs: jobs older than it are pruned, newer ones stay' 
     recent=$(mctl --out json jobs list --limit 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"jid\"])") &&
     stop_daemon master &&
     old_ts=$(( ($(date +%s) - 2 * 86400) * 1000000 )) &&
-    sqlite3 "$T/cache/master/jobs.db" "INSERT INTO jobs VALUES ('"'"'20200101000000000001'"'"', '"'"'test.ping'"'"', '"'"'*'"'"', '"'"'glob'"'"', '"'"'root'"'"', $old_ts, NULL, NULL); INSERT INTO job_minions(jid, id) VALUES ('"'"'20200101000000000001'"'"', '"'"'m1'"'"');" &&
+    sqlite3 "$T/cache/master/jobs.db" "INSERT INTO jobs(jid, fun, tgt, tgt_type, user, ts, arg, kwarg) VALUES ('"'"'20200101000000000001'"'"', '"'"'test.ping'"'"', '"'"'*'"'"', '"'"'glob'"'"', '"'"'root'"'"', $old_ts, NULL, NULL); INSERT INTO job_minions(jid, id) VALUES ('"'"'20200101000000000001'"'"', '"'"'m1'"'"');" &&
     test "$(sqlite3 "$T/cache/master/jobs.db" "SELECT count(*) FROM jobs WHERE ts < $old_ts + 1")" = 1 &&
     restart_master &&
     wait_until 10 job_gone 20200101000000000001 &&
@@ -184,8 +184,8 @@ test_expect_success 'a job cache of schema version 1 is upgraded in place, its j
     mv "$db" "$T/jobs.db.v2" && rm -f "$db-wal" "$db-shm" &&
     sqlite3 "$db" "CREATE TABLE jobs(jid TEXT PRIMARY KEY, fun TEXT NOT NULL, tgt TEXT NOT NULL, tgt_type TEXT NOT NULL, user TEXT NOT NULL, ts INTEGER NOT NULL, arg BLOB, kwarg BLOB); CREATE INDEX jobs_ts ON jobs(ts); CREATE TABLE job_minions(jid TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(jid, id)) WITHOUT ROWID; CREATE TABLE returns(jid TEXT NOT NULL, id TEXT NOT NULL, retcode INTEGER NOT NULL, success INTEGER NOT NULL, ret BLOB NOT NULL, PRIMARY KEY(jid, id)) WITHOUT ROWID; INSERT INTO jobs VALUES ('"'"'20991231000000000001'"'"', '"'"'test.ping'"'"', '"'"'*'"'"', '"'"'glob'"'"', '"'"'root'"'"', 4102358400000000, NULL, NULL); INSERT INTO job_minions VALUES ('"'"'20991231000000000001'"'"', '"'"'m1'"'"'); PRAGMA user_version = 1;" &&
     restart_master &&
-    grep -q "job cache: schema upgraded from version 1 to 2" "$T/log/master" &&
-    test "$(sqlite3 "$db" "PRAGMA user_version")" = 2 &&
+    grep -q "job cache: schema upgraded from version 1 to 3" "$T/log/master" &&
+    test "$(sqlite3 "$db" "PRAGMA user_version")" = 3 &&
     { mctl jobs show 20991231000000000001 > show.txt; test $? = 2; } &&
     grep -A1 "^m1:$" show.txt | grep -q "Minion did not return. \[No response\]" &&
     wait_until 20 mctl -t 3 --gather-timeout 1 m1 test.ping

@@ -5,8 +5,8 @@
 # all of them. A key accepted on one master works on the other; a master
 # killed with SIGKILL mid-job loses no return (each lands once, through the
 # other master) and the other master shows the job; two masters never make
-# the same job id; a database of the previous schema version is upgraded in
-# place. (Skipped unless root with Debian's postgresql server installed.)
+# the same job id; mctl jobs wait on one master follows a job another one
+# published; a database of an earlier schema version is upgraded in place. (Skipped unless root with Debian's postgresql server installed.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pglib.sh"
 
@@ -100,6 +100,15 @@ test_expect_success 'each master makes job ids of its own digit, and each sees t
     mctl --out json jobs list | grep -q "\"jid\": \"$b\""
 '
 
+test_expect_success 'jobs wait on B follows a job published through A to its end' '
+    marker="sleep 2.$$$RANDOM" &&
+    jid=$(mctl --async -t 30 "*" cmd.run "$marker; echo followed-on-b" | grep -oE "[0-9]{20}") &&
+    wait_until 10 query_is "SELECT count(*) FROM job_minions WHERE jid = '\''$jid'\''" 3 &&
+    test "$(returns_of "$jid")" -lt 3 &&
+    mctlB jobs wait "$jid" > waited.txt &&
+    test "$(grep -c followed-on-b waited.txt)" = 3
+'
+
 test_expect_success 'master A killed mid-job: every return lands once, through B, and B shows the job' '
     marker="sleep 3.$$$RANDOM" &&
     jid=$(mctl --async "*" cmd.run "$marker; echo after-failover" | grep -oE "[0-9]{20}") &&
@@ -149,11 +158,11 @@ test_expect_success 'a database of schema version 1 is upgraded in place, its hi
     { "$BIN/mctl-master" -c "$T/etcC" >> "$T/log/masterC" 2>&1 & } &&
     DAEMON_PIDS[masterC]=$! &&
     wait_until 10 test -S "$T/run/masterC/master.ipc" &&
-    grep -q "upgraded the database to schema version 2" "$T/log/masterC" &&
+    grep -q "upgraded the database to schema version 3" "$T/log/masterC" &&
     MCTL_CONFIG_DIR=$T/etcC "$BIN/mctl" --out json jobs list > old.json &&
     grep -q "\"jid\": \"20261201120000000000\"" old.json &&
     test "$(as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl_v1 -At \
-            -c "SELECT max(version) FROM mctl_schema")" = 2 &&
+            -c "SELECT max(version) FROM mctl_schema")" = 3 &&
     stop_daemon masterC
 '
 

@@ -16,7 +16,7 @@ history_is() { test "$(history_count 2>/dev/null)" = "$1"; }
 test_expect_success 'set-up: a PostgreSQL server of its own, a master on it, two minions' '
     pg_setup &&
     start_master "master_job_cache: postgres" "postgres_dsn: \"$DSN\"" &&
-    grep -q "created schema version 2" "$T/log/master" &&
+    grep -q "created schema version 3" "$T/log/master" &&
     start_and_accept pg1 pg2
 '
 
@@ -57,6 +57,32 @@ test_expect_success 'the database stopped for 10 s under load: jobs still run, n
     test "$(psql_q "SELECT count(*) FROM (SELECT jid, id FROM returns GROUP BY jid, id
                     HAVING count(*) > 1) d")" = 0 &&
     grep -q "writing again after" "$T/log/master"
+'
+
+ping_returns() { psql_q "SELECT count(*) FROM returns r JOIN jobs j USING (jid) WHERE j.fun = 'test.ping'"; }
+returns_lock_held() {
+    query_is "SELECT count(*) FROM pg_locks WHERE relation = 'returns'::regclass
+              AND mode = 'AccessExclusiveLock' AND granted" 1
+}
+
+# A session holds the returns table locked for 12 s: each write the master
+# tries waits 5 s (lock_timeout) and fails. Jobs must not wait with it.
+test_expect_success 'a database that stalls the writes does not slow jobs down' '
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    before=$(ping_returns) &&
+    { as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl -q \
+        -c "BEGIN; LOCK TABLE returns IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;" \
+        > locker.out 2>&1 & } && locker=$! && EXTRA_PIDS+=("$locker") &&
+    wait_until 5 returns_lock_held &&
+    t0=$(date +%s%N) &&
+    for i in 1 2 3; do
+        test "$(run_ids -t 5 "*" test.ping)" = "pg1 pg2" || return 1
+    done &&
+    t1=$(date +%s%N) &&
+    echo "three pings while the writes stall: $(( (t1 - t0) / 1000000 )) ms" &&
+    test $(( (t1 - t0) / 1000000 )) -lt 4000 &&
+    wait "$locker" &&
+    wait_until 30 eval "test \$(ping_returns) -ge \$((before + 6))"
 '
 
 test_expect_success 'SIGHUP while the database is down keeps the key list in memory' '
@@ -103,6 +129,37 @@ test_expect_success 'a master killed (SIGKILL) while the database is down loses 
     wait_until 30 query_is "SELECT count(*) FROM returns r JOIN jobs j USING (jid)
                             WHERE j.fun = '\''test.echo'\'' AND r.ret::text LIKE '\''%6b696c6c65642d7768696c652d646f776e%'\''" 2 &&
     ! test -e "$T/cache/master/jobcache.pending"
+'
+
+# The server process behind the master's writing session stopped (SIGSTOP):
+# its writes hang, with no error. After 10 s the history counts as behind
+# and the job being written is kept in jobcache.pending: a master killed
+# then loses it not. jobs wait still gets the returns not stored yet.
+writer_backend() {
+    psql_q "SELECT pid FROM pg_stat_activity WHERE application_name = 'mctl-master job cache (writes)'"
+}
+has_writer_backend() { test -n "$(writer_backend)"; }
+test_expect_success 'a database that hangs a write: the history is behind, a master killed then loses no job' '
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    hung=$(count_in_log "the store hangs") &&
+    slow=$(mctl --async -t 30 "*" cmd.run "sleep 4; echo slow-return" | grep -oE "[0-9]{20}") &&
+    wait_until 10 query_is "SELECT count(*) FROM jobs WHERE jid = '\''$slow'\''" 1 &&
+    wait_until 10 has_writer_backend && writer=$(writer_backend) &&
+    PG_STOPPED=$writer && kill -STOP "$writer" &&
+    mctl -t 5 "*" test.echo held-write > run.txt &&
+    test "$(grep -c held-write run.txt)" = 2 &&
+    wait_until 20 more_in_log "the store hangs" "$hung" &&
+    mctl jobs list -n 1 > list.txt 2> list.err &&
+    grep -q "the job history is behind" list.err &&
+    mctl -t 10 jobs wait "$slow" > wait.txt &&
+    test "$(grep -c slow-return wait.txt)" = 2 &&
+    wait_until 5 test -s "$T/cache/master/jobcache.pending" &&
+    stop_daemon master KILL &&
+    kill -CONT "$writer" && PG_STOPPED= &&
+    restart_master &&
+    wait_until 30 query_is "SELECT count(*) FROM returns r JOIN jobs j USING (jid)
+                            WHERE j.fun = '\''test.echo'\'' AND r.ret::text LIKE '\''%68656c642d7772697465%'\''" 2 &&
+    wait_until 10 eval "! test -e $T/cache/master/jobcache.pending"
 '
 
 test_expect_success 'bad settings: postgres without a dsn, and a database that is not there' '

@@ -1,0 +1,130 @@
+/*  follow - `mctl jobs wait` on a job this master does not hold in
+    memory: one another master published (masters sharing one PostgreSQL
+    history), or one this master published before it was restarted.
+
+    The history says when the job's time is up; until then the waiting
+    client is a follower: every second the job's returns are read again
+    from the history and those the client has not had are sent to it, as
+    a job in flight sends its waiters each return. A follower ends when
+    every minion the job went to has returned, when the job's time is up,
+    or when the client has gone (a send to it fails), after a last read
+    (none when writes are behind then).
+    At most FOLLOWERS_MAX at once and FOLLOWERS_PER_USER of one user (each
+    costs a read of the history a second); past that the client is told to
+    try again. No read while the job cache's writes fail: that read would
+    wait on the failing store. */
+#include "master.h"
+
+#include <string.h>
+
+#define FOLLOWERS_MAX      32
+#define FOLLOWERS_PER_USER 8
+
+typedef struct {
+    zframe_t *route;
+    char user[MC_USER_MAX + 1];
+    char jid[MC_JID_LEN + 1];
+    int64_t until_ms; /* monotonic: the job's time is up */
+    zhashx_t *sent;   /* ids whose return the client has had */
+    size_t expected;  /* minions the job was sent to */
+} follower_t;
+
+static void follower_free(void **item)
+{
+    follower_t *f = *item;
+    if (f) {
+        zframe_destroy(&f->route);
+        zhashx_destroy(&f->sent);
+        free(f);
+        *item = NULL;
+    }
+}
+
+/* Send the returns among `returns` the follower has not had; -1 when the
+   client has gone. */
+static int send_new(master_t *self, follower_t *f, const mc_strs_t *returns)
+{
+    for (size_t i = 0; i < returns->count; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) != 0) {
+            mc_log_limited(&self->stale_log, MC_LOG_WARNING,
+                           "job %s: a stored return cannot be read: %s", f->jid, err.msg);
+            continue;
+        }
+        bool fresh = !zhashx_lookup(f->sent, ret.id);
+        if (fresh)
+            zhashx_insert(f->sent, ret.id, (void *)1);
+        mc_ret_done(&ret);
+        if (fresh &&
+            clients_send(self, f->route, MC_KIND_RETURN, returns->items[i], returns->lens[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+bool follow_full(master_t *self, const char *user)
+{
+    if (!self->followers)
+        return false;
+    if (zlistx_size(self->followers) >= FOLLOWERS_MAX)
+        return true;
+    size_t mine = 0;
+    for (follower_t *f = zlistx_first(self->followers); f; f = zlistx_next(self->followers))
+        mine += strcmp(f->user, user) == 0;
+    return mine >= FOLLOWERS_PER_USER;
+}
+
+void follow_start(master_t *self, zframe_t *route, const char *user, const char *jid,
+                  int64_t until_ms, size_t expected, zhashx_t **had)
+{
+    if (!self->followers) {
+        self->followers = zlistx_new();
+        zlistx_set_destructor(self->followers, follower_free);
+    }
+    follower_t *f = mc_calloc(1, sizeof *f);
+    f->route = zframe_dup(route);
+    snprintf(f->user, sizeof f->user, "%s", user);
+    snprintf(f->jid, sizeof f->jid, "%s", jid);
+    f->until_ms = until_ms;
+    f->expected = expected;
+    f->sent = *had;
+    *had = NULL;
+    zlistx_add_end(self->followers, f);
+    mc_debug("job %s: a client follows it in the history (%zu of %zu returned)", jid,
+             zhashx_size(f->sent), expected);
+}
+
+void follow_tick(master_t *self, int64_t now_ms)
+{
+    if (!self->followers)
+        return;
+    bool behind = jobcache_behind(self->cache);
+    for (follower_t *f = zlistx_first(self->followers); f;) {
+        void *handle = zlistx_cursor(self->followers);
+        /* Past its time: one last read (unless behind), then it ends. */
+        bool done = now_ms >= f->until_ms;
+        if (!behind) {
+            mc_reply_job_t job = {0};
+            mc_strs_t returns = {0};
+            mc_err_t err;
+            if (jobcache_show(self->cache, f->jid, &job, &returns, &err) == 0) {
+                if (send_new(self, f, &returns) != 0)
+                    done = true;
+            } else
+                mc_log_limited(&self->stale_log, MC_LOG_WARNING,
+                               "job %s: cannot read it for a waiting client: %s", f->jid, err.msg);
+            mc_strs_free(&returns);
+            mc_reply_job_done(&job);
+        }
+        done = done || zhashx_size(f->sent) >= f->expected;
+        f = zlistx_next(self->followers);
+        if (done)
+            zlistx_delete(self->followers, handle);
+    }
+}
+
+void follow_stop_all(master_t *self)
+{
+    zlistx_destroy(&self->followers);
+}

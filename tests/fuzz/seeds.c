@@ -1,6 +1,6 @@
-/*  Writes the seed corpora of the message, config and key fuzz targets
-    from the packers themselves, so the seeds are what the daemons really
-    send. Built with the suite, run by hand when a message changes:
+/*  Writes the seed corpora of the message, config, key and spill fuzz
+    targets from the packers themselves, so the seeds are what the daemons
+    really send. Built with the suite, run by hand when a message changes:
 
         build/bin/fuzz_seeds tests/fuzz/corpus */
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "jobcache_store.h"
 #include "keys.h"
 #include "proto/proto.h"
 
@@ -342,6 +343,44 @@ int main(int argc, char **argv)
                              .lost = 1};
         mc_event_pack(&sb, &ev_ret);
         put_sb("reply", "event-ret", 12, &sb);
+    }
+
+    /* the job cache's spill file: two jobs, one with a minion not sent to */
+    {
+        char *spill_ids[] = {"web1", "web2", NULL}, *spill_unsent[] = {NULL, "not connected", NULL};
+        char noargs[] = {(char)0x90}, nokw[] = {(char)0x80};
+        jobcache_item_t second = {.is_job = true,
+                                  .jid = "20261122153013123457",
+                                  .fun = "test.ping",
+                                  .tgt = "web*",
+                                  .tgt_type = "glob",
+                                  .user = "root",
+                                  .ts_us = 1764000001000000,
+                                  .arg = noargs,
+                                  .arg_len = 1,
+                                  .kwarg = nokw,
+                                  .kwarg_len = 1,
+                                  .ids = spill_ids,
+                                  .unsent = spill_unsent,
+                                  .n = 2};
+        jobcache_item_t first = second;
+        first.next = &second;
+        first.jid = "20261122153012123456";
+        first.fun = "cmd.run";
+        first.expires_us = 1764000031000000;
+        first.arg = (char *)args.data;
+        first.arg_len = args.size;
+        first.n = 1;
+        char *dir = mc_sprintf("%s/spill", root);
+        char *path = mc_sprintf("%s/seed-jobs", dir);
+        mkdir(dir, 0755);
+        size_t kept;
+        if (jobcache_spill_write(path, &first, NULL, &kept, &err) != 0) {
+            fprintf(stderr, "fuzz_seeds: %s\n", err.msg);
+            return 1;
+        }
+        free(path);
+        free(dir);
     }
 
     msgpack_sbuffer_destroy(&sb);

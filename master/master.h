@@ -76,6 +76,7 @@ typedef struct server {
     jobcache_t *cache;
     zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
     int64_t next_prune_ms;
+    int listeners;            /* listening sockets per TCP port (listen_tcp) */
     zhashx_t *nodegroups;     /* name -> compound expression */
     acl_t *acl;               /* publisher_acl */
     audit_t *audit;           /* audit_log */

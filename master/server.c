@@ -42,12 +42,15 @@
     minions.c, around the state in master.h. */
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -166,6 +169,52 @@ static void dead_peer_guard(zsock_t *s, int alive_s)
     zsock_set_tcp_maxrt(s, (alive_s > 30 ? alive_s : 30) * 1000);
 }
 
+/* A listening socket of the master's own, in the port's SO_REUSEPORT
+   group; -1 with errno. */
+static int reuseport_listener(const struct sockaddr_storage *addr, socklen_t len, int backlog)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, zero = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        (addr->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) ||
+        bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, backlog) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether nobody listens on the address: a plain socket (not in any
+   SO_REUSEPORT group) binds it. Keeps a second master off the port. */
+static int port_free(const struct sockaddr_storage *addr, socklen_t len)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (addr->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    int rc = bind(fd, (const struct sockaddr *)addr, len);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* The port's listeners. libzmq accepts one connection each time a
+   listener wakes its io thread, and a restarted master's minions all
+   reconnect at once: with an interface given as an address, the master
+   opens `self->listeners` sockets of its own on the port (SO_REUSEPORT;
+   the kernel spreads new connections over them, each with its own accept
+   queue) and hands each to libzmq (ZMQ_USE_FD). Any other interface (a
+   name, `*`) is libzmq's to resolve, with one listener. */
 static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
 {
     const char *iface = self->cfg->interface;
@@ -180,10 +229,49 @@ static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
        the accept queue full: a dropped SYN costs each a second or more.
        The kernel caps it at net.core.somaxconn. */
     int backlog = self->cfg->max_minions < 4096 ? self->cfg->max_minions : 4096;
-    zsock_set_backlog(s, backlog < 100 ? 100 : backlog);
-    if (zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port) < 0) {
-        mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, zmq_strerror(zmq_errno()));
+    backlog = backlog < 100 ? 100 : backlog;
+    zsock_set_backlog(s, backlog);
+    struct sockaddr_storage addr = {0};
+    socklen_t len = 0;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+    if (inet_pton(AF_INET, iface, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, iface, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        len = sizeof *a6;
+    }
+    if (!len) {
+        if (zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port) < 0) {
+            mc_err_set(err, "cannot listen on %s port %d: %s", iface, port,
+                       zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        return 0;
+    }
+    if (port_free(&addr, len) != 0) {
+        mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, strerror(errno));
         return -1;
+    }
+    for (int i = 0; i < self->listeners; i++) {
+        int fd = reuseport_listener(&addr, len, backlog);
+        if (fd < 0) {
+            mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, strerror(errno));
+            return -1;
+        }
+        zmq_setsockopt(zsock_resolve(s), ZMQ_USE_FD, &fd, sizeof fd);
+        int rc = zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port);
+        int none = -1;
+        zmq_setsockopt(zsock_resolve(s), ZMQ_USE_FD, &none, sizeof none);
+        if (rc < 0) {
+            mc_err_set(err, "cannot listen on %s port %d: %s", iface, port,
+                       zmq_strerror(zmq_errno()));
+            close(fd);
+            return -1;
+        }
     }
     return 0;
 }
@@ -406,14 +494,19 @@ static int setup(master_t *self, mc_err_t *err)
     /* libzmq's io threads carry every connection (CURVE, heartbeats): one
        per thousand minions, up to eight, unless $ZSYS_IO_THREADS says.
        Before the first socket. */
-    if (!getenv("ZSYS_IO_THREADS")) {
-        int io_threads = 1 + accepted / 1000;
-        if (io_threads > MASTER_IO_THREADS_MAX)
-            io_threads = MASTER_IO_THREADS_MAX;
+    int io_threads = 1 + accepted / 1000;
+    if (io_threads > MASTER_IO_THREADS_MAX)
+        io_threads = MASTER_IO_THREADS_MAX;
+    const char *chosen = getenv("ZSYS_IO_THREADS");
+    if (chosen) {
+        io_threads = atoi(chosen) > 0 ? atoi(chosen) : 1;
+    } else {
         zsys_set_io_threads((size_t)io_threads);
         if (io_threads > 1)
             mc_info("%d accepted minions: %d libzmq io threads", accepted, io_threads);
     }
+    /* A listener per io thread on each port (listen_tcp). */
+    self->listeners = io_threads < MASTER_IO_THREADS_MAX ? io_threads : MASTER_IO_THREADS_MAX;
 
     self->zap = zap_new(err);
     if (!self->zap)

@@ -61,6 +61,23 @@ test_expect_success 'mctl-minion -d with an unreadable master_pubkey exits non-z
     ! test -e "$T/run/m2.pid"
 '
 
+# The master listens on each minion port through several sockets of its
+# own (SO_REUSEPORT): another master of the same user must still find the
+# ports taken, not share them.
+test_expect_success 'a second master on the minion ports of a running one refuses to start' '
+    mkdir -p "$T/d2" &&
+    a2=$((PUB_PORT + 40)) &&
+    while ss -Hltn | awk "{print \$4}" | grep -qE ":$a2\$"; do a2=$((a2 + 1)); done &&
+    printf "interface: 127.0.0.1\npublish_port: %s\nret_port: %s\nauth_port: %s\npki_dir: %s\ncachedir: %s\nsock_dir: %s\npidfile: %s\naudit_log: %s\nlog_file: %s\n" \
+        "$PUB_PORT" "$RET_PORT" "$a2" "$T/d2/pki" "$T/d2/cache" \
+        "$T/d2/run" "$T/d2/master.pid" "$T/d2/audit.log" "$T/d2/master.log" > "$T/d2/master" &&
+    { st=0; "$BIN/mctl-master" -c "$T/d2" -d 2> err.txt || st=$?; } &&
+    cat err.txt && test $st != 0 &&
+    grep -qE "cannot listen on 127.0.0.1 port ($PUB_PORT|$RET_PORT): Address already in use" err.txt &&
+    ! test -e "$T/d2/master.pid" &&
+    test "$(run_ids "*" test.ping)" = m1
+'
+
 # Two minions with one config (and pidfile), started at the same moment.
 start_two() {
     { "$BIN/mctl-minion" -c "$T/etc/m2" -d 2> a.err; echo $? > a.st; } &

@@ -31,6 +31,20 @@ struct jobcache_writer {
     bool stop;
 };
 
+/* timeout_ms from now on clock. */
+static struct timespec deadline(clockid_t clock, int timeout_ms)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    t.tv_sec += timeout_ms / 1000;
+    t.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
 /* One batch in one transaction; err says what failed. */
 static int commit_batch(jobcache_writer_t *w, jobcache_item_t *batch, char *err, size_t cap)
 {
@@ -139,14 +153,7 @@ void jobcache_writer_submit(jobcache_writer_t *w, jobcache_item_t *batch)
 jobcache_item_t *jobcache_writer_take(jobcache_writer_t *w, int timeout_ms, int *rc, char *err,
                                       size_t cap)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = deadline(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&w->lock);
     while (!w->done && w->batch && timeout_ms > 0 &&
            pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
@@ -176,14 +183,7 @@ jobcache_item_t *jobcache_writer_stop(jobcache_writer_t **pw, int timeout_ms, bo
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
     /* pthread_timedjoin_np counts on the realtime clock. */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = deadline(CLOCK_REALTIME, timeout_ms);
     if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
         /* A write the store has held that long: the thread, its handle
            and its batch stay as they are until the process exits. */

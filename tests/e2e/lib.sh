@@ -9,6 +9,8 @@
 # master config, free loopback ports and CURVE keys; daemons started with
 # start_master / start_minion are stopped (and checked to exit cleanly) at
 # the end. Waiting is always wait_until with a deadline, never a bare sleep.
+# A test's output is shown when it fails; a line it prints as "figure: ..."
+# (a measurement) is shown under its "ok" line too.
 
 set -u
 BIN=${MCTL_BIN:?MCTL_BIN must name the folder holding mctl, mctl-master, mctl-minion}
@@ -172,6 +174,8 @@ test_expect_success() {
     test_run_body "$_te_body" > "$_te_out" 2>&1 || _te_rc=$?
     if [ $_te_rc -eq 0 ]; then
         echo "ok $test_count - $_te_desc"
+        # A measurement the test prints as "figure: ..." is shown with it.
+        grep "^figure: " "$_te_out" | sed 's/^/# /' || true
     else
         echo "not ok $test_count - $_te_desc"
         sed 's/^/#   /' "$_te_out"

@@ -111,11 +111,14 @@ test_expect_success 'jobs wait on B follows a job published through A to its end
 
 test_expect_success 'master A killed mid-job: every return lands once, through B, and B shows the job' '
     marker="sleep 3.$$$RANDOM" &&
+    t_pub=$(date +%s%N) &&
     jid=$(mctl --async "*" cmd.run "$marker; echo after-failover" | grep -oE "[0-9]{20}") &&
     wait_until 10 eval "test \$(pgrep -c -f \"^$marker\") = 3" &&
     wait_until 10 query_is "SELECT count(*) FROM job_minions WHERE jid = '\''$jid'\''" 3 &&
-    stop_daemon master KILL &&
+    stop_daemon master KILL && t_kill=$(date +%s%N) &&
     wait_until 30 returns_are "$jid" 3 &&
+    t_end=$(date +%s%N) &&
+    echo "figure: failover: all 3 returns stored through B $(( (t_end - t_kill) / 1000000 )) ms after A was killed, $(( (t_end - t_pub) / 1000000 )) ms after the job (3 s of sleep) was published" &&
     mctlB jobs show "$jid" > shown.txt &&
     test "$(grep -c after-failover shown.txt)" = 3 &&
     test "$(psql_q "SELECT count(*) FROM (SELECT jid, id FROM returns GROUP BY jid, id

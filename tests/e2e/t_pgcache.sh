@@ -79,7 +79,7 @@ test_expect_success 'a database that stalls the writes does not slow jobs down' 
         test "$(run_ids -t 5 "*" test.ping)" = "pg1 pg2" || return 1
     done &&
     t1=$(date +%s%N) &&
-    echo "three pings while the writes stall: $(( (t1 - t0) / 1000000 )) ms" &&
+    echo "figure: three pings while the writes stall: $(( (t1 - t0) / 1000000 )) ms" &&
     test $(( (t1 - t0) / 1000000 )) -lt 4000 &&
     wait "$locker" &&
     wait_until 30 eval "test \$(ping_returns) -ge \$((before + 6))"

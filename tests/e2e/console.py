@@ -15,6 +15,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -28,7 +29,8 @@ for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-
           "--window-size=1400,1000", "--user-data-dir=" + os.path.join(artifacts, "profile")):
     opts.add_argument(a)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-wait = WebDriverWait(driver, 20)
+# A wait polls again when the page was redrawn under an element it read.
+wait = WebDriverWait(driver, 20, ignored_exceptions=[StaleElementReferenceException])
 step_no = 0
 
 
@@ -47,8 +49,16 @@ def rows(table_id):
 
 
 def status_of(minion):
-    cells = driver.find_elements(By.CSS_SELECTOR, f'#returns tr[data-id="{minion}"] td.status')
-    return cells[0].text if cells else None
+    # The job page redraws its rows (when its event stream opens, say): a
+    # row found just before a redraw is read again from the new page.
+    for _ in range(5):
+        cells = driver.find_elements(By.CSS_SELECTOR,
+                                     f'#returns tr[data-id="{minion}"] td.status')
+        try:
+            return cells[0].text if cells else None
+        except StaleElementReferenceException:
+            continue
+    return None
 
 
 def api_run(tgt, fun):

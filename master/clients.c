@@ -614,7 +614,7 @@ static void handle_as(master_t *self, zframe_t *route, const mc_request_t *req, 
         return;
     }
     caller_t as;
-    clients_caller(&as, (unsigned long)found->pw_uid, (unsigned long)found->pw_gid);
+    clients_caller(self, &as, (unsigned long)found->pw_uid, (unsigned long)found->pw_gid);
     /* Two names for one uid (toor and root): the ACL and the audit log
        go by the uid's own name, which must be the one asked for. */
     if (strcmp(as.user, req->as.user) != 0) {
@@ -829,51 +829,21 @@ void clients_caller_done(caller_t *who)
     memset(who, 0, sizeof *who);
 }
 
-/* The groups of a user (primary gid first), by name; a group without a
-   name is left out. */
-static void caller_groups(caller_t *who, const char *name)
-{
-    int n = 64;
-    gid_t *gids = mc_calloc((size_t)n, sizeof *gids);
-    if (getgrouplist(name, (gid_t)who->gid, gids, &n) < 0) {
-        gids = mc_realloc(gids, (size_t)n * sizeof *gids);
-        if (getgrouplist(name, (gid_t)who->gid, gids, &n) < 0)
-            n = 0;
-    }
-    who->groups = mc_calloc((size_t)n + 1, sizeof *who->groups);
-    for (int i = 0; i < n; i++) {
-        struct group gr, *found = NULL;
-        char buf[4096];
-        if (getgrgid_r(gids[i], &gr, buf, sizeof buf, &found) == 0 && found)
-            who->groups[who->ngroups++] = mc_strdup(found->gr_name);
-    }
-    free(gids);
-}
-
-int clients_caller(caller_t *who, unsigned long uid, unsigned long gid)
+int clients_caller(master_t *self, caller_t *who, unsigned long uid, unsigned long gid)
 {
     memset(who, 0, sizeof *who);
     who->uid = uid;
     who->gid = gid;
     who->all = uid == 0 || uid == (unsigned long)geteuid();
     who->rights = who->all ? ~0u : 0;
-    struct passwd pw, *found = NULL;
-    char buf[4096];
-    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &found) == 0 && found &&
-        strlen(found->pw_name) <= MC_USER_MAX) {
-        snprintf(who->user, sizeof who->user, "%s", found->pw_name);
-        caller_groups(who, found->pw_name);
-    } else {
-        snprintf(who->user, sizeof who->user, "uid %lu", uid);
-        who->groups = mc_calloc(1, sizeof *who->groups);
-    }
+    callers_name(self->callers, who, mc_mono_ms());
     return 0;
 }
 
 /* Who sent an ipc message, from the kernel: libzmq gives the peer's
    credentials (SO_PEERCRED) as Peer-Address "...:UID:GID:PID". Returns
    -1 when the message carries none. */
-static int peer_caller(zframe_t *frame, caller_t *who)
+static int peer_caller(master_t *self, zframe_t *frame, caller_t *who)
 {
     const char *addr = zframe_meta(frame, "Peer-Address");
     if (!addr)
@@ -895,20 +865,20 @@ static int peer_caller(zframe_t *frame, caller_t *who)
     unsigned long gid = strtoul(g, &end, 10);
     if (end == g || *end != ':' || errno || gid > UINT32_MAX)
         return -1;
-    return clients_caller(who, uid, gid);
+    return clients_caller(self, who, uid, gid);
 }
 
-void clients_on_request(master_t *self)
+bool clients_on_request(master_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->client);
     if (!msg)
-        return;
+        return false;
     zframe_t *route = zmsg_pop(msg);
     zframe_t *body = zmsg_pop(msg);
     caller_t who;
     if (!route || !body) {
         mc_warn("client: malformed request (missing frames)");
-    } else if (peer_caller(body, &who) != 0) {
+    } else if (peer_caller(self, body, &who) != 0) {
         mc_warn("client: request without the peer's credentials; refused");
         if (self->audit) {
             audit_rec_t rec = {.time_us = mc_wall_us(),
@@ -925,4 +895,5 @@ void clients_on_request(master_t *self)
     zframe_destroy(&route);
     zframe_destroy(&body);
     zmsg_destroy(&msg);
+    return true;
 }

@@ -67,6 +67,8 @@ typedef struct {
     bool delegated; /* an as request's inner request was handled (and audited) */
 } outcome_t;
 
+typedef struct callers callers_t;
+
 typedef struct server {
     mc_master_config_t *cfg;
     mc_curve_keys_t curve;
@@ -95,9 +97,18 @@ typedef struct server {
     keystore_pg_t *keys;     /* the registry's shared key list, or NULL (folders) */
     mc_log_limit_t keys_log; /* the shared key list cannot be read */
     zlistx_t *followers;     /* clients waiting on jobs not held here (follow.c), or NULL */
+    callers_t *callers;      /* names of the uids that made requests (callers.c) */
     char *ipc_path;
     bool stop;
 } master_t;
+
+/* ---- callers.c ---------------------------------------------------------- */
+
+callers_t *callers_new(void);
+void callers_destroy(callers_t **pself);
+/* who->user, who->groups and who->ngroups for who->uid and who->gid, as
+   NSS said at most CALLERS_TTL_MS ago. */
+void callers_name(callers_t *self, caller_t *who, int64_t now_ms);
 
 /* ---- follow.c ----------------------------------------------------------- */
 
@@ -115,11 +126,12 @@ void follow_stop_all(master_t *self);
 
 /* ---- clients.c ---------------------------------------------------------- */
 
-/* Handle the requests waiting on the client socket's next message. */
-void clients_on_request(master_t *self);
-/* The caller with this uid and gid: name, groups, and whether it is root
-   or the master's own user. Release with clients_caller_done. */
-int clients_caller(caller_t *who, unsigned long uid, unsigned long gid);
+/* Handle the client socket's next message; false when none was waiting
+   (the loop's receives do not block). */
+bool clients_on_request(master_t *self);
+/* The caller with this uid and gid: name, groups (callers.c), and whether
+   it is root or the master's own user. Release with clients_caller_done. */
+int clients_caller(master_t *self, caller_t *who, unsigned long uid, unsigned long gid);
 void clients_caller_done(caller_t *who);
 /* One request body from the local user who. */
 void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who);
@@ -227,9 +239,10 @@ void events_tick(master_t *self, int64_t now_ms);
 
 /* ---- minions.c ---------------------------------------------------------- */
 
-void minions_on_message(master_t *self);
-void minions_on_subscription(master_t *self);
-void minions_on_register(master_t *self);
+/* Each handles its socket's next message; false when none was waiting. */
+bool minions_on_message(master_t *self);
+bool minions_on_subscription(master_t *self);
+bool minions_on_register(master_t *self);
 /* Whether a job can reach the minion now: a subscription stands on its
    topic and its current key has spoken. */
 bool minions_present(master_t *self, const minion_t *m);

@@ -69,11 +69,11 @@ static bool admit_new_key(master_t *self, const mc_register_t *reg, const char *
     return why == NULL;
 }
 
-void minions_on_register(master_t *self)
+bool minions_on_register(master_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->reg);
     if (!msg)
-        return;
+        return false;
     zframe_t *route = zmsg_pop(msg);
     zframe_t *body = zmsg_pop(msg);
     mc_register_t reg;
@@ -118,6 +118,7 @@ out:
     zframe_destroy(&route);
     zframe_destroy(&body);
     zmsg_destroy(&msg);
+    return true;
 }
 
 static void on_return(master_t *self, const char *sender, zframe_t *body)
@@ -229,11 +230,11 @@ static minion_t *minion_of(master_t *self, const char *key_z85)
 }
 
 /* One message on the PULL socket: [kind][payload]. */
-void minions_on_message(master_t *self)
+bool minions_on_message(master_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->pull);
     if (!msg)
-        return;
+        return false;
     zframe_t *kind = zmsg_first(msg);
     zframe_t *body = zmsg_next(msg);
     const char *key = kind ? zframe_meta(kind, "User-Id") : NULL;
@@ -277,6 +278,7 @@ void minions_on_message(master_t *self)
                            "message from %s refused: unknown kind", m->id);
     }
     zmsg_destroy(&msg);
+    return true;
 }
 
 /* A subscription or its end on the XPUB: [1|0][topic]. A subscription
@@ -286,11 +288,11 @@ void minions_on_message(master_t *self)
    it, so that the ends balance them; one whose key is not the topic's
    minion's is logged as hostile (it gets only bytes sealed to another
    key). */
-void minions_on_subscription(master_t *self)
+bool minions_on_subscription(master_t *self)
 {
     zframe_t *f = zframe_recv(self->pub);
     if (!f)
-        return;
+        return false;
     const unsigned char *d = zframe_data(f);
     size_t n = zframe_size(f);
     char id[MC_ID_MAX + 1];
@@ -327,4 +329,5 @@ void minions_on_subscription(master_t *self)
         publish_resend(self, m);
     }
     zframe_destroy(&f);
+    return true;
 }

@@ -98,9 +98,9 @@ static void sync_keys(master_t *self)
         self->jid_index = keystore_pg_index(self->keys);
 }
 
-static void on_zap(master_t *self)
+static bool on_zap(master_t *self)
 {
-    zap_handle(self->zap, self->registry, &self->zap_log);
+    return zap_handle(self->zap, self->registry, &self->zap_log);
 }
 
 static void on_signal(master_t *self)
@@ -141,6 +141,7 @@ static zsock_t *curve_socket(master_t *self, int type, const char *domain, int m
     zsock_set_curve_publickey_bin(s, self->curve.pub);
     zsock_set_maxmsgsize(s, maxmsgsize);
     zsock_set_linger(s, 1000);
+    zsock_set_rcvtimeo(s, 0); /* the loop drains it (server_run) */
     zsock_set_sndhwm(s, 100000);
     zsock_set_rcvhwm(s, 100000);
     if (type == ZMQ_ROUTER)
@@ -332,6 +333,7 @@ static int open_client_socket(master_t *self, mc_err_t *err)
     zsock_set_maxmsgsize(self->client, MC_MAX_JOB_MSG);
     zsock_set_sndhwm(self->client, 0);
     zsock_set_linger(self->client, 0);
+    zsock_set_rcvtimeo(self->client, 0); /* the loop drains it (server_run) */
     mode_t old = umask(077);
     int rc = zsock_bind(self->client, "ipc://%s", self->ipc_path);
     umask(old);
@@ -427,6 +429,7 @@ static int setup(master_t *self, mc_err_t *err)
 {
     mc_master_config_t *cfg = self->cfg;
     bool created;
+    self->callers = callers_new();
     if (mc_mkdir_p(cfg->pki_dir, 0700, err) != 0 || mc_check_private_dir(cfg->pki_dir, err) != 0)
         return -1;
     if (mc_curve_load_or_create(cfg->pki_dir, "master", &self->curve, &created, err) != 0)
@@ -587,6 +590,7 @@ static void teardown(master_t *self)
     zhashx_destroy(&self->subs);
     zlistx_destroy(&self->subscribers);
     admission_destroy(&self->admission);
+    callers_destroy(&self->callers);
     registry_destroy(&self->registry);
     if (self->sigfd > 0)
         close(self->sigfd);
@@ -608,7 +612,7 @@ int server_run(mc_master_config_t *cfg)
     cache's writer saying a batch is done (which only wakes the loop). */
     struct {
         zsock_t *sock;
-        void (*handle)(master_t *);
+        bool (*handle)(master_t *); /* false: nothing was waiting */
     } handlers[] = {
         {self.zap, on_zap},
         {self.pull, minions_on_message},
@@ -632,12 +636,15 @@ int server_run(mc_master_config_t *cfg)
             break;
         }
         /* Drain a bounded batch per socket so one busy socket cannot
-           starve the others. */
+           starve the others. The loop's sockets have a receive timeout of
+           0, so a handler's receive never blocks and says when its socket
+           is empty; asking ZMQ_EVENTS before each message instead would
+           cost two system calls per message. */
         for (int i = 0; rc > 0 && i < NSOCK; i++) {
             if (!(items[i].revents & ZMQ_POLLIN))
                 continue;
-            for (int n = 0; n < 256 && (zsock_events(handlers[i].sock) & ZMQ_POLLIN); n++)
-                handlers[i].handle(&self);
+            for (int n = 0; n < 256 && handlers[i].handle(&self); n++)
+                ;
         }
         if (rc > 0 && (items[NSOCK].revents & ZMQ_POLLIN))
             on_signal(&self);
@@ -681,7 +688,7 @@ void server_feed_request(server_t *self, const void *body, size_t len)
     zframe_t *route = zframe_new("client", 6);
     zframe_t *frame = zframe_new(body, len);
     caller_t who;
-    clients_caller(&who, getuid(), getgid());
+    clients_caller(self, &who, getuid(), getgid());
     clients_request(self, route, frame, &who);
     clients_caller_done(&who);
     zframe_destroy(&route);

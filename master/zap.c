@@ -8,6 +8,8 @@
 zsock_t *zap_new(mc_err_t *err)
 {
     zsock_t *zap = zsock_new(ZMQ_REP);
+    if (zap)
+        zsock_set_rcvtimeo(zap, 0); /* the loop drains it (server_run) */
     if (!zap || zsock_bind(zap, "inproc://zeromq.zap.01") != 0) {
         mc_err_set(err, "cannot bind the ZAP handler: %s", zmq_strerror(zmq_errno()));
         zsock_destroy(&zap);
@@ -29,11 +31,11 @@ static void reply(zsock_t *zap, zframe_t *version, zframe_t *request_id, const c
     zmsg_send(&msg, zap);
 }
 
-void zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused)
+bool zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused)
 {
     zmsg_t *msg = zmsg_recv(zap);
     if (!msg)
-        return;
+        return false;
     /* version, request id, domain, address, identity, mechanism, key */
     zframe_t *version = zmsg_pop(msg);
     zframe_t *request_id = zmsg_pop(msg);
@@ -77,4 +79,5 @@ void zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused)
     zstr_free(&address);
     zstr_free(&mechanism);
     zmsg_destroy(&msg);
+    return true;
 }

@@ -24,8 +24,9 @@
 
 /* Bind the handler socket; it must exist before the CURVE sockets bind. */
 zsock_t *zap_new(mc_err_t *err);
-/* Answer one request waiting on the socket; refusals are logged through
-   the limiter (anyone can knock). */
-void zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused);
+/* Answer one request waiting on the socket (receives do not block);
+   false when none was waiting. Refusals are logged through the limiter
+   (anyone can knock). */
+bool zap_handle(zsock_t *zap, registry_t *registry, mc_log_limit_t *refused);
 
 #endif

@@ -62,6 +62,7 @@ static int open_socket(channel_t *self, int which, int type, int port, mc_err_t 
     if (type == ZMQ_SUB) {
         zsock_set_maxmsgsize(s, (int64_t)self->cfg.max_msg);
         zsock_set_rcvhwm(s, 10000);
+        zsock_set_rcvtimeo(s, 0); /* drained by channel_service */
         zmq_setsockopt(zsock_resolve(s), ZMQ_SUBSCRIBE, self->topic, self->topic_len);
     } else {
         /* With no connection, a send fails at once rather than queueing
@@ -82,6 +83,8 @@ static int open_socket(channel_t *self, int which, int type, int port, mc_err_t 
         return -1;
     }
     self->monitor[which] = zsock_new(ZMQ_PAIR);
+    if (self->monitor[which])
+        zsock_set_rcvtimeo(self->monitor[which], 0); /* drained by channel_service */
     if (!self->monitor[which] || zsock_connect(self->monitor[which], "%s", ep) != 0) {
         mc_err_set(err, "socket monitor: %s", zmq_strerror(zmq_errno()));
         return -1;
@@ -140,12 +143,13 @@ int channel_poll_items(channel_t *self, zmq_pollitem_t *items)
     return CHANNEL_POLL_ITEMS;
 }
 
-/* One message from the SUB: exactly [our topic][kind][payload]. */
-static void on_sub_message(channel_t *self)
+/* One message from the SUB: exactly [our topic][kind][payload]. False
+   when none was waiting (receives do not block). */
+static bool on_sub_message(channel_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->sock[SOCK_SUB]);
     if (!msg)
-        return;
+        return false;
     zframe_t *topic = zmsg_first(msg), *kind = zmsg_next(msg), *body = zmsg_next(msg);
     if (zmsg_size(msg) != 3 || zframe_size(topic) != self->topic_len ||
         memcmp(zframe_data(topic), self->topic, self->topic_len) != 0)
@@ -155,13 +159,15 @@ static void on_sub_message(channel_t *self)
         self->cfg.on_message(self->cfg.arg, zframe_data(kind), zframe_size(kind), zframe_data(body),
                              zframe_size(body));
     zmsg_destroy(&msg);
+    return true;
 }
 
-static void on_monitor_event(channel_t *self, int which)
+/* One event of a socket's monitor; false when none was waiting. */
+static bool on_monitor_event(channel_t *self, int which)
 {
     zmsg_t *msg = zmsg_recv(self->monitor[which]);
     if (!msg)
-        return;
+        return false;
     zframe_t *f = zmsg_first(msg);
     uint16_t event = 0;
     if (f && zframe_size(f) >= 2)
@@ -182,19 +188,22 @@ static void on_monitor_event(channel_t *self, int which)
             self->cfg.on_event(self->cfg.arg, CHANNEL_LOST, sock_name[which]);
         }
     }
+    return true;
 }
 
 void channel_service(channel_t *self, const zmq_pollitem_t *items)
 {
     /* A bounded batch, so that one busy master cannot starve the workers;
-       zmq_poll reports the rest on the next turn. */
+       zmq_poll reports the rest on the next turn. Receives do not block
+       (a receive timeout of 0): each one says whether there was more,
+       which asking ZMQ_EVENTS first would cost two system calls to learn. */
     if (items[0].revents & ZMQ_POLLIN)
-        for (int n = 0; n < 256 && (zsock_events(self->sock[SOCK_SUB]) & ZMQ_POLLIN); n++)
-            on_sub_message(self);
+        for (int n = 0; n < 256 && on_sub_message(self); n++)
+            ;
     if (items[1].revents & ZMQ_POLLIN)
-        while (zsock_events(self->monitor[SOCK_SUB]) & ZMQ_POLLIN)
-            on_monitor_event(self, SOCK_SUB);
+        while (on_monitor_event(self, SOCK_SUB))
+            ;
     if (items[2].revents & ZMQ_POLLIN)
-        while (zsock_events(self->monitor[SOCK_PUSH]) & ZMQ_POLLIN)
-            on_monitor_event(self, SOCK_PUSH);
+        while (on_monitor_event(self, SOCK_PUSH))
+            ;
 }

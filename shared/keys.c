@@ -4,6 +4,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -240,9 +241,59 @@ int mc_seal_key(mc_seal_key_t k, const unsigned char their_pub[MC_KEY_LEN],
     return crypto_box_beforenm(k, their_pub, my_sec);
 }
 
+/* Seal nonces: a random prefix drawn once per process and a counter, so
+   that sealing makes no system call (randombytes_buf makes one each
+   time). They never repeat: the counter does not within a process; a
+   forked child draws a prefix of its own before its first seal
+   (pthread_atfork); another process with the same keys (a master sharing
+   them) has another 128-bit random prefix. */
+#define NONCE_PREFIX (crypto_box_NONCEBYTES - 8)
+static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+static unsigned char nonce_prefix[NONCE_PREFIX];
+static uint64_t nonce_count;
+static bool nonce_drawn;
+
+static void nonce_lock_take(void)
+{
+    pthread_mutex_lock(&nonce_lock);
+}
+
+static void nonce_lock_give(void)
+{
+    pthread_mutex_unlock(&nonce_lock);
+}
+
+static void nonce_forked(void)
+{
+    nonce_drawn = false;
+    pthread_mutex_unlock(&nonce_lock);
+}
+
+static void nonce_watch_forks(void)
+{
+    pthread_atfork(nonce_lock_take, nonce_lock_give, nonce_forked);
+}
+
+static void next_nonce(unsigned char nonce[crypto_box_NONCEBYTES])
+{
+    pthread_once(&nonce_once, nonce_watch_forks);
+    pthread_mutex_lock(&nonce_lock);
+    if (!nonce_drawn) {
+        randombytes_buf(nonce_prefix, sizeof nonce_prefix);
+        nonce_count = 0;
+        nonce_drawn = true;
+    }
+    uint64_t n = nonce_count++;
+    memcpy(nonce, nonce_prefix, NONCE_PREFIX);
+    pthread_mutex_unlock(&nonce_lock);
+    for (int i = 0; i < 8; i++)
+        nonce[NONCE_PREFIX + i] = (unsigned char)(n >> (8 * i));
+}
+
 void mc_seal(const mc_seal_key_t k, const void *plain, size_t len, unsigned char *out)
 {
-    randombytes_buf(out, crypto_box_NONCEBYTES);
+    next_nonce(out);
     crypto_box_easy_afternm(out + crypto_box_NONCEBYTES, plain, len, out, k);
 }
 

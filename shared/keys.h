@@ -41,7 +41,8 @@ int mc_sign_save(const char *dir, const char *name, const mc_sign_keys_t *keys, 
 int mc_sign_load_or_create(const char *dir, const char *name, mc_sign_keys_t *keys, bool *created,
                            mc_err_t *err);
 
-/* Sealed box between two CURVE keypairs, precomputed: out = nonce || box. */
+/* Sealed box between two CURVE keypairs, precomputed: out = nonce || box.
+   Nonces are unique per process, forked children included (keys.c). */
 #define MC_SEAL_OVERHEAD (crypto_box_NONCEBYTES + crypto_box_MACBYTES)
 typedef unsigned char mc_seal_key_t[crypto_box_BEFORENMBYTES];
 int mc_seal_key(mc_seal_key_t k, const unsigned char their_pub[MC_KEY_LEN],

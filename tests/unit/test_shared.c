@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -303,6 +304,44 @@ static void json_numbers(void **state)
     free(out);
 }
 
+/* A seal's nonce never repeats: not within a process, and not between a
+   process and a child it forks (which would otherwise go on with the
+   parent's prefix and counter: the same nonce under the same key). */
+static void seal_nonces_are_unique_across_fork(void **state)
+{
+    (void)state;
+    unsigned char a_pub[MC_KEY_LEN], a_sec[MC_KEY_LEN], b_pub[MC_KEY_LEN], b_sec[MC_KEY_LEN];
+    crypto_box_keypair(a_pub, a_sec);
+    crypto_box_keypair(b_pub, b_sec);
+    mc_seal_key_t k;
+    assert_int_equal(mc_seal_key(k, b_pub, a_sec), 0);
+    const char msg[] = "job";
+    unsigned char first[sizeof msg + MC_SEAL_OVERHEAD], second[sizeof first];
+    mc_seal(k, msg, sizeof msg, first);
+    mc_seal(k, msg, sizeof msg, second);
+    assert_memory_not_equal(first, second, crypto_box_NONCEBYTES);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsigned char child[sizeof first];
+        mc_seal(k, msg, sizeof msg, child);
+        _exit(write(fds[1], child, crypto_box_NONCEBYTES) == crypto_box_NONCEBYTES ? 0 : 1);
+    }
+    unsigned char parent[sizeof first], child[crypto_box_NONCEBYTES];
+    mc_seal(k, msg, sizeof msg, parent);
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+    assert_memory_not_equal(parent, child, crypto_box_NONCEBYTES);
+    assert_memory_not_equal(first, child, crypto_box_NONCEBYTES);
+    assert_memory_not_equal(second, child, crypto_box_NONCEBYTES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +354,7 @@ int main(void)
         cmocka_unit_test(glob_and_list_targets),
         cmocka_unit_test(ids),
         cmocka_unit_test(keys_seal_and_sign),
+        cmocka_unit_test(seal_nonces_are_unique_across_fork),
         cmocka_unit_test(private_dirs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

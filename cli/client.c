@@ -11,11 +11,14 @@
 
     libzmq connects in the background and would retry for ever, so a
     monitor on the DEALER says what happened to the connection. client_open
-    waits for the ZeroMQ handshake: a socket file with nobody behind it (a
-    master that died) is "nothing listens" at once rather than a timeout,
-    and a peer that is not a ROUTER fails the handshake. Later, a
-    disconnect ends client_next instead of a silent reconnect to a master
-    that no longer knows our jobs (ZMQ_RECONNECT_IVL -1). */
+    only starts the connection: the first request is queued at once and
+    leaves when the ZeroMQ handshake is done, without a turn through this
+    thread. Waiting for an answer reads the monitor too: a socket file with
+    nobody behind it (a master that died) is "nothing listens" at once
+    rather than a timeout, and a peer that is not a ROUTER fails the
+    handshake. Later, a disconnect ends client_next instead of a silent
+    reconnect to a master that no longer knows our jobs
+    (ZMQ_RECONNECT_IVL -1). */
 #include "client.h"
 
 #include <errno.h>
@@ -30,7 +33,6 @@
 #include "config.h"
 #include "proto/proto.h"
 
-#define CLIENT_HANDSHAKE_MS     10000
 #define CLIENT_MONITOR_ENDPOINT "inproc://client-monitor"
 
 client_frame_t *client_frame_new(const void *data, size_t size)
@@ -80,54 +82,44 @@ static int next_event(client_t *c, uint16_t *event)
     return ok ? 1 : 0;
 }
 
-/* Wait for the handshake with the master: 0, or -1 with err set. */
-static int await_handshake(client_t *c, mc_err_t *err)
+/* Take the connection's events so far; a failure ends it (c->gone, with
+   c->why). Before the handshake, what failed says what is at the path: a
+   socket file with nobody behind it (a master that died), or a peer that
+   is not the master's ROUTER. */
+static void take_events(client_t *c)
 {
-    int64_t deadline = mc_mono_ms() + CLIENT_HANDSHAKE_MS;
-    for (;;) {
-        uint16_t event;
-        while (next_event(c, &event) == 1) {
-            switch (event) {
-            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-                return 0;
-            case ZMQ_EVENT_CONNECT_RETRIED:
-            case ZMQ_EVENT_CLOSED:
-                mc_err_code(err, MC_E_UNREACHABLE,
-                            "cannot reach the master: nothing listens on %s (is mctl-master "
-                            "running?)",
-                            c->path);
-                return -1;
-            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                mc_err_code(err, MC_E_UNREACHABLE,
-                            "cannot reach the master: %s is not the master's client socket (the "
-                            "ZeroMQ handshake failed)",
-                            c->path);
-                return -1;
-            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-            case ZMQ_EVENT_DISCONNECTED:
-                mc_err_code(err, MC_E_UNREACHABLE,
-                            "cannot reach the master: the peer on %s hung up during the ZeroMQ "
-                            "handshake (is it the master's client socket?)",
-                            c->path);
-                return -1;
-            default: /* connected, delayed: the handshake is under way */
-                break;
-            }
+    uint16_t event;
+    while (!c->gone && next_event(c, &event) == 1) {
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            c->handshaken = true;
+            continue;
         }
-        int64_t left = deadline - mc_mono_ms();
-        if (left <= 0) {
-            mc_err_code(err, MC_E_UNREACHABLE,
-                        "the master at %s did not answer the handshake within %d s (is it "
+        bool failed = event == ZMQ_EVENT_CONNECT_RETRIED || event == ZMQ_EVENT_CLOSED ||
+                      event == ZMQ_EVENT_DISCONNECTED ||
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+        if (!failed)
+            continue; /* connected, delayed: the handshake is under way */
+        c->gone = true;
+        if (c->handshaken)
+            mc_err_code(&c->why, MC_E_UNREACHABLE, "the master closed the connection on %s",
+                        c->path);
+        else if (event == ZMQ_EVENT_CONNECT_RETRIED || event == ZMQ_EVENT_CLOSED)
+            mc_err_code(&c->why, MC_E_UNREACHABLE,
+                        "cannot reach the master: nothing listens on %s (is mctl-master "
                         "running?)",
-                        c->path, CLIENT_HANDSHAKE_MS / 1000);
-            return -1;
-        }
-        zmq_pollitem_t item = {c->monitor, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, (long)left) < 0) {
-            mc_err_set(err, "interrupted");
-            return -1;
-        }
+                        c->path);
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            mc_err_code(&c->why, MC_E_UNREACHABLE,
+                        "cannot reach the master: %s is not the master's client socket (the "
+                        "ZeroMQ handshake failed)",
+                        c->path);
+        else
+            mc_err_code(&c->why, MC_E_UNREACHABLE,
+                        "cannot reach the master: the peer on %s hung up during the ZeroMQ "
+                        "handshake (is it the master's client socket?)",
+                        c->path);
     }
 }
 
@@ -182,7 +174,7 @@ static int connect_master(client_t *c, mc_err_t *err)
                     zmq_strerror(errno));
         return -1;
     }
-    return await_handshake(c, err);
+    return 0;
 }
 
 int client_open(client_t *c, const char *config_dir, mc_err_t *err)
@@ -302,14 +294,9 @@ int client_next(client_t *c, char kind[16], client_frame_t **body, int timeout_m
         int rc = take_message(c, kind, body);
         if (rc != 0)
             return rc;
-        uint16_t event;
-        while (!c->gone && next_event(c, &event) == 1)
-            c->gone = event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CLOSED;
-        if (c->gone) {
-            mc_err_code(&c->why, MC_E_UNREACHABLE, "the master closed the connection on %s",
-                        c->path);
+        take_events(c);
+        if (c->gone)
             return -1;
-        }
         int64_t left = deadline - mc_mono_ms();
         if (left <= 0)
             return 0;
@@ -323,12 +310,14 @@ int client_next(client_t *c, char kind[16], client_frame_t **body, int timeout_m
 
 int client_send(client_t *c, const msgpack_sbuffer *req, mc_err_t *err)
 {
+    take_events(c);
     if (c->gone) {
-        mc_err_code(err, MC_E_UNREACHABLE, "the master closed the connection on %s", c->path);
+        *err = c->why;
         return -1;
     }
     /* Never blocks: the queue has no limit and the pipe exists from the
-       connect on. */
+       connect on, so a request made before the handshake is done leaves
+       as soon as it is. */
     if (zmq_send(c->sock, req->data, req->size, ZMQ_DONTWAIT) < 0) {
         if (errno == EINTR)
             mc_err_set(err, "interrupted");
@@ -358,8 +347,11 @@ int client_ask(client_t *c, const msgpack_sbuffer *req, client_frame_t **reply, 
         }
         if (rc == 0) {
             mc_err_code(err, MC_E_UNREACHABLE,
-                        "the master at %s did not answer within %d s (is it running?)", c->path,
-                        timeout_ms / 1000);
+                        c->handshaken
+                            ? "the master at %s did not answer within %d s (is it running?)"
+                            : "the master at %s did not answer the handshake within %d s (is "
+                              "it running?)",
+                        c->path, timeout_ms / 1000);
             return -1;
         }
         /* Acks and returns of an earlier job are not the answer. */

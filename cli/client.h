@@ -40,13 +40,15 @@ typedef struct {
     void *sock;    /* DEALER connected to ipc://path */
     void *monitor; /* the DEALER's connection events (handshake, disconnect) */
     char *path;
-    bool gone;    /* the master closed the connection */
-    mc_err_t why; /* why client_next last returned -1 */
+    bool handshaken; /* the ZeroMQ handshake with the master is done */
+    bool gone;       /* the connection failed or was closed (why says which) */
+    mc_err_t why;    /* why client_next last returned -1 */
 } client_t;
 
-/* Find the socket from DIR/master and connect, waiting for the ZeroMQ
-   handshake. Errors say what to do: the master is not running, or the
-   socket is not ours to use. */
+/* Find the socket from DIR/master and start connecting (the handshake
+   goes on while the first request waits to leave). Errors say what to do:
+   the master is not running, or the socket is not ours to use; one found
+   during the handshake comes from the first client_send or client_next. */
 int client_open(client_t *c, const char *config_dir, mc_err_t *err);
 /* The same on the socket at path, in ctx (a libzmq context the caller
    lends and ends after client_close, for a program with many connections

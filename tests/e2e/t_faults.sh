@@ -229,6 +229,22 @@ test_expect_success 'an unreachable master is one clear line and exit 69' '
     grep -q "is mctl-master running" err.txt
 '
 
+# A socket file left by a master that died: nobody listens behind it.
+stale_socket() {
+    python3 -c "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$1"
+}
+
+test_expect_success 'a socket file with no master behind it is one clear line and exit 69, at once' '
+    mkdir -p "$T/stale/run" &&
+    echo "sock_dir: $T/stale/run" > "$T/stale/master" &&
+    stale_socket "$T/stale/run/master.ipc" && test -S "$T/stale/run/master.ipc" &&
+    { timeout 5 "$BIN/mctl" -c "$T/stale" "*" test.ping 2> err.txt; test $? = 69; } &&
+    cat err.txt && test $(wc -l < err.txt) = 1 &&
+    grep -q "nothing listens on .*is mctl-master running" err.txt &&
+    { timeout 5 "$BIN/mctl" -c "$T/stale" jobs list 2> err.txt; test $? = 69; } &&
+    grep -q "nothing listens" err.txt
+'
+
 test_expect_success 'the client socket refuses users without permission' '
     chmod 755 "$T" "$T/etc" &&
     chmod 644 "$T/etc/master" &&

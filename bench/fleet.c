@@ -71,6 +71,19 @@ void fleet_start_master(fleet_t *f)
         usleep(25000);
     }
     free(sock);
+    if (rc == 0) {
+        /* The socket is there: the master must also answer. */
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        client_target_t all = {"*", "glob", 0};
+        mc_request_list_targets_pack(&sb, &all);
+        client_frame_t *answer = NULL;
+        rc = client_ask(&f->client, &sb, &answer, 10000, &err);
+        msgpack_sbuffer_destroy(&sb);
+        client_frame_free(&answer);
+        if (rc != 0)
+            fprintf(stderr, "bench: %s\n", err.msg);
+    }
     if (rc != 0) {
         fprintf(stderr, "bench: the master did not start; its log is %s/master.log\n", f->dir);
         exit(1);

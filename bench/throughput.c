@@ -75,6 +75,7 @@ static void *client_thread(void *p)
         while (open && inflight + asked < a->window) {
             msgpack_sbuffer *sb = &sbs[next++ % nsb];
             if (client_send(&c, sb, &err) != 0) {
+                fprintf(stderr, "bench: %s\n", err.msg);
                 a->failed++;
                 open = false;
                 break;
@@ -88,6 +89,8 @@ static void *client_thread(void *p)
         client_frame_t *body = NULL;
         int got = client_next(&c, kind, &body, 5000);
         if (got <= 0) {
+            fprintf(stderr, "bench: %s\n",
+                    got < 0 ? c.why.msg : "no answer from the master within 5 s");
             a->failed += inflight + asked;
             break;
         }

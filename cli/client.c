@@ -33,6 +33,10 @@
 #include "config.h"
 #include "proto/proto.h"
 
+/* A peer that takes the connection but never completes the handshake (a
+   stopped or wedged master) is given up on after this long. */
+#define CLIENT_HANDSHAKE_MS 10000
+
 #define CLIENT_MONITOR_ENDPOINT "inproc://client-monitor"
 
 client_frame_t *client_frame_new(const void *data, size_t size)
@@ -174,6 +178,7 @@ static int connect_master(client_t *c, mc_err_t *err)
                     zmq_strerror(errno));
         return -1;
     }
+    c->handshake_by_ms = mc_mono_ms() + CLIENT_HANDSHAKE_MS;
     return 0;
 }
 
@@ -295,11 +300,21 @@ int client_next(client_t *c, char kind[16], client_frame_t **body, int timeout_m
         if (rc != 0)
             return rc;
         take_events(c);
+        int64_t now = mc_mono_ms();
+        if (!c->gone && !c->handshaken && now >= c->handshake_by_ms) {
+            c->gone = true;
+            mc_err_code(&c->why, MC_E_UNREACHABLE,
+                        "the master at %s did not answer the ZeroMQ handshake within %d s (is "
+                        "it running?)",
+                        c->path, CLIENT_HANDSHAKE_MS / 1000);
+        }
         if (c->gone)
             return -1;
-        int64_t left = deadline - mc_mono_ms();
+        int64_t left = deadline - now;
         if (left <= 0)
             return 0;
+        if (!c->handshaken && c->handshake_by_ms - now < left)
+            left = c->handshake_by_ms - now;
         zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->monitor, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, 2, (long)left) < 0) {
             mc_err_set(&c->why, "interrupted");

@@ -40,9 +40,10 @@ typedef struct {
     void *sock;    /* DEALER connected to ipc://path */
     void *monitor; /* the DEALER's connection events (handshake, disconnect) */
     char *path;
-    bool handshaken; /* the ZeroMQ handshake with the master is done */
-    bool gone;       /* the connection failed or was closed (why says which) */
-    mc_err_t why;    /* why client_next last returned -1 */
+    bool handshaken;         /* the ZeroMQ handshake with the master is done */
+    int64_t handshake_by_ms; /* monotonic: given up on if not done by then */
+    bool gone;               /* the connection failed or was closed (why says which) */
+    mc_err_t why;            /* why client_next last returned -1 */
 } client_t;
 
 /* Find the socket from DIR/master and start connecting (the handshake

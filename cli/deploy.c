@@ -657,8 +657,13 @@ static int wait_for_ping(deploy_t *d, host_t *h, int64_t deadline_ms)
         client_pack_publish(&sb, &one, "test.ping", 0, NULL, 5, "deploy");
         int rc = client_send(&c, &sb, &err);
         msgpack_sbuffer_destroy(&sb);
-        if (rc != 0)
-            break;
+        if (rc != 0) {
+            /* The master cannot be reached (or went away): that, not
+               the minion, is what to report. */
+            client_close(&c);
+            host_fail(h, "master: %s", err.msg);
+            return -1;
+        }
         /* A minion that has not connected yet misses this ping; ask
            again after a second. */
         int64_t round_end = mc_mono_ms() + 1000;
@@ -666,8 +671,11 @@ static int wait_for_ping(deploy_t *d, host_t *h, int64_t deadline_ms)
             char kind[16];
             client_frame_t *body = NULL;
             int got = client_next(&c, kind, &body, (int)(round_end - now));
-            if (got < 0)
-                break;
+            if (got < 0) {
+                host_fail(h, "master: %s", c.why.msg);
+                client_close(&c);
+                return -1;
+            }
             if (got == 0)
                 continue;
             mc_ret_t ret;

@@ -486,12 +486,21 @@ static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
 
 /* Up to 1000 old jobs with their minions and returns, in one statement
    (so masters pruning at once cannot leave orphans), and only by the
-   master that holds the prune lock at the time. */
+   master that holds the prune lock at the time. It runs on the loop's
+   connection, so it waits at most 100 ms for a table another session
+   holds (a lock, a maintenance command): it gives up and is tried again
+   a minute later, rather than hold up every job for lock_timeout. */
 static int pg_prune(void *p, int64_t before_us)
 {
     store_t *self = p;
     if (connected(self) != 0)
         return -1;
+    if (run(self, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 0)
+        return -1;
+    if (run(self, "SET LOCAL lock_timeout = '100ms'", 0, NULL, NULL, NULL, NULL, 0) != 0) {
+        run(self, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        return -1;
+    }
     char before[24];
     snprintf(before, sizeof before, "%lld", (long long)before_us);
     const char *values[1] = {before};
@@ -510,6 +519,12 @@ static int pg_prune(void *p, int64_t before_us)
     else
         set_err(self, "PostgreSQL");
     PQclear(r);
+    char why[sizeof self->err];
+    memcpy(why, self->err, sizeof why); /* what the DELETE said, not the ROLLBACK */
+    if (run(self, removed >= 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) != 0)
+        removed = -1;
+    else if (removed < 0)
+        memcpy(self->err, why, sizeof why);
     return removed;
 }
 

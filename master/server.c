@@ -71,6 +71,8 @@ static void prune_history(master_t *self)
     int n = jobcache_prune(self->cache, cutoff);
     if (n > 0)
         mc_info("job cache: pruned %d jobs older than %d hours", n, self->cfg->keep_jobs);
+    else if (n < 0)
+        mc_debug("job cache: pruning put off for a minute (the history is busy or unreachable)");
     /* More to do: come back on the next tick; else in a minute. */
     self->next_prune_ms = mc_mono_ms() + (n >= 1000 ? 0 : 60000);
 }

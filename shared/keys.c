@@ -245,14 +245,18 @@ int mc_seal_key(mc_seal_key_t k, const unsigned char their_pub[MC_KEY_LEN],
    that sealing makes no system call (randombytes_buf makes one each
    time). They never repeat: the counter does not within a process; a
    forked child draws a prefix of its own before its first seal
-   (pthread_atfork); another process with the same keys (a master sharing
-   them) has another 128-bit random prefix. */
+   (pthread_atfork; if that cannot be set up, every nonce is drawn whole);
+   another process with the same keys (a master sharing them) has another
+   128-bit random prefix. A copy of the process made without fork (a raw
+   clone, a restored snapshot) would repeat nonces: no part of mctl makes
+   one. */
 #define NONCE_PREFIX (crypto_box_NONCEBYTES - 8)
 static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
 static unsigned char nonce_prefix[NONCE_PREFIX];
 static uint64_t nonce_count;
 static bool nonce_drawn;
+static bool nonce_watched; /* the fork handlers are set */
 
 static void nonce_lock_take(void)
 {
@@ -272,12 +276,16 @@ static void nonce_forked(void)
 
 static void nonce_watch_forks(void)
 {
-    pthread_atfork(nonce_lock_take, nonce_lock_give, nonce_forked);
+    nonce_watched = pthread_atfork(nonce_lock_take, nonce_lock_give, nonce_forked) == 0;
 }
 
 static void next_nonce(unsigned char nonce[crypto_box_NONCEBYTES])
 {
     pthread_once(&nonce_once, nonce_watch_forks);
+    if (!nonce_watched) {
+        randombytes_buf(nonce, crypto_box_NONCEBYTES);
+        return;
+    }
     pthread_mutex_lock(&nonce_lock);
     if (!nonce_drawn) {
         randombytes_buf(nonce_prefix, sizeof nonce_prefix);

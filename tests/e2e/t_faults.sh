@@ -53,6 +53,15 @@ test_expect_success 'a master that falls silent without closing the connection: 
     wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping
 '
 
+test_expect_success 'mctl to a stopped master: one clear line and exit 69 after 10 s, whatever the request' '
+    kill -STOP ${DAEMON_PIDS[master]} &&
+    { timeout 20 "$BIN/mctl" -c "$T/etc" jobs wait 20261203000000000000 2> err.txt; st=$?;
+      kill -CONT ${DAEMON_PIDS[master]}; } &&
+    cat err.txt && test $st = 69 && test $(wc -l < err.txt) = 1 &&
+    grep -q "did not answer the ZeroMQ handshake within 10 s" err.txt &&
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping
+'
+
 not_connected() { mctl --async "$1" test.ping 2>&1 | grep -q "not sent: not connected"; }
 
 test_expect_success 'a minion that falls silent is dropped by the master and reported as not connected' '

@@ -85,6 +85,27 @@ test_expect_success 'a database that stalls the writes does not slow jobs down' 
     wait_until 30 eval "test \$(ping_returns) -ge \$((before + 6))"
 '
 
+# The same lock while a master starts: its first turn prunes the history
+# (keep_jobs), on the connection its loop reads with. Pruning gives up
+# after 100 ms, not lock_timeout (5 s), so jobs do not wait behind it.
+test_expect_success 'a locked history does not hold up a master that starts: pruning waits 100 ms, not 5 s' '
+    { as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl -q \
+        -c "BEGIN; LOCK TABLE returns IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;" \
+        > locker.out 2>&1 & } && locker=$! && EXTRA_PIDS+=("$locker") &&
+    wait_until 5 returns_lock_held &&
+    stop_daemon master &&
+    t0=$(date +%s%N) &&
+    restart_master &&
+    wait_until 10 mctl -t 2 --gather-timeout 1 "*" test.ping &&
+    for i in 1 2 3; do
+        test "$(run_ids -t 5 "*" test.ping)" = "pg1 pg2" || return 1
+    done &&
+    t1=$(date +%s%N) &&
+    echo "figure: start and four pings while the history is locked: $(( (t1 - t0) / 1000000 )) ms" &&
+    test $(( (t1 - t0) / 1000000 )) -lt 5000 &&
+    wait "$locker"
+'
+
 test_expect_success 'SIGHUP while the database is down keeps the key list in memory' '
     reads=$(grep -c "read again from PostgreSQL after a reconnect" "$T/log/master" || true) &&
     pg_stop &&

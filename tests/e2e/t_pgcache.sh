@@ -65,19 +65,30 @@ returns_lock_held() {
               AND mode = 'AccessExclusiveLock' AND granted" 1
 }
 
+# Another session holds the returns table locked for 12 s ($locker).
+lock_returns() {
+    as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl -q \
+        -c "BEGIN; LOCK TABLE returns IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;" \
+        > locker.out 2>&1 &
+    locker=$!
+    EXTRA_PIDS+=("$locker")
+    wait_until 5 returns_lock_held
+}
+
+three_pings() {
+    for i in 1 2 3; do
+        test "$(run_ids -t 5 "*" test.ping)" = "pg1 pg2" || return 1
+    done
+}
+
 # A session holds the returns table locked for 12 s: each write the master
 # tries waits 5 s (lock_timeout) and fails. Jobs must not wait with it.
 test_expect_success 'a database that stalls the writes does not slow jobs down' '
     wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
     before=$(ping_returns) &&
-    { as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl -q \
-        -c "BEGIN; LOCK TABLE returns IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;" \
-        > locker.out 2>&1 & } && locker=$! && EXTRA_PIDS+=("$locker") &&
-    wait_until 5 returns_lock_held &&
+    lock_returns &&
     t0=$(date +%s%N) &&
-    for i in 1 2 3; do
-        test "$(run_ids -t 5 "*" test.ping)" = "pg1 pg2" || return 1
-    done &&
+    three_pings &&
     t1=$(date +%s%N) &&
     echo "figure: three pings while the writes stall: $(( (t1 - t0) / 1000000 )) ms" &&
     test $(( (t1 - t0) / 1000000 )) -lt 4000 &&
@@ -89,17 +100,12 @@ test_expect_success 'a database that stalls the writes does not slow jobs down' 
 # (keep_jobs), on the connection its loop reads with. Pruning gives up
 # after 100 ms, not lock_timeout (5 s), so jobs do not wait behind it.
 test_expect_success 'a locked history does not hold up a master that starts: pruning waits 100 ms, not 5 s' '
-    { as_pg "$PGBIN/psql" -h "$PGDIR/sock" -p "$PGPORT" -d mctl -q \
-        -c "BEGIN; LOCK TABLE returns IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;" \
-        > locker.out 2>&1 & } && locker=$! && EXTRA_PIDS+=("$locker") &&
-    wait_until 5 returns_lock_held &&
+    lock_returns &&
     stop_daemon master &&
     t0=$(date +%s%N) &&
     restart_master &&
     wait_until 10 mctl -t 2 --gather-timeout 1 "*" test.ping &&
-    for i in 1 2 3; do
-        test "$(run_ids -t 5 "*" test.ping)" = "pg1 pg2" || return 1
-    done &&
+    three_pings &&
     t1=$(date +%s%N) &&
     echo "figure: start and four pings while the history is locked: $(( (t1 - t0) / 1000000 )) ms" &&
     test $(( (t1 - t0) / 1000000 )) -lt 5000 &&

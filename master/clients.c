@@ -253,11 +253,18 @@ static int send_queued_returns(master_t *self, zframe_t *route, const char *jid,
     return u.gone ? -1 : 0;
 }
 
+static void collect_return(void *arg, const char *id, const void *raw, size_t len)
+{
+    (void)id;
+    mc_strs_add(arg, raw, len);
+}
+
 /* jobs show, and jobs wait: what is stored so far and, for wait, the rest
    as it comes while the job is in flight (the client becomes one of its
    waiters). Both in one turn of the loop, so no return falls between:
    while the job cache's writes are behind, a return received but not yet
-   stored is sent from its queue. */
+   stored is sent from its queue, and a job not stored yet is read from
+   the queue, with its queued returns. */
 static void handle_job_history(master_t *self, zframe_t *route, const mc_request_t *req,
                                const caller_t *who, bool wait)
 {
@@ -267,9 +274,16 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     mc_reply_job_t stored = {0};
     mc_strs_t returns = {0};
     if (jobcache_show(self->cache, jid, &stored, &returns, &err) != 0) {
-        clients_reply_error(self, route, "%s", err.msg);
+        mc_reply_job_done(&stored);
         mc_strs_free(&returns);
-        return;
+        memset(&stored, 0, sizeof stored);
+        memset(&returns, 0, sizeof returns);
+        if (!behind || jobcache_unstored_job(self->cache, jid, &stored) != 0) {
+            clients_reply_error(self, route, "%s", err.msg);
+            mc_reply_job_done(&stored);
+            return;
+        }
+        jobcache_each_unstored(self->cache, jid, collect_return, &returns);
     }
     if (!(who->rights & ACL_RIGHT_JOBS) && strcmp(stored.user, who->user) != 0) {
         clients_reply_denied(self, route, "user %s may not see job %s: it is another user's",

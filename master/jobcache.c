@@ -327,6 +327,44 @@ void jobcache_each_unstored(jobcache_t *self, const char *jid, jobcache_return_f
                 fn(arg, it->id, it->raw, it->raw_len);
 }
 
+static char *copy_bytes(const char *data, size_t len)
+{
+    if (!data)
+        return NULL;
+    char *c = mc_malloc(len ? len : 1);
+    memcpy(c, data, len);
+    return c;
+}
+
+int jobcache_unstored_job(jobcache_t *self, const char *jid, mc_reply_job_t *out)
+{
+    const jobcache_item_t *lists[] = {self->flying, self->head};
+    for (size_t l = 0; l < 2; l++)
+        for (const jobcache_item_t *it = lists[l]; it; it = it->next) {
+            if (!it->is_job || strcmp(it->jid, jid) != 0)
+                continue;
+            snprintf(out->jid, sizeof out->jid, "%s", it->jid);
+            snprintf(out->fun, sizeof out->fun, "%s", it->fun);
+            out->tgt = mc_strdup(it->tgt);
+            snprintf(out->tgt_type, sizeof out->tgt_type, "%s", it->tgt_type);
+            snprintf(out->user, sizeof out->user, "%s", it->user);
+            out->ts_us = it->ts_us;
+            out->arg = copy_bytes(it->arg, it->arg_len);
+            out->arg_len = it->arg ? it->arg_len : 0;
+            out->kwarg = copy_bytes(it->kwarg, it->kwarg_len);
+            out->kwarg_len = it->kwarg ? it->kwarg_len : 0;
+            for (size_t i = 0; i < it->n; i++) {
+                mc_strs_add(&out->minions, it->ids[i], strlen(it->ids[i]));
+                if (it->unsent && it->unsent[i]) {
+                    mc_strs_add(&out->unsent, it->ids[i], strlen(it->ids[i]));
+                    mc_strs_add(&out->unsent_why, it->unsent[i], strlen(it->unsent[i]));
+                }
+            }
+            return 0;
+        }
+    return -1;
+}
+
 /* While writes fail, the jobs queued or with the writer are also kept in
    the spill file (rewritten at most once a second, when jobs were added),
    so that a master killed before the store is back loses none: the next

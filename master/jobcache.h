@@ -79,6 +79,10 @@ size_t jobcache_pending(jobcache_t *self);
    the return message. */
 typedef void(jobcache_return_fn)(void *arg, const char *id, const void *raw, size_t len);
 void jobcache_each_unstored(jobcache_t *self, const char *jid, jobcache_return_fn *fn, void *arg);
+/* The job jid as queued or being written, not in the history yet (writes
+   are behind): 0 with *out filled as jobcache_show would (start from {0};
+   mc_reply_job_done releases it), or -1 when no such job waits. */
+int jobcache_unstored_job(jobcache_t *self, const char *jid, mc_reply_job_t *out);
 
 typedef struct {
     int limit;

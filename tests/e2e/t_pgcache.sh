@@ -59,6 +59,21 @@ test_expect_success 'the database stopped for 10 s under load: jobs still run, n
     grep -q "writing again after" "$T/log/master"
 '
 
+echo_shown() { test "$(mctl jobs show "$1" 2>/dev/null | grep -c "$2")" = 2; }
+stored_returns() { psql_q "SELECT count(*) FROM returns WHERE jid = '$1'"; }
+
+test_expect_success 'while the database is down, jobs show and jobs wait read a job not stored yet from the queue' '
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    pg_stop &&
+    jid=$(mctl --async "*" test.echo queued-while-down | grep -oE "[0-9]{20}") &&
+    wait_until 15 echo_shown "$jid" queued-while-down &&
+    mctl jobs wait "$jid" > wait.txt &&
+    test "$(grep -c queued-while-down wait.txt)" = 2 &&
+    pg_start &&
+    wait_until 60 eval "test \"\$(stored_returns $jid)\" = 2" &&
+    echo_shown "$jid" queued-while-down
+'
+
 ping_returns() { psql_q "SELECT count(*) FROM returns r JOIN jobs j USING (jid) WHERE j.fun = 'test.ping'"; }
 returns_lock_held() {
     query_is "SELECT count(*) FROM pg_locks WHERE relation = 'returns'::regclass

@@ -274,10 +274,8 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
     mc_reply_job_t stored = {0};
     mc_strs_t returns = {0};
     if (jobcache_show(self->cache, jid, &stored, &returns, &err) != 0) {
-        mc_reply_job_done(&stored);
+        mc_reply_job_done(&stored); /* both leave their struct empty */
         mc_strs_free(&returns);
-        memset(&stored, 0, sizeof stored);
-        memset(&returns, 0, sizeof returns);
         if (!behind || jobcache_unstored_job(self->cache, jid, &stored) != 0) {
             clients_reply_error(self, route, "%s", err.msg);
             mc_reply_job_done(&stored);

@@ -383,3 +383,31 @@ double bench_floor_ms(const char *floor_bin, int m, int rounds, bool uptime, int
     }
     return pclose(p) == 0 ? median : -1;
 }
+
+long bench_floor_peak_rss_kib(const char *floor_bin, int m, int rounds, int port)
+{
+    char ms[16], rs[16], env_port[32];
+    snprintf(ms, sizeof ms, "%d", m);
+    snprintf(rs, sizeof rs, "%d", rounds);
+    snprintf(env_port, sizeof env_port, "FLOOR_PORT=%d", port);
+    char *argv[] = {(char *)floor_bin, ms, "1", rs, "0", "1", NULL};
+    char *envp[] = {env_port, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, floor_bin, &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    /* VmHWM only grows: its last reading before the exit is the peak. */
+    long peak = -1;
+    int st;
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        long hwm = status_field_kib(pid, "status", "VmHWM");
+        if (hwm > peak)
+            peak = hwm;
+        usleep(100000);
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? peak : -1;
+}

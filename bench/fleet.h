@@ -49,6 +49,9 @@ double bench_run_ms(char *const argv[]);
    each) and returns its median publish-to-last-reply time in ms, or -1. */
 bool bench_floor_path(const fleet_t *f, char *out, size_t cap);
 double bench_floor_ms(const char *floor_bin, int m, int rounds, bool uptime, int port);
+/* The floor's master (its parent process) for m minions and the given
+   rounds of the ping: its peak RSS in KiB, or -1. */
+long bench_floor_peak_rss_kib(const char *floor_bin, int m, int rounds, int port);
 
 /* Median, p90 and max of v (sorted in place). */
 void bench_stats(double *v, int n, double *median, double *p90, double *max);

@@ -11,6 +11,9 @@
                       pass, so a fresh fleet flatters the master; then the
                       CPU the idle fleet uses, and how long after a restart
                       of the master all M answer test.ping again
+      floor           the peak RSS of ../shared/floor's master with the same
+                      minions and rounds, run alone after the fleet stops,
+                      and the master's RSS after the rounds divided by it
       binaries        the size of the stripped mctl, mctl-master and
                       mctl-minion
 
@@ -62,8 +65,9 @@ int main(int argc, char **argv)
                    "Measure the memory of one idle minion (main process plus workers,\n"
                    "summed PSS), of the master with M minions connected (fresh, and after\n"
                    "R rounds of test.ping to all), the CPU the idle fleet uses, the time\n"
-                   "a restarted master takes to hear from all, and the size of the stripped\n"
-                   "binaries.\n");
+                   "a restarted master takes to hear from all, the peak RSS of the floor's\n"
+                   "master (mctl-floor beside this program, or $MCTL_FLOOR) with the same\n"
+                   "minions and rounds, and the size of the stripped binaries.\n");
             return 0;
         default:
             return 64;
@@ -111,14 +115,16 @@ int main(int argc, char **argv)
     printf("%-46s %9.2f MiB\n", label, bench_rss_kib(f.master) / 1024.0);
     snprintf(label, sizeof label, "master, %d minions connected, PSS", minions);
     printf("%-46s %9.2f MiB\n", label, bench_pss_kib(f.master) / 1024.0);
+    long master_kib = -1;
     if (rounds > 0) {
         for (int r = 0; r < rounds; r++)
             if (fleet_round_trip(&f, "*", "test.ping", NULL, minions, 30000, &ms) != minions)
                 fprintf(stderr, "mctl-bench-footprint: round %d: not all %d minions answered\n",
                         r + 1, minions);
         usleep(2000000);
+        master_kib = bench_rss_kib(f.master);
         snprintf(label, sizeof label, "master, after %d rounds of test.ping, RSS", rounds);
-        printf("%-46s %9.2f MiB\n", label, bench_rss_kib(f.master) / 1024.0);
+        printf("%-46s %9.2f MiB\n", label, master_kib / 1024.0);
         snprintf(label, sizeof label, "master, after %d rounds of test.ping, PSS", rounds);
         printf("%-46s %9.2f MiB\n", label, bench_pss_kib(f.master) / 1024.0);
     }
@@ -146,7 +152,24 @@ int main(int argc, char **argv)
         printf("%-46s %9.1f s\n", label, (bench_now_ms() - t0) / 1000);
     else
         printf("%-46s %9s\n", label, "> 120 s");
+    char floor_bin[600];
+    bool have_floor = bench_floor_path(&f, floor_bin, sizeof floor_bin);
+    int floor_port = f.base_port + 50;
     fleet_stop(&f);
+
+    /* The floor's master, alone on the machine, with the same minions and
+       rounds: the least a master of this shape holds (it has no ZAP
+       handler: libzmq then keeps no ZAP pipe per connection). */
+    if (rounds > 0 && have_floor) {
+        long floor_kib = bench_floor_peak_rss_kib(floor_bin, minions, rounds, floor_port);
+        snprintf(label, sizeof label, "floor's master, %d minions, %d rounds, peak RSS", minions,
+                 rounds);
+        if (floor_kib > 0)
+            printf("%-46s %9.2f MiB   ratio: master %.2fx\n", label, floor_kib / 1024.0,
+                   (double)master_kib / (double)floor_kib);
+        else
+            printf("%-46s %9s\n", label, "(the floor did not run)");
+    }
 
     static const char *const bins[] = {"mctl", "mctl-master", "mctl-minion"};
     for (size_t i = 0; i < 3; i++) {

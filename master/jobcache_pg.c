@@ -8,7 +8,10 @@
    holds a NUL) is stored with U+FFFD in place of the bad bytes; the messages themselves are kept
    whole, as bytea.
 
-    The connection gets pg.h's limits and must be UTF-8. Pruning is one statement, by
+    The connection gets pg.h's limits and must be UTF-8. The reads are the
+    master's loop's (on a connection of their own): each waits at most
+    PG_LOOP_DEADLINE_MS; the writer's thread waits as long as the server
+    takes (its queue says when it hangs). Pruning is one statement, by
     one master at a time (an advisory lock).
 
     The job cache opens two connections: the writer thread's
@@ -30,6 +33,7 @@
 
 typedef struct {
     PGconn *conn;
+    int deadline_ms; /* on the loop's connection (reads); none for the writer's */
     char err[512];
     int64_t next_try_ms; /* no reconnecting before (after a failure) */
     int64_t backoff_ms;  /* the wait after the next failure */
@@ -45,7 +49,7 @@ static void set_err(store_t *self, const char *what)
 static int run(store_t *self, const char *sql, int n, const char *const *values, const int *lengths,
                const int *formats, char *tuples, size_t cap)
 {
-    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, 0);
+    PGresult *r = pg_query(self->conn, self->deadline_ms, sql, n, values, lengths, formats, 0);
     ExecStatusType st = PQresultStatus(r);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
     if (rc != 0)
@@ -59,7 +63,7 @@ static int run(store_t *self, const char *sql, int n, const char *const *values,
 /* Statements without parameters (several at once, for the schema). */
 static int run0(store_t *self, const char *sql)
 {
-    PGresult *r = PQexec(self->conn, sql);
+    PGresult *r = pg_query(self->conn, self->deadline_ms, sql, -1, NULL, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
     if (rc != 0)
         set_err(self, "PostgreSQL");
@@ -78,12 +82,16 @@ static void pg_close(void *p)
 
 void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err)
 {
-    PGconn *conn =
-        pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)", err);
+    /* The writer has a thread of its own, and a queue that says when it
+       hangs; the reads are the loop's. */
+    int deadline_ms = writer ? 0 : PG_LOOP_DEADLINE_MS;
+    PGconn *conn = pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)",
+                              deadline_ms, err);
     if (!conn)
         return NULL;
     store_t *self = mc_calloc(1, sizeof *self);
     self->conn = conn;
+    self->deadline_ms = deadline_ms;
     if (!writer)
         mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
                 PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
@@ -125,7 +133,7 @@ static int connected(store_t *self)
         }
     }
     mc_err_t err;
-    if (pg_migrate(self->conn, "job cache", &err) != 0) {
+    if (pg_migrate(self->conn, self->deadline_ms, "job cache", &err) != 0) {
         snprintf(self->err, sizeof self->err, "%s", err.msg);
         self->recheck = true;
         return retry_later(self);
@@ -151,7 +159,7 @@ static void pg_rollback(void *p)
 {
     store_t *self = p;
     if (PQstatus(self->conn) == CONNECTION_OK) {
-        PGresult *r = PQexec(self->conn, "ROLLBACK");
+        PGresult *r = pg_query(self->conn, self->deadline_ms, "ROLLBACK", -1, NULL, NULL, NULL, 0);
         PQclear(r);
     }
 }
@@ -273,8 +281,9 @@ static int pg_write(void *p, const jobcache_item_t *it)
        a job the database does not have for this minion (yet: its master
        may still be writing it) is not confirmed, so that it comes again. */
     const char *key[2] = {it->jid, it->id};
-    PGresult *r = PQexecParams(self->conn, "SELECT 1 FROM returns WHERE jid = $1 AND id = $2", 2,
-                               NULL, key, NULL, NULL, 0);
+    PGresult *r =
+        pg_query(self->conn, self->deadline_ms, "SELECT 1 FROM returns WHERE jid = $1 AND id = $2",
+                 2, key, NULL, NULL, 0);
     int rc = PQresultStatus(r) != PGRES_TUPLES_OK ? -1 : PQntuples(r) ? 0 : 1;
     if (rc < 0)
         set_err(self, "PostgreSQL");
@@ -290,7 +299,7 @@ static PGresult *query(store_t *self, const char *sql, int n, const char *const 
         mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
         return NULL;
     }
-    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, NULL, NULL, 0);
+    PGresult *r = pg_query(self->conn, self->deadline_ms, sql, n, values, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         set_err(self, "PostgreSQL");
         mc_err_set(err, "job cache (PostgreSQL): %s", self->err);
@@ -504,15 +513,15 @@ static int pg_prune(void *p, int64_t before_us)
     char before[24];
     snprintf(before, sizeof before, "%lld", (long long)before_us);
     const char *values[1] = {before};
-    PGresult *r = PQexecParams(
-        self->conn,
+    PGresult *r = pg_query(
+        self->conn, self->deadline_ms,
         "WITH lock AS (SELECT pg_try_advisory_xact_lock(4506) AS got),"
         " d AS (DELETE FROM jobs WHERE (SELECT got FROM lock) AND jid IN (SELECT jid FROM jobs"
         "   WHERE ts < $1::bigint ORDER BY jid LIMIT 1000) RETURNING jid),"
         " r AS (DELETE FROM returns x USING d WHERE x.jid = d.jid),"
         " m AS (DELETE FROM job_minions x USING d WHERE x.jid = d.jid)"
         " SELECT count(*) FROM d",
-        1, NULL, values, NULL, NULL, 0);
+        1, values, NULL, NULL, 0);
     int removed = -1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK)
         removed = atoi(PQgetvalue(r, 0, 0));

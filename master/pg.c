@@ -1,16 +1,33 @@
 /*  pg - see pg.h. */
 #include "pg.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "log.h"
 
 /* Any number that is mctl's: the lock masters take to create the schema. */
 #define PG_SCHEMA_LOCK 4505
 
+/* The connection pg_query last gave up on, and after how long: its next
+   error is that, not what libpq says of the socket closed under it. Per
+   thread, as each connection is used by one thread. */
+static __thread const PGconn *gave_up;
+static __thread int gave_up_after_ms;
+
 void pg_error(PGconn *conn, const char *what, char *out, size_t cap)
 {
+    if (conn && conn == gave_up) {
+        snprintf(out, cap,
+                 "%s: no answer within %d ms (a server that hangs?); the connection is closed "
+                 "and made again later",
+                 what, gave_up_after_ms);
+        gave_up = NULL; /* said once: a later error is libpq's */
+        return;
+    }
     const char *msg = conn ? PQerrorMessage(conn) : "no connection";
     snprintf(out, cap, "%s%s%s", what, *msg ? ": " : "", msg);
     size_t n = strlen(out);
@@ -18,9 +35,65 @@ void pg_error(PGconn *conn, const char *what, char *out, size_t cap)
         out[--n] = '\0';
 }
 
-int pg_exec(PGconn *conn, const char *sql, mc_err_t *err)
+/* Closes the connection under libpq (it reads the end of the stream and
+   marks it broken), then takes what is left of the statement. */
+static void give_up(PGconn *conn, int deadline_ms)
 {
-    PGresult *r = PQexec(conn, sql);
+    shutdown(PQsocket(conn), SHUT_RDWR);
+    PQconsumeInput(conn);
+    PGresult *r;
+    while ((r = PQgetResult(conn)))
+        PQclear(r);
+    gave_up = conn;
+    gave_up_after_ms = deadline_ms;
+}
+
+PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const char *const *values,
+                   const int *lengths, const int *formats, int binary)
+{
+    if (gave_up == conn)
+        gave_up = NULL;
+    if (deadline_ms <= 0)
+        return n < 0 ? PQexec(conn, sql)
+                     : PQexecParams(conn, sql, n, NULL, values, lengths, formats, binary);
+    int sent = n < 0 ? PQsendQuery(conn, sql)
+                     : PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, binary);
+    if (!sent)
+        return NULL;
+    /* As PQexec: the first error, else the last result. */
+    PGresult *keep = NULL;
+    int64_t until = mc_mono_ms() + deadline_ms;
+    bool broken = false;
+    for (;;) {
+        while (broken || !PQisBusy(conn)) {
+            PGresult *r = PQgetResult(conn);
+            if (!r)
+                return keep;
+            if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+                PQclear(r);
+            } else {
+                PQclear(keep);
+                keep = r;
+            }
+        }
+        int64_t left = until - mc_mono_ms();
+        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+        int rc = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            PQclear(keep);
+            give_up(conn, deadline_ms);
+            return NULL;
+        }
+        if (!PQconsumeInput(conn))
+            broken = true; /* PQgetResult says why, without waiting */
+    }
+}
+
+int pg_exec(PGconn *conn, int deadline_ms, const char *sql, mc_err_t *err)
+{
+    PGresult *r = pg_query(conn, deadline_ms, sql, -1, NULL, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
     PQclear(r);
     if (rc != 0) {
@@ -62,14 +135,17 @@ static const char *schema_v2 =
    known), so that any master can follow a job to its end. */
 static const char *schema_v3 = "ALTER TABLE jobs ADD COLUMN expires bigint;";
 
-int pg_migrate(PGconn *conn, const char *what, mc_err_t *err)
+int pg_migrate(PGconn *conn, int deadline_ms, const char *what, mc_err_t *err)
 {
     char lock[64];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
-    if (pg_exec(conn, "BEGIN ISOLATION LEVEL READ COMMITTED", err) || pg_exec(conn, lock, err) ||
-        pg_exec(conn, "CREATE TABLE IF NOT EXISTS mctl_schema(version integer NOT NULL)", err))
+    if (pg_exec(conn, deadline_ms, "BEGIN ISOLATION LEVEL READ COMMITTED", err) ||
+        pg_exec(conn, deadline_ms, lock, err) ||
+        pg_exec(conn, deadline_ms,
+                "CREATE TABLE IF NOT EXISTS mctl_schema(version integer NOT NULL)", err))
         goto fail;
-    PGresult *r = PQexec(conn, "SELECT max(version) FROM mctl_schema");
+    PGresult *r = pg_query(conn, deadline_ms, "SELECT max(version) FROM mctl_schema", -1, NULL,
+                           NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char msg[512];
         pg_error(conn, "PostgreSQL", msg, sizeof msg);
@@ -84,16 +160,16 @@ int pg_migrate(PGconn *conn, const char *what, mc_err_t *err)
                    version, PG_SCHEMA_VERSION);
         goto fail;
     }
-    if (version < 1 &&
-        (pg_exec(conn, schema_v1, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (1)", err)))
+    if (version < 1 && (pg_exec(conn, deadline_ms, schema_v1, err) ||
+                        pg_exec(conn, deadline_ms, "INSERT INTO mctl_schema VALUES (1)", err)))
         goto fail;
-    if (version < 2 &&
-        (pg_exec(conn, schema_v2, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (2)", err)))
+    if (version < 2 && (pg_exec(conn, deadline_ms, schema_v2, err) ||
+                        pg_exec(conn, deadline_ms, "INSERT INTO mctl_schema VALUES (2)", err)))
         goto fail;
-    if (version < 3 &&
-        (pg_exec(conn, schema_v3, err) || pg_exec(conn, "INSERT INTO mctl_schema VALUES (3)", err)))
+    if (version < 3 && (pg_exec(conn, deadline_ms, schema_v3, err) ||
+                        pg_exec(conn, deadline_ms, "INSERT INTO mctl_schema VALUES (3)", err)))
         goto fail;
-    if (pg_exec(conn, "COMMIT", err))
+    if (pg_exec(conn, deadline_ms, "COMMIT", err))
         goto fail;
     if (version < PG_SCHEMA_VERSION)
         mc_info("%s (PostgreSQL): %s schema version %d", what,
@@ -103,7 +179,7 @@ fail:;
     char msg[sizeof err->msg];
     snprintf(msg, sizeof msg, "%s", err->msg);
     mc_err_set(err, "%s (PostgreSQL): %s", what, msg);
-    PGresult *rb = PQexec(conn, "ROLLBACK");
+    PGresult *rb = pg_query(conn, deadline_ms, "ROLLBACK", -1, NULL, NULL, NULL, 0);
     PQclear(rb);
     return -1;
 }
@@ -122,18 +198,26 @@ static const char *const default_keys[] = {"application_name", "connect_timeout"
                                            "keepalives_idle",  "tcp_user_timeout", "options",
                                            "client_encoding",  "dbname",           NULL};
 
-PGconn *pg_connect(const char *dsn, const char *what, const char *session, mc_err_t *err)
+PGconn *pg_connect(const char *dsn, const char *what, const char *session, int deadline_ms,
+                   mc_err_t *err)
 {
     char name[64];
     snprintf(name, sizeof name, "mctl-master %s", session);
+    /* Without a deadline: 5 s to connect, 10 s a statement, 5 s a lock.
+       With one: the server ends a statement half a second before the
+       deadline, so that a slow one fails alone and the connection stays. */
+    int statement_ms = deadline_ms > 0 ? deadline_ms - 500 : 10000;
+    int lock_ms = deadline_ms > 0 && deadline_ms - 1000 < 5000 ? deadline_ms - 1000 : 5000;
+    char connect_s[16], options[256];
+    snprintf(connect_s, sizeof connect_s, "%d", deadline_ms > 0 ? (deadline_ms + 999) / 1000 : 5);
+    /* The server's side too: a session whose master vanished ends within
+       seconds, and with it the locks it held. */
+    snprintf(options, sizeof options,
+             "-c statement_timeout=%d -c lock_timeout=%d -c tcp_keepalives_idle=10 "
+             "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
+             statement_ms, lock_ms);
     /* The DSN comes last (dbname is expanded): what it says wins. */
-    const char *values[] = {
-        name, "5", "1", "10", "10000",
-        /* The server's side too: a session whose master vanished ends
-           within seconds, and with it the locks it held. */
-        "-c statement_timeout=10000 -c lock_timeout=5000 -c tcp_keepalives_idle=10 "
-        "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
-        "UTF8", dsn, NULL};
+    const char *values[] = {name, connect_s, "1", "10", "10000", options, "UTF8", dsn, NULL};
     PGconn *conn = PQconnectdbParams(default_keys, values, 1);
     PQsetNoticeProcessor(conn, notice_to_log, NULL);
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -154,7 +238,7 @@ PGconn *pg_connect(const char *dsn, const char *what, const char *session, mc_er
         PQfinish(conn);
         return NULL;
     }
-    if (pg_migrate(conn, what, err) != 0) {
+    if (pg_migrate(conn, deadline_ms, what, err) != 0) {
         PQfinish(conn);
         return NULL;
     }

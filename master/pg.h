@@ -18,18 +18,35 @@
 
 #define PG_SCHEMA_VERSION 3
 
+/* How long the master's loop waits for its database: for an answer, and
+   for a connection. A server that hangs whole (stopped, swapped out, its
+   disk frozen) neither answers nor refuses, and its kernel still
+   acknowledges, so neither TCP keepalives nor the server's own
+   statement_timeout end the wait; every job would wait with the loop. */
+#define PG_LOOP_DEADLINE_MS 3000
+
 /* Connect with dsn, adding limits the DSN does not set itself (connect 5 s,
-   TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s), UTF-8 on
-   the wire; the database must be UTF-8. Then create or upgrade the schema.
-   what names the store in errors ("job cache"); the session is named
-   "mctl-master <session>" (application_name, as pg_stat_activity shows
-   it) unless the DSN names it. NULL with err on failure. */
-PGconn *pg_connect(const char *dsn, const char *what, const char *session, mc_err_t *err);
+   TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s; with a
+   deadline_ms > 0, connecting takes at most that, rounded up to seconds,
+   and the server ends statements 0.5 s before it), UTF-8 on the wire; the
+   database must be UTF-8. Then create or upgrade the schema. what names
+   the store in errors ("job cache"); the session is named "mctl-master
+   <session>" (application_name, as pg_stat_activity shows it) unless the
+   DSN names it. NULL with err on failure. */
+PGconn *pg_connect(const char *dsn, const char *what, const char *session, int deadline_ms,
+                   mc_err_t *err);
 /* Create or upgrade the schema (pg_connect does it; again after a
    reconnect, in case the database was replaced). */
-int pg_migrate(PGconn *conn, const char *what, mc_err_t *err);
+int pg_migrate(PGconn *conn, int deadline_ms, const char *what, mc_err_t *err);
+/* Every statement of the master's: PQexecParams (PQexec, several
+   statements allowed, when n < 0), waiting at most deadline_ms for the
+   whole answer (no limit when 0). Past it, the connection is closed
+   (PQstatus says CONNECTION_BAD, and the store connects again after its
+   backoff), the result is NULL and pg_error says so. */
+PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const char *const *values,
+                   const int *lengths, const int *formats, int binary);
 /* Statements without parameters: 0, or -1 with err. */
-int pg_exec(PGconn *conn, const char *sql, mc_err_t *err);
+int pg_exec(PGconn *conn, int deadline_ms, const char *sql, mc_err_t *err);
 /* The connection's last error as one line, for a message. */
 void pg_error(PGconn *conn, const char *what, char *out, size_t cap);
 

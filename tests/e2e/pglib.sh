@@ -32,11 +32,13 @@ pg_setup() {
         pg_start &&
         as_pg "$PGBIN/createdb" -h "$PGDIR/sock" -p "$PGPORT" mctl
 }
-# A server process a test stopped (SIGSTOP): continued at cleanup.
+# The server processes a test stopped (SIGSTOP), as a list of pids:
+# continued at cleanup.
 PG_STOPPED=
 # Called by lib.sh's cleanup when the test ends, however it ends.
 test_cleanup_hook() {
-    [ -z "$PG_STOPPED" ] || kill -CONT "$PG_STOPPED" 2> /dev/null
+    # shellcheck disable=SC2086 # a list of pids
+    [ -z "$PG_STOPPED" ] || kill -CONT $PG_STOPPED 2> /dev/null
     [ -f "$PGDIR/data/postmaster.pid" ] &&
         as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop > /dev/null 2>&1
     return 0

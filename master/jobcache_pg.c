@@ -10,8 +10,9 @@
 
     The connection gets pg.h's limits and must be UTF-8. The reads are the
     master's loop's (on a connection of their own): each waits at most
-    PG_LOOP_DEADLINE_MS; the writer's thread waits as long as the server
-    takes (its queue says when it hangs). Pruning is one statement, by
+    PG_READS_DEADLINE_MS (pruning PG_PRUNE_DEADLINE_MS, connecting again
+    PG_CONNECT_DEADLINE_MS); the writer's thread waits as long as the
+    server takes (its queue says when it hangs). Pruning is one statement, by
     one master at a time (an advisory lock).
 
     The job cache opens two connections: the writer thread's
@@ -30,10 +31,13 @@
 
 #define PG_RETRY_MS     1000
 #define PG_RETRY_MAX_MS 30000
+#define PRUNE_BATCH_MAX 1000
 
 typedef struct {
     PGconn *conn;
     int deadline_ms; /* on the loop's connection (reads); none for the writer's */
+    pg_reset_t reset;
+    int prune_batch; /* jobs a prune deletes: halved while it fails, up to 1000 */
     char err[512];
     int64_t next_try_ms; /* no reconnecting before (after a failure) */
     int64_t backoff_ms;  /* the wait after the next failure */
@@ -84,14 +88,15 @@ void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err)
 {
     /* The writer has a thread of its own, and a queue that says when it
        hangs; the reads are the loop's. */
-    int deadline_ms = writer ? 0 : PG_LOOP_DEADLINE_MS;
-    PGconn *conn = pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)",
-                              deadline_ms, err);
+    int deadline_ms = writer ? 0 : PG_READS_DEADLINE_MS;
+    PGconn *conn =
+        pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)", err);
     if (!conn)
         return NULL;
     store_t *self = mc_calloc(1, sizeof *self);
     self->conn = conn;
     self->deadline_ms = deadline_ms;
+    self->prune_batch = PRUNE_BATCH_MAX;
     if (!writer)
         mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
                 PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
@@ -126,7 +131,10 @@ static int connected(store_t *self)
         return -1;
     }
     if (PQstatus(self->conn) != CONNECTION_OK) {
-        PQreset(self->conn);
+        if (!self->deadline_ms)
+            PQreset(self->conn);
+        else
+            pg_reset_step(self->conn, &self->reset, PG_CONNECT_DEADLINE_MS, PG_CONNECT_DEADLINE_MS);
         if (PQstatus(self->conn) != CONNECTION_OK) {
             set_err(self, "cannot reconnect");
             return retry_later(self);
@@ -493,35 +501,38 @@ static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
     return rc;
 }
 
-/* Up to 1000 old jobs with their minions and returns, in one statement
-   (so masters pruning at once cannot leave orphans), and only by the
-   master that holds the prune lock at the time. It runs on the loop's
-   connection, so it waits at most 100 ms for a table another session
-   holds (a lock, a maintenance command): it gives up and is tried again
-   a minute later, rather than hold up every job for lock_timeout. */
-static int pg_prune(void *p, int64_t before_us)
+/* Up to prune_batch old jobs with their minions and returns, in one
+   statement (so masters pruning at once cannot leave orphans), and only
+   by the master that holds the prune lock at the time. It runs on the
+   loop's connection, so it waits at most 100 ms for a table another
+   session holds (a lock, a maintenance command) and takes at most 2.5 s
+   (the server ends it; PG_PRUNE_DEADLINE_MS if the server hangs): it
+   gives up and is tried again a minute later, with half as many jobs,
+   rather than hold up every job. */
+static int prune(store_t *self, int64_t before_us)
 {
-    store_t *self = p;
     if (connected(self) != 0)
         return -1;
     if (run(self, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 0)
         return -1;
-    if (run(self, "SET LOCAL lock_timeout = '100ms'", 0, NULL, NULL, NULL, NULL, 0) != 0) {
+    if (run(self, "SET LOCAL lock_timeout = '100ms'", 0, NULL, NULL, NULL, NULL, 0) != 0 ||
+        run(self, "SET LOCAL statement_timeout = '2500ms'", 0, NULL, NULL, NULL, NULL, 0) != 0) {
         run(self, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
         return -1;
     }
-    char before[24];
+    char before[24], batch[16];
     snprintf(before, sizeof before, "%lld", (long long)before_us);
-    const char *values[1] = {before};
+    snprintf(batch, sizeof batch, "%d", self->prune_batch);
+    const char *values[2] = {before, batch};
     PGresult *r = pg_query(
         self->conn, self->deadline_ms,
         "WITH lock AS (SELECT pg_try_advisory_xact_lock(4506) AS got),"
         " d AS (DELETE FROM jobs WHERE (SELECT got FROM lock) AND jid IN (SELECT jid FROM jobs"
-        "   WHERE ts < $1::bigint ORDER BY jid LIMIT 1000) RETURNING jid),"
+        "   WHERE ts < $1::bigint ORDER BY jid LIMIT $2::int) RETURNING jid),"
         " r AS (DELETE FROM returns x USING d WHERE x.jid = d.jid),"
         " m AS (DELETE FROM job_minions x USING d WHERE x.jid = d.jid)"
         " SELECT count(*) FROM d",
-        1, values, NULL, NULL, 0);
+        2, values, NULL, NULL, 0);
     int removed = -1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK)
         removed = atoi(PQgetvalue(r, 0, 0));
@@ -534,6 +545,21 @@ static int pg_prune(void *p, int64_t before_us)
         removed = -1;
     else if (removed < 0)
         memcpy(self->err, why, sizeof why);
+    return removed;
+}
+
+static int pg_prune(void *p, int64_t before_us)
+{
+    store_t *self = p;
+    int reads = self->deadline_ms;
+    self->deadline_ms = PG_PRUNE_DEADLINE_MS;
+    int removed = prune(self, before_us);
+    self->deadline_ms = reads;
+    if (removed < 0 && self->prune_batch > 10)
+        self->prune_batch /= 2;
+    else if (removed >= 0 && self->prune_batch < PRUNE_BATCH_MAX)
+        self->prune_batch =
+            self->prune_batch * 2 < PRUNE_BATCH_MAX ? self->prune_batch * 2 : PRUNE_BATCH_MAX;
     return removed;
 }
 

@@ -26,6 +26,7 @@ struct _keystore_pg_t {
     long long seq;       /* the last change seen */
     int64_t next_try_ms; /* no reconnecting before */
     int64_t backoff_ms;
+    pg_reset_t reset; /* a reconnect under way */
 };
 
 static int fail(keystore_pg_t *self, const char *what, mc_err_t *err)
@@ -43,7 +44,7 @@ static int take_index(keystore_pg_t *self, mc_err_t *err)
         int idx = self->want_index >= 0 ? self->want_index : i;
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%d, %d)", MASTER_INDEX_LOCK, idx);
-        PGresult *r = pg_query(self->conn, PG_LOOP_DEADLINE_MS, sql, -1, NULL, NULL, NULL, 0);
+        PGresult *r = pg_query(self->conn, PG_KEYS_DEADLINE_MS, sql, -1, NULL, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             PQclear(r);
             return fail(self, "taking a master index", err);
@@ -70,7 +71,7 @@ static int take_index(keystore_pg_t *self, mc_err_t *err)
 
 keystore_pg_t *keystore_pg_open(const char *dsn, int want_index, mc_err_t *err)
 {
-    PGconn *conn = pg_connect(dsn, "keys", "keys", PG_LOOP_DEADLINE_MS, err);
+    PGconn *conn = pg_connect(dsn, "keys", "keys", err);
     if (!conn)
         return NULL;
     keystore_pg_t *self = mc_calloc(1, sizeof *self);
@@ -142,11 +143,19 @@ static int connected(keystore_pg_t *self, mc_err_t *err)
         return -1;
     }
     self->held = false;
-    if (PQstatus(self->conn) != CONNECTION_OK)
-        PQreset(self->conn);
-    int rc = PQstatus(self->conn) == CONNECTION_OK ? 0 : fail(self, "cannot reconnect", err);
+    int rc = 0;
+    if (PQstatus(self->conn) != CONNECTION_OK) {
+        /* The key list is read every second: a server that takes its
+           time (or hangs) costs the loop PG_RESET_STEP_MS a second. */
+        int st = pg_reset_step(self->conn, &self->reset, PG_RESET_STEP_MS, PG_CONNECT_DEADLINE_MS);
+        if (st == 0) {
+            mc_err_set(err, "keys (PostgreSQL): connecting again");
+            return -1;
+        }
+        rc = st > 0 ? 0 : fail(self, "cannot reconnect", err);
+    }
     if (rc == 0)
-        rc = pg_migrate(self->conn, PG_LOOP_DEADLINE_MS, "keys", err);
+        rc = pg_migrate(self->conn, PG_KEYS_DEADLINE_MS, "keys", err);
     if (rc != 0) {
         self->recheck = true;
         self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : RETRY_MS;
@@ -197,7 +206,7 @@ int keystore_pg_changes(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_e
         snprintf(since, sizeof since, "%lld", self->seq);
         const char *values[1] = {since};
         /* Binary results: the key as its 32 bytes, seq as 8. */
-        PGresult *r = pg_query(self->conn, PG_LOOP_DEADLINE_MS,
+        PGresult *r = pg_query(self->conn, PG_KEYS_DEADLINE_MS,
                                "SELECT id, denied, state, pub, seq FROM minion_keys WHERE seq > "
                                "$1::bigint ORDER BY seq LIMIT 5000",
                                1, values, NULL, NULL, 1);
@@ -264,7 +273,7 @@ static int put_locked(keystore_pg_t *self, const char *id, bool denied, const ch
               "WHERE id = $1 AND denied = $2::boolean AND state = $5 AND pub = $6";
         n = 6;
     }
-    PGresult *r = pg_query(self->conn, PG_LOOP_DEADLINE_MS, sql, n, values, lengths, formats, 0);
+    PGresult *r = pg_query(self->conn, PG_KEYS_DEADLINE_MS, sql, n, values, lengths, formats, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (code && strcmp(code, "23505") == 0) {
@@ -296,8 +305,8 @@ static int begin_locked(keystore_pg_t *self, mc_err_t *err)
 {
     char lock[64];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", KEYS_WRITE_LOCK);
-    if (pg_exec(self->conn, PG_LOOP_DEADLINE_MS, "BEGIN ISOLATION LEVEL READ COMMITTED", err) ||
-        pg_exec(self->conn, PG_LOOP_DEADLINE_MS, lock, err)) {
+    if (pg_exec(self->conn, PG_KEYS_DEADLINE_MS, "BEGIN ISOLATION LEVEL READ COMMITTED", err) ||
+        pg_exec(self->conn, PG_KEYS_DEADLINE_MS, lock, err)) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
         mc_err_set(err, "keys (PostgreSQL): %s", msg);
@@ -310,11 +319,15 @@ static int commit_or_rollback(keystore_pg_t *self, int rc, mc_err_t *err)
 {
     if (rc == 0) {
         mc_err_t cerr;
-        if (pg_exec(self->conn, PG_LOOP_DEADLINE_MS, "COMMIT", &cerr) == 0)
+        if (pg_exec(self->conn, PG_KEYS_DEADLINE_MS, "COMMIT", &cerr) == 0)
             return 0;
-        mc_err_set(err, "keys (PostgreSQL): %s", cerr.msg);
+        /* The server may have committed before the connection failed. */
+        mc_err_set(err,
+                   "keys (PostgreSQL): %s; whether the change was made is not known until the "
+                   "database answers (look again with mctl key list)",
+                   cerr.msg);
     }
-    PGresult *rb = pg_query(self->conn, PG_LOOP_DEADLINE_MS, "ROLLBACK", -1, NULL, NULL, NULL, 0);
+    PGresult *rb = pg_query(self->conn, PG_KEYS_DEADLINE_MS, "ROLLBACK", -1, NULL, NULL, NULL, 0);
     PQclear(rb);
     return -1;
 }
@@ -340,7 +353,7 @@ int keystore_pg_import(keystore_pg_t *self, const keystore_key_t *keys, size_t n
     int rc = begin_locked(self, err);
     if (rc == 0) {
         PGresult *r =
-            pg_query(self->conn, PG_LOOP_DEADLINE_MS,
+            pg_query(self->conn, PG_KEYS_DEADLINE_MS,
                      "SELECT NOT EXISTS (SELECT 1 FROM minion_keys)", -1, NULL, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             rc = fail(self, "reading keys", err);

@@ -10,7 +10,7 @@
     server's own keepalives, pg.h, end a session whose master vanished, so
     its index is free again within seconds). A master that cannot take its
     index again keeps its digit and logs an error. Every statement is the
-    loop's, so each waits at most PG_LOOP_DEADLINE_MS (pg.h). */
+    loop's, so each waits at most PG_KEYS_DEADLINE_MS (pg.h). */
 #ifndef MC_KEYSTORE_PG_H
 #define MC_KEYSTORE_PG_H
 

@@ -93,11 +93,12 @@ typedef struct server {
     admission_t *admission;                                       /* new keys per address */
     int sigfd;
     int64_t last_jid_us;
-    int jid_index;           /* the last digit of this master's jids (keystore_pg.h) */
-    keystore_pg_t *keys;     /* the registry's shared key list, or NULL (folders) */
-    mc_log_limit_t keys_log; /* the shared key list cannot be read */
-    zlistx_t *followers;     /* clients waiting on jobs not held here (follow.c), or NULL */
-    callers_t *callers;      /* names of the uids that made requests (callers.c) */
+    int jid_index;            /* the last digit of this master's jids (keystore_pg.h) */
+    keystore_pg_t *keys;      /* the registry's shared key list, or NULL (folders) */
+    int64_t keys_failing_ms;  /* the shared key list cannot be read since (0: it can) */
+    int64_t keys_reported_ms; /* and that was last said then */
+    zlistx_t *followers;      /* clients waiting on jobs not held here (follow.c), or NULL */
+    callers_t *callers;       /* names of the uids that made requests (callers.c) */
     char *ipc_path;
     bool stop;
 } master_t;

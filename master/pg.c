@@ -40,10 +40,13 @@ void pg_error(PGconn *conn, const char *what, char *out, size_t cap)
 static void give_up(PGconn *conn, int deadline_ms)
 {
     shutdown(PQsocket(conn), SHUT_RDWR);
-    PQconsumeInput(conn);
     PGresult *r;
     while ((r = PQgetResult(conn)))
         PQclear(r);
+    /* What was buffered is read, then the end: the connection is broken
+       now, not at the next statement. */
+    for (int i = 0; i < 8 && PQstatus(conn) == CONNECTION_OK && PQconsumeInput(conn); i++)
+        ;
     gave_up = conn;
     gave_up_after_ms = deadline_ms;
 }
@@ -88,6 +91,43 @@ PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const 
         }
         if (!PQconsumeInput(conn))
             broken = true; /* PQgetResult says why, without waiting */
+    }
+}
+
+int pg_reset_step(PGconn *conn, pg_reset_t *r, int budget_ms, int deadline_ms)
+{
+    int64_t now = mc_mono_ms();
+    if (gave_up == conn)
+        gave_up = NULL;
+    if (!r->since_ms) {
+        if (!PQresetStart(conn))
+            return -1;
+        r->since_ms = now;
+        r->wait = PGRES_POLLING_WRITING; /* as libpq says to begin */
+    }
+    int64_t end = r->since_ms + deadline_ms, until = now + budget_ms < end ? now + budget_ms : end;
+    for (;;) {
+        if (r->wait == PGRES_POLLING_OK || r->wait == PGRES_POLLING_FAILED) {
+            r->since_ms = 0;
+            return r->wait == PGRES_POLLING_OK ? 1 : -1;
+        }
+        int64_t left = until - mc_mono_ms();
+        struct pollfd p = {.fd = PQsocket(conn),
+                           .events = r->wait == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        int rc = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc > 0) {
+            r->wait = PQresetPoll(conn);
+            continue;
+        }
+        if (mc_mono_ms() < end)
+            return 0;
+        /* Left half-way: the next PQresetStart closes it. */
+        r->since_ms = 0;
+        gave_up = conn;
+        gave_up_after_ms = deadline_ms;
+        return -1;
     }
 }
 
@@ -198,26 +238,18 @@ static const char *const default_keys[] = {"application_name", "connect_timeout"
                                            "keepalives_idle",  "tcp_user_timeout", "options",
                                            "client_encoding",  "dbname",           NULL};
 
-PGconn *pg_connect(const char *dsn, const char *what, const char *session, int deadline_ms,
-                   mc_err_t *err)
+PGconn *pg_connect(const char *dsn, const char *what, const char *session, mc_err_t *err)
 {
     char name[64];
     snprintf(name, sizeof name, "mctl-master %s", session);
-    /* Without a deadline: 5 s to connect, 10 s a statement, 5 s a lock.
-       With one: the server ends a statement half a second before the
-       deadline, so that a slow one fails alone and the connection stays. */
-    int statement_ms = deadline_ms > 0 ? deadline_ms - 500 : 10000;
-    int lock_ms = deadline_ms > 0 && deadline_ms - 1000 < 5000 ? deadline_ms - 1000 : 5000;
-    char connect_s[16], options[256];
-    snprintf(connect_s, sizeof connect_s, "%d", deadline_ms > 0 ? (deadline_ms + 999) / 1000 : 5);
-    /* The server's side too: a session whose master vanished ends within
-       seconds, and with it the locks it held. */
-    snprintf(options, sizeof options,
-             "-c statement_timeout=%d -c lock_timeout=%d -c tcp_keepalives_idle=10 "
-             "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
-             statement_ms, lock_ms);
     /* The DSN comes last (dbname is expanded): what it says wins. */
-    const char *values[] = {name, connect_s, "1", "10", "10000", options, "UTF8", dsn, NULL};
+    const char *values[] = {
+        name, "5", "1", "10", "10000",
+        /* The server's side too: a session whose master vanished ends
+           within seconds, and with it the locks it held. */
+        "-c statement_timeout=10000 -c lock_timeout=5000 -c tcp_keepalives_idle=10 "
+        "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000",
+        "UTF8", dsn, NULL};
     PGconn *conn = PQconnectdbParams(default_keys, values, 1);
     PQsetNoticeProcessor(conn, notice_to_log, NULL);
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -238,7 +270,8 @@ PGconn *pg_connect(const char *dsn, const char *what, const char *session, int d
         PQfinish(conn);
         return NULL;
     }
-    if (pg_migrate(conn, deadline_ms, what, err) != 0) {
+    gave_up = NULL; /* a new connection may have an old one's address */
+    if (pg_migrate(conn, 0, what, err) != 0) {
         PQfinish(conn);
         return NULL;
     }

@@ -18,23 +18,34 @@
 
 #define PG_SCHEMA_VERSION 3
 
-/* How long the master's loop waits for its database: for an answer, and
-   for a connection. A server that hangs whole (stopped, swapped out, its
-   disk frozen) neither answers nor refuses, and its kernel still
-   acknowledges, so neither TCP keepalives nor the server's own
-   statement_timeout end the wait; every job would wait with the loop. */
-#define PG_LOOP_DEADLINE_MS 3000
+/* How long the master's loop waits for its database. A server that hangs
+   whole (stopped, swapped out, its disk frozen) neither answers nor
+   refuses, and its kernel still acknowledges, so neither TCP keepalives
+   nor the server's own statement_timeout end the wait, and every job
+   would wait with the loop. Past a deadline the connection is closed and
+   made again (pg_reset_step).
+   - The key list, read every second, and key writes: 3 s a statement.
+   - Pruning, once a minute: 3 s (the server ends it after 2.5 s itself).
+   - The job cache's reads for a user (jobs list, show, wait): 11 s, one
+     more than the server's own statement_timeout, so that a slow read is
+     ended by the server and the connection stays.
+   - Connecting again: 5 s, by the master's clock (a connect_timeout in
+     the DSN counts per address and may be 0); the key list's reconnect
+     takes at most PG_RESET_STEP_MS of each turn of the loop. */
+#define PG_KEYS_DEADLINE_MS    3000
+#define PG_PRUNE_DEADLINE_MS   3000
+#define PG_READS_DEADLINE_MS   11000
+#define PG_CONNECT_DEADLINE_MS 5000
+#define PG_RESET_STEP_MS       50
 
 /* Connect with dsn, adding limits the DSN does not set itself (connect 5 s,
-   TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s; with a
-   deadline_ms > 0, connecting takes at most that, rounded up to seconds,
-   and the server ends statements 0.5 s before it), UTF-8 on the wire; the
-   database must be UTF-8. Then create or upgrade the schema. what names
-   the store in errors ("job cache"); the session is named "mctl-master
-   <session>" (application_name, as pg_stat_activity shows it) unless the
-   DSN names it. NULL with err on failure. */
-PGconn *pg_connect(const char *dsn, const char *what, const char *session, int deadline_ms,
-                   mc_err_t *err);
+   TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s), UTF-8 on
+   the wire; the database must be UTF-8. Then create or upgrade the schema
+   (before the loop runs: no deadline). what names the store in errors
+   ("job cache"); the session is named "mctl-master <session>"
+   (application_name, as pg_stat_activity shows it) unless the DSN names
+   it. NULL with err on failure. */
+PGconn *pg_connect(const char *dsn, const char *what, const char *session, mc_err_t *err);
 /* Create or upgrade the schema (pg_connect does it; again after a
    reconnect, in case the database was replaced). */
 int pg_migrate(PGconn *conn, int deadline_ms, const char *what, mc_err_t *err);
@@ -42,9 +53,20 @@ int pg_migrate(PGconn *conn, int deadline_ms, const char *what, mc_err_t *err);
    statements allowed, when n < 0), waiting at most deadline_ms for the
    whole answer (no limit when 0). Past it, the connection is closed
    (PQstatus says CONNECTION_BAD, and the store connects again after its
-   backoff), the result is NULL and pg_error says so. */
+   backoff), the result is NULL and pg_error says so. The statement is
+   sent whole before the wait (blocking): the master's are small. */
 PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const char *const *values,
                    const int *lengths, const int *formats, int binary);
+/* A reconnect that does not hold the loop: pg_reset_step starts one
+   (PQresetStart) when none is under way, then advances it for at most
+   budget_ms. 1 when connected, 0 while still under way (call again
+   later), -1 when it failed or has taken deadline_ms since it started
+   (pg_error says why). Starts zeroed. */
+typedef struct {
+    int64_t since_ms;               /* 0: none under way */
+    PostgresPollingStatusType wait; /* what the socket must be ready for next */
+} pg_reset_t;
+int pg_reset_step(PGconn *conn, pg_reset_t *r, int budget_ms, int deadline_ms);
 /* Statements without parameters: 0, or -1 with err. */
 int pg_exec(PGconn *conn, int deadline_ms, const char *sql, mc_err_t *err);
 /* The connection's last error as one line, for a message. */

@@ -59,8 +59,8 @@
 #include "master.h"
 #include "zap.h"
 
-/* keep_jobs (hours; 0 keeps everything): a thousand old jobs at a time,
-   so that pruning holds the loop only briefly; not while the store fails
+/* keep_jobs (hours; 0 keeps everything): at most a thousand old jobs at
+   a time, so that pruning holds the loop only briefly; not while the store fails
    its writes (a read would wait on it too). */
 static void prune_history(master_t *self)
 {
@@ -73,8 +73,9 @@ static void prune_history(master_t *self)
         mc_info("job cache: pruned %d jobs older than %d hours", n, self->cfg->keep_jobs);
     else if (n < 0)
         mc_debug("job cache: pruning put off for a minute (the history is busy or unreachable)");
-    /* More to do: come back on the next tick; else in a minute. */
-    self->next_prune_ms = mc_mono_ms() + (n >= 1000 ? 0 : 60000);
+    /* Some pruned: maybe more to do, come back on the next tick; else in
+       a minute. */
+    self->next_prune_ms = mc_mono_ms() + (n > 0 ? 0 : 60000);
 }
 
 /* A key another master accepted or rejected: a registration waiting
@@ -89,14 +90,29 @@ static void on_key_change(void *arg, minion_t *m, key_state_t old)
     }
 }
 
-/* What other masters did to the shared key list (PostgreSQL). */
+/* What other masters did to the shared key list (PostgreSQL). It is
+   read every second: a failure is said at once, then once a minute while
+   it lasts, and its end too. */
 static void sync_keys(master_t *self)
 {
     mc_err_t err;
-    if (registry_sync(self->registry, on_key_change, self, &err) != 0)
-        mc_log_limited(&self->keys_log, MC_LOG_ERROR,
-                       "%s; keys changed on other masters are not seen until it is back", err.msg);
-    else if (self->keys && keystore_pg_index(self->keys) >= 0)
+    int64_t now = mc_mono_ms();
+    if (registry_sync(self->registry, on_key_change, self, &err) != 0) {
+        if (!self->keys_failing_ms)
+            self->keys_failing_ms = now;
+        else if (now - self->keys_reported_ms < 60000)
+            return;
+        self->keys_reported_ms = now;
+        mc_error("%s; keys changed on other masters are not seen until it is back (for %lld s "
+                 "now)",
+                 err.msg, (long long)((now - self->keys_failing_ms) / 1000));
+        return;
+    }
+    if (self->keys_failing_ms)
+        mc_info("keys: the shared key list is read again after %lld s",
+                (long long)((now - self->keys_failing_ms) / 1000));
+    self->keys_failing_ms = 0;
+    if (self->keys && keystore_pg_index(self->keys) >= 0)
         self->jid_index = keystore_pg_index(self->keys);
 }
 

@@ -528,7 +528,10 @@ int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us)
     return self->store->job_expires(self->db, jid, expires_us) == 0 ? 0 : -1;
 }
 
-int jobcache_prune(jobcache_t *self, int64_t before_us)
+int jobcache_prune(jobcache_t *self, int64_t before_us, mc_err_t *err)
 {
-    return self->store->prune(self->db, before_us);
+    int n = self->store->prune(self->db, before_us);
+    if (n < 0)
+        mc_err_set(err, "%s", self->store->errmsg(self->db));
+    return n;
 }

@@ -68,11 +68,24 @@ static void prune_history(master_t *self)
         jobcache_behind(self->cache))
         return;
     int64_t cutoff = mc_wall_us() - (int64_t)self->cfg->keep_jobs * 3600 * 1000000;
-    int n = jobcache_prune(self->cache, cutoff);
+    mc_err_t err;
+    int64_t now = mc_mono_ms();
+    int n = jobcache_prune(self->cache, cutoff, &err);
     if (n > 0)
         mc_info("job cache: pruned %d jobs older than %d hours", n, self->cfg->keep_jobs);
-    else if (n < 0)
-        mc_debug("job cache: pruning put off for a minute (the history is busy or unreachable)");
+    if (n >= 0) {
+        self->prune_failing_ms = 0;
+    } else if (!self->prune_failing_ms) {
+        self->prune_failing_ms = self->prune_reported_ms = now;
+        mc_debug("job cache: pruning put off for a minute (%s)", err.msg);
+    } else if (now - self->prune_reported_ms >= 3600000) {
+        /* Once in a while is a busy table; an hour of it, the history
+           outgrowing keep_jobs. */
+        self->prune_reported_ms = now;
+        mc_warn("job cache: pruning has failed for %lld minutes (%s); the history grows past "
+                "keep_jobs until it works",
+                (long long)((now - self->prune_failing_ms) / 60000), err.msg);
+    }
     /* Some pruned: maybe more to do, come back on the next tick; else in
        a minute. */
     self->next_prune_ms = mc_mono_ms() + (n > 0 ? 0 : 60000);

@@ -29,9 +29,10 @@
 #include "log.h"
 #include "pg.h"
 
-#define PG_RETRY_MS     1000
-#define PG_RETRY_MAX_MS 30000
-#define PRUNE_BATCH_MAX 1000
+#define PG_RETRY_MS      1000
+#define PG_RETRY_MAX_MS  30000
+#define PRUNE_BATCH_MAX  1000
+#define QUICK_FAILURE_MS 100 /* a reconnect that failed this fast held nothing up */
 
 typedef struct {
     PGconn *conn;
@@ -137,6 +138,11 @@ static int connected(store_t *self)
             pg_reset_step(self->conn, &self->reset, PG_CONNECT_DEADLINE_MS, PG_CONNECT_DEADLINE_MS);
         if (PQstatus(self->conn) != CONNECTION_OK) {
             set_err(self, "cannot reconnect");
+            /* The reads back off only from attempts that held the loop
+               up: a refusal costs nothing, and the next jobs show after
+               the server is back works. */
+            if (self->deadline_ms && mc_mono_ms() - now < QUICK_FAILURE_MS)
+                return -1;
             return retry_later(self);
         }
     }

@@ -114,7 +114,8 @@ static void retake_index(keystore_pg_t *self)
         self->want_index = -1;
         rc = take_index(self, &err);
         if (rc == 0)
-            mc_warn("keys (PostgreSQL): index %d was taken by another master meanwhile; this "
+            mc_warn("keys (PostgreSQL): index %d is held (by another master, or by this "
+                    "master's old session, which a server that hung has not ended yet); this "
                     "master's index is now %d",
                     prev, self->index);
     }

@@ -7,14 +7,18 @@
     from the history and those the client has not had are sent to it, as
     a job in flight sends its waiters each return. A follower ends when
     every minion the job went to has returned, when the job's time is up,
-    or when the client has gone (a send to it fails), after a last read
-    (none when writes are behind then).
+    or when the client has gone, after a last read (none when writes are
+    behind then). A client that has gone is seen when a send to it fails:
+    a second with no new return sends it ["tick"][] (which it ignores), so
+    a client that left (Ctrl-C on `mctl jobs wait`) gives its place back
+    within a second, not when the job's time is up.
     At most FOLLOWERS_MAX at once and FOLLOWERS_PER_USER of one user (each
     costs a read of the history a second); past that the client is told to
     try again. No read while the job cache's writes fail: that read would
     wait on the failing store. */
 #include "master.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define FOLLOWERS_MAX      32
@@ -40,10 +44,11 @@ static void follower_free(void **item)
     }
 }
 
-/* Send the returns among `returns` the follower has not had; -1 when the
-   client has gone. */
+/* Send the returns among `returns` the follower has not had: how many,
+   or -1 when the client has gone. */
 static int send_new(master_t *self, follower_t *f, const mc_strs_t *returns)
 {
+    int sent = 0;
     for (size_t i = 0; i < returns->count; i++) {
         mc_ret_t ret;
         mc_err_t err;
@@ -56,11 +61,20 @@ static int send_new(master_t *self, follower_t *f, const mc_strs_t *returns)
         if (fresh)
             zhashx_insert(f->sent, ret.id, (void *)1);
         mc_ret_done(&ret);
-        if (fresh &&
-            clients_send(self, f->route, MC_KIND_RETURN, returns->items[i], returns->lens[i]) != 0)
+        if (!fresh)
+            continue;
+        if (clients_send(self, f->route, MC_KIND_RETURN, returns->items[i], returns->lens[i]) != 0)
             return -1;
+        sent++;
     }
-    return 0;
+    return sent;
+}
+
+/* Whether the follower's client has gone: a tick it ignores, refused
+   because its connection has closed. */
+static bool client_gone(master_t *self, follower_t *f)
+{
+    return clients_send(self, f->route, MC_KIND_TICK, "", 0) != 0 && errno == EHOSTUNREACH;
 }
 
 bool follow_full(master_t *self, const char *user)
@@ -104,12 +118,14 @@ void follow_tick(master_t *self, int64_t now_ms)
         void *handle = zlistx_cursor(self->followers);
         /* Past its time: one last read (unless behind), then it ends. */
         bool done = now_ms >= f->until_ms;
+        int sent = 0;
         if (!behind) {
             mc_reply_job_t job = {0};
             mc_strs_t returns = {0};
             mc_err_t err;
             if (jobcache_show(self->cache, f->jid, &job, &returns, &err) == 0) {
-                if (send_new(self, f, &returns) != 0)
+                sent = send_new(self, f, &returns);
+                if (sent < 0)
                     done = true;
             } else
                 mc_log_limited(&self->stale_log, MC_LOG_WARNING,
@@ -118,6 +134,10 @@ void follow_tick(master_t *self, int64_t now_ms)
             mc_reply_job_done(&job);
         }
         done = done || zhashx_size(f->sent) >= f->expected;
+        if (!done && sent == 0 && client_gone(self, f)) {
+            mc_debug("job %s: the client following it has gone", f->jid);
+            done = true;
+        }
         f = zlistx_next(self->followers);
         if (done)
             zlistx_delete(self->followers, handle);

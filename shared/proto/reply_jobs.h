@@ -22,7 +22,10 @@
       jobs_wait  the same, and remaining_ms: how long the job may still
                  run (0 when it is over). After the stored returns, those
                  still to come follow as "ret" messages, its acks as "ack"
-                 messages. */
+                 messages; a job the master follows in the history
+                 (another master's, or one from before a restart) also
+                 sends ["tick"][] each second with nothing new, which the
+                 client ignores (the master sees so that it has gone). */
 #ifndef MC_PROTO_REPLY_JOBS_H
 #define MC_PROTO_REPLY_JOBS_H
 

@@ -43,6 +43,26 @@ test_expect_success 'master killed with SIGKILL: minions reconnect and answer ag
     wait_until 30 mctl -t 3 --gather-timeout 1 "*" test.ping
 '
 
+# A job from before a restart is followed in the history, by at most 8
+# clients of one user at once; one that leaves (Ctrl-C) gives its place
+# back within seconds, not when the job is over.
+wait_refused() { timeout 10 "$BIN/mctl" jobs wait "$1" 2> refused.txt; grep -q "try again" refused.txt; }
+wait_accepted() { timeout 2 "$BIN/mctl" jobs wait "$1" > /dev/null 2>&1; test $? = 124; }
+test_expect_success 'clients that leave jobs wait on a job from before a restart free their places' '
+    jid=$(mctl --async -t 120 m1 cmd.run "sleep 60" | grep -oE "[0-9]{20}") &&
+    stop_daemon master && restart_master &&
+    wait_until 30 mctl -t 3 --gather-timeout 1 m1 test.ping &&
+    waiters=() &&
+    for i in 1 2 3 4 5 6 7 8; do
+        "$BIN/mctl" jobs wait "$jid" > /dev/null 2>&1 &
+        waiters+=($!) && EXTRA_PIDS+=($!)
+    done &&
+    wait_until 20 wait_refused "$jid" &&
+    kill "${waiters[@]}" &&
+    wait_until 10 wait_accepted "$jid" &&
+    mctl jobs kill "$jid" > /dev/null
+'
+
 lost_count() { grep -c "lost the connection to the master" "$T/log/$1"; }
 lost_more() { test "$(lost_count "$1")" -gt "$2"; }
 

@@ -17,6 +17,8 @@ typedef struct {
     char *buf;                         /* what is still to be written, from off */
     size_t len, off;
     int64_t lost;       /* events dropped here since the last resync */
+    int64_t taken;      /* events taken from the master */
+    int64_t told;       /* ... as last told to it (events_read) */
     int64_t last_ms;    /* last write */
     int64_t started_ms; /* the stream ends EVENTS_MAX_AGE_MS after */
     int64_t checked_ms; /* the login was last found valid */
@@ -82,17 +84,44 @@ static void format_event(stream_t *s, const mc_event_t *ev)
     free(buf);
 }
 
-/* One message from the master: an event is queued, a tick ignored. */
+/* Tell the master how many events this stream has taken, every
+   MC_EVENTS_WINDOW / 4: it sends no more than MC_EVENTS_WINDOW beyond
+   that, so a browser that stops reading holds a bounded queue there. */
+static void tell_read(stream_t *s)
+{
+    if (s->taken - s->told < MC_EVENTS_WINDOW / 4)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_events_read_pack(&sb, s->taken);
+    mc_err_t err;
+    if (link_tell(&s->l, &sb, &err) == 0)
+        s->told = s->taken;
+    else
+        mc_warn("events: cannot tell the master what %s's stream has read: %s", s->l.user, err.msg);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* One message from the master: an event is queued, a tick ignored, a
+   refusal (of events_read) logged. */
 static void take(stream_t *s, const char *kind, const client_frame_t *body)
 {
+    mc_err_t err;
+    if (strcmp(kind, MC_KIND_REPLY) == 0) {
+        mc_reply_status_t st;
+        if (mc_reply_status_decode(&st, body->data, body->size, &err) == 0 && !st.ok)
+            mc_warn("events: the master refused %s's stream: %s", s->l.user, st.error);
+        return;
+    }
     if (strcmp(kind, MC_KIND_EVENT) != 0)
         return;
     mc_event_t ev;
-    mc_err_t err;
+    s->taken++;
     if (mc_event_decode(&ev, body->data, body->size, &err) == 0)
         format_event(s, &ev);
     else
         mc_warn("events: an event from the master refused: %s", err.msg);
+    tell_read(s);
 }
 
 /* Whether the stream may go on: mctl-api is not stopping, the stream is

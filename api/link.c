@@ -26,6 +26,16 @@ int link_ask(link_t *l, const msgpack_sbuffer *inner, client_frame_t **reply, in
     return rc;
 }
 
+int link_tell(link_t *l, const msgpack_sbuffer *inner, mc_err_t *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_as_pack(&sb, l->user, inner);
+    int rc = client_send(&l->c, &sb, err);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
 int link_request(api_t *api, const char *user, const msgpack_sbuffer *inner, client_frame_t **reply,
                  mc_err_t *err)
 {

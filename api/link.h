@@ -26,6 +26,10 @@ void link_close(link_t *l);
 int link_ask(link_t *l, const msgpack_sbuffer *inner, client_frame_t **reply, int timeout_ms,
              mc_err_t *err);
 
+/* Send the request packed in inner as the user, expecting no reply
+   (client_send). */
+int link_tell(link_t *l, const msgpack_sbuffer *inner, mc_err_t *err);
+
 /* Connect, send one request as user, wait for its reply, disconnect:
    0 with the reply's bytes in *reply (the caller frees them). */
 int link_request(api_t *api, const char *user, const msgpack_sbuffer *inner, client_frame_t **reply,

@@ -662,6 +662,7 @@ static handler_fn *const handlers[MC_REQ_KINDS] = {
     [MC_REQ_CP_CHUNK] = copy_chunk,
     [MC_REQ_MINIONS] = handle_minions,
     [MC_REQ_EVENTS] = events_subscribe,
+    [MC_REQ_EVENTS_READ] = events_read,
     [MC_REQ_AS] = handle_as,
 };
 
@@ -692,7 +693,8 @@ static bool acl_user_may(master_t *self, mc_req_kind_t kind, const caller_t *who
     case MC_REQ_JOBS_LIST:
     case MC_REQ_JOBS_SHOW:
     case MC_REQ_JOBS_WAIT:
-    case MC_REQ_EVENTS:   /* of its own jobs, or all with @jobs */
+    case MC_REQ_EVENTS: /* of its own jobs, or all with @jobs */
+    case MC_REQ_EVENTS_READ:
     case MC_REQ_CP_CHUNK: /* only into a copy this connection started */
     case MC_REQ_AS:       /* refused in handle_as */
         return true;
@@ -818,11 +820,13 @@ static void request_body(master_t *self, zframe_t *route, const void *data, size
         clients_reply_denied(self, route, "%s", why);
     else
         handlers[req.kind](self, route, &req, &me);
-    /* A copy's chunks are its cp_start's line, an as request's the line
-       of the request inside; only one that fails has its own. */
-    bool own_line = req.kind == MC_REQ_AS ? !self->outcome.delegated
-                                          : req.kind != MC_REQ_CP_CHUNK ||
-                                                strcmp(self->outcome.decision, "allowed") != 0;
+    /* A copy's chunks are its cp_start's line, an event subscriber's
+       reports of what it has read its subscription's, an as request's
+       the line of the request inside; only one that fails has its own. */
+    bool quiet = req.kind == MC_REQ_CP_CHUNK || req.kind == MC_REQ_EVENTS_READ;
+    bool own_line = req.kind == MC_REQ_AS
+                        ? !self->outcome.delegated
+                        : !quiet || strcmp(self->outcome.decision, "allowed") != 0;
     if (own_line)
         audit_request(self, &me, &req);
     mc_request_done(&req);

@@ -8,25 +8,28 @@
     client socket queues without limit (SNDHWM 0), so an event is lost
     only when libzmq refuses it outright; the next event that goes
     through says how many were (lost), and the subscriber reads the
-    history again. Every EVENTS_TICK_MS each subscriber gets ["tick"][]
-    (which it ignores): one whose connection is gone is dropped then, or
-    at its next event. A connection subscribes once (asking again changes
-    nothing), a user holds at most EVENTS_PER_USER subscriptions and the
-    master at most EVENTS_MAX. */
+    history again. A subscriber that stops reading cannot make that queue
+    grow without end: it is sent at most MC_EVENTS_WINDOW events more than
+    it has said it took (request events_read); the others are lost for it
+    in the same way until it says it has read on. Every EVENTS_TICK_MS each subscriber gets
+   ["tick"][] (which it ignores): one whose connection is gone is dropped then, or at its next
+   event. A connection subscribes once (asking again changes nothing), a user holds at most
+   EVENTS_PER_USER subscriptions and the master at most EVENTS_MAX. */
 #include "master.h"
 
 #include <errno.h>
 #include <string.h>
 
 #define EVENTS_TICK_MS  10000
-#define EVENTS_PER_USER 1024
-#define EVENTS_MAX      8192
+#define EVENTS_PER_USER 64
+#define EVENTS_MAX      1024
 
 typedef struct {
     zframe_t *route;
     char user[MC_USER_MAX + 1];
     bool all_jobs; /* root, the master's user or @jobs */
     int64_t lost;
+    int64_t sent, read; /* events sent, and taken as the subscriber says */
 } subscriber_t;
 
 static void subscriber_free(void **item)
@@ -78,6 +81,22 @@ void events_subscribe(master_t *self, zframe_t *route, const mc_request_t *req, 
             zlistx_size(self->subscribers));
 }
 
+void events_read(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
+{
+    subscriber_t *s = self->subscribers ? zlistx_first(self->subscribers) : NULL;
+    while (s && !(zframe_eq(s->route, route) && strcmp(s->user, who->user) == 0))
+        s = zlistx_next(self->subscribers);
+    if (!s) {
+        clients_reply_error(self, route, "no event subscription of %s on this connection",
+                            who->user);
+        return;
+    }
+    /* Never back, never past what was sent. */
+    int64_t read = req->events_read < s->sent ? req->events_read : s->sent;
+    if (read > s->read)
+        s->read = read;
+}
+
 /* The event to every subscriber that may see a job of user (NULL: the
    job's user is no longer known, only those who see every job). */
 static void send_all(master_t *self, mc_event_t *ev, const char *user)
@@ -90,6 +109,14 @@ static void send_all(master_t *self, mc_event_t *ev, const char *user)
             s = zlistx_next(self->subscribers);
             continue;
         }
+        if (s->sent - s->read >= MC_EVENTS_WINDOW) {
+            if (s->lost++ == 0)
+                mc_warn("client: %s's event subscription has not read the last %d events; "
+                        "it loses events until it does",
+                        s->user, MC_EVENTS_WINDOW);
+            s = zlistx_next(self->subscribers);
+            continue;
+        }
         ev->lost = s->lost;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
@@ -99,6 +126,7 @@ static void send_all(master_t *self, mc_event_t *ev, const char *user)
         msgpack_sbuffer_destroy(&sb);
         if (rc == 0) {
             s->lost = 0;
+            s->sent++;
         } else if (e == EHOSTUNREACH) {
             mc_info("client: %s's event subscription ended (connection closed)", s->user);
             zlistx_delete(self->subscribers, zlistx_cursor(self->subscribers));

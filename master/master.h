@@ -231,6 +231,9 @@ void copy_on_cpack(master_t *self, const char *sender, zframe_t *body);
 /* An events request: the client hears of every job it may see from now on. */
 void events_subscribe(master_t *self, zframe_t *route, const mc_request_t *req,
                       const caller_t *who);
+/* An events_read request: the subscriber on route has taken that many
+   events, so that many more may go to it. */
+void events_read(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
 /* A job was published (to minions of them, some perhaps not sent). */
 void events_job(master_t *self, const char *jid, const char *fun, const char *user, const char *tgt,
                 const char *tgt_type, size_t minions);

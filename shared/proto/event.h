@@ -15,7 +15,11 @@
 
     Every event carries lost: how many events the master could not hand
     to this subscriber since the last one it did (0 as a rule): the
-    subscriber then knows its view is behind and reads the history again. */
+    subscriber then knows its view is behind and reads the history again.
+    Those include the events held back while the subscriber is
+    MC_EVENTS_WINDOW behind what it says it has taken (request
+    events_read): a subscriber says so at least every
+    MC_EVENTS_WINDOW / 4 events it takes. */
 #ifndef MC_PROTO_EVENT_H
 #define MC_PROTO_EVENT_H
 

@@ -7,23 +7,15 @@
 #include "keys.h"
 
 static const char *const names[MC_REQ_KINDS] = {
-    [MC_REQ_PUBLISH] = "publish",
-    [MC_REQ_LIST_TARGETS] = "list_targets",
-    [MC_REQ_JOBS_LIST] = "jobs_list",
-    [MC_REQ_JOBS_SHOW] = "jobs_show",
-    [MC_REQ_JOBS_WAIT] = "jobs_wait",
-    [MC_REQ_KEY_LIST] = "key_list",
-    [MC_REQ_KEY_FINGER] = "key_finger",
-    [MC_REQ_MASTER_KEY] = "master_key",
-    [MC_REQ_KEY_PRESEED] = "key_preseed",
-    [MC_REQ_KEY_ACCEPT] = "key_accept",
-    [MC_REQ_KEY_REJECT] = "key_reject",
-    [MC_REQ_KEY_DELETE] = "key_delete",
-    [MC_REQ_CP_START] = "cp_start",
-    [MC_REQ_CP_CHUNK] = "cp_chunk",
-    [MC_REQ_MINIONS] = "minions",
-    [MC_REQ_EVENTS] = "events",
-    [MC_REQ_AS] = "as",
+    [MC_REQ_PUBLISH] = "publish",         [MC_REQ_LIST_TARGETS] = "list_targets",
+    [MC_REQ_JOBS_LIST] = "jobs_list",     [MC_REQ_JOBS_SHOW] = "jobs_show",
+    [MC_REQ_JOBS_WAIT] = "jobs_wait",     [MC_REQ_KEY_LIST] = "key_list",
+    [MC_REQ_KEY_FINGER] = "key_finger",   [MC_REQ_MASTER_KEY] = "master_key",
+    [MC_REQ_KEY_PRESEED] = "key_preseed", [MC_REQ_KEY_ACCEPT] = "key_accept",
+    [MC_REQ_KEY_REJECT] = "key_reject",   [MC_REQ_KEY_DELETE] = "key_delete",
+    [MC_REQ_CP_START] = "cp_start",       [MC_REQ_CP_CHUNK] = "cp_chunk",
+    [MC_REQ_MINIONS] = "minions",         [MC_REQ_EVENTS] = "events",
+    [MC_REQ_EVENTS_READ] = "events_read", [MC_REQ_AS] = "as",
 };
 
 const char *mc_request_name(mc_req_kind_t kind)
@@ -262,6 +254,13 @@ void mc_request_plain_pack(msgpack_sbuffer *sb, mc_req_kind_t kind)
     start(&pk, sb, kind, 0);
 }
 
+void mc_request_events_read_pack(msgpack_sbuffer *sb, int64_t read)
+{
+    msgpack_packer pk;
+    start(&pk, sb, MC_REQ_EVENTS_READ, 1);
+    mc_pk_kv_int(&pk, "read", read);
+}
+
 void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *target,
                               const mc_cp_manifest_t *copy, int64_t timeout, const char *user)
 {
@@ -456,6 +455,9 @@ int mc_request_decode(mc_request_t *req, const void *buf, size_t len, mc_err_t *
         break;
     case MC_REQ_AS:
         rc = decode_as(m, &req->as, err);
+        break;
+    case MC_REQ_EVENTS_READ:
+        rc = mc_mp_int(m, "read", 0, INT64_MAX, &req->events_read, err);
         break;
     case MC_REQ_KEY_LIST:
     case MC_REQ_KEY_FINGER:

@@ -39,6 +39,13 @@
                      returns stored from now on, each sent as an "event"
                      message (event.h) for as long as the connection
                      stays
+      events_read    read: how many events the subscriber has taken on
+                     this connection so far (0 to the number sent). The
+                     master sends at most MC_EVENTS_WINDOW events more
+                     than the subscriber says it has taken; past that it
+                     counts them lost (event.h), so one that stops
+                     reading costs the master a bounded queue. No reply
+                     unless it is refused
       as             user, req (bin): the request req (any but another
                      as), made on behalf of the local user named user.
                      Only root and the master's own user may ask this
@@ -74,6 +81,10 @@
 #define MC_JOBS_LIMIT_DEFAULT 50
 #define MC_JOBS_LIMIT_MAX     10000
 #define MC_JOBS_LIST_TGT_MAX  1024
+/* Events the master sends a subscriber beyond those it says it has
+   taken (events_read); a subscriber says so at least every
+   MC_EVENTS_WINDOW / 4 events. */
+#define MC_EVENTS_WINDOW 1000
 
 /* The cmd of each request. */
 typedef enum {
@@ -93,6 +104,7 @@ typedef enum {
     MC_REQ_CP_CHUNK,
     MC_REQ_MINIONS,
     MC_REQ_EVENTS,
+    MC_REQ_EVENTS_READ,
     MC_REQ_AS,
     MC_REQ_KINDS
 } mc_req_kind_t;
@@ -180,6 +192,7 @@ typedef struct {
         mc_req_cp_start_t cp_start;   /* MC_REQ_CP_START */
         mc_req_cp_chunk_t cp_chunk;   /* MC_REQ_CP_CHUNK */
         mc_req_as_t as;               /* MC_REQ_AS */
+        int64_t events_read;          /* MC_REQ_EVENTS_READ */
     };
     mc_mp_doc_t doc; /* owns publish.arg and publish.kwarg */
 } mc_request_t;
@@ -228,6 +241,7 @@ void mc_request_preseed_pack(msgpack_sbuffer *sb, const char *id, const char *pu
 /* A request that is its kind alone: key_list, key_finger, master_key,
    minions, events. */
 void mc_request_plain_pack(msgpack_sbuffer *sb, mc_req_kind_t kind);
+void mc_request_events_read_pack(msgpack_sbuffer *sb, int64_t read);
 
 void mc_request_cp_start_pack(msgpack_sbuffer *sb, const mc_req_target_spec_t *target,
                               const mc_cp_manifest_t *copy, int64_t timeout, const char *user);

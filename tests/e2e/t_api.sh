@@ -262,6 +262,24 @@ test_expect_success 'GET /events streams the user jobs and their returns as they
     test "$(grep -c "^event: job" events.txt)" = 2
 '
 
+# More events than the master sends a subscriber unread (1000): the stream
+# says what it has read as it goes, so none is lost.
+all_of_job() { test "$(grep -c "\"jid\":\"$1\"" many.txt)" = 3; }
+test_expect_success 'an event stream of 1200 events loses none' '
+    tok=$(login mctl_api_carol carol-pw-4) && test -n "$tok" || return 1
+    curl -sN -H "X-Auth-Token: $tok" "$URL/events" > many.txt 2>&1 &
+    EXTRA_PIDS+=($!)
+    wait_until 10 grep -q "^: connected" many.txt &&
+    for i in $(seq 400); do
+        jid=$(mctl --async -L web1,web2 test.ping | grep -o "[0-9]\{20\}") || return 1
+    done &&
+    wait_until 30 all_of_job "$jid" &&
+    test "$(grep -c "^event: job" many.txt)" = 400 &&
+    test "$(grep -c "^event: ret" many.txt)" = 800 &&
+    ! grep -q "^event: resync" many.txt &&
+    ! grep -q "has not read the last" "$T/log/master"
+'
+
 test_expect_success 'the console pages work without JavaScript (cookie login, HTML)' '
     curl -sS -c jar.txt -o /dev/null -w "%{http_code} %{redirect_url}\n" \
         --data-urlencode username=mctl_api_alice --data-urlencode password=alice-pw-1 \

@@ -169,6 +169,27 @@ test_expect_success 'the job history names the user the kernel gives, not the on
     ! grep -q mallory list.txt
 '
 
+# A client of the master's socket that subscribes to events and stops
+# reading: the master sends it MC_EVENTS_WINDOW (1000) events and no more
+# (counting the rest lost), instead of queueing every later event for it.
+test_expect_success 'an event subscriber that stops reading costs the master 1000 events, not all' '
+    "$BIN/mctl-test-events" "$T/run/master/master.ipc" "$T/go-events" > events.out 2>&1 &
+    EXTRA_PIDS+=($!) && sub=$! &&
+    wait_until 10 grep -q "^subscribed$" events.out &&
+    for i in $(seq 400); do mctl --async -L s1,s2 test.ping > /dev/null || return 1; done &&
+    wait_until 30 grep -q "event subscription has not read the last 1000 events" "$T/log/master" &&
+    touch "$T/go-events" &&
+    wait_until 30 grep -q "^drained" events.out &&
+    cat events.out &&
+    grep -qx "drained 1000" events.out &&
+    mctl -L s1,s2 test.ping > /dev/null &&
+    wait_until 30 grep -q "^next lost" events.out &&
+    cat events.out &&
+    lost=$(sed -n "s/^next lost //p" events.out) &&
+    test "$lost" -gt 0 &&
+    wait "$sub"
+'
+
 test_expect_success 'ids and jids that could name paths are refused' '
     mkdir -p "$T/etc/evil" &&
     printf "id: ../../evil\nmaster: 127.0.0.1\nmaster_pubkey: %s\n" "$CERT" > "$T/etc/evil/minion" &&

@@ -229,6 +229,8 @@ int main(int argc, char **argv)
         mc_request_plain_pack(&sb, plain[i]);
         put_sb("client", mc_request_name(plain[i]), -1, &sb);
     }
+    mc_request_events_read_pack(&sb, 250);
+    put_sb("client", "events-read", -1, &sb);
     char *globs[] = {"web*"};
     mc_request_keys_pack(&sb, MC_REQ_KEY_ACCEPT, globs, 1, true, false);
     put_sb("client", "key-accept", -1, &sb);

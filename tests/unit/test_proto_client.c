@@ -1071,6 +1071,19 @@ static void as_requests(void **state)
         assert_int_equal(req.kind, plain[i]);
         mc_request_done(&req);
     }
+    msgpack_sbuffer_clear(&sb);
+    mc_request_events_read_pack(&sb, 1234);
+    assert_int_equal(mc_request_decode(&req, sb.data, sb.size, &err), 0);
+    assert_int_equal(req.kind, MC_REQ_EVENTS_READ);
+    assert_int_equal(req.events_read, 1234);
+    mc_request_done(&req);
+    msgpack_sbuffer_clear(&sb);
+    mc_request_events_read_pack(&sb, -1);
+    request_fails(&sb, "bad events_read request: field 'read'");
+    msgpack_sbuffer_clear(&sb);
+    mc_request_events_read_pack(&sb, 1);
+    mutate(&sb, "read", put_str);
+    request_fails(&sb, "bad events_read request: field 'read'");
     msgpack_sbuffer_destroy(&inner);
     msgpack_sbuffer_destroy(&sb);
 }

@@ -1,0 +1,95 @@
+/*  mctl-test-events - an event subscriber that stops reading, for the
+    test that the master's queue for it stays bounded (t_security.sh).
+
+      mctl-test-events SOCKET GOFILE
+
+    Subscribes to events on the master's client socket SOCKET and prints
+    "subscribed"; then reads nothing, and says nothing of what it has read,
+    until the file GOFILE exists. Then it takes every event waiting until
+    none comes for a second, prints "drained N" (how many), tells the
+    master it has read them (events_read), and waits up to 20 s for the
+    next event: prints "next lost L" with that event's lost count. Exits
+    0, or 1 with why on stderr. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "proto/proto.h"
+#include "util.h"
+
+static int fail(const char *what, const mc_err_t *err)
+{
+    fprintf(stderr, "mctl-test-events: %s: %s\n", what, err ? err->msg : "no answer");
+    return 1;
+}
+
+/* The next event within timeout_ms: 1 with ev, 0 when none came, -1 when
+   the connection failed. Other messages (ticks) are passed over. */
+static int next_event(client_t *c, mc_event_t *ev, int timeout_ms)
+{
+    int64_t until = mc_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = until - mc_mono_ms();
+        if (left <= 0)
+            return 0;
+        char kind[16];
+        client_frame_t *body = NULL;
+        int got = client_next(c, kind, &body, (int)left);
+        if (got <= 0)
+            return got;
+        mc_err_t err;
+        int rc = strcmp(kind, MC_KIND_EVENT) == 0 &&
+                 mc_event_decode(ev, body->data, body->size, &err) == 0;
+        client_frame_free(&body);
+        if (rc)
+            return 1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: mctl-test-events SOCKET GOFILE\n");
+        return 64;
+    }
+    client_t c;
+    mc_err_t err;
+    if (client_open_at(&c, NULL, argv[1], &err) != 0)
+        return fail("connect", &err);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mc_request_plain_pack(&sb, MC_REQ_EVENTS);
+    client_frame_t *reply = NULL;
+    mc_reply_status_t st;
+    if (client_ask(&c, &sb, &reply, 10000, &err) != 0 ||
+        mc_reply_status_decode(&st, reply->data, reply->size, &err) != 0)
+        return fail("subscribe", &err);
+    client_frame_free(&reply);
+    if (!st.ok)
+        return fail("subscribe", NULL);
+    printf("subscribed\n");
+    fflush(stdout);
+    while (access(argv[2], F_OK) != 0)
+        usleep(50 * 1000);
+    mc_event_t ev;
+    int64_t drained = 0;
+    int got;
+    while ((got = next_event(&c, &ev, 1000)) > 0)
+        drained++;
+    if (got < 0)
+        return fail("read", &c.why);
+    printf("drained %lld\n", (long long)drained);
+    fflush(stdout);
+    msgpack_sbuffer_clear(&sb);
+    mc_request_events_read_pack(&sb, drained);
+    if (client_send(&c, &sb, &err) != 0)
+        return fail("events_read", &err);
+    msgpack_sbuffer_destroy(&sb);
+    got = next_event(&c, &ev, 20000);
+    if (got <= 0)
+        return fail("the next event", got < 0 ? &c.why : NULL);
+    printf("next lost %lld\n", (long long)ev.lost);
+    client_close(&c);
+    return 0;
+}

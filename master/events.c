@@ -11,10 +11,14 @@
     history again. A subscriber that stops reading cannot make that queue
     grow without end: it is sent at most MC_EVENTS_WINDOW events more than
     it has said it took (request events_read); the others are lost for it
-    in the same way until it says it has read on. Every EVENTS_TICK_MS each subscriber gets
-   ["tick"][] (which it ignores): one whose connection is gone is dropped then, or at its next
-   event. A connection subscribes once (asking again changes nothing), a user holds at most
-   EVENTS_PER_USER subscriptions and the master at most EVENTS_MAX. */
+    in the same way until it says it has read on. (A client that says it
+    took events it did not read only holds its own replies up, as one
+    that never reads the answers to its requests does.) Every
+    EVENTS_TICK_MS each subscriber gets ["tick"][] (which it ignores): one
+    whose connection is gone is dropped then, or at its next event. A
+    connection subscribes once (asking again changes nothing), a user
+    holds at most EVENTS_PER_USER subscriptions and the master at most
+    EVENTS_MAX. */
 #include "master.h"
 
 #include <errno.h>

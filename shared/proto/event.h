@@ -19,7 +19,7 @@
     Those include the events held back while the subscriber is
     MC_EVENTS_WINDOW behind what it says it has taken (request
     events_read): a subscriber says so at least every
-    MC_EVENTS_WINDOW / 4 events it takes. */
+    MC_EVENTS_WINDOW / 10 events it takes. */
 #ifndef MC_PROTO_EVENT_H
 #define MC_PROTO_EVENT_H
 

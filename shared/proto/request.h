@@ -40,12 +40,16 @@
                      message (event.h) for as long as the connection
                      stays
       events_read    read: how many events the subscriber has taken on
-                     this connection so far (0 to the number sent). The
-                     master sends at most MC_EVENTS_WINDOW events more
-                     than the subscriber says it has taken; past that it
-                     counts them lost (event.h), so one that stops
-                     reading costs the master a bounded queue. No reply
-                     unless it is refused
+                     this connection so far (0 or more; more than were
+                     sent counts as all of them, less than it said
+                     before changes nothing). The master sends at most
+                     MC_EVENTS_WINDOW events more than the subscriber
+                     says it has taken; past that it counts them lost
+                     (event.h), so one that stops reading costs the
+                     master a bounded queue. No reply unless it is
+                     refused. A subscriber that never sends it gets
+                     MC_EVENTS_WINDOW events and then none: mctl-api
+                     and the master go together
       as             user, req (bin): the request req (any but another
                      as), made on behalf of the local user named user.
                      Only root and the master's own user may ask this
@@ -83,7 +87,7 @@
 #define MC_JOBS_LIST_TGT_MAX  1024
 /* Events the master sends a subscriber beyond those it says it has
    taken (events_read); a subscriber says so at least every
-   MC_EVENTS_WINDOW / 4 events. */
+   MC_EVENTS_WINDOW / 10 events. */
 #define MC_EVENTS_WINDOW 1000
 
 /* The cmd of each request. */

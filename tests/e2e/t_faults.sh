@@ -46,7 +46,8 @@ test_expect_success 'master killed with SIGKILL: minions reconnect and answer ag
 # A job from before a restart is followed in the history, by at most 8
 # clients of one user at once; one that leaves (Ctrl-C) gives its place
 # back within seconds, not when the job is over.
-wait_refused() { timeout 10 "$BIN/mctl" jobs wait "$1" 2> refused.txt; grep -q "try again" refused.txt; }
+followers() { test "$(grep -c "job $1: a client follows it in the history" "$T/log/master")" -ge "$2"; }
+wait_refused() { timeout 5 "$BIN/mctl" jobs wait "$1" 2> refused.txt; grep -q "try again" refused.txt; }
 wait_accepted() { timeout 2 "$BIN/mctl" jobs wait "$1" > /dev/null 2>&1; test $? = 124; }
 test_expect_success 'clients that leave jobs wait on a job from before a restart free their places' '
     jid=$(mctl --async -t 120 m1 cmd.run "sleep 60" | grep -oE "[0-9]{20}") &&
@@ -57,7 +58,8 @@ test_expect_success 'clients that leave jobs wait on a job from before a restart
         "$BIN/mctl" jobs wait "$jid" > /dev/null 2>&1 &
         waiters+=($!) && EXTRA_PIDS+=($!)
     done &&
-    wait_until 20 wait_refused "$jid" &&
+    wait_until 20 followers "$jid" 8 &&
+    wait_refused "$jid" &&
     kill "${waiters[@]}" &&
     wait_until 10 wait_accepted "$jid" &&
     mctl jobs kill "$jid" > /dev/null

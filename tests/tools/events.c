@@ -6,8 +6,8 @@
     Subscribes to events on the master's client socket SOCKET and prints
     "subscribed"; then reads nothing, and says nothing of what it has read,
     until the file GOFILE exists. Then it takes every event waiting until
-    none comes for a second, prints "drained N" (how many), tells the
-    master it has read them (events_read), and waits up to 20 s for the
+    none comes for a second, tells the master it has read them
+    (events_read), prints "drained N" (how many), and waits up to 20 s for the
     next event: prints "next lost L" with that event's lost count. Exits
     0, or 1 with why on stderr. */
 #include <stdio.h>
@@ -79,13 +79,13 @@ int main(int argc, char **argv)
         drained++;
     if (got < 0)
         return fail("read", &c.why);
-    printf("drained %lld\n", (long long)drained);
-    fflush(stdout);
     msgpack_sbuffer_clear(&sb);
     mc_request_events_read_pack(&sb, drained);
     if (client_send(&c, &sb, &err) != 0)
         return fail("events_read", &err);
     msgpack_sbuffer_destroy(&sb);
+    printf("drained %lld\n", (long long)drained);
+    fflush(stdout);
     got = next_event(&c, &ev, 20000);
     if (got <= 0)
         return fail("the next event", got < 0 ? &c.why : NULL);

@@ -5,6 +5,9 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include "log.h"
+#include "pam.h"
+
 bool access_may_use_master(const api_t *api, const char *user)
 {
     struct passwd pw, *found = NULL;
@@ -25,5 +28,17 @@ bool access_may_use_master(const api_t *api, const char *user)
     for (int i = 0; i < n; i++)
         if (groups[i] == st.st_gid)
             return true;
+    return false;
+}
+
+bool access_account_ok(api_t *api, const char *token, const char *user)
+{
+    if (!sessions_account_due(api->sessions, token))
+        return true;
+    mc_err_t err;
+    if (api_pam_account(api->cfg->api_pam_service, user, &err) == 0)
+        return true;
+    mc_warn("%s's login ends: %s", user, err.msg);
+    sessions_delete(api->sessions, token);
     return false;
 }

@@ -85,11 +85,11 @@ static void format_event(stream_t *s, const mc_event_t *ev)
 }
 
 /* Tell the master how many events this stream has taken, every
-   MC_EVENTS_WINDOW / 4: it sends no more than MC_EVENTS_WINDOW beyond
+   MC_EVENTS_WINDOW / 10: it sends no more than MC_EVENTS_WINDOW beyond
    that, so a browser that stops reading holds a bounded queue there. */
 static void tell_read(stream_t *s)
 {
-    if (s->taken - s->told < MC_EVENTS_WINDOW / 4)
+    if (s->taken - s->told < MC_EVENTS_WINDOW / 10)
         return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -137,7 +137,7 @@ static bool may_go_on(stream_t *s)
     s->checked_ms = now;
     char user[MC_USER_MAX + 1];
     if (!sessions_lookup(s->api->sessions, s->token, user, NULL, NULL) ||
-        !access_may_use_master(s->api, user)) {
+        !access_may_use_master(s->api, user) || !access_account_ok(s->api, s->token, user)) {
         mc_info("events: %s's stream ends: the login is over", s->l.user);
         return false;
     }

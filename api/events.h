@@ -12,14 +12,14 @@
 
     A stream starts with ": connected"; a comment line every 15 s keeps
     idle connections open through proxies. When events were lost (the
-    master could not hand them over, or the client read so slowly that
-    EVENTS_BUFFER_MAX was waiting for it, or mctl-api read so slowly that
-    the master held events back: it sends a stream at most
-    MC_EVENTS_WINDOW more than the stream has told it it took),
-    "event: resync" with {"lost": N} comes first: read the history again. The stream ends when the master
-    goes away, mctl-api stops, the login ends (logout, expiry, the user
-    no longer in client_group) or after EVENTS_MAX_AGE_MS; the browser's
-    EventSource reconnects by itself. */
+    master could not hand them over; the client read so slowly that
+    EVENTS_BUFFER_MAX was waiting for it; or so slowly that the master held
+    events back, as it sends a stream at most MC_EVENTS_WINDOW more than
+    the stream has told it it took), "event: resync" with {"lost": N}
+    comes first: read the history again. The stream ends when the master
+    goes away, mctl-api stops, the login ends (logout, expiry, the user no
+    longer in client_group, the account locked or expired) or after
+    EVENTS_MAX_AGE_MS; the browser's EventSource reconnects by itself. */
 #ifndef MC_API_EVENTS_H
 #define MC_API_EVENTS_H
 

@@ -145,6 +145,10 @@ bool http_auth(http_req_t *r)
         r->user[0] = '\0';
         return false;
     }
+    if (!access_account_ok(r->api, token, r->user)) {
+        r->user[0] = '\0';
+        return false;
+    }
     snprintf(r->token, sizeof r->token, "%s", token);
     memcpy(r->form_key, form_key, sizeof r->form_key);
     return true;

@@ -1,7 +1,43 @@
 /*  jsonin - see jsonin.h. */
 #include "jsonin.h"
 
+#include <sodium.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Each block jansson asks for carries its size in front, so that it can
+   be wiped when freed (jansson's free function is given no size). */
+#define HEAD alignof(max_align_t)
+
+static void *wiping_malloc(size_t n)
+{
+    if (n > SIZE_MAX - HEAD)
+        return NULL;
+    unsigned char *p = malloc(HEAD + n);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    return p + HEAD;
+}
+
+static void wiping_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    unsigned char *p = (unsigned char *)ptr - HEAD;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    sodium_memzero(ptr, n);
+    free(p);
+}
+
+void jsonin_init(void)
+{
+    json_set_alloc_funcs(wiping_malloc, wiping_free);
+}
 
 static int depth_of(const json_t *v, int depth)
 {

@@ -11,6 +11,11 @@
 
 #define JSONIN_DEPTH_MAX 32
 
+/* Make jansson wipe every block it frees (a login's password passes
+   through its parser and its strings): called once, before any other
+   jansson call and before threads start. */
+void jsonin_init(void);
+
 /* The body as an object; NULL with err saying what is wrong. */
 json_t *jsonin_object(const char *body, size_t len, mc_err_t *err);
 /* A JSON value packed as msgpack (integers as integers, other numbers as

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
+#include "jsonin.h"
 #include "log.h"
 
 /* A whole PEM file, NUL-terminated; NULL with err. Read in one buffer of
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
         mc_master_config_free(&cfg);
         return 70;
     }
+    jsonin_init();
     api_t api = {.cfg = &cfg, .tls = !cfg.api_disable_ssl};
     char *key = NULL, *crt = NULL;
     if (api.tls) {

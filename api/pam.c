@@ -48,3 +48,31 @@ int api_pam_check(const char *service, const char *user, const char *password, m
     pam_end(h, rc);
     return rc == PAM_SUCCESS ? 0 : -1;
 }
+
+/* No question is answered: the account check asks for no password. */
+static int refuse(int n, const struct pam_message **msg, struct pam_response **resp, void *arg)
+{
+    (void)n;
+    (void)msg;
+    (void)resp;
+    (void)arg;
+    return PAM_CONV_ERR;
+}
+
+int api_pam_account(const char *service, const char *user, mc_err_t *err)
+{
+    struct pam_conv conv = {refuse, NULL};
+    pam_handle_t *h = NULL;
+    int rc = pam_start(service, user, &conv, &h);
+    if (rc != PAM_SUCCESS) {
+        mc_err_set(err, "PAM service %s could not start: %s", service, pam_strerror(h, rc));
+        if (h)
+            pam_end(h, rc);
+        return -1;
+    }
+    rc = pam_acct_mgmt(h, PAM_DISALLOW_NULL_AUTHTOK);
+    if (rc != PAM_SUCCESS)
+        mc_err_set(err, "PAM refuses %s's account: %s", user, pam_strerror(h, rc));
+    pam_end(h, rc);
+    return rc == PAM_SUCCESS ? 0 : -1;
+}

@@ -12,7 +12,8 @@
 typedef struct {
     char user[MC_USER_MAX + 1];
     char form_key[SESSION_TOKEN_LEN + 1];
-    int64_t expires; /* seconds since the epoch */
+    int64_t expires;         /* seconds since the epoch */
+    int64_t account_checked; /* seconds since the epoch: the login, or the last check */
 } session_t;
 
 typedef struct {
@@ -23,7 +24,7 @@ typedef struct {
 struct sessions {
     pthread_mutex_t lock;
     zhashx_t *by_hash; /* hex BLAKE2b of the token -> session_t */
-    zhashx_t *fails;   /* "a:ADDR" or "u:USER" -> fails_t */
+    zhashx_t *fails;   /* "a:ADDR", "ua:USER ADDR" or "u:USER" -> fails_t */
     int64_t next_sweep;
 };
 
@@ -110,6 +111,7 @@ void sessions_create(sessions_t *self, const char *user, int64_t ttl_s,
     memcpy(form_key, s->form_key, SESSION_TOKEN_LEN + 1);
     int64_t now = now_s();
     s->expires = now + ttl_s;
+    s->account_checked = now;
     *expires = s->expires;
     pthread_mutex_lock(&self->lock);
     sweep(self, now);
@@ -188,20 +190,37 @@ static void count_fail(sessions_t *self, const char *key, int64_t now)
     f->fails++;
 }
 
+/* The keys failures are counted under: the address, the user from that
+   address, the user from anywhere. */
+typedef struct {
+    char a[128], ua[MC_USER_MAX + 131], u[MC_USER_MAX + 3];
+} fail_keys_t;
+
+static void fail_keys(fail_keys_t *k, const char *addr, const char *user)
+{
+    snprintf(k->a, sizeof k->a, "a:%s", addr);
+    snprintf(k->ua, sizeof k->ua, "ua:%s %s", user, addr);
+    snprintf(k->u, sizeof k->u, "u:%s", user);
+}
+
 bool sessions_login_begin(sessions_t *self, const char *addr, const char *user, int64_t *retry_s)
 {
-    char ka[128], ku[MC_USER_MAX + 3];
-    snprintf(ka, sizeof ka, "a:%s", addr);
-    snprintf(ku, sizeof ku, "u:%s", user);
+    fail_keys_t k;
+    fail_keys(&k, addr, user);
     int64_t now = now_s();
     pthread_mutex_lock(&self->lock);
     sweep(self, now);
-    int64_t a = blocked_for(self, ka, LOGIN_FAILS_ADDR, now);
-    int64_t u = blocked_for(self, ku, LOGIN_FAILS_USER, now);
-    *retry_s = a > u ? a : u;
+    int64_t wait[] = {blocked_for(self, k.a, LOGIN_FAILS_ADDR, now),
+                      blocked_for(self, k.ua, LOGIN_FAILS_USER_ADDR, now),
+                      blocked_for(self, k.u, LOGIN_FAILS_USER, now)};
+    *retry_s = 0;
+    for (size_t i = 0; i < sizeof wait / sizeof wait[0]; i++)
+        if (wait[i] > *retry_s)
+            *retry_s = wait[i];
     if (*retry_s == 0) {
-        count_fail(self, ka, now);
-        count_fail(self, ku, now);
+        count_fail(self, k.a, now);
+        count_fail(self, k.ua, now);
+        count_fail(self, k.u, now);
     }
     pthread_mutex_unlock(&self->lock);
     return *retry_s == 0;
@@ -216,11 +235,29 @@ static void uncount(sessions_t *self, const char *key)
 
 void sessions_login_succeeded(sessions_t *self, const char *addr, const char *user)
 {
-    char ka[128], ku[MC_USER_MAX + 3];
-    snprintf(ka, sizeof ka, "a:%s", addr);
-    snprintf(ku, sizeof ku, "u:%s", user);
+    fail_keys_t k;
+    fail_keys(&k, addr, user);
     pthread_mutex_lock(&self->lock);
-    uncount(self, ka);
-    uncount(self, ku);
+    uncount(self, k.a);
+    uncount(self, k.ua);
+    uncount(self, k.u);
     pthread_mutex_unlock(&self->lock);
+}
+
+bool sessions_account_due(sessions_t *self, const char *token)
+{
+    if (!token_well_formed(token))
+        return false;
+    char h[65];
+    token_hash(token, h);
+    bool due = false;
+    int64_t now = now_s();
+    pthread_mutex_lock(&self->lock);
+    session_t *s = zhashx_lookup(self->by_hash, h);
+    if (s && (now - s->account_checked >= SESSION_ACCOUNT_CHECK_S || now < s->account_checked)) {
+        s->account_checked = now;
+        due = true;
+    }
+    pthread_mutex_unlock(&self->lock);
+    return due;
 }

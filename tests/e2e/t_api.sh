@@ -13,6 +13,32 @@ if [ "$(id -u)" != 0 ] || ! command -v useradd >/dev/null || ! command -v curl >
 fi
 ROGUE=$BIN/mctl-test-rogue
 PAM_SERVICE=mctl-api-test-$$
+# A password long enough that a copy left in freed memory still shows
+# past the allocator's own bytes at the start of a block.
+DAVE_PW=dave-$(od -An -N20 -tx1 /dev/urandom | tr -d " \n")
+
+# mem_has PID TEXT: whether TEXT is anywhere in the process's writable
+# memory (read through /proc; regions over 1 GiB, reserved and not
+# touched, are passed over).
+mem_has() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+pid, needle = sys.argv[1], sys.argv[2].encode()
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        addr, perms = line.split()[:2]
+        lo, hi = (int(x, 16) for x in addr.split("-"))
+        if not perms.startswith("rw") or hi - lo > 1 << 30:
+            continue
+        try:
+            mem.seek(lo)
+            if needle in mem.read(hi - lo):
+                sys.exit(0)
+        except (OSError, ValueError, OverflowError):
+            continue
+sys.exit(1)
+PY
+}
 
 free_port() {
     local p
@@ -51,14 +77,15 @@ jobs_count() { mctl --out json jobs list --limit 10000 | python3 -c 'import json
 
 test_expect_success 'set-up: users with passwords, a PAM service, master, two minions, mctl-api' '
     getent group mctlapi > /dev/null || groupadd mctlapi &&
-    for u in mctl_api_alice mctl_api_bob mctl_api_carol mctl_api_out; do
+    for u in mctl_api_alice mctl_api_bob mctl_api_carol mctl_api_dave mctl_api_out; do
         id -u $u > /dev/null 2>&1 || useradd -M -N -s /usr/sbin/nologin $u || return 1
+        usermod -U -e "" $u 2> /dev/null
     done &&
     usermod -g mctlapi -G "" mctl_api_alice && usermod -g mctlapi -G "" mctl_api_bob &&
-    usermod -g mctlapi -G "" mctl_api_carol &&
+    usermod -g mctlapi -G "" mctl_api_carol && usermod -g mctlapi -G "" mctl_api_dave &&
     usermod -g users -G "" mctl_api_out &&
     printf "%s\n" "mctl_api_alice:alice-pw-1" "mctl_api_bob:bob-pw-2" "mctl_api_out:out-pw-3" \
-        "mctl_api_carol:carol-pw-4" |
+        "mctl_api_carol:carol-pw-4" "mctl_api_dave:$DAVE_PW" |
         chpasswd &&
     cp "$SRC/deploy/mctl-api.pam" /etc/pam.d/$PAM_SERVICE &&
     start_master "client_group: mctlapi" \
@@ -134,7 +161,7 @@ test_expect_success 'a login posted from another site (Origin) is refused' '
     test "$st" = 403 && ! grep -q token body.json
 '
 
-test_expect_success 'failed logins are limited: after five, even the right password waits (429)' '
+test_expect_success 'failed logins are limited: after five, even the right password waits (429), from that address only' '
     for i in 1 2 3 4 5; do
         st=$(call POST /login -H "Content-Type: application/json" \
              -d "{\"username\":\"mctl_api_bob\",\"password\":\"guess$i\"}") &&
@@ -142,7 +169,10 @@ test_expect_success 'failed logins are limited: after five, even the right passw
     done &&
     st=$(call POST /login -H "Content-Type: application/json" \
          -d "{\"username\":\"mctl_api_bob\",\"password\":\"bob-pw-2\"}") && test "$st" = 429 &&
-    grep -q "try again" body.json
+    grep -q "try again" body.json &&
+    st=$(call POST /login --interface 127.0.0.2 -H "Content-Type: application/json" \
+         -d "{\"username\":\"mctl_api_bob\",\"password\":\"bob-pw-2\"}") && test "$st" = 200 &&
+    grep -q "login: mctl_api_bob from 127.0.0.2" "$T/log/api"
 '
 
 test_expect_success 'GET /minions: both up; grains for users with @jobs, not for plain ACL users' '
@@ -317,6 +347,45 @@ test_expect_success 'logout ends the token and the event streams opened with it'
     st=$(call POST /logout -H "X-Auth-Token: $tok") && test "$st" = 200 &&
     st=$(call GET /jobs -H "X-Auth-Token: $tok") && test "$st" = 401 &&
     wait_until 10 eval "! kill -0 $pid"
+'
+
+# A login's password passes through the HTTP body, jansson's parser and
+# strings, and PAM: none of them may leave it in mctl-api's memory. (Not
+# in the sanitizer build, whose allocator keeps its own copies of blocks.)
+test_expect_success 'a login leaves no copy of the password in mctl-api memory' '
+    if ldd "$BIN/mctl-api" | grep -q libasan; then
+        echo "sanitizer build: skipped"; return 0
+    fi
+    pid=$(cat "$T/run/api.pid") && tail=${DAVE_PW: -24} &&
+    ! mem_has "$pid" "$tail" &&
+    tok=$(login mctl_api_dave "$DAVE_PW") && test -n "$tok" &&
+    curl -sS -o /dev/null --data-urlencode username=mctl_api_dave \
+        --data-urlencode "password=$DAVE_PW" "$URL/login" &&
+    mem_has "$pid" "mctl_api_dave" &&
+    ! mem_has "$pid" "$tail"
+'
+
+# An account locked and expired after its login (usermod -L -e 1, what
+# usermod(8) says locks an account whole): PAM's account rules are asked
+# again every 5 s, and the login ends with its event streams.
+jobs_refused() { test "$(call GET /jobs -H "X-Auth-Token: $1")" = 401; }
+gone() { ! kill -0 "$1" 2> /dev/null || grep -q "^[0-9]* (.*) Z" "/proc/$1/stat"; }
+test_expect_success 'a user whose account is locked after the login loses the web within seconds' '
+    tok=$(login mctl_api_dave "$DAVE_PW") && test -n "$tok" || return 1
+    curl -sN -H "X-Auth-Token: $tok" "$URL/events" > locked.txt 2>&1 &
+    pid=$!
+    EXTRA_PIDS+=($pid)
+    wait_until 10 grep -q "^: connected" locked.txt &&
+    st=$(call GET /jobs -H "X-Auth-Token: $tok") && test "$st" = 200 &&
+    usermod -L -e 1 mctl_api_dave &&
+    wait_until 10 jobs_refused "$tok" &&
+    wait_until 10 gone "$pid" &&
+    grep -q "mctl_api_dave.s login ends: PAM refuses mctl_api_dave.s account" "$T/log/api" &&
+    st=$(call POST /login -H "Content-Type: application/json" \
+         -d "{\"username\":\"mctl_api_dave\",\"password\":\"$DAVE_PW\"}") && test "$st" = 401 &&
+    usermod -U -e "" mctl_api_dave &&
+    tok=$(login mctl_api_dave "$DAVE_PW") && test -n "$tok" &&
+    st=$(call GET /jobs -H "X-Auth-Token: $tok") && test "$st" = 200
 '
 
 test_expect_success 'a user taken out of the client_group loses the web at once' '

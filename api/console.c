@@ -127,7 +127,8 @@ static enum MHD_Result jobs_page(http_req_t *r)
     fputs("<h1>Jobs</h1>", f);
     if (l.behind)
         fputs("<p class=\"error\" id=\"behind\">The job history is behind: the master cannot "
-              "write its job cache now, so the newest jobs and returns are not listed yet.</p>",
+              "write its job cache now. The newest jobs and returns wait in its queue: they are "
+              "listed, and stored once it can write again.</p>",
               f);
     fputs("<form class=\"filters\" method=\"get\" action=\"/\">", f);
     filter_input(f, r, "user", "User", "any");

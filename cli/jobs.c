@@ -140,8 +140,8 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
         return client_reply_failed(&err);
     if (list.behind)
         fprintf(stderr, "mctl: the job history is behind: the master cannot write its job cache "
-                        "now (its log says why); the newest jobs and returns wait and are not "
-                        "listed yet\n");
+                        "now (its log says why); the newest jobs and returns wait in its queue: "
+                        "they are listed, and stored once it can write again\n");
     if (o->out == OUT_JSON) {
         print_jobs_json(&list);
     } else {

@@ -2,6 +2,8 @@
     the writer thread (jobcache_writer.c) and what becomes of them, over
     one of the stores of jobcache_store.h. */
 #include <czmq.h>
+#include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -502,11 +504,83 @@ int jobcache_sync(jobcache_t *self, int timeout_ms)
     }
 }
 
+/* Whether a job not stored yet matches a jobs list query, as the stores'
+   own queries would match it (globs as GLOB: glibc's fnmatch takes [^...]
+   too). */
+static bool unstored_matches(const jobcache_item_t *it, const jobcache_query_t *q)
+{
+    return it->is_job && (!q->fun || fnmatch(q->fun, it->fun, 0) == 0) &&
+           (!q->target || fnmatch(q->target, it->tgt, 0) == 0) && it->ts_us >= q->since_us &&
+           (!q->user || strcmp(q->user, it->user) == 0) &&
+           (!q->before || strcmp(it->jid, q->before) < 0);
+}
+
+/* The first MC_JOBS_LIST_TGT_MAX characters of a target, as the stores
+   give it (UTF-8 characters, not bytes). */
+static char *cut_target(const char *tgt)
+{
+    size_t chars = 0, i = 0;
+    for (; tgt[i]; i++)
+        if (((unsigned char)tgt[i] & 0xC0) != 0x80 && chars++ == MC_JOBS_LIST_TGT_MAX)
+            break;
+    char *c = mc_malloc(i + 1);
+    memcpy(c, tgt, i);
+    c[i] = '\0';
+    return c;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    return strcmp(((const mc_job_summary_t *)b)->jid, ((const mc_job_summary_t *)a)->jid);
+}
+
+/* The jobs of the queue and of the batch with the writer that match q and
+   that the store did not list, with the returns queued for them, into the
+   list; then the list newest first and cut to the query's limit. */
+static void add_unstored(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out)
+{
+    const jobcache_item_t *lists[] = {self->flying, self->head};
+    size_t stored = out->count;
+    for (size_t l = 0; l < 2; l++)
+        for (const jobcache_item_t *it = lists[l]; it; it = it->next) {
+            if (!unstored_matches(it, q))
+                continue;
+            bool listed = false;
+            for (size_t i = 0; i < stored && !listed; i++)
+                listed = strcmp(out->jobs[i].jid, it->jid) == 0;
+            if (listed)
+                continue;
+            mc_job_summary_t *j = mc_reply_jobs_list_add(out);
+            snprintf(j->jid, sizeof j->jid, "%s", it->jid);
+            snprintf(j->fun, sizeof j->fun, "%s", it->fun);
+            j->tgt = cut_target(it->tgt);
+            snprintf(j->tgt_type, sizeof j->tgt_type, "%s", it->tgt_type);
+            snprintf(j->user, sizeof j->user, "%s", it->user);
+            j->ts_us = it->ts_us;
+            j->minions = (int64_t)it->n;
+            for (size_t m = 0; m < 2; m++)
+                for (const jobcache_item_t *r = lists[m]; r; r = r->next)
+                    if (!r->is_job && strcmp(r->jid, it->jid) == 0) {
+                        j->returned++;
+                        j->failed += !r->success;
+                    }
+        }
+    if (out->count == stored)
+        return;
+    qsort(out->jobs, out->count, sizeof *out->jobs, newest_first);
+    size_t limit = q->limit > 0 ? (size_t)q->limit : 50;
+    while (out->count > limit)
+        free(out->jobs[--out->count].tgt);
+}
+
 int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
                   mc_err_t *err)
 {
     memset(out, 0, sizeof *out);
-    return self->store->list(self->db, q, out, err);
+    if (self->store->list(self->db, q, out, err) != 0)
+        return -1;
+    add_unstored(self, q, out);
+    return 0;
 }
 
 int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,

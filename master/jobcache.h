@@ -94,7 +94,9 @@ typedef struct {
 } jobcache_query_t;
 
 /* The jobs that match, newest first, each with how many minions it was
-   meant for, returned and failed: the jobs_list reply's content. */
+   meant for, returned and failed: the jobs_list reply's content. Jobs
+   queued and not stored yet (writes behind) are among them, with their
+   queued returns. */
 int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
                   mc_err_t *err);
 /* One job (arguments as stored), the minions it was meant for and why it

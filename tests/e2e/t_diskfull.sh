@@ -16,6 +16,12 @@ fi
 fill() { dd if=/dev/zero of="$1/filler" bs=64k status=none 2>/dev/null; true; }
 returned_true() { grep -A1 "^$1:" "$2" | grep -q "^    True$"; }
 history_has() { mctl jobs show "$1" 2>/dev/null | grep -q "^$2:"; }
+# listed_with JID N: jobs list (cmd.*) shows the job, meant for 2 minions,
+# with N returns.
+listed_with() {
+    mctl --out json jobs list --fun "cmd.*" |
+        python3 -c "import json, sys; j = [x for x in json.load(sys.stdin) if x[\"jid\"] == sys.argv[1]]; sys.exit(0 if j and j[0][\"minions\"] == 2 and j[0][\"returned\"] == int(sys.argv[2]) else 1)" "$1" "$2"
+}
 
 test_expect_success 'set-up: the job cache and the spool of d1 on small file systems' '
     mkdir -p "$T/cache/master" "$T/cache/d1" &&
@@ -24,12 +30,17 @@ test_expect_success 'set-up: the job cache and the spool of d1 on small file sys
     start_master && start_and_accept d1 d2
 '
 
-test_expect_success 'job cache full: returns still reach the client, the master says why and keeps them' '
+test_expect_success 'job cache full: returns still reach the client, the master says why, keeps and lists them' '
     fill "$T/cache/master" &&
     jid=$(mctl --async -L d1,d2 cmd.run "echo full-$$" | grep -oE "[0-9]{20}") &&
     mctl jobs wait "$jid" > out.txt 2>&1;
     wait_until 10 grep -q "job cache.*full.*wait in memory and are retried" "$T/log/master" &&
     mctl jobs list > list.txt 2> list.err && grep -q "job history is behind" list.err &&
+    grep -q "^$jid " list.txt &&
+    mctl jobs list -n 1 2> /dev/null | tail -n +2 > newest.txt &&
+    test "$(wc -l < newest.txt)" = 1 && grep -q "^$jid " newest.txt &&
+    wait_until 10 listed_with "$jid" 2 &&
+    ! mctl --out json jobs list --fun "test.*" | grep -q "$jid" &&
     mctl -L d1,d2 test.ping > ping.txt &&
     returned_true d1 ping.txt && returned_true d2 ping.txt
 '

@@ -6,8 +6,11 @@
     such as LDAP through sssd). That costs about 100 us with local files,
     and far more with a directory, on the loop, for every request. So a
     uid and gid's names are kept CALLERS_TTL_MS: a user added to or taken
-    out of a group counts for the master at most that much later. At most
-    CALLERS_MAX pairs are kept; past that the cache starts again. */
+    out of a group counts for the master at most that much later. The
+    same goes for the uid and gid of a user name (the as requests of
+    mctl-api, one per HTTP request and one per hundred events of a
+    stream). At most CALLERS_MAX of each are kept; past that the cache
+    starts again. */
 #include "master.h"
 
 #include <grp.h>
@@ -24,8 +27,15 @@ typedef struct {
     size_t ngroups;
 } named_t;
 
+typedef struct {
+    int64_t at_ms; /* monotonic: when NSS was asked */
+    bool found;
+    unsigned long uid, gid;
+} ids_t;
+
 struct callers {
     zhashx_t *named; /* "uid:gid" -> named_t */
+    zhashx_t *ids;   /* user name -> ids_t */
 };
 
 static void named_free(void **item)
@@ -40,11 +50,19 @@ static void named_free(void **item)
     *item = NULL;
 }
 
+static void ids_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
 callers_t *callers_new(void)
 {
     callers_t *self = mc_calloc(1, sizeof *self);
     self->named = zhashx_new();
     zhashx_set_destructor(self->named, named_free);
+    self->ids = zhashx_new();
+    zhashx_set_destructor(self->ids, ids_free);
     return self;
 }
 
@@ -52,6 +70,7 @@ void callers_destroy(callers_t **pself)
 {
     if (*pself) {
         zhashx_destroy(&(*pself)->named);
+        zhashx_destroy(&(*pself)->ids);
         free(*pself);
         *pself = NULL;
     }
@@ -115,4 +134,31 @@ void callers_name(callers_t *self, caller_t *who, int64_t now_ms)
     for (size_t i = 0; i < n->ngroups; i++)
         who->groups[i] = mc_strdup(n->groups[i]);
     who->ngroups = n->ngroups;
+}
+
+bool callers_ids(callers_t *self, const char *user, unsigned long *uid, unsigned long *gid,
+                 int64_t now_ms)
+{
+    ids_t *n = zhashx_lookup(self->ids, user);
+    if (n && now_ms - n->at_ms >= CALLERS_TTL_MS) {
+        zhashx_delete(self->ids, user);
+        n = NULL;
+    }
+    if (!n) {
+        if (zhashx_size(self->ids) >= CALLERS_MAX)
+            zhashx_purge(self->ids);
+        n = mc_calloc(1, sizeof *n);
+        n->at_ms = now_ms;
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        if (getpwnam_r(user, &pw, buf, sizeof buf, &found) == 0 && found) {
+            n->found = true;
+            n->uid = (unsigned long)found->pw_uid;
+            n->gid = (unsigned long)found->pw_gid;
+        }
+        zhashx_insert(self->ids, user, n);
+    }
+    *uid = n->uid;
+    *gid = n->gid;
+    return n->found;
 }

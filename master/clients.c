@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <pwd.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -619,14 +618,13 @@ static void handle_as(master_t *self, zframe_t *route, const mc_request_t *req, 
                              who->user);
         return;
     }
-    struct passwd pw, *found = NULL;
-    char buf[4096];
-    if (getpwnam_r(req->as.user, &pw, buf, sizeof buf, &found) != 0 || !found) {
+    unsigned long uid, gid;
+    if (!callers_ids(self->callers, req->as.user, &uid, &gid, mc_mono_ms())) {
         clients_reply_denied(self, route, "there is no local user %s", req->as.user);
         return;
     }
     caller_t as;
-    clients_caller(self, &as, (unsigned long)found->pw_uid, (unsigned long)found->pw_gid);
+    clients_caller(self, &as, uid, gid);
     /* Two names for one uid (toor and root): the ACL and the audit log
        go by the uid's own name, which must be the one asked for. */
     if (strcmp(as.user, req->as.user) != 0) {

@@ -112,6 +112,10 @@ void callers_destroy(callers_t **pself);
 /* who->user, who->groups and who->ngroups for who->uid and who->gid, as
    NSS said at most CALLERS_TTL_MS ago. */
 void callers_name(callers_t *self, caller_t *who, int64_t now_ms);
+/* The uid and primary gid of a user name, as NSS said at most
+   CALLERS_TTL_MS ago: false when there is no such user. */
+bool callers_ids(callers_t *self, const char *user, unsigned long *uid, unsigned long *gid,
+                 int64_t now_ms);
 
 /* ---- follow.c ----------------------------------------------------------- */
 

@@ -26,8 +26,14 @@ struct _keystore_pg_t {
     long long seq;       /* the last change seen */
     int64_t next_try_ms; /* no reconnecting before */
     int64_t backoff_ms;
-    pg_reset_t reset; /* a reconnect under way */
+    pg_reset_t reset;     /* a reconnect under way */
+    pg_pending_t reading; /* keystore_pg_poll's read under way */
 };
+
+#define CHANGES_BATCH 5000
+#define CHANGES_SQL                                                                                \
+    "SELECT id, denied, state, pub, seq FROM minion_keys WHERE seq > $1::bigint ORDER BY seq "     \
+    "LIMIT 5000"
 
 static int fail(keystore_pg_t *self, const char *what, mc_err_t *err)
 {
@@ -35,6 +41,23 @@ static int fail(keystore_pg_t *self, const char *what, mc_err_t *err)
     pg_error(self->conn, what, msg, sizeof msg);
     mc_err_set(err, "keys (PostgreSQL): %s", msg);
     return -1;
+}
+
+/* A read keystore_pg_poll left under way, ended before the connection
+   carries anything else: its answer is dropped, and read again from the
+   same cursor by the next poll. -1 with err when it got no answer in
+   time (the connection is closed then). */
+static int settle_read(keystore_pg_t *self, mc_err_t *err)
+{
+    if (!self->reading.since_ms)
+        return 0;
+    PGresult *r = NULL;
+    int st;
+    while ((st = pg_step(self->conn, &self->reading, PG_KEYS_DEADLINE_MS, PG_KEYS_DEADLINE_MS,
+                         &r)) == 0)
+        ;
+    PQclear(r);
+    return st < 0 ? fail(self, "reading keys", err) : 0;
 }
 
 /* Take want_index, or the first free index. */
@@ -90,6 +113,7 @@ void keystore_pg_close(keystore_pg_t **pself)
     keystore_pg_t *self = *pself;
     if (!self)
         return;
+    pg_pending_drop(&self->reading);
     PQfinish(self->conn);
     free(self);
     *pself = NULL;
@@ -198,47 +222,86 @@ static long long be64(const char *p)
     return (long long)(((uint64_t)ntohl(hi) << 32) | ntohl(lo));
 }
 
+/* The rows of one read of the changes to fn, moving the cursor on: how
+   many rows there were. */
+static int apply_rows(keystore_pg_t *self, PGresult *r, keystore_pg_fn *fn, void *arg)
+{
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        char id[MC_ID_MAX + 1], state[16];
+        int id_len = PQgetlength(r, i, 0), st_len = PQgetlength(r, i, 2);
+        if (id_len <= 0 || id_len > MC_ID_MAX || st_len <= 0 || st_len >= (int)sizeof state ||
+            PQgetlength(r, i, 3) != MC_KEY_LEN || PQgetlength(r, i, 1) != 1 ||
+            PQgetlength(r, i, 4) != 8) {
+            mc_warn("keys (PostgreSQL): a malformed row in minion_keys; ignored");
+        } else {
+            memcpy(id, PQgetvalue(r, i, 0), id_len);
+            id[id_len] = '\0';
+            memcpy(state, PQgetvalue(r, i, 2), st_len);
+            state[st_len] = '\0';
+            if (!mc_id_valid(id, strlen(id)))
+                mc_warn("keys (PostgreSQL): '%s' is not a valid minion id; ignored", id);
+            else
+                fn(arg, id, PQgetvalue(r, i, 1)[0] != 0, state,
+                   (const unsigned char *)PQgetvalue(r, i, 3));
+        }
+        if (PQgetlength(r, i, 4) == 8)
+            self->seq = be64(PQgetvalue(r, i, 4));
+    }
+    return n;
+}
+
 int keystore_pg_changes(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_err_t *err)
 {
-    if (connected(self, err) != 0)
+    if (settle_read(self, err) != 0 || connected(self, err) != 0)
         return -1;
     for (;;) {
         char since[24];
         snprintf(since, sizeof since, "%lld", self->seq);
         const char *values[1] = {since};
         /* Binary results: the key as its 32 bytes, seq as 8. */
-        PGresult *r = pg_query(self->conn, PG_KEYS_DEADLINE_MS,
-                               "SELECT id, denied, state, pub, seq FROM minion_keys WHERE seq > "
-                               "$1::bigint ORDER BY seq LIMIT 5000",
-                               1, values, NULL, NULL, 1);
+        PGresult *r =
+            pg_query(self->conn, PG_KEYS_DEADLINE_MS, CHANGES_SQL, 1, values, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             PQclear(r);
             return fail(self, "reading keys", err);
         }
-        int n = PQntuples(r);
-        for (int i = 0; i < n; i++) {
-            char id[MC_ID_MAX + 1], state[16];
-            int id_len = PQgetlength(r, i, 0), st_len = PQgetlength(r, i, 2);
-            if (id_len <= 0 || id_len > MC_ID_MAX || st_len <= 0 || st_len >= (int)sizeof state ||
-                PQgetlength(r, i, 3) != MC_KEY_LEN || PQgetlength(r, i, 1) != 1 ||
-                PQgetlength(r, i, 4) != 8) {
-                mc_warn("keys (PostgreSQL): a malformed row in minion_keys; ignored");
-            } else {
-                memcpy(id, PQgetvalue(r, i, 0), id_len);
-                id[id_len] = '\0';
-                memcpy(state, PQgetvalue(r, i, 2), st_len);
-                state[st_len] = '\0';
-                if (!mc_id_valid(id, strlen(id)))
-                    mc_warn("keys (PostgreSQL): '%s' is not a valid minion id; ignored", id);
-                else
-                    fn(arg, id, PQgetvalue(r, i, 1)[0] != 0, state,
-                       (const unsigned char *)PQgetvalue(r, i, 3));
-            }
-            if (PQgetlength(r, i, 4) == 8)
-                self->seq = be64(PQgetvalue(r, i, 4));
-        }
+        int n = apply_rows(self, r, fn, arg);
         PQclear(r);
-        if (n < 5000)
+        if (n < CHANGES_BATCH)
+            return 0;
+    }
+}
+
+int keystore_pg_poll(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_err_t *err)
+{
+    int64_t until = mc_mono_ms() + PG_KEYS_STEP_MS;
+    for (;;) {
+        /* An answer to a read of an earlier call is not this call's: a
+           new read goes at once, so a slow server is read each call. */
+        bool sent_now = !self->reading.since_ms;
+        if (sent_now) {
+            if (connected(self, err) != 0)
+                return -1;
+            char since[24];
+            snprintf(since, sizeof since, "%lld", self->seq);
+            const char *values[1] = {since};
+            if (pg_send(self->conn, &self->reading, CHANGES_SQL, 1, values, NULL, NULL, 1) != 0)
+                return fail(self, "reading keys", err);
+        }
+        int64_t left = until - mc_mono_ms();
+        PGresult *r = NULL;
+        int st =
+            pg_step(self->conn, &self->reading, left > 0 ? (int)left : 0, PG_KEYS_DEADLINE_MS, &r);
+        if (st == 0)
+            return 0;
+        if (st < 0 || PQresultStatus(r) != PGRES_TUPLES_OK) {
+            PQclear(r);
+            return fail(self, "reading keys", err);
+        }
+        int n = apply_rows(self, r, fn, arg);
+        PQclear(r);
+        if ((n < CHANGES_BATCH && sent_now) || mc_mono_ms() >= until)
             return 0;
     }
 }
@@ -337,7 +400,7 @@ int keystore_pg_put(keystore_pg_t *self, const char *id, bool denied, const char
                     const unsigned char pub[MC_KEY_LEN], const char *was_state,
                     const unsigned char *was_pub, mc_err_t *err)
 {
-    if (connected(self, err) != 0)
+    if (settle_read(self, err) != 0 || connected(self, err) != 0)
         return -1;
     int rc = begin_locked(self, err);
     if (rc == 0)
@@ -349,7 +412,7 @@ int keystore_pg_import(keystore_pg_t *self, const keystore_key_t *keys, size_t n
                        mc_err_t *err)
 {
     *done = false;
-    if (connected(self, err) != 0)
+    if (settle_read(self, err) != 0 || connected(self, err) != 0)
         return -1;
     int rc = begin_locked(self, err);
     if (rc == 0) {

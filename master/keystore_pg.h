@@ -1,7 +1,9 @@
 /*  keystore_pg - the minions' keys in PostgreSQL (table minion_keys, see
     pg.h), so that masters sharing one database share one key list: a key
     accepted, rejected or deleted on one master holds on all of them within
-    a second (each polls the changes, in order, every tick of its loop).
+    a second (each polls the changes, in order, every tick of its loop),
+    or two when the database takes over PG_KEYS_STEP_MS to answer (the
+    answer is then taken at the next tick).
 
     Also where a master takes its index (0-9) among the masters on the
     database: the last digit of every job id it makes, so that two masters
@@ -40,6 +42,12 @@ int keystore_pg_index(keystore_pg_t *self);
    from cursor 0, every key. 0, or -1 with err (the database is
    unreachable: the next call tries again, after a backoff). */
 int keystore_pg_changes(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_err_t *err);
+/* The same without holding the caller up: a read is sent, and its answer
+   waited for at most PG_KEYS_STEP_MS; one that comes later is taken by
+   the next call (a server that hangs costs each call that much, until
+   the read's deadline closes the connection). 0 (with the changes that
+   came, if any), or -1 with err as keystore_pg_changes. */
+int keystore_pg_poll(keystore_pg_t *self, keystore_pg_fn *fn, void *arg, mc_err_t *err);
 long long keystore_pg_cursor(keystore_pg_t *self);
 void keystore_pg_set_cursor(keystore_pg_t *self, long long cursor);
 /* Whether the connection was made again since the last call: the

@@ -51,6 +51,66 @@ static void give_up(PGconn *conn, int deadline_ms)
     gave_up_after_ms = deadline_ms;
 }
 
+int pg_send(PGconn *conn, pg_pending_t *p, const char *sql, int n, const char *const *values,
+            const int *lengths, const int *formats, int binary)
+{
+    if (gave_up == conn)
+        gave_up = NULL;
+    *p = (pg_pending_t){0};
+    int sent = n < 0 ? PQsendQuery(conn, sql)
+                     : PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, binary);
+    if (!sent)
+        return -1;
+    p->since_ms = mc_mono_ms();
+    return 0;
+}
+
+void pg_pending_drop(pg_pending_t *p)
+{
+    PQclear(p->keep);
+    *p = (pg_pending_t){0};
+}
+
+int pg_step(PGconn *conn, pg_pending_t *p, int budget_ms, int deadline_ms, PGresult **out)
+{
+    *out = NULL;
+    if (!p->since_ms)
+        return -1;
+    int64_t end = p->since_ms + deadline_ms, now = mc_mono_ms();
+    int64_t until = now + budget_ms < end ? now + budget_ms : end;
+    for (;;) {
+        /* As PQexec: the first error, else the last result. */
+        while (p->broken || !PQisBusy(conn)) {
+            PGresult *r = PQgetResult(conn);
+            if (!r) {
+                *out = p->keep;
+                *p = (pg_pending_t){0};
+                return 1;
+            }
+            if (p->keep && PQresultStatus(p->keep) == PGRES_FATAL_ERROR) {
+                PQclear(r);
+            } else {
+                PQclear(p->keep);
+                p->keep = r;
+            }
+        }
+        int64_t left = until - mc_mono_ms();
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        int rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            if (rc == 0 && mc_mono_ms() < end)
+                return 0;
+            pg_pending_drop(p);
+            give_up(conn, deadline_ms);
+            return -1;
+        }
+        if (!PQconsumeInput(conn))
+            p->broken = true; /* PQgetResult says why, without waiting */
+    }
+}
+
 PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const char *const *values,
                    const int *lengths, const int *formats, int binary)
 {
@@ -59,39 +119,13 @@ PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const 
     if (deadline_ms <= 0)
         return n < 0 ? PQexec(conn, sql)
                      : PQexecParams(conn, sql, n, NULL, values, lengths, formats, binary);
-    int sent = n < 0 ? PQsendQuery(conn, sql)
-                     : PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, binary);
-    if (!sent)
+    pg_pending_t p;
+    if (pg_send(conn, &p, sql, n, values, lengths, formats, binary) != 0)
         return NULL;
-    /* As PQexec: the first error, else the last result. */
-    PGresult *keep = NULL;
-    int64_t until = mc_mono_ms() + deadline_ms;
-    bool broken = false;
-    for (;;) {
-        while (broken || !PQisBusy(conn)) {
-            PGresult *r = PQgetResult(conn);
-            if (!r)
-                return keep;
-            if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
-                PQclear(r);
-            } else {
-                PQclear(keep);
-                keep = r;
-            }
-        }
-        int64_t left = until - mc_mono_ms();
-        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
-        int rc = left > 0 ? poll(&p, 1, (int)left) : 0;
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            PQclear(keep);
-            give_up(conn, deadline_ms);
-            return NULL;
-        }
-        if (!PQconsumeInput(conn))
-            broken = true; /* PQgetResult says why, without waiting */
-    }
+    PGresult *r;
+    while (pg_step(conn, &p, deadline_ms, deadline_ms, &r) == 0)
+        ;
+    return r;
 }
 
 int pg_reset_step(PGconn *conn, pg_reset_t *r, int budget_ms, int deadline_ms)

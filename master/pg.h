@@ -25,6 +25,9 @@
    would wait with the loop. Past a deadline the connection is closed and
    made again (pg_reset_step).
    - The key list, read every second, and key writes: 3 s a statement.
+     The key list's read waits at most PG_KEYS_STEP_MS of a turn of the
+     loop (pg_send and pg_step): an answer later than that is taken at
+     the next turn, so a server that hangs costs the loop no more.
    - Pruning, once a minute: 3 s (the server ends it after 2.5 s itself).
    - The job cache's reads for a user (jobs list, show, wait): 11 s, one
      more than the server's own statement_timeout, so that a slow read is
@@ -37,6 +40,7 @@
 #define PG_READS_DEADLINE_MS   11000
 #define PG_CONNECT_DEADLINE_MS 5000
 #define PG_RESET_STEP_MS       50
+#define PG_KEYS_STEP_MS        20
 
 /* Connect with dsn, adding limits the DSN does not set itself (connect 5 s,
    TCP keepalives, a dead peer 10 s, statements 10 s, locks 5 s), UTF-8 on
@@ -57,6 +61,22 @@ int pg_migrate(PGconn *conn, int deadline_ms, const char *what, mc_err_t *err);
    sent whole before the wait (blocking): the master's are small. */
 PGresult *pg_query(PGconn *conn, int deadline_ms, const char *sql, int n, const char *const *values,
                    const int *lengths, const int *formats, int binary);
+/* A statement that does not hold the loop: pg_send sends it (blocking,
+   as pg_query), then each pg_step waits at most budget_ms for its answer:
+   1 with *out as pg_query would return it, 0 while the answer is still to
+   come (call again later: the connection carries nothing else meanwhile),
+   -1 when deadline_ms have passed since it was sent (the connection is
+   closed, as by pg_query) or it could not be sent. */
+typedef struct {
+    int64_t since_ms; /* 0: none under way */
+    PGresult *keep;   /* the answer so far: the first error, else the last result */
+    bool broken;
+} pg_pending_t;
+int pg_send(PGconn *conn, pg_pending_t *p, const char *sql, int n, const char *const *values,
+            const int *lengths, const int *formats, int binary);
+int pg_step(PGconn *conn, pg_pending_t *p, int budget_ms, int deadline_ms, PGresult **out);
+/* A statement under way given up on (the connection is closing). */
+void pg_pending_drop(pg_pending_t *p);
 /* A reconnect that does not hold the loop: pg_reset_step starts one
    (PQresetStart) when none is under way, then advances it for at most
    budget_ms. 1 when connected, 0 while still under way (call again

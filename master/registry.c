@@ -244,6 +244,13 @@ static int sync_changes(registry_t *self, registry_change_fn *changed, void *arg
     return keystore_pg_changes(self->db, apply_key, &a, err);
 }
 
+/* The changes that have come, without waiting for more (registry_sync). */
+static int poll_changes(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err)
+{
+    apply_t a = {self, changed, arg};
+    return keystore_pg_poll(self->db, apply_key, &a, err);
+}
+
 int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err)
 {
     if (!self->db)
@@ -257,7 +264,7 @@ int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_e
                 registry_accepted_count(self));
         return 0;
     }
-    return sync_changes(self, changed, arg, err);
+    return poll_changes(self, changed, arg, err);
 }
 
 /* A database no master has stored keys in yet takes the keys in the

@@ -48,7 +48,10 @@ int registry_reload(registry_t *self, mc_err_t *err);
 typedef void(registry_change_fn)(void *arg, minion_t *m, key_state_t old);
 /* Take in the changes other masters made to the shared key list (nothing
    to do with folders): changed for each minion that is new or moved; one
-   deleted is gone from the registry. 0, or -1 with err. */
+   deleted is gone from the registry. Waits at most PG_KEYS_STEP_MS for
+   the database (keystore_pg_poll): changes that come later are taken by
+   the next call. After a reconnect the list is read whole, waiting.
+   0, or -1 with err. */
 int registry_sync(registry_t *self, registry_change_fn *changed, void *arg, mc_err_t *err);
 
 const char *key_state_name(key_state_t state);

@@ -73,6 +73,8 @@ static void prune_history(master_t *self)
     int n = jobcache_prune(self->cache, cutoff, &err);
     if (n > 0)
         mc_info("job cache: pruned %d jobs older than %d hours", n, self->cfg->keep_jobs);
+    else if (n == 0)
+        mc_debug("job cache: no job older than %d hours to prune", self->cfg->keep_jobs);
     if (n >= 0) {
         self->prune_failing_ms = 0;
     } else if (!self->prune_failing_ms) {

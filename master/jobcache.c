@@ -25,7 +25,7 @@
 
 struct _jobcache_t {
     const jobcache_store_t *store;
-    void *db; /* the loop's handle: reads, pruning */
+    void *db; /* the loop's handle: reads (the writer's thread writes and prunes) */
     jobcache_writer_t *writer;
     jobcache_item_t *head, *tail; /* queued, not handed to the writer yet */
     size_t pending;               /* queued */
@@ -602,10 +602,7 @@ int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us)
     return self->store->job_expires(self->db, jid, expires_us) == 0 ? 0 : -1;
 }
 
-int jobcache_prune(jobcache_t *self, int64_t before_us, mc_err_t *err)
+void jobcache_keep_jobs(jobcache_t *self, int hours)
 {
-    int n = self->store->prune(self->db, before_us);
-    if (n < 0)
-        mc_err_set(err, "%s", self->store->errmsg(self->db));
-    return n;
+    jobcache_writer_keep(self->writer, hours);
 }

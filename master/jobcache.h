@@ -110,9 +110,9 @@ int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_str
 int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us);
 /* The user who ran a job: 0, or -1 when the jid is unknown. */
 int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1]);
-/* Forget jobs older than the cut-off; returns how many, or -1 with err
-   when the store could not now (busy or locked tables are not waited
-   for). */
-int jobcache_prune(jobcache_t *self, int64_t before_us, mc_err_t *err);
+/* Forget jobs older than hours (keep_jobs; 0 keeps them all): the
+   writer's thread prunes at once, then once a minute (see
+   jobcache_writer.c), never holding the loop up. */
+void jobcache_keep_jobs(jobcache_t *self, int hours);
 
 #endif

@@ -510,11 +510,11 @@ static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
 /* Up to prune_batch old jobs with their minions and returns, in one
    statement (so masters pruning at once cannot leave orphans), and only
    by the master that holds the prune lock at the time. It runs on the
-   loop's connection, so it waits at most 100 ms for a table another
-   session holds (a lock, a maintenance command) and takes at most 2.5 s
-   (the server ends it; PG_PRUNE_DEADLINE_MS if the server hangs): it
-   gives up and is tried again a minute later, with half as many jobs,
-   rather than hold up every job. */
+   writer's connection, between batches, so it waits at most 100 ms for a
+   table another session holds (a lock, a maintenance command) and takes
+   at most 2.5 s (the server ends it; PG_PRUNE_DEADLINE_MS if the server
+   hangs): it gives up and is tried again a minute later, with half as
+   many jobs, rather than hold up the writes. */
 static int prune(store_t *self, int64_t before_us)
 {
     if (connected(self) != 0)

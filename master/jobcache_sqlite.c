@@ -382,8 +382,8 @@ static int sq_prune(void *p, int64_t before_us)
     /* The three in one transaction: a job is removed with all of its
        rows or not at all. */
     mc_err_t err;
-    /* Not waiting long for the writer thread's transaction: pruning is
-       tried again on a later tick. */
+    /* Not waiting long for another writer (another process on the same
+       file): pruning is tried again a minute later. */
     sqlite3_busy_timeout(self->db, 100);
     int rc = exec(self, "BEGIN IMMEDIATE", &err);
     sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);

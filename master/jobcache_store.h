@@ -77,6 +77,8 @@ jobcache_writer_t *jobcache_writer_start(const jobcache_store_t *store, void *db
 int jobcache_writer_fd(jobcache_writer_t *w);
 bool jobcache_writer_busy(jobcache_writer_t *w);
 void jobcache_writer_submit(jobcache_writer_t *w, jobcache_item_t *batch);
+/* Prune jobs older than hours (0: none), from the writer's thread. */
+void jobcache_writer_keep(jobcache_writer_t *w, int hours);
 jobcache_item_t *jobcache_writer_take(jobcache_writer_t *w, int timeout_ms, int *rc, char *err,
                                       size_t cap);
 jobcache_item_t *jobcache_writer_stop(jobcache_writer_t **w, int timeout_ms, bool *hung, int *rc,

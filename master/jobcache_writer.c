@@ -4,7 +4,13 @@
     is slow, or down behind a connect timeout, never holds up the loop.
     The loop hands it a batch when it is idle and takes the batch back
     when it is done (an eventfd says so), committed or not. See
-    jobcache_store.h. */
+    jobcache_store.h.
+
+    Pruning (keep_jobs) is the thread's too, between batches: at most a
+    store's batch of old jobs at a time, once a minute (at once again
+    while there are more), never while writes fail; so a prune that waits
+    on a busy or hung database holds up the writes, never the loop. One
+    failing for an hour says so each hour. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -15,6 +21,9 @@
 
 #include "jobcache_store.h"
 #include "log.h"
+
+#define PRUNE_EVERY_MS  60000
+#define PRUNE_REPORT_MS 3600000
 
 struct jobcache_writer {
     const jobcache_store_t *store;
@@ -29,6 +38,12 @@ struct jobcache_writer {
     int done_rc;            /* 0 committed, -1 not */
     char done_err[600];     /* what failed, when it did */
     bool stop;
+    int keep_hours; /* keep_jobs: 0 prunes nothing */
+    /* The thread's own. */
+    bool writes_fail;          /* the last batch was not committed */
+    int64_t next_prune_ms;     /* monotonic */
+    int64_t prune_failing_ms;  /* pruning has failed since (0: it works) */
+    int64_t prune_reported_ms; /* and that was last said then */
 };
 
 /* timeout_ms from now on clock. */
@@ -73,19 +88,68 @@ fail:
     return -1;
 }
 
+/* One prune of jobs older than keep hours (called without the lock). */
+static void prune(jobcache_writer_t *w, int keep)
+{
+    int64_t cutoff = mc_wall_us() - (int64_t)keep * 3600 * 1000000;
+    int n = w->store->prune(w->db, cutoff);
+    int64_t now = mc_mono_ms();
+    if (n > 0)
+        mc_info("job cache: pruned %d jobs older than %d hours", n, keep);
+    else if (n == 0)
+        mc_debug("job cache: no job older than %d hours to prune", keep);
+    if (n >= 0) {
+        w->prune_failing_ms = 0;
+    } else if (!w->prune_failing_ms) {
+        w->prune_failing_ms = w->prune_reported_ms = now;
+        mc_debug("job cache: pruning put off for a minute (%s)", w->store->errmsg(w->db));
+    } else if (now - w->prune_reported_ms >= PRUNE_REPORT_MS) {
+        /* Once in a while is a busy table; an hour of it, the history
+           outgrowing keep_jobs. */
+        w->prune_reported_ms = now;
+        mc_warn("job cache: pruning has failed for %lld minutes (%s); the history grows past "
+                "keep_jobs until it works",
+                (long long)((now - w->prune_failing_ms) / 60000), w->store->errmsg(w->db));
+    }
+    /* Some pruned: maybe more, after the batches waiting; else in a minute. */
+    w->next_prune_ms = mc_mono_ms() + (n > 0 ? 0 : PRUNE_EVERY_MS);
+}
+
+static bool prune_due(const jobcache_writer_t *w)
+{
+    return w->keep_hours > 0 && !w->writes_fail && mc_mono_ms() >= w->next_prune_ms;
+}
+
 static void *run(void *arg)
 {
     jobcache_writer_t *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->batch && !w->stop)
-            pthread_cond_wait(&w->cond, &w->lock);
-        if (!w->batch)
+        while (!w->batch && !w->stop && !prune_due(w)) {
+            if (w->keep_hours > 0) {
+                int64_t wait = w->next_prune_ms - mc_mono_ms();
+                struct timespec until = deadline(CLOCK_MONOTONIC, wait < 1000 ? 1000 : (int)wait);
+                pthread_cond_timedwait(&w->cond, &w->lock, &until);
+            } else {
+                pthread_cond_wait(&w->cond, &w->lock);
+            }
+        }
+        if (w->stop && !w->batch)
             break;
+        if (!w->batch) {
+            int keep = w->keep_hours;
+            pthread_mutex_unlock(&w->lock);
+            prune(w, keep);
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
         jobcache_item_t *batch = w->batch;
         pthread_mutex_unlock(&w->lock);
         char err[sizeof w->done_err] = "";
         int rc = commit_batch(w, batch, err, sizeof err);
+        w->writes_fail = rc != 0;
+        if (rc != 0)
+            w->next_prune_ms = mc_mono_ms() + PRUNE_EVERY_MS;
         pthread_mutex_lock(&w->lock);
         w->batch = NULL;
         w->done = batch;
@@ -140,6 +204,14 @@ bool jobcache_writer_busy(jobcache_writer_t *w)
     bool busy = w->batch || w->done;
     pthread_mutex_unlock(&w->lock);
     return busy;
+}
+
+void jobcache_writer_keep(jobcache_writer_t *w, int hours)
+{
+    pthread_mutex_lock(&w->lock);
+    w->keep_hours = hours;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
 }
 
 void jobcache_writer_submit(jobcache_writer_t *w, jobcache_item_t *batch)

@@ -76,16 +76,13 @@ typedef struct server {
     registry_t *registry;
     jobs_t *jobs;
     jobcache_t *cache;
-    zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
-    int64_t next_prune_ms;
-    int64_t prune_failing_ms;  /* pruning has failed since (0: it works) */
-    int64_t prune_reported_ms; /* and that was last said then */
-    int listeners;             /* listening sockets per TCP port (listen_tcp) */
-    zhashx_t *nodegroups;      /* name -> compound expression */
-    acl_t *acl;                /* publisher_acl */
-    audit_t *audit;            /* audit_log */
-    outcome_t outcome;         /* of the client request being handled */
-    unsigned long client_gid;  /* client_group: may use the client socket */
+    zhashx_t *confirm_later;  /* minion id -> confirm_t: stored, not yet told */
+    int listeners;            /* listening sockets per TCP port (listen_tcp) */
+    zhashx_t *nodegroups;     /* name -> compound expression */
+    acl_t *acl;               /* publisher_acl */
+    audit_t *audit;           /* audit_log */
+    outcome_t outcome;        /* of the client request being handled */
+    unsigned long client_gid; /* client_group: may use the client socket */
     char client_group_name[64];
     zsock_t *zap, *reg, *pub, *pull, *client;
     zlistx_t *subscribers;  /* clients that asked for events (events.c), or NULL */

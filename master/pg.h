@@ -28,7 +28,9 @@
      The key list's read waits at most PG_KEYS_STEP_MS of a turn of the
      loop (pg_send and pg_step): an answer later than that is taken at
      the next turn, so a server that hangs costs the loop no more.
-   - Pruning, once a minute: 3 s (the server ends it after 2.5 s itself).
+   - Pruning, once a minute in the job cache writer's thread (not the
+     loop's): 3 s (the server ends it after 2.5 s itself), so that the
+     writes are not held up long either.
    - The job cache's reads for a user (jobs list, show, wait): 11 s, one
      more than the server's own statement_timeout, so that a slow read is
      ended by the server and the connection stays.

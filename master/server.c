@@ -59,40 +59,6 @@
 #include "master.h"
 #include "zap.h"
 
-/* keep_jobs (hours; 0 keeps everything): at most a thousand old jobs at
-   a time, so that pruning holds the loop only briefly; not while the store fails
-   its writes (a read would wait on it too). */
-static void prune_history(master_t *self)
-{
-    if (self->cfg->keep_jobs == 0 || mc_mono_ms() < self->next_prune_ms ||
-        jobcache_behind(self->cache))
-        return;
-    int64_t cutoff = mc_wall_us() - (int64_t)self->cfg->keep_jobs * 3600 * 1000000;
-    mc_err_t err;
-    int64_t now = mc_mono_ms();
-    int n = jobcache_prune(self->cache, cutoff, &err);
-    if (n > 0)
-        mc_info("job cache: pruned %d jobs older than %d hours", n, self->cfg->keep_jobs);
-    else if (n == 0)
-        mc_debug("job cache: no job older than %d hours to prune", self->cfg->keep_jobs);
-    if (n >= 0) {
-        self->prune_failing_ms = 0;
-    } else if (!self->prune_failing_ms) {
-        self->prune_failing_ms = self->prune_reported_ms = now;
-        mc_debug("job cache: pruning put off for a minute (%s)", err.msg);
-    } else if (now - self->prune_reported_ms >= 3600000) {
-        /* Once in a while is a busy table; an hour of it, the history
-           outgrowing keep_jobs. */
-        self->prune_reported_ms = now;
-        mc_warn("job cache: pruning has failed for %lld minutes (%s); the history grows past "
-                "keep_jobs until it works",
-                (long long)((now - self->prune_failing_ms) / 60000), err.msg);
-    }
-    /* Some pruned: maybe more to do, come back on the next tick; else in
-       a minute. */
-    self->next_prune_ms = mc_mono_ms() + (n > 0 ? 0 : 60000);
-}
-
 /* A key another master accepted or rejected: a registration waiting
    here for it gets its answer. */
 static void on_key_change(void *arg, minion_t *m, key_state_t old)
@@ -510,6 +476,7 @@ static int setup(master_t *self, mc_err_t *err)
     free(kept);
     if (krc != 0)
         return -1;
+    jobcache_keep_jobs(self->cache, cfg->keep_jobs);
     if (open_audit_log(self, err) != 0)
         return -1;
     /* The rest of the config's meaning: an error is the config's (78). */
@@ -688,7 +655,6 @@ int server_run(mc_master_config_t *cfg)
         if (mc_mono_ms() >= next_tick) {
             publish_confirm_due(&self, mc_mono_ms() - CONFIRM_DELAY_MS);
             jobs_expire(self.jobs, mc_mono_ms(), publish_settle, &self);
-            prune_history(&self);
             admission_prune(self.admission, mc_mono_ms());
             events_tick(&self, mc_mono_ms());
             follow_tick(&self, mc_mono_ms());

@@ -212,9 +212,9 @@ test_expect_success 'a database that hangs a write: the history is behind, a mas
 # without waiting more than 20 ms a turn for the answer, and connects
 # again 50 ms of each turn at a time: jobs go on, none held up 2 s
 # (before, the key list's read held the loop 3 s); jobs list waits 11 s
-# and says what is wrong. The master starts afresh first, and the server
-# is stopped once it has pruned the history (its first second; the next
-# prune is a minute later): a prune waits 3 s on a server that hangs.
+# and says what is wrong. The master starts afresh first and has pruned
+# the history (in the job cache's writer thread, at its start) before the
+# server stops.
 # Everything lands once the server runs again.
 server_pids() {
     pm=$(head -n 1 "$PGDIR/data/postmaster.pid") && echo "$pm $(pgrep -d " " -P "$pm")"

@@ -29,18 +29,27 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
     return PAM_SUCCESS;
 }
 
+/* A PAM transaction for user on service, or NULL with err. */
+static pam_handle_t *start(const char *service, const char *user, const struct pam_conv *conv,
+                           mc_err_t *err)
+{
+    pam_handle_t *h = NULL;
+    int rc = pam_start(service, user, conv, &h);
+    if (rc == PAM_SUCCESS)
+        return h;
+    mc_err_set(err, "PAM service %s could not start: %s", service, pam_strerror(h, rc));
+    if (h)
+        pam_end(h, rc);
+    return NULL;
+}
+
 int api_pam_check(const char *service, const char *user, const char *password, mc_err_t *err)
 {
     struct pam_conv conv = {converse, (void *)password};
-    pam_handle_t *h = NULL;
-    int rc = pam_start(service, user, &conv, &h);
-    if (rc != PAM_SUCCESS) {
-        mc_err_set(err, "PAM service %s could not start: %s", service, pam_strerror(h, rc));
-        if (h)
-            pam_end(h, rc);
+    pam_handle_t *h = start(service, user, &conv, err);
+    if (!h)
         return -1;
-    }
-    rc = pam_authenticate(h, PAM_DISALLOW_NULL_AUTHTOK);
+    int rc = pam_authenticate(h, PAM_DISALLOW_NULL_AUTHTOK);
     if (rc == PAM_SUCCESS)
         rc = pam_acct_mgmt(h, PAM_DISALLOW_NULL_AUTHTOK);
     if (rc != PAM_SUCCESS)
@@ -62,15 +71,10 @@ static int refuse(int n, const struct pam_message **msg, struct pam_response **r
 int api_pam_account(const char *service, const char *user, mc_err_t *err)
 {
     struct pam_conv conv = {refuse, NULL};
-    pam_handle_t *h = NULL;
-    int rc = pam_start(service, user, &conv, &h);
-    if (rc != PAM_SUCCESS) {
-        mc_err_set(err, "PAM service %s could not start: %s", service, pam_strerror(h, rc));
-        if (h)
-            pam_end(h, rc);
+    pam_handle_t *h = start(service, user, &conv, err);
+    if (!h)
         return -1;
-    }
-    rc = pam_acct_mgmt(h, PAM_DISALLOW_NULL_AUTHTOK);
+    int rc = pam_acct_mgmt(h, PAM_DISALLOW_NULL_AUTHTOK);
     if (rc != PAM_SUCCESS)
         mc_err_set(err, "PAM refuses %s's account: %s", user, pam_strerror(h, rc));
     pam_end(h, rc);

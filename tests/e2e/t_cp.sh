@@ -56,7 +56,8 @@ test_expect_success 'a re-run sends nothing and says unchanged; a changed file i
     cat again.json &&
     test "$(ret_of again.json m1 "$T/dest/big.bin")" = unchanged &&
     test "$(ret_of again.json m3 "$T/dest/big.bin")" = unchanged &&
-    on m1 sh -c "printf x | dd of=$T/dest/big.bin bs=1 seek=100 conv=notrunc status=none" &&
+    on m1 sh -c "printf changed-on-m1 | dd of=$T/dest/big.bin bs=1 seek=100 conv=notrunc status=none" &&
+    ! on m1 cmp -s "$T/big.bin" "$T/dest/big.bin" &&
     mctl cp -L m1,m3 big.bin "$T/dest/" --out json > third.json &&
     cat third.json &&
     test "$(ret_of third.json m1 "$T/dest/big.bin")" = written &&

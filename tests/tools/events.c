@@ -1,5 +1,12 @@
 /*  mctl-test-events - an event subscriber that stops reading, for the
-    test that the master's queue for it stays bounded (t_security.sh).
+    test that the master's queue for it stays bounded (t_security.sh),
+    and the many jobs such tests need.
+
+      mctl-test-events publish SOCKET LIST COUNT
+          publish COUNT test.ping jobs to the minions of LIST (ids with
+          commas) over one connection, each once the master has answered
+          the last (mctl --async COUNT times, without COUNT processes);
+          prints the last jid, or exits 1 with why on stderr
 
       mctl-test-events SOCKET GOFILE
 
@@ -11,6 +18,7 @@
     next event: prints "next lost L" with that event's lost count. Exits
     0, or 1 with why on stderr. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,10 +55,43 @@ static int next_event(client_t *c, mc_event_t *ev, int timeout_ms)
     }
 }
 
+static int publish(const char *socket, const char *list, int count)
+{
+    client_t c;
+    mc_err_t err;
+    if (client_open_at(&c, NULL, socket, &err) != 0)
+        return fail("connect", &err);
+    mc_req_publish_spec_t spec = {
+        .target = {list, "list", 0}, .fun = "test.ping", .timeout = 10, .user = "test"};
+    char jid[MC_JID_LEN + 1] = "";
+    for (int i = 0; i < count; i++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        mc_request_publish_pack(&sb, &spec);
+        client_frame_t *reply = NULL;
+        mc_reply_targets_t t;
+        int rc = client_ask(&c, &sb, &reply, 10000, &err);
+        msgpack_sbuffer_destroy(&sb);
+        if (rc == 0)
+            rc = mc_reply_publish_decode(&t, reply->data, reply->size, &err);
+        client_frame_free(&reply);
+        if (rc != 0)
+            return fail("publish", &err);
+        snprintf(jid, sizeof jid, "%s", t.jid);
+        mc_reply_targets_done(&t);
+    }
+    printf("%s\n", jid);
+    client_close(&c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "publish") == 0)
+        return publish(argv[2], argv[3], atoi(argv[4]));
     if (argc != 3) {
-        fprintf(stderr, "usage: mctl-test-events SOCKET GOFILE\n");
+        fprintf(stderr, "usage: mctl-test-events SOCKET GOFILE\n"
+                        "       mctl-test-events publish SOCKET LIST COUNT\n");
         return 64;
     }
     client_t c;

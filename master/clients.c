@@ -3,7 +3,7 @@
     are [kind][msgpack] with kind "reply", and for a job in flight "ack"
     and "ret" as its minions answer. Who asks is what the kernel says of
     the connection (peer_user), never what the request says. Publishing
-    itself is publish.c's. */
+    itself is publish.c's, reading the job history history.c's. */
 #include "master.h"
 
 #include <errno.h>
@@ -172,183 +172,6 @@ static void handle_list_targets(master_t *self, zframe_t *route, const mc_reques
     msgpack_sbuffer_destroy(&sb);
     free(ids);
     clients_resolved_done(&r);
-}
-
-/* ---- job history -------------------------------------------------------- */
-
-static void handle_jobs_list(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
-{
-    const mc_req_jobs_list_t *q = &req->jobs_list;
-    mc_err_t err;
-    bool every = who->rights & ACL_RIGHT_JOBS;
-    if (!every && q->user[0] && strcmp(q->user, who->user) != 0) {
-        clients_reply_denied(self, route, "user %s may not list the jobs of %s", who->user,
-                             q->user);
-        return;
-    }
-    jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
-    jobcache_query_t query = {.limit = (int)q->limit,
-                              .fun = q->fun[0] ? q->fun : NULL,
-                              .target = q->target[0] ? q->target : NULL,
-                              .since_us = q->since_us,
-                              .before = q->before[0] ? q->before : NULL,
-                              /* Users of the ACL see their own jobs. */
-                              .user = !every       ? who->user
-                                      : q->user[0] ? q->user
-                                                   : NULL};
-    mc_reply_jobs_list_t list = {0};
-    if (jobcache_list(self->cache, &query, &list, &err) != 0) {
-        clients_reply_error(self, route, "%s", err.msg);
-        return;
-    }
-    list.behind = jobcache_behind(self->cache);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    mc_reply_jobs_list_pack(&sb, &list);
-    clients_reply(self, route, &sb);
-    msgpack_sbuffer_destroy(&sb);
-    mc_reply_jobs_list_done(&list);
-}
-
-/* Returns a waiting client gets from the job cache's queue: those not in
-   the history read (writes behind), each once. */
-typedef struct {
-    master_t *self;
-    zframe_t *route;
-    zhashx_t *had; /* ids whose return the client has */
-    bool gone;
-} unstored_t;
-
-static void send_unstored(void *arg, const char *id, const void *raw, size_t len)
-{
-    unstored_t *u = arg;
-    if (u->gone || zhashx_lookup(u->had, id))
-        return;
-    zhashx_insert(u->had, id, (void *)1);
-    u->gone = clients_send(u->self, u->route, MC_KIND_RETURN, raw, len) != 0;
-}
-
-/* The ids of the minions whose return is among `returns`. */
-static zhashx_t *ids_of(const mc_strs_t *returns)
-{
-    zhashx_t *ids = zhashx_new();
-    for (size_t i = 0; i < returns->count; i++) {
-        mc_ret_t ret;
-        mc_err_t err;
-        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) == 0) {
-            zhashx_insert(ids, ret.id, (void *)1);
-            mc_ret_done(&ret);
-        }
-    }
-    return ids;
-}
-
-/* -1 when the client has gone; `had` grows with what it is sent. */
-static int send_queued_returns(master_t *self, zframe_t *route, const char *jid, zhashx_t *had)
-{
-    unstored_t u = {.self = self, .route = route, .had = had};
-    jobcache_each_unstored(self->cache, jid, send_unstored, &u);
-    return u.gone ? -1 : 0;
-}
-
-static void collect_return(void *arg, const char *id, const void *raw, size_t len)
-{
-    (void)id;
-    mc_strs_add(arg, raw, len);
-}
-
-/* jobs show, and jobs wait: what is stored so far and, for wait, the rest
-   as it comes while the job is in flight (the client becomes one of its
-   waiters). Both in one turn of the loop, so no return falls between:
-   while the job cache's writes are behind, a return received but not yet
-   stored is sent from its queue, and a job not stored yet is read from
-   the queue, with its queued returns. */
-static void handle_job_history(master_t *self, zframe_t *route, const mc_request_t *req,
-                               const caller_t *who, bool wait)
-{
-    mc_err_t err;
-    const char *jid = req->job.jid;
-    bool behind = jobcache_sync(self->cache, JOBCACHE_SYNC_MS) != 0;
-    mc_reply_job_t stored = {0};
-    mc_strs_t returns = {0};
-    if (jobcache_show(self->cache, jid, &stored, &returns, &err) != 0) {
-        mc_reply_job_done(&stored); /* both leave their struct empty */
-        mc_strs_free(&returns);
-        if (!behind || jobcache_unstored_job(self->cache, jid, &stored) != 0) {
-            clients_reply_error(self, route, "%s", err.msg);
-            mc_reply_job_done(&stored);
-            return;
-        }
-        jobcache_each_unstored(self->cache, jid, collect_return, &returns);
-    }
-    if (!(who->rights & ACL_RIGHT_JOBS) && strcmp(stored.user, who->user) != 0) {
-        clients_reply_denied(self, route, "user %s may not see job %s: it is another user's",
-                             who->user, jid);
-        mc_strs_free(&returns);
-        mc_reply_job_done(&stored);
-        return;
-    }
-    stored.stored = (int64_t)returns.count;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    bool follow = false;
-    if (wait) {
-        job_t *job = jobs_find(self->jobs, jid);
-        int64_t expires_us;
-        size_t expected = stored.minions.count - stored.unsent.count;
-        if (job) {
-            stored.remaining_ms = job->expires_ms - LATE_RETURN_GRACE_MS - mc_mono_ms();
-            job_add_waiter(job, route);
-        } else if (returns.count < expected &&
-                   jobcache_job_expires(self->cache, jid, &expires_us) == 0 &&
-                   expires_us > mc_wall_us()) {
-            /* Published by another master, or before a restart: the
-               rest comes from the history. */
-            if (follow_full(self, who->user)) {
-                clients_reply_error(self, route,
-                                    "too many clients (or too many of user %s) wait on jobs "
-                                    "of other masters; try again",
-                                    who->user);
-                msgpack_sbuffer_destroy(&sb);
-                mc_strs_free(&returns);
-                mc_reply_job_done(&stored);
-                return;
-            }
-            stored.remaining_ms = (expires_us - mc_wall_us()) / 1000;
-            follow = true;
-        }
-        mc_reply_jobs_wait_pack(&sb, &stored);
-    } else {
-        mc_reply_jobs_show_pack(&sb, &stored);
-    }
-    clients_reply(self, route, &sb);
-    msgpack_sbuffer_destroy(&sb);
-    /* Then each stored return on its own, before any still to come. */
-    bool gone = false;
-    for (size_t i = 0; i < returns.count && !gone; i++)
-        gone = clients_send(self, route, MC_KIND_RETURN, returns.items[i], returns.lens[i]) != 0;
-    zhashx_t *had = wait && (behind || follow) ? ids_of(&returns) : NULL;
-    if (wait && behind && !gone)
-        gone = send_queued_returns(self, route, jid, had) != 0;
-    if (follow && !gone)
-        follow_start(self, route, who->user, jid, mc_mono_ms() + stored.remaining_ms,
-                     stored.minions.count - stored.unsent.count, &had);
-    zhashx_destroy(&had);
-    mc_strs_free(&returns);
-    mc_reply_job_done(&stored);
-}
-
-static void handle_jobs_show(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
-{
-    handle_job_history(self, route, req, who, false);
-}
-
-static void handle_jobs_wait(master_t *self, zframe_t *route, const mc_request_t *req,
-                             const caller_t *who)
-{
-    handle_job_history(self, route, req, who, true);
 }
 
 /* ---- keys --------------------------------------------------------------- */
@@ -646,9 +469,9 @@ typedef void handler_fn(master_t *self, zframe_t *route, const mc_request_t *req
 static handler_fn *const handlers[MC_REQ_KINDS] = {
     [MC_REQ_PUBLISH] = publish_request,
     [MC_REQ_LIST_TARGETS] = handle_list_targets,
-    [MC_REQ_JOBS_LIST] = handle_jobs_list,
-    [MC_REQ_JOBS_SHOW] = handle_jobs_show,
-    [MC_REQ_JOBS_WAIT] = handle_jobs_wait,
+    [MC_REQ_JOBS_LIST] = history_list,
+    [MC_REQ_JOBS_SHOW] = history_show,
+    [MC_REQ_JOBS_WAIT] = history_wait,
     [MC_REQ_KEY_LIST] = handle_key_list,
     [MC_REQ_KEY_FINGER] = handle_key_finger,
     [MC_REQ_MASTER_KEY] = handle_master_key,
@@ -825,7 +648,7 @@ static void request_body(master_t *self, zframe_t *route, const void *data, size
     bool own_line = req.kind == MC_REQ_AS
                         ? !self->outcome.delegated
                         : !quiet || strcmp(self->outcome.decision, "allowed") != 0;
-    if (own_line)
+    if (own_line && !self->outcome.deferred)
         audit_request(self, &me, &req);
     mc_request_done(&req);
 }

@@ -4,18 +4,21 @@
 
     The history says when the job's time is up; until then the waiting
     client is a follower: every second the job's returns are read again
-    from the history and those the client has not had are sent to it, as
-    a job in flight sends its waiters each return. A follower ends when
+    from the history (by the job cache's reader thread, off the loop) and
+    those the client has not had are sent to it, as a job in flight sends
+    its waiters each return; the next read is asked for once that one is
+    back. A follower ends when
     every minion the job went to has returned, when the job's time is up,
     or when the client has gone, after a last read (none when writes are
     behind then). A client that has gone is seen when a send to it fails:
     a second with no new return sends it ["tick"][] (which it ignores), so
     a client that left (Ctrl-C on `mctl jobs wait`) gives its place back
-    within a second, not when the job's time is up.
+    within a second of its read coming back, not when the job's time is
+    up.
     At most FOLLOWERS_MAX at once and FOLLOWERS_PER_USER of one user (each
     costs a read of the history a second); past that the client is told to
     try again. No read while the job cache's writes fail: that read would
-    wait on the failing store. */
+    wait on the failing store, and hold up clients' reads behind it. */
 #include "master.h"
 
 #include <errno.h>
@@ -25,12 +28,16 @@
 #define FOLLOWERS_PER_USER 8
 
 typedef struct {
+    master_t *self;
     zframe_t *route;
     char user[MC_USER_MAX + 1];
     char jid[MC_JID_LEN + 1];
     int64_t until_ms; /* monotonic: the job's time is up */
     zhashx_t *sent;   /* ids whose return the client has had */
     size_t expected;  /* minions the job was sent to */
+    void *handle;     /* in self->followers */
+    bool reading;     /* a read of the history is out for it */
+    bool last;        /* its time is up: the read out is its last */
 } follower_t;
 
 static void follower_free(void **item)
@@ -97,6 +104,7 @@ void follow_start(master_t *self, zframe_t *route, const char *user, const char 
         zlistx_set_destructor(self->followers, follower_free);
     }
     follower_t *f = mc_calloc(1, sizeof *f);
+    f->self = self;
     f->route = zframe_dup(route);
     snprintf(f->user, sizeof f->user, "%s", user);
     snprintf(f->jid, sizeof f->jid, "%s", jid);
@@ -104,9 +112,39 @@ void follow_start(master_t *self, zframe_t *route, const char *user, const char 
     f->expected = expected;
     f->sent = *had;
     *had = NULL;
-    zlistx_add_end(self->followers, f);
+    f->handle = zlistx_add_end(self->followers, f);
     mc_debug("job %s: a client follows it in the history (%zu of %zu returned)", jid,
              zhashx_size(f->sent), expected);
+}
+
+/* The end of a follower: every return sent, its time up, or its client
+   gone. */
+static void settle(follower_t *f, int sent)
+{
+    master_t *self = f->self;
+    bool done = f->last || sent < 0 || zhashx_size(f->sent) >= f->expected;
+    if (!done && sent == 0 && client_gone(self, f)) {
+        mc_debug("job %s: the client following it has gone", f->jid);
+        done = true;
+    }
+    if (done)
+        zlistx_delete(self->followers, f->handle);
+}
+
+/* A read of the history for a follower is back (jobcache_shown_fn). */
+static void shown(void *arg, mc_reply_job_t *job, mc_strs_t *returns, const int64_t *expires_us,
+                  const mc_err_t *err)
+{
+    (void)expires_us;
+    follower_t *f = arg;
+    f->reading = false;
+    int sent = 0;
+    if (job)
+        sent = send_new(f->self, f, returns);
+    else if (!f->self->stop) /* else each follower would say "stopping" */
+        mc_log_limited(&f->self->stale_log, MC_LOG_WARNING,
+                       "job %s: cannot read it for a waiting client: %s", f->jid, err->msg);
+    settle(f, sent);
 }
 
 void follow_tick(master_t *self, int64_t now_ms)
@@ -115,32 +153,22 @@ void follow_tick(master_t *self, int64_t now_ms)
         return;
     bool behind = jobcache_behind(self->cache);
     for (follower_t *f = zlistx_first(self->followers); f;) {
-        void *handle = zlistx_cursor(self->followers);
-        /* Past its time: one last read (unless behind), then it ends. */
-        bool done = now_ms >= f->until_ms;
-        int sent = 0;
-        if (!behind) {
-            mc_reply_job_t job = {0};
-            mc_strs_t returns = {0};
+        follower_t *next = zlistx_next(self->followers);
+        if (!f->reading) {
+            /* Past its time: one last read (unless behind), then it ends. */
+            f->last = now_ms >= f->until_ms;
             mc_err_t err;
-            if (jobcache_show(self->cache, f->jid, &job, &returns, &err) == 0) {
-                sent = send_new(self, f, &returns);
-                if (sent < 0)
-                    done = true;
-            } else
+            if (behind)
+                settle(f, 0);
+            else if (jobcache_show_read(self->cache, f->jid, false, shown, f, &err) == 0)
+                f->reading = true;
+            else {
                 mc_log_limited(&self->stale_log, MC_LOG_WARNING,
                                "job %s: cannot read it for a waiting client: %s", f->jid, err.msg);
-            mc_strs_free(&returns);
-            mc_reply_job_done(&job);
+                settle(f, 0);
+            }
         }
-        done = done || zhashx_size(f->sent) >= f->expected;
-        if (!done && sent == 0 && client_gone(self, f)) {
-            mc_debug("job %s: the client following it has gone", f->jid);
-            done = true;
-        }
-        f = zlistx_next(self->followers);
-        if (done)
-            zlistx_delete(self->followers, handle);
+        f = next;
     }
 }
 

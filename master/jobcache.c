@@ -2,7 +2,6 @@
     the writer thread (jobcache_writer.c) and what becomes of them, over
     one of the stores of jobcache_store.h. */
 #include <czmq.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,8 +24,10 @@
 
 struct _jobcache_t {
     const jobcache_store_t *store;
-    void *db; /* the loop's handle: reads (the writer's thread writes and prunes) */
+    void *db; /* the loop's handle: jobcache_job_user */
     jobcache_writer_t *writer;
+    jobcache_reader_t *reader;    /* clients' reads (jobcache_read.c); NULL once stopped */
+    size_t reads_held;            /* bytes of queued returns the reads out copied */
     jobcache_item_t *head, *tail; /* queued, not handed to the writer yet */
     size_t pending;               /* queued */
     size_t in_flight;             /* handed to the writer */
@@ -65,7 +66,7 @@ static void report_failure(jobcache_t *self, const char *what)
 
 typedef void *(open_fn)(const char *where, bool writer, mc_err_t *err);
 
-/* Two handles on the store: the loop's, and the writer's. */
+/* Three handles on the store: the loop's, the writer's and the reader's. */
 static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, const char *where,
                               mc_err_t *err)
 {
@@ -83,10 +84,23 @@ static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, cons
         store->close(db);
         return NULL;
     }
+    void *rdb = open(where, false, err);
+    jobcache_reader_t *reader = rdb ? jobcache_reader_start(store, rdb, err) : NULL;
+    if (!reader) {
+        if (rdb)
+            store->close(rdb);
+        bool hung;
+        int rc;
+        char why[8];
+        jobcache_writer_stop(&writer, CLOSE_WAIT_MS, &hung, &rc, why, sizeof why);
+        store->close(db);
+        return NULL;
+    }
     jobcache_t *self = mc_calloc(1, sizeof *self);
     self->store = store;
     self->db = db;
     self->writer = writer;
+    self->reader = reader;
     self->queued = zhashx_new();
     return self;
 }
@@ -110,6 +124,34 @@ void jobcache_on_stored(jobcache_t *self, jobcache_stored_fn *fn, void *arg)
 int jobcache_fd(jobcache_t *self)
 {
     return jobcache_writer_fd(self->writer);
+}
+
+int jobcache_reads_fd(jobcache_t *self)
+{
+    return jobcache_reader_fd(self->reader);
+}
+
+jobcache_reader_t **jobcache_reader_ref(jobcache_t *self)
+{
+    return &self->reader;
+}
+
+size_t *jobcache_reads_held(jobcache_t *self)
+{
+    return &self->reads_held;
+}
+
+const char *jobcache_store_name(jobcache_t *self)
+{
+    return self->store->name;
+}
+
+void jobcache_queue_heads(jobcache_t *self, const jobcache_item_t *lists[2])
+{
+    /* The batch with the writer too: it writes none of the fields a read
+       copies. */
+    lists[0] = self->flying;
+    lists[1] = self->head;
 }
 
 /* A batch the writer has held past STALL_MS. */
@@ -174,6 +216,8 @@ void jobcache_close(jobcache_t **pself)
     jobcache_t *self = *pself;
     if (!self)
         return;
+    /* Reads still asked for are answered (with an error when not run). */
+    jobcache_reads_stop(self, CLOSE_WAIT_MS);
     /* A batch still with the writer is waited for (a while); one it could
        not commit is kept with the rest. */
     int rc = 0;
@@ -319,54 +363,6 @@ size_t jobcache_pending(jobcache_t *self)
     return self->pending + self->in_flight;
 }
 
-void jobcache_each_unstored(jobcache_t *self, const char *jid, jobcache_return_fn *fn, void *arg)
-{
-    /* The batch with the writer too: it writes none of these fields. */
-    const jobcache_item_t *lists[] = {self->flying, self->head};
-    for (size_t l = 0; l < 2; l++)
-        for (const jobcache_item_t *it = lists[l]; it; it = it->next)
-            if (!it->is_job && strcmp(it->jid, jid) == 0)
-                fn(arg, it->id, it->raw, it->raw_len);
-}
-
-static char *copy_bytes(const char *data, size_t len)
-{
-    if (!data)
-        return NULL;
-    char *c = mc_malloc(len ? len : 1);
-    memcpy(c, data, len);
-    return c;
-}
-
-int jobcache_unstored_job(jobcache_t *self, const char *jid, mc_reply_job_t *out)
-{
-    const jobcache_item_t *lists[] = {self->flying, self->head};
-    for (size_t l = 0; l < 2; l++)
-        for (const jobcache_item_t *it = lists[l]; it; it = it->next) {
-            if (!it->is_job || strcmp(it->jid, jid) != 0)
-                continue;
-            snprintf(out->jid, sizeof out->jid, "%s", it->jid);
-            snprintf(out->fun, sizeof out->fun, "%s", it->fun);
-            out->tgt = mc_strdup(it->tgt);
-            snprintf(out->tgt_type, sizeof out->tgt_type, "%s", it->tgt_type);
-            snprintf(out->user, sizeof out->user, "%s", it->user);
-            out->ts_us = it->ts_us;
-            out->arg = copy_bytes(it->arg, it->arg_len);
-            out->arg_len = it->arg ? it->arg_len : 0;
-            out->kwarg = copy_bytes(it->kwarg, it->kwarg_len);
-            out->kwarg_len = it->kwarg ? it->kwarg_len : 0;
-            for (size_t i = 0; i < it->n; i++) {
-                mc_strs_add(&out->minions, it->ids[i], strlen(it->ids[i]));
-                if (it->unsent && it->unsent[i]) {
-                    mc_strs_add(&out->unsent, it->ids[i], strlen(it->ids[i]));
-                    mc_strs_add(&out->unsent_why, it->unsent[i], strlen(it->unsent[i]));
-                }
-            }
-            return 0;
-        }
-    return -1;
-}
-
 /* While writes fail, the jobs queued or with the writer are also kept in
    the spill file (rewritten at most once a second, when jobs were added),
    so that a master killed before the store is back loses none: the next
@@ -504,102 +500,10 @@ int jobcache_sync(jobcache_t *self, int timeout_ms)
     }
 }
 
-/* Whether a job not stored yet matches a jobs list query, as the stores'
-   own queries would match it (globs as GLOB: glibc's fnmatch takes [^...]
-   too). */
-static bool unstored_matches(const jobcache_item_t *it, const jobcache_query_t *q)
-{
-    return it->is_job && (!q->fun || fnmatch(q->fun, it->fun, 0) == 0) &&
-           (!q->target || fnmatch(q->target, it->tgt, 0) == 0) && it->ts_us >= q->since_us &&
-           (!q->user || strcmp(q->user, it->user) == 0) &&
-           (!q->before || strcmp(it->jid, q->before) < 0);
-}
-
-/* The first MC_JOBS_LIST_TGT_MAX characters of a target, as the stores
-   give it (UTF-8 characters, not bytes). */
-static char *cut_target(const char *tgt)
-{
-    size_t chars = 0, i = 0;
-    for (; tgt[i]; i++)
-        if (((unsigned char)tgt[i] & 0xC0) != 0x80 && chars++ == MC_JOBS_LIST_TGT_MAX)
-            break;
-    char *c = mc_malloc(i + 1);
-    memcpy(c, tgt, i);
-    c[i] = '\0';
-    return c;
-}
-
-static int newest_first(const void *a, const void *b)
-{
-    return strcmp(((const mc_job_summary_t *)b)->jid, ((const mc_job_summary_t *)a)->jid);
-}
-
-/* The jobs of the queue and of the batch with the writer that match q and
-   that the store did not list, with the returns queued for them, into the
-   list; then the list newest first and cut to the query's limit. */
-static void add_unstored(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out)
-{
-    const jobcache_item_t *lists[] = {self->flying, self->head};
-    size_t stored = out->count;
-    for (size_t l = 0; l < 2; l++)
-        for (const jobcache_item_t *it = lists[l]; it; it = it->next) {
-            if (!unstored_matches(it, q))
-                continue;
-            bool listed = false;
-            for (size_t i = 0; i < stored && !listed; i++)
-                listed = strcmp(out->jobs[i].jid, it->jid) == 0;
-            if (listed)
-                continue;
-            mc_job_summary_t *j = mc_reply_jobs_list_add(out);
-            snprintf(j->jid, sizeof j->jid, "%s", it->jid);
-            snprintf(j->fun, sizeof j->fun, "%s", it->fun);
-            j->tgt = cut_target(it->tgt);
-            snprintf(j->tgt_type, sizeof j->tgt_type, "%s", it->tgt_type);
-            snprintf(j->user, sizeof j->user, "%s", it->user);
-            j->ts_us = it->ts_us;
-            j->minions = (int64_t)it->n;
-            for (size_t m = 0; m < 2; m++)
-                for (const jobcache_item_t *r = lists[m]; r; r = r->next)
-                    if (!r->is_job && strcmp(r->jid, it->jid) == 0) {
-                        j->returned++;
-                        j->failed += !r->success;
-                    }
-        }
-    if (out->count == stored)
-        return;
-    qsort(out->jobs, out->count, sizeof *out->jobs, newest_first);
-    size_t limit = q->limit > 0 ? (size_t)q->limit : 50;
-    while (out->count > limit)
-        free(out->jobs[--out->count].tgt);
-}
-
-int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
-                  mc_err_t *err)
-{
-    memset(out, 0, sizeof *out);
-    if (self->store->list(self->db, q, out, err) != 0)
-        return -1;
-    add_unstored(self, q, out);
-    return 0;
-}
-
-int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
-                  mc_err_t *err)
-{
-    memset(out, 0, sizeof *out);
-    return self->store->show(self->db, jid, out, returns, err);
-}
-
 int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1])
 {
     user[0] = '\0';
     return self->store->job_user(self->db, jid, user);
-}
-
-int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us)
-{
-    *expires_us = 0;
-    return self->store->job_expires(self->db, jid, expires_us) == 0 ? 0 : -1;
 }
 
 void jobcache_keep_jobs(jobcache_t *self, int hours)

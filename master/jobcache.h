@@ -14,13 +14,16 @@
     a quiet master commits at once, and a slow or unreachable database
     does not hold up the loop's writes. A write held more than 10 s counts
     as failing, like one refused. A return is confirmed to its minion only
-    once committed (jobcache_on_stored). Reads (list, show, pruning) use
-    the loop's own connection: a client's read waits on a slow database,
-    and the master's own reads are skipped while writes fail. The schema carries a version (PRAGMA
-   user_version, or mctl_schema in PostgreSQL) and is migrated on open. */
+    once committed (jobcache_on_stored). Pruning (keep_jobs) is the
+    writer's too. Clients' reads (jobs list, show, wait, and the followers
+    of jobs published elsewhere) are run by a reader thread with its own
+    connection (jobcache_reader.c), so a slow or hung database holds up
+    those reads, never the loop. The schema carries a version (PRAGMA
+    user_version, or mctl_schema in PostgreSQL) and is migrated on open. */
 #ifndef MC_JOBCACHE_H
 #define MC_JOBCACHE_H
 
+#include <czmq.h>
 #include <msgpack.h>
 
 #include "proto/reply_jobs.h"
@@ -68,22 +71,12 @@ int jobcache_fd(jobcache_t *self);
    (jobcache_keep). */
 int jobcache_flush(jobcache_t *self);
 /* Wait, at most timeout_ms, until all that was queued before the call is
-   committed: for what reads it back (jobs show, list, wait). 0 when it
+   committed: for a stop, and for what reads on the loop. 0 when it
    is, -1 when a write failed, time ran out or a write is held by a store
    that hangs (then it does not wait). */
 int jobcache_sync(jobcache_t *self, int timeout_ms);
 /* Writes queued or being written. */
 size_t jobcache_pending(jobcache_t *self);
-/* Each return for jid queued or being written (what a read of the history
-   may not have yet, while writes are behind): fn with the minion's id and
-   the return message. */
-typedef void(jobcache_return_fn)(void *arg, const char *id, const void *raw, size_t len);
-void jobcache_each_unstored(jobcache_t *self, const char *jid, jobcache_return_fn *fn, void *arg);
-/* The job jid as queued or being written, not in the history yet (writes
-   are behind): 0 with *out filled as jobcache_show would (start from {0};
-   mc_reply_job_done releases it), or -1 when no such job waits. */
-int jobcache_unstored_job(jobcache_t *self, const char *jid, mc_reply_job_t *out);
-
 typedef struct {
     int limit;
     const char *fun;    /* glob, or NULL */
@@ -93,22 +86,48 @@ typedef struct {
     const char *user;   /* only this user's jobs, or NULL */
 } jobcache_query_t;
 
+/* ---- reads for clients, off the loop (jobcache_read.c) -------------------
+
+   A reader thread with a handle of its own runs the reads, one at a time;
+   the loop polls jobcache_reads_fd and calls jobcache_reads_done, which
+   calls each finished read's function once, on the loop. What is queued or
+   being written when a read is asked for is part of its answer, so a read
+   never misses what the master had received then, and never waits for the
+   writer. Asking fails (-1 with err, the function not called) when too many
+   reads wait, or their copies of queued returns would pass 64 MiB. The answer's structs are the
+   read's: the function may use them, and take what they own (leaving them empty), only during the
+   call. */
+
 /* The jobs that match, newest first, each with how many minions it was
-   meant for, returned and failed: the jobs_list reply's content. Jobs
-   queued and not stored yet (writes behind) are among them, with their
-   queued returns. */
-int jobcache_list(jobcache_t *self, const jobcache_query_t *q, mc_reply_jobs_list_t *out,
-                  mc_err_t *err);
+   meant for, returned and failed: the jobs_list reply's content; NULL
+   with err when the store failed. */
+typedef void(jobcache_listed_fn)(void *arg, mc_reply_jobs_list_t *list, const mc_err_t *err);
+int jobcache_list_read(jobcache_t *self, const jobcache_query_t *q, jobcache_listed_fn *fn,
+                       void *arg, mc_err_t *err);
 /* One job (arguments as stored), the minions it was meant for and why it
-   was not sent to some (the jobs_show reply's content), and into returns
-   its returns as stored (sent after the reply). -1 with err when the jid
-   is unknown; returns is the caller's to free either way. */
-int jobcache_show(jobcache_t *self, const char *jid, mc_reply_job_t *out, mc_strs_t *returns,
-                  mc_err_t *err);
-/* When a job's time is up (wall clock, µs; 0 when stored without): 0, or
-   -1 when the jid is unknown or the store fails. */
-int jobcache_job_expires(jobcache_t *self, const char *jid, int64_t *expires_us);
-/* The user who ran a job: 0, or -1 when the jid is unknown. */
+   was not sent to some (the jobs_show reply's content), and its returns;
+   with want_expires, when its time is up (wall clock, µs; NULL when not
+   known, 0 when stored without). job NULL with err when the jid is unknown
+   or the store failed. */
+typedef void(jobcache_shown_fn)(void *arg, mc_reply_job_t *job, mc_strs_t *returns,
+                                const int64_t *expires_us, const mc_err_t *err);
+int jobcache_show_read(jobcache_t *self, const char *jid, bool want_expires, jobcache_shown_fn *fn,
+                       void *arg, mc_err_t *err);
+/* The ids a job went to (its minions but those it was not sent to), as a
+   set (id -> 1), the caller's to destroy: returns from any other are not
+   the job's. */
+zhashx_t *jobcache_sent_to(const mc_reply_job_t *job);
+/* Readable when reads are done (then jobcache_reads_done). */
+int jobcache_reads_fd(jobcache_t *self);
+void jobcache_reads_done(jobcache_t *self);
+/* Stop the reader: the reads done are answered, those never run get an
+   error; one the store still holds after timeout_ms is left to it (its
+   function never called). No read may be asked for after. */
+void jobcache_reads_stop(jobcache_t *self, int timeout_ms);
+
+/* The user who ran a job, read on the loop (jobs.kill by a user who may
+   kill only their own jobs, of a job not in flight here): 0, or -1 when
+   the jid is unknown. */
 int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1]);
 /* Forget jobs older than hours (keep_jobs; 0 keeps them all): the
    writer's thread prunes at once, then once a minute (see

@@ -9,7 +9,8 @@
    whole, as bytea.
 
     The connection gets pg.h's limits and must be UTF-8. The reads are the
-    master's loop's (on a connection of their own): each waits at most
+    reader thread's (clients' reads) and the loop's (a job's user for
+    jobs.kill), each on a connection of its own: each waits at most
     PG_READS_DEADLINE_MS (pruning PG_PRUNE_DEADLINE_MS, connecting again
     PG_CONNECT_DEADLINE_MS); the writer's thread waits as long as the
     server takes (its queue says when it hangs). Pruning is one statement, by
@@ -36,7 +37,7 @@
 
 typedef struct {
     PGconn *conn;
-    int deadline_ms; /* on the loop's connection (reads); none for the writer's */
+    int deadline_ms; /* on a connection for reads; none for the writer's */
     pg_reset_t reset;
     int prune_batch; /* jobs a prune deletes: halved while it fails, up to 1000 */
     char err[512];
@@ -88,7 +89,7 @@ static void pg_close(void *p)
 void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err)
 {
     /* The writer has a thread of its own, and a queue that says when it
-       hangs; the reads are the loop's. */
+       hangs; the reads have their deadline. */
     int deadline_ms = writer ? 0 : PG_READS_DEADLINE_MS;
     PGconn *conn =
         pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)", err);
@@ -138,9 +139,10 @@ static int connected(store_t *self)
             pg_reset_step(self->conn, &self->reset, PG_CONNECT_DEADLINE_MS, PG_CONNECT_DEADLINE_MS);
         if (PQstatus(self->conn) != CONNECTION_OK) {
             set_err(self, "cannot reconnect");
-            /* The reads back off only from attempts that held the loop
-               up: a refusal costs nothing, and the next jobs show after
-               the server is back works. */
+            /* The reads back off only from attempts that took long
+               (they held up the reads behind them, or the loop for a
+               job's user): a refusal costs nothing, and the next jobs
+               show after the server is back works. */
             if (self->deadline_ms && mc_mono_ms() - now < QUICK_FAILURE_MS)
                 return -1;
             return retry_later(self);

@@ -1,5 +1,6 @@
 /*  jobcache_store - what the job cache's two stores share: the queued
-    writes (jobcache.c keeps the queue; its writer thread commits it) and
+    writes (jobcache.c keeps the queue; its writer thread commits it), the
+    reads for clients (jobcache_read.c; its reader thread runs them) and
     the operations each store provides, SQLite (jobcache_sqlite.c, one master)
     and PostgreSQL (jobcache_pg.c, masters sharing one history). Private
     to those files. */
@@ -83,5 +84,33 @@ jobcache_item_t *jobcache_writer_take(jobcache_writer_t *w, int timeout_ms, int 
                                       size_t cap);
 jobcache_item_t *jobcache_writer_stop(jobcache_writer_t **w, int timeout_ms, bool *hung, int *rc,
                                       char *err, size_t cap);
+
+/* A read for a client (jobcache_read.c), run by the reader thread
+   (jobcache_reader.c) with its own store handle: run is called there, once,
+   and must touch only the read itself. The reads carry more after these
+   two fields. */
+typedef struct jobcache_read jobcache_read_t;
+struct jobcache_read {
+    jobcache_read_t *next;
+    void (*run)(const jobcache_store_t *store, void *db, jobcache_read_t *r);
+};
+/* The thread: submit refuses (-1) when READS_MAX reads wait; take gives
+   back, in order, the reads done; stop waits up to timeout_ms for the read
+   with the store and gives back those done or never started (one the store
+   still holds stays with the thread, its handle with it, until the
+   process exits). */
+typedef struct jobcache_reader jobcache_reader_t;
+jobcache_reader_t *jobcache_reader_start(const jobcache_store_t *store, void *db, mc_err_t *err);
+int jobcache_reader_fd(jobcache_reader_t *rd);
+int jobcache_reader_submit(jobcache_reader_t *rd, jobcache_read_t *r);
+jobcache_read_t *jobcache_reader_take(jobcache_reader_t *rd);
+jobcache_read_t *jobcache_reader_stop(jobcache_reader_t **rd, int timeout_ms);
+/* What jobcache_read.c needs of the job cache (jobcache.c): its reader
+   (NULL once stopped), the bytes its reads out hold, its store's name, and the heads of the batch
+   with the writer and of the queue (for the copy a read takes of them). */
+jobcache_reader_t **jobcache_reader_ref(jobcache_t *self);
+size_t *jobcache_reads_held(jobcache_t *self); /* bytes the reads out copied */
+const char *jobcache_store_name(jobcache_t *self);
+void jobcache_queue_heads(jobcache_t *self, const jobcache_item_t *lists[2]);
 
 #endif

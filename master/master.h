@@ -1,7 +1,7 @@
 /*  master - the master daemon's state, shared by the files that handle its
     sockets: server.c (the loop, set-up, signals), clients.c (the client
-    API on SOCK_DIR/master.ipc), follow.c (jobs wait on a job held by no
-    one here), publish.c (signing, sealing and
+    API on SOCK_DIR/master.ipc), history.c (jobs list, show and wait),
+    follow.c (jobs wait on a job held by no one here), publish.c (signing, sealing and
     publishing jobs, and confirming stored returns), copy.c (mctl cp: the
     copy's job, its chunks and progress) and minions.c (what minions send:
     registration, subscriptions, returns, acks, heartbeats, grains, copy
@@ -65,6 +65,7 @@ typedef struct {
     char reason[MC_REPLY_TEXT_MAX + 1];
     char jid[MC_JID_LEN + 1];
     bool delegated; /* an as request's inner request was handled (and audited) */
+    bool deferred;  /* a read of the history: its line is written with its answer */
 } outcome_t;
 
 typedef struct callers callers_t;
@@ -97,6 +98,7 @@ typedef struct server {
     int64_t keys_failing_ms;  /* the shared key list cannot be read since (0: it can) */
     int64_t keys_reported_ms; /* and that was last said then */
     zlistx_t *followers;      /* clients waiting on jobs not held here (follow.c), or NULL */
+    zlistx_t *history_reads;  /* clients' reads of the history out (history.c), or NULL */
     callers_t *callers;       /* names of the uids that made requests (callers.c) */
     char *ipc_path;
     bool stop;
@@ -113,6 +115,19 @@ void callers_name(callers_t *self, caller_t *who, int64_t now_ms);
    CALLERS_TTL_MS ago: false when there is no such user. */
 bool callers_ids(callers_t *self, const char *user, unsigned long *uid, unsigned long *gid,
                  int64_t now_ms);
+
+/* ---- history.c ---------------------------------------------------------- */
+
+/* The handlers of jobs list, show and wait. */
+void history_list(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+void history_show(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+void history_wait(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+/* A return for jid came: the jobs wait reads out for it add it to their
+   answer (it may be stored after the read and queued no more). */
+void history_arrived(master_t *self, const char *jid, const char *id, const void *raw, size_t len);
+/* Answer the reads of the history out, and stop the reader (at a stop,
+   while the client socket is open). */
+void history_stop(master_t *self);
 
 /* ---- follow.c ----------------------------------------------------------- */
 

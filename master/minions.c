@@ -141,6 +141,7 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
            clients when the job is still in flight. */
         jobcache_add_return(self->cache, ret.jid, sender, ret.retcode, ret.success,
                             zframe_data(body), zframe_size(body));
+        history_arrived(self, ret.jid, sender, zframe_data(body), zframe_size(body));
         job_t *job = jobs_find(self->jobs, ret.jid);
         if (!job)
             events_ret(self, NULL, &ret);

@@ -265,9 +265,16 @@ bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const
         char owner[MC_USER_MAX + 1] = "", jid_arg[MC_JID_LEN + 1] = "";
         if (which && which->type == MSGPACK_OBJECT_STR && which->via.str.size == MC_JID_LEN)
             memcpy(jid_arg, which->via.str.ptr, MC_JID_LEN);
-        jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
+        /* Its user from the job in flight here, else from the history
+           (on the loop: a job of another master, or one done). */
+        const job_t *job = jobs_find(self->jobs, jid_arg);
+        if (job)
+            snprintf(owner, sizeof owner, "%s", job->user);
+        else if (mc_jid_valid(jid_arg, strlen(jid_arg)))
+            jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
         if (!mc_jid_valid(jid_arg, strlen(jid_arg)) ||
-            jobcache_job_user(self->cache, jid_arg, owner) != 0 || strcmp(owner, who->user)) {
+            (!job && jobcache_job_user(self->cache, jid_arg, owner) != 0) ||
+            strcmp(owner, who->user)) {
             snprintf(why, sizeof why, "user %s may kill only its own jobs", who->user);
             allowed = false;
         }

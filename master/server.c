@@ -36,16 +36,18 @@
     After each turn it hands what the turn received to the job cache's
     writer thread (or queues it behind the batch being written), and
     publish.c confirms to the minions what the writer has committed (its
-    eventfd wakes the loop); once a second it confirms what waited,
-    expires jobs, prunes history and feeds clients following jobs in the
-    history (follow.c). The handlers live in clients.c, publish.c and
-    minions.c, around the state in master.h. */
+    eventfd wakes the loop), and answers the clients' reads of the
+    history that the job cache's reader thread has done (another eventfd);
+    once a second it confirms what waited, expires jobs and asks for the
+    reads of clients following jobs in the history (follow.c). The handlers live in clients.c,
+   publish.c and minions.c, around the state in master.h. */
 #include "server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -563,6 +565,8 @@ static int setup(master_t *self, mc_err_t *err)
 
 static void teardown(master_t *self)
 {
+    /* Reads of the history still out are answered while clients can hear. */
+    history_stop(self);
     /* What is stored by now is confirmed before the sockets go. */
     if (self->pub && self->confirm_later && self->cache) {
         jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
@@ -621,16 +625,17 @@ int server_run(mc_master_config_t *cfg)
         {self.reg, minions_on_register},
     };
     enum { NSOCK = sizeof handlers / sizeof handlers[0] };
-    zmq_pollitem_t items[NSOCK + 2];
+    zmq_pollitem_t items[NSOCK + 3];
     for (int i = 0; i < NSOCK; i++)
         items[i] = (zmq_pollitem_t){zsock_resolve(handlers[i].sock), 0, ZMQ_POLLIN, 0};
     items[NSOCK] = (zmq_pollitem_t){NULL, self.sigfd, ZMQ_POLLIN, 0};
     items[NSOCK + 1] = (zmq_pollitem_t){NULL, jobcache_fd(self.cache), ZMQ_POLLIN, 0};
+    items[NSOCK + 2] = (zmq_pollitem_t){NULL, jobcache_reads_fd(self.cache), ZMQ_POLLIN, 0};
 
     int64_t next_tick = mc_mono_ms() + 1000;
     while (!self.stop) {
         int64_t wait = next_tick - mc_mono_ms();
-        int rc = zmq_poll(items, NSOCK + 2, wait < 0 ? 0 : (long)wait);
+        int rc = zmq_poll(items, NSOCK + 3, wait < 0 ? 0 : (long)wait);
         if (rc < 0 && zmq_errno() != EINTR) {
             mc_error("poll: %s", zmq_strerror(zmq_errno()));
             break;
@@ -648,6 +653,9 @@ int server_run(mc_master_config_t *cfg)
         }
         if (rc > 0 && (items[NSOCK].revents & ZMQ_POLLIN))
             on_signal(&self);
+        /* Clients' reads of the history the reader thread has done. */
+        if (rc > 0 && (items[NSOCK + 2].revents & ZMQ_POLLIN))
+            jobcache_reads_done(self.cache);
         /* What this turn received to the job cache's writer (when it is
            idle; else with the next batch), and what it has stored is
            confirmed to the minions (publish_on_stored). */
@@ -692,6 +700,12 @@ void server_feed_request(server_t *self, const void *body, size_t len)
     clients_caller_done(&who);
     zframe_destroy(&route);
     zframe_destroy(&frame);
+    /* A read of the history it asked for, answered (10 s at most). */
+    for (int i = 0; i < 100 && self->history_reads && zlistx_size(self->history_reads); i++) {
+        struct pollfd p = {jobcache_reads_fd(self->cache), POLLIN, 0};
+        poll(&p, 1, 100);
+        jobcache_reads_done(self->cache);
+    }
     jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
     jobs_expire(self->jobs, INT64_MAX, publish_settle, self);
 }

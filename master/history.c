@@ -1,0 +1,310 @@
+/*  history - the client requests that read the job history: jobs list,
+    show and wait. Each is a read the job cache's reader thread runs
+    (jobcache_read.c), off the loop; its answer comes back on the loop,
+    where the client is answered and the request's audit line written (a
+    refusal depends on the job's user, which only the read says). A jobs
+    wait on a job in flight here makes the client one of its waiters when
+    the answer is back; the returns that came while the read was out are
+    added to it first, so none falls between. One on a job held by no
+    master here is followed in the history (follow.c). */
+#include "master.h"
+
+#include <string.h>
+
+/* A client's read of the history, out with the job cache's reader thread
+   (jobcache_read.c) until its answer comes back on the loop. Its audit
+   line is written then, with what became of it (a refusal depends on the
+   job's user, which only the read says). */
+typedef struct {
+    master_t *self;
+    zframe_t *route;
+    void *handle; /* in self->history_reads */
+    mc_req_kind_t kind;
+    char user[MC_USER_MAX + 1], via[MC_USER_MAX + 1];
+    unsigned long uid;
+    bool every; /* may see every user's jobs (ACL_RIGHT_JOBS) */
+    char jid[MC_JID_LEN + 1];
+    char *target, *fun, *filter_user; /* a jobs list's, for its audit line */
+    int64_t asked_us;      /* when it was asked for (wall clock): its audit line's time */
+    mc_strs_t arrived;     /* jobs wait: returns for jid that came meanwhile */
+    zhashx_t *arrived_ids; /* whose (a minion sends a return again until stored) */
+} history_read_t;
+
+static history_read_t *history_read_new(master_t *self, zframe_t *route, mc_req_kind_t kind,
+                                        const caller_t *who)
+{
+    history_read_t *h = mc_calloc(1, sizeof *h);
+    h->self = self;
+    h->route = zframe_dup(route);
+    h->kind = kind;
+    snprintf(h->user, sizeof h->user, "%s", who->user);
+    snprintf(h->via, sizeof h->via, "%s", who->via);
+    h->uid = who->uid;
+    h->every = who->rights & ACL_RIGHT_JOBS;
+    h->asked_us = mc_wall_us();
+    h->arrived_ids = zhashx_new();
+    if (!self->history_reads)
+        self->history_reads = zlistx_new();
+    h->handle = zlistx_add_end(self->history_reads, h);
+    self->outcome.deferred = true; /* history_read_end writes the line */
+    return h;
+}
+
+/* The read's audit line, with the outcome of its answer, and its end. */
+static void history_read_end(history_read_t *h)
+{
+    master_t *self = h->self;
+    if (self->audit) {
+        char *filter_user[1] = {h->filter_user};
+        audit_rec_t rec = {.time_us = h->asked_us,
+                           .uid = h->uid,
+                           .user = h->user,
+                           .via = h->via[0] ? h->via : NULL,
+                           .request = mc_request_name(h->kind),
+                           .decision = self->outcome.decision,
+                           .reason = self->outcome.reason,
+                           .jid = h->jid[0] ? h->jid : NULL,
+                           .target = h->target,
+                           .function = h->fun,
+                           .arg_strs = h->filter_user ? filter_user : NULL,
+                           .narg_strs = h->filter_user ? 1 : 0};
+        audit_write(self->audit, &rec);
+    }
+    /* Written: not request_body's to write (when the read could not even
+       be asked for, in the same turn). */
+    self->outcome.deferred = true;
+    zlistx_delete(self->history_reads, h->handle);
+    zframe_destroy(&h->route);
+    free(h->target);
+    free(h->fun);
+    free(h->filter_user);
+    mc_strs_free(&h->arrived);
+    zhashx_destroy(&h->arrived_ids);
+    free(h);
+}
+
+/* The outcome of an answer starts as for a request of its own. */
+static void history_outcome_reset(master_t *self)
+{
+    memset(&self->outcome, 0, sizeof self->outcome);
+    self->outcome.decision = "allowed";
+}
+
+void history_arrived(master_t *self, const char *jid, const char *id, const void *raw, size_t len)
+{
+    if (!self->history_reads)
+        return;
+    for (history_read_t *h = zlistx_first(self->history_reads); h;
+         h = zlistx_next(self->history_reads))
+        if (h->kind == MC_REQ_JOBS_WAIT && strcmp(h->jid, jid) == 0 &&
+            !zhashx_lookup(h->arrived_ids, id)) {
+            zhashx_insert(h->arrived_ids, id, (void *)1);
+            mc_strs_add(&h->arrived, raw, len);
+        }
+}
+
+void history_stop(master_t *self)
+{
+    if (self->cache)
+        jobcache_reads_stop(self->cache, JOBCACHE_SYNC_MS);
+    /* A read the store still holds: its client is told, its line written. */
+    for (history_read_t *h = self->history_reads ? zlistx_first(self->history_reads) : NULL; h;
+         h = self->history_reads ? zlistx_first(self->history_reads) : NULL) {
+        history_outcome_reset(self);
+        clients_reply_error(self, h->route, "the master stopped before the job history answered");
+        history_read_end(h);
+    }
+    zlistx_destroy(&self->history_reads);
+}
+
+static void listed(void *arg, mc_reply_jobs_list_t *list, const mc_err_t *err)
+{
+    history_read_t *h = arg;
+    master_t *self = h->self;
+    history_outcome_reset(self);
+    if (!list) {
+        clients_reply_error(self, h->route, "%s", err->msg);
+    } else {
+        list->behind = jobcache_behind(self->cache);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        mc_reply_jobs_list_pack(&sb, list);
+        clients_reply(self, h->route, &sb);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    history_read_end(h);
+}
+
+void history_list(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
+{
+    const mc_req_jobs_list_t *q = &req->jobs_list;
+    mc_err_t err;
+    bool every = who->rights & ACL_RIGHT_JOBS;
+    if (!every && q->user[0] && strcmp(q->user, who->user) != 0) {
+        clients_reply_denied(self, route, "user %s may not list the jobs of %s", who->user,
+                             q->user);
+        return;
+    }
+    jobcache_query_t query = {.limit = (int)q->limit,
+                              .fun = q->fun[0] ? q->fun : NULL,
+                              .target = q->target[0] ? q->target : NULL,
+                              .since_us = q->since_us,
+                              .before = q->before[0] ? q->before : NULL,
+                              /* Users of the ACL see their own jobs. */
+                              .user = !every       ? who->user
+                                      : q->user[0] ? q->user
+                                                   : NULL};
+    history_read_t *h = history_read_new(self, route, MC_REQ_JOBS_LIST, who);
+    h->target = q->target[0] ? mc_strdup(q->target) : NULL;
+    h->fun = q->fun[0] ? mc_strdup(q->fun) : NULL;
+    h->filter_user = q->user[0] ? mc_strdup(q->user) : NULL;
+    if (jobcache_list_read(self->cache, &query, listed, h, &err) != 0) {
+        history_outcome_reset(self);
+        clients_reply_error(self, route, "%s", err.msg);
+        history_read_end(h);
+    }
+}
+
+/* The ids of the minions whose return is among `returns`. */
+static zhashx_t *ids_of(const mc_strs_t *returns)
+{
+    zhashx_t *ids = zhashx_new();
+    for (size_t i = 0; i < returns->count; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) == 0) {
+            zhashx_insert(ids, ret.id, (void *)1);
+            mc_ret_done(&ret);
+        }
+    }
+    return ids;
+}
+
+/* The returns that came while the read was out, from minions the job
+   went to, and that it did not have join them. */
+static void add_arrived(const mc_reply_job_t *job, mc_strs_t *returns, const mc_strs_t *arrived)
+{
+    if (!arrived->count)
+        return;
+    zhashx_t *have = ids_of(returns);
+    zhashx_t *sent_to = jobcache_sent_to(job);
+    for (size_t i = 0; i < arrived->count; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        if (mc_ret_decode(&ret, arrived->items[i], arrived->lens[i], &err) != 0)
+            continue;
+        if (zhashx_lookup(sent_to, ret.id) && !zhashx_lookup(have, ret.id)) {
+            zhashx_insert(have, ret.id, (void *)1);
+            mc_strs_add(returns, arrived->items[i], arrived->lens[i]);
+        }
+        mc_ret_done(&ret);
+    }
+    zhashx_destroy(&sent_to);
+    zhashx_destroy(&have);
+}
+
+/* jobs show, and jobs wait: the job as stored (or queued) and its returns
+   so far; for wait, the rest as it comes while the job is in flight here
+   (the client becomes one of its waiters), or from the history when it is
+   not (a follower). No return falls between: those that came while the
+   read was out are added to it, and the client is a waiter from this turn
+   of the loop on. */
+static void history_shown(history_read_t *h, mc_reply_job_t *stored, mc_strs_t *returns,
+                          const int64_t *expires_us)
+{
+    master_t *self = h->self;
+    const char *jid = h->jid;
+    bool wait = h->kind == MC_REQ_JOBS_WAIT;
+    if (!h->every && strcmp(stored->user, h->user) != 0) {
+        clients_reply_denied(self, h->route, "user %s may not see job %s: it is another user's",
+                             h->user, jid);
+        return;
+    }
+    if (wait)
+        add_arrived(stored, returns, &h->arrived);
+    stored->stored = (int64_t)returns->count;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    bool follow = false;
+    size_t expected = stored->minions.count - stored->unsent.count;
+    if (wait) {
+        job_t *job = jobs_find(self->jobs, jid);
+        if (job) {
+            stored->remaining_ms = job->expires_ms - LATE_RETURN_GRACE_MS - mc_mono_ms();
+            job_add_waiter(job, h->route);
+        } else if (returns->count < expected && expires_us && *expires_us > mc_wall_us()) {
+            /* Published by another master, or before a restart: the
+               rest comes from the history. */
+            if (follow_full(self, h->user)) {
+                clients_reply_error(self, h->route,
+                                    "too many clients (or too many of user %s) wait on jobs "
+                                    "of other masters; try again",
+                                    h->user);
+                msgpack_sbuffer_destroy(&sb);
+                return;
+            }
+            stored->remaining_ms = (*expires_us - mc_wall_us()) / 1000;
+            follow = true;
+        }
+        mc_reply_jobs_wait_pack(&sb, stored);
+    } else {
+        mc_reply_jobs_show_pack(&sb, stored);
+    }
+    clients_reply(self, h->route, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    /* Then each return on its own, before any still to come. */
+    bool gone = false;
+    for (size_t i = 0; i < returns->count && !gone; i++)
+        gone =
+            clients_send(self, h->route, MC_KIND_RETURN, returns->items[i], returns->lens[i]) != 0;
+    if (follow && !gone) {
+        zhashx_t *had = ids_of(returns);
+        follow_start(self, h->route, h->user, jid, mc_mono_ms() + stored->remaining_ms, expected,
+                     &had);
+        zhashx_destroy(&had);
+    }
+}
+
+static void shown(void *arg, mc_reply_job_t *job, mc_strs_t *returns, const int64_t *expires_us,
+                  const mc_err_t *err)
+{
+    history_read_t *h = arg;
+    history_outcome_reset(h->self);
+    if (!job)
+        clients_reply_error(h->self, h->route, "%s", err->msg);
+    else
+        history_shown(h, job, returns, expires_us);
+    history_read_end(h);
+}
+
+static void handle_job_history(master_t *self, zframe_t *route, const mc_request_t *req,
+                               const caller_t *who, bool wait)
+{
+    mc_err_t err;
+    /* Another user's job in flight here is refused at once, before any
+       read (or copy of its queued returns) is made for it. */
+    job_t *job = jobs_find(self->jobs, req->job.jid);
+    if (job && !(who->rights & ACL_RIGHT_JOBS) && strcmp(job->user, who->user) != 0) {
+        clients_reply_denied(self, route, "user %s may not see job %s: it is another user's",
+                             who->user, req->job.jid);
+        return;
+    }
+    history_read_t *h =
+        history_read_new(self, route, wait ? MC_REQ_JOBS_WAIT : MC_REQ_JOBS_SHOW, who);
+    snprintf(h->jid, sizeof h->jid, "%s", req->job.jid);
+    if (jobcache_show_read(self->cache, h->jid, wait, shown, h, &err) != 0) {
+        history_outcome_reset(self);
+        clients_reply_error(self, route, "%s", err.msg);
+        history_read_end(h);
+    }
+}
+
+void history_show(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
+{
+    handle_job_history(self, route, req, who, false);
+}
+
+void history_wait(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who)
+{
+    handle_job_history(self, route, req, who, true);
+}

@@ -33,7 +33,7 @@
 #include "proto/proto.h"
 
 #define TICK_MS 100
-/* As minion/agent.c: a return the master has not confirmed by then goes
+/* As minion/agent_send.c: a return the master has not confirmed by then goes
    again. */
 #define RESEND_MS 5000
 /* Returns kept per minion while unconfirmed (the real minion's spool is
@@ -172,7 +172,7 @@ static void send_grains(proc_t *p, sminion_t *m)
     msgpack_sbuffer_init(&sb);
     pack_grains(&grains, m->id);
     mc_grains_pack(&sb, m->id, grains.data, grains.size);
-    /* As agent.c's outbox: grains wait until the master can take them. */
+    /* As agent_send.c's outbox: grains wait until the master can take them. */
     m->grains_due = push(p, m, MC_KIND_GRAINS, sb.data, sb.size) != 0;
     if (!m->grains_due)
         p->stats.grains++;
@@ -454,7 +454,7 @@ static void on_sub_message(proc_t *p, sminion_t *m, int index)
 /* ---- connections ----------------------------------------------------------- */
 
 /* Both connections up (again): hello, grains, and every unconfirmed
-   return, as agent.c's on_chan_event. */
+   return, as agent.c's agent_on_chan_event. */
 static void minion_up(proc_t *p, sminion_t *m)
 {
     m->up = true;

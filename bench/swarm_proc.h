@@ -1,7 +1,7 @@
 /*  swarm_proc - one process of mctl-bench-swarm: many minions on one event
     loop, each with its own CURVE key and id, speaking the real protocol
     (shared/proto/) over libzmq the way minion/channel.c and
-    minion/agent.c do.
+    minion/agent*.c do.
 
     Each minion has the real minion's two sockets, CURVE clients of the
     master's key: a SUB on publish_port subscribed to m:<id>\0 (jobs and
@@ -24,7 +24,7 @@
     anything else the real minion's answer for a function it does not
     have. A return is kept until a "stored" notice names it, and sent
     again after the spool's resend interval and when the connections come
-    back. Acks follow agent.c: a return within its ack delay stands for
+    back. Acks follow agent_send.c: a return within its ack delay stands for
     the ack, and these all return at once; `ack` sends one on receipt
     anyway, to measure what acks cost the master.
 

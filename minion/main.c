@@ -1,5 +1,5 @@
 /*  mctl-minion - the minion daemon: command line, configuration, daemon
-    set-up; the work happens in agent.c. */
+    set-up; the work happens in agent.c (and agent_send.c, agent_start.c). */
 #include <czmq.h>
 #include <sodium.h>
 #include <stdio.h>

@@ -11,6 +11,10 @@
 
 #include <string.h>
 
+/* Reads of one user out at once: the reader runs them one at a time, and
+   one user must not fill its queue (jobcache_read.c's 256) for all. */
+#define READS_PER_USER 32
+
 /* A client's read of the history, out with the job cache's reader thread
    (jobcache_read.c) until its answer comes back on the loop. Its audit
    line is written then, with what became of it (a refusal depends on the
@@ -28,7 +32,26 @@ typedef struct {
     int64_t asked_us;      /* when it was asked for (wall clock): its audit line's time */
     mc_strs_t arrived;     /* jobs wait: returns for jid that came meanwhile */
     zhashx_t *arrived_ids; /* whose (a minion sends a return again until stored) */
+    size_t arrived_bytes;  /* held (jobcache_reads_take) */
+    bool overflow;         /* more came than could be held */
 } history_read_t;
+
+/* Whether who may ask for one more read (else the client is told). */
+static bool history_room(master_t *self, zframe_t *route, const caller_t *who)
+{
+    size_t mine = 0;
+    if (self->history_reads)
+        for (history_read_t *h = zlistx_first(self->history_reads); h;
+             h = zlistx_next(self->history_reads))
+            mine += strcmp(h->user, who->user) == 0;
+    if (mine < READS_PER_USER)
+        return true;
+    clients_reply_error(self, route,
+                        "user %s has %d reads of the job history out (is the store slow?); try "
+                        "again",
+                        who->user, READS_PER_USER);
+    return false;
+}
 
 static history_read_t *history_read_new(master_t *self, zframe_t *route, mc_req_kind_t kind,
                                         const caller_t *who)
@@ -78,6 +101,8 @@ static void history_read_end(history_read_t *h)
     free(h->target);
     free(h->fun);
     free(h->filter_user);
+    if (self->cache)
+        jobcache_reads_release(self->cache, h->arrived_bytes);
     mc_strs_free(&h->arrived);
     zhashx_destroy(&h->arrived_ids);
     free(h);
@@ -98,6 +123,11 @@ void history_arrived(master_t *self, const char *jid, const char *id, const void
          h = zlistx_next(self->history_reads))
         if (h->kind == MC_REQ_JOBS_WAIT && strcmp(h->jid, jid) == 0 &&
             !zhashx_lookup(h->arrived_ids, id)) {
+            if (!jobcache_reads_take(self->cache, len)) {
+                h->overflow = true;
+                continue;
+            }
+            h->arrived_bytes += len;
             zhashx_insert(h->arrived_ids, id, (void *)1);
             mc_strs_add(&h->arrived, raw, len);
         }
@@ -154,6 +184,8 @@ void history_list(master_t *self, zframe_t *route, const mc_request_t *req, cons
                               .user = !every       ? who->user
                                       : q->user[0] ? q->user
                                                    : NULL};
+    if (!history_room(self, route, who))
+        return;
     history_read_t *h = history_read_new(self, route, MC_REQ_JOBS_LIST, who);
     h->target = q->target[0] ? mc_strdup(q->target) : NULL;
     h->fun = q->fun[0] ? mc_strdup(q->fun) : NULL;
@@ -272,6 +304,11 @@ static void shown(void *arg, mc_reply_job_t *job, mc_strs_t *returns, const int6
     history_outcome_reset(h->self);
     if (!job)
         clients_reply_error(h->self, h->route, "%s", err->msg);
+    else if (h->overflow)
+        clients_reply_error(h->self, h->route,
+                            "job %s: more returns came while the history was read than the "
+                            "master holds for its readers (64 MiB); run jobs wait again",
+                            h->jid);
     else
         history_shown(h, job, returns, expires_us);
     history_read_end(h);
@@ -289,6 +326,8 @@ static void handle_job_history(master_t *self, zframe_t *route, const mc_request
                              who->user, req->job.jid);
         return;
     }
+    if (!history_room(self, route, who))
+        return;
     history_read_t *h =
         history_read_new(self, route, wait ? MC_REQ_JOBS_WAIT : MC_REQ_JOBS_SHOW, who);
     snprintf(h->jid, sizeof h->jid, "%s", req->job.jid);

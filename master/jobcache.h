@@ -117,6 +117,11 @@ int jobcache_show_read(jobcache_t *self, const char *jid, bool want_expires, job
    set (id -> 1), the caller's to destroy: returns from any other are not
    the job's. */
 zhashx_t *jobcache_sent_to(const mc_reply_job_t *job);
+/* The bytes of returns that reads out and their clients hold copies of:
+   take says whether `bytes` more may be held (not past 64 MiB, unless
+   none is held); what was taken is given back with release. */
+bool jobcache_reads_take(jobcache_t *self, size_t bytes);
+void jobcache_reads_release(jobcache_t *self, size_t bytes);
 /* Readable when reads are done (then jobcache_reads_done). */
 int jobcache_reads_fd(jobcache_t *self);
 void jobcache_reads_done(jobcache_t *self);

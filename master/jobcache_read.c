@@ -22,7 +22,7 @@
 /* Bytes of queued returns the reads out may hold copies of, together: a
    return may be 16 MiB, and many reads of one job while writes are
    behind would each copy it. */
-#define READS_COPY_MAX (64u << 20)
+#define READS_COPY_MAX ((size_t)64 << 20)
 
 typedef enum { READ_LIST, READ_SHOW } read_kind_t;
 
@@ -138,12 +138,19 @@ static void copy_queued_jobs(jobcache_t *cache, read_t *r)
             snprintf(j->user, sizeof j->user, "%s", it->user);
             j->ts_us = it->ts_us;
             j->minions = (int64_t)it->n;
+            /* Its returns, from the minions it went to (as the stores keep). */
+            zhashx_t *sent_to = zhashx_new();
+            for (size_t i = 0; i < it->n; i++)
+                if (!it->unsent || !it->unsent[i])
+                    zhashx_insert(sent_to, it->ids[i], (void *)1);
             for (size_t m = 0; m < 2; m++)
                 for (const jobcache_item_t *x = lists[m]; x; x = x->next)
-                    if (!x->is_job && strcmp(x->jid, it->jid) == 0) {
+                    if (!x->is_job && strcmp(x->jid, it->jid) == 0 &&
+                        zhashx_lookup(sent_to, x->id)) {
                         j->returned++;
                         j->failed += !x->success;
                     }
+            zhashx_destroy(&sent_to);
         }
 }
 
@@ -167,16 +174,14 @@ static int copy_queued_job(jobcache_t *cache, read_t *r, mc_err_t *err)
         for (const jobcache_item_t *it = lists[l]; it; it = it->next)
             if (!it->is_job && strcmp(it->jid, r->jid) == 0)
                 bytes += it->raw_len;
-    size_t *held = jobcache_reads_held(cache);
-    if (bytes && *held + bytes > READS_COPY_MAX) {
+    if (!jobcache_reads_take(cache, bytes)) {
         mc_err_set(err,
                    "the job history's reads hold %zu MiB of returns not stored yet; try again "
                    "when fewer are out",
-                   *held >> 20);
+                   *jobcache_reads_held(cache) >> 20);
         return -1;
     }
-    *held += bytes;
-    r->held = held;
+    r->held = jobcache_reads_held(cache);
     r->copied = bytes;
     for (size_t l = 0; l < 2; l++)
         for (const jobcache_item_t *it = lists[l]; it; it = it->next) {
@@ -214,6 +219,20 @@ static int copy_queued_job(jobcache_t *cache, read_t *r, mc_err_t *err)
 }
 
 /* ---- asking ---------------------------------------------------------------- */
+
+bool jobcache_reads_take(jobcache_t *cache, size_t bytes)
+{
+    size_t *held = jobcache_reads_held(cache);
+    if (bytes && *held && *held + bytes > READS_COPY_MAX)
+        return false;
+    *held += bytes;
+    return true;
+}
+
+void jobcache_reads_release(jobcache_t *cache, size_t bytes)
+{
+    *jobcache_reads_held(cache) -= bytes;
+}
 
 static int submit(jobcache_t *cache, read_t *r, mc_err_t *err)
 {

@@ -141,7 +141,6 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
            clients when the job is still in flight. */
         jobcache_add_return(self->cache, ret.jid, sender, ret.retcode, ret.success,
                             zframe_data(body), zframe_size(body));
-        history_arrived(self, ret.jid, sender, zframe_data(body), zframe_size(body));
         job_t *job = jobs_find(self->jobs, ret.jid);
         if (!job)
             events_ret(self, NULL, &ret);
@@ -153,6 +152,7 @@ static void on_return(master_t *self, const char *sender, zframe_t *body)
             if (from == MINION_SENT)
                 publish_settle(sender, self);
             clients_notify_waiters(self, job, "ret", body);
+            history_arrived(self, ret.jid, sender, zframe_data(body), zframe_size(body));
             events_ret(self, job, &ret);
             /* Complete: its clients have everything, history has the rest. */
             if (job_complete(job))

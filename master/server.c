@@ -572,6 +572,9 @@ static void teardown(master_t *self)
         jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
         publish_confirm_due(self, INT64_MAX);
     }
+    /* The answers just given (history_stop) go out, a second at most. */
+    if (self->client)
+        zsock_set_linger(self->client, 1000);
     zsock_destroy(&self->client);
     zsock_destroy(&self->pull);
     zsock_destroy(&self->pub);

@@ -270,6 +270,26 @@ test_expect_success 'a database server that hangs whole: jobs go on while a jobs
     wait_until 40 mctl jobs list -n 1 > /dev/null
 '
 
+# One user's reads of the history wait on a frozen server one after
+# another; past 32 of them, the next is refused at once (other users keep
+# their turn in the reader's queue).
+list_refused_at_once() {
+    timeout 5 "$BIN/mctl" jobs list -n 1 > more.out 2>&1
+    grep -q "reads of the job history out" more.out
+}
+test_expect_success 'a user with 32 reads of the history out on a frozen server is refused one more at once' '
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    PG_STOPPED=$(server_pids) && kill -STOP $PG_STOPPED &&
+    for i in $(seq 32); do
+        timeout 60 "$BIN/mctl" jobs list -n 1 > /dev/null 2>&1 &
+        EXTRA_PIDS+=($!)
+    done &&
+    { st=0; wait_until 15 list_refused_at_once || st=$?; } &&
+    kill -CONT $PG_STOPPED && PG_STOPPED= &&
+    cat more.out && test "$st" = 0 &&
+    wait_until 60 mctl jobs list -n 1
+'
+
 test_expect_success 'bad settings: postgres without a dsn, and a database that is not there' '
     stop_daemon master &&
     cp "$T/etc/master" master.keep &&

@@ -44,9 +44,12 @@ typedef struct {
     }
 int cli_common_option(cli_opts_t *o, int c, const char *arg);
 /* For the default of a subcommand's option switch: 0 when getopt found
-   a common option (taken), else EXIT_USAGE, with the subcommand's usage
-   on stderr when the option is none of them. */
-int cli_common_or_usage(cli_opts_t *o, int c, const char *arg, void (*usage)(FILE *));
+   a common option (taken), else EXIT_USAGE, with a pointer to `mctl SUB
+   --help` when the option is none of them (getopt has said which). */
+int cli_common_or_usage(cli_opts_t *o, int c, const char *arg, const char *sub);
+/* After getopt's own message (an unknown option, a missing argument):
+   "Try 'mctl[ SUB] --help' ..."; returns EXIT_USAGE. */
+int cli_try_help(const char *sub);
 
 /* A "Usage:" message for a wrong command line; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -274,6 +274,7 @@ int main(int argc, char **argv)
     };
     deploy_t d = {.port = 22, .forks = 16, .timeout = 60};
     int c;
+    argv[0] = (char *)"mctl deploy"; /* getopt's messages begin with it */
     while ((c = getopt_long(argc, argv, "r:u:p:i:f:t:c:h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
@@ -337,8 +338,9 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return EXIT_OK;
-        default:
-            return deploy_usage_error("unknown option");
+        default: /* getopt has said what was wrong */
+            fputs("Try 'mctl deploy --help' for more information.\n", stderr);
+            return EXIT_USAGE;
         }
     }
     argc -= optind;

@@ -42,9 +42,9 @@ static void jobs_usage(FILE *f)
                "job's time limit, as a live job does (mctl --async, then jobs wait), on\n"
                "any master sharing the job's history.\n"
                "jobs kill stops the job on the minions still running it; its return\n"
-               "then says it was killed. jobs show exits like the job did: 0 all succeeded, 1 some "
-               "failed, 2 some\n"
-               "minion never returned.\n");
+               "then says it was killed.\n"
+               "jobs show and jobs wait exit like the job did: 0 all succeeded, 1 some\n"
+               "failed, 2 some minion never returned.\n");
 }
 
 /* TIME as microseconds since the epoch; -1 when unreadable. */
@@ -319,6 +319,9 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
        come after the job id too). */
     argc--;
     argv++;
+    char prog[48];
+    snprintf(prog, sizeof prog, "mctl jobs %s", action);
+    argv[0] = prog; /* getopt's messages begin with it */
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "n:h" CLI_COMMON_SHORT, long_opts, NULL)) != -1) {
@@ -374,7 +377,7 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
             jobs_usage(stdout);
             return EXIT_OK;
         default:
-            if (cli_common_or_usage(&o, c, optarg, jobs_usage) != 0)
+            if (cli_common_or_usage(&o, c, optarg, "jobs") != 0)
                 return EXIT_USAGE;
             break;
         }

@@ -241,6 +241,9 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
        come after the ids too). */
     argc--;
     argv++;
+    char prog[48];
+    snprintf(prog, sizeof prog, "mctl key %s", argv[0]);
+    argv[0] = prog; /* getopt's messages begin with it */
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "ADyh" CLI_COMMON_SHORT, long_opts, NULL)) != -1) {
@@ -268,7 +271,7 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
             key_usage(stdout);
             return EXIT_OK;
         default:
-            if (cli_common_or_usage(&o, c, optarg, key_usage) != 0)
+            if (cli_common_or_usage(&o, c, optarg, "key") != 0)
                 return EXIT_USAGE;
             break;
         }

@@ -137,13 +137,20 @@ int cli_common_option(cli_opts_t *o, int c, const char *arg)
     return 1;
 }
 
-int cli_common_or_usage(cli_opts_t *o, int c, const char *arg, void (*sub_usage)(FILE *))
+int cli_try_help(const char *sub)
+{
+    fprintf(stderr, "Try 'mctl%s%s --help' for more information.\n", sub ? " " : "",
+            sub ? sub : "");
+    return EXIT_USAGE;
+}
+
+int cli_common_or_usage(cli_opts_t *o, int c, const char *arg, const char *sub)
 {
     int common = cli_common_option(o, c, arg);
     if (common == 0)
         return 0;
     if (common > 0)
-        sub_usage(stderr);
+        cli_try_help(sub);
     return EXIT_USAGE;
 }
 
@@ -314,8 +321,8 @@ static int parse_options(int argc, char **argv, bool permute, cli_opts_t *o,
             printf("mctl %s\n", mc_version());
             *status = EXIT_OK;
             return -1;
-        default:
-            cli_usage_error("unknown option");
+        default: /* getopt has said what was wrong */
+            cli_try_help(o->cp ? "cp" : NULL);
             goto usage;
         }
     }
@@ -354,6 +361,7 @@ int main(int argc, char **argv)
     bool list_targets = false, no_color = false;
     int status;
     opterr = 1;
+    argv[0] = (char *)"mctl"; /* getopt's messages begin with it */
     /* Options before a subcommand (key, status) are global; the
        subcommand parses the rest. A job's options may stand anywhere. */
     if (parse_options(argc, argv, false, &o, &target, &list_targets, &no_color, &status) != 0)
@@ -364,6 +372,8 @@ int main(int argc, char **argv)
         optind < argc && (strcmp(argv[optind], "key") == 0 || strcmp(argv[optind], "status") == 0 ||
                           strcmp(argv[optind], "jobs") == 0);
     o.cp = optind < argc && strcmp(argv[optind], "cp") == 0;
+    if (o.cp)
+        argv[0] = (char *)"mctl cp";
     if (!subcommand &&
         parse_options(argc, argv, true, &o, &target, &list_targets, &no_color, &status) != 0)
         return status;

@@ -25,6 +25,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     optind = 0;
+    argv[0] = (char *)"mctl status"; /* getopt's messages begin with it */
     int opt;
     while ((opt = getopt_long(argc, argv, "h" CLI_COMMON_SHORT, long_opts, NULL)) != -1) {
         int common;
@@ -41,7 +42,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
         default:
             common = cli_common_option(&o, opt, optarg);
             if (common != 0)
-                return common < 0 ? EXIT_USAGE : cli_usage_error("status: unknown option");
+                return common < 0 ? EXIT_USAGE : cli_try_help("status");
         }
     }
     if (optind < argc)

@@ -243,13 +243,29 @@ test_expect_success 'unknown key commands and ids are errors' '
     grep -q "no key matched nosuchminion" err.txt
 '
 
+# An unknown option: exit 64, two lines, the command named in both (the
+# second points at its --help).
+unknown_option_said() {
+    local st=0
+    # shellcheck disable=SC2086 # the words of a subcommand
+    mctl $1 --bogus-option > out.txt 2> err.txt || st=$?
+    test "$st" = 64 && test ! -s out.txt && test "$(wc -l < err.txt)" = 2 &&
+        grep -q "^mctl${1:+ $1}: unrecognized option .--bogus-option." err.txt &&
+        grep -q "^Try .$2 --help. for more information.$" err.txt || { cat err.txt; return 1; }
+}
 test_expect_success 'usage errors exit 64 with a message' '
     { mctl > /dev/null 2>&1; test $? = 64; } &&
     { mctl "*" 2> err.txt; test $? = 64; } && grep -q "missing FUNCTION" err.txt &&
     { mctl -t abc "*" test.ping 2> err.txt; test $? = 64; } && grep -q "expected a number of seconds" err.txt &&
     { mctl --out xml "*" test.ping 2> err.txt; test $? = 64; } &&
     { mctl "*" bad-name 2> err.txt; test $? = 64; } && grep -q "not a function name" err.txt &&
-    mctl --help | grep -q "^Usage: mctl"
+    mctl --help | grep -q "^Usage: mctl" &&
+    unknown_option_said "" "mctl" &&
+    unknown_option_said "jobs list" "mctl jobs" &&
+    unknown_option_said "key accept" "mctl key" &&
+    unknown_option_said status "mctl status" &&
+    unknown_option_said cp "mctl cp" &&
+    unknown_option_said deploy "mctl deploy"
 '
 
 test_expect_success 'an unreachable master is one clear line and exit 69' '

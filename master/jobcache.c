@@ -64,16 +64,16 @@ static void report_failure(jobcache_t *self, const char *what)
              self->store->name, what, self->pending + self->in_flight);
 }
 
-typedef void *(open_fn)(const char *where, bool writer, mc_err_t *err);
+typedef void *(open_fn)(const char *where, jobcache_handle_t which, mc_err_t *err);
 
 /* Three handles on the store: the loop's, the writer's and the reader's. */
 static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, const char *where,
                               mc_err_t *err)
 {
-    void *db = open(where, false, err);
+    void *db = open(where, JOBCACHE_LOOP, err);
     if (!db)
         return NULL;
-    void *wdb = open(where, true, err);
+    void *wdb = open(where, JOBCACHE_WRITER, err);
     if (!wdb) {
         store->close(db);
         return NULL;
@@ -84,7 +84,7 @@ static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, cons
         store->close(db);
         return NULL;
     }
-    void *rdb = open(where, false, err);
+    void *rdb = open(where, JOBCACHE_READER, err);
     jobcache_reader_t *reader = rdb ? jobcache_reader_start(store, rdb, err) : NULL;
     if (!reader) {
         if (rdb)

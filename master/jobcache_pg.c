@@ -86,20 +86,24 @@ static void pg_close(void *p)
     free(self);
 }
 
-void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err)
+void *jobcache_pg_open(const char *dsn, jobcache_handle_t which, mc_err_t *err)
 {
     /* The writer has a thread of its own, and a queue that says when it
        hangs; the reads have their deadline. */
+    bool writer = which == JOBCACHE_WRITER;
     int deadline_ms = writer ? 0 : PG_READS_DEADLINE_MS;
-    PGconn *conn =
-        pg_connect(dsn, "job cache", writer ? "job cache (writes)" : "job cache (reads)", err);
+    PGconn *conn = pg_connect(dsn, "job cache",
+                              writer                     ? "job cache (writes)"
+                              : which == JOBCACHE_READER ? "job cache (clients' reads)"
+                                                         : "job cache (reads)",
+                              err);
     if (!conn)
         return NULL;
     store_t *self = mc_calloc(1, sizeof *self);
     self->conn = conn;
     self->deadline_ms = deadline_ms;
     self->prune_batch = PRUNE_BATCH_MAX;
-    if (!writer)
+    if (which == JOBCACHE_LOOP) /* once */
         mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
                 PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
     return self;

@@ -77,9 +77,9 @@ static int migrate(store_t *self, mc_err_t *err)
 
 static void sq_close(void *p);
 
-void *jobcache_sqlite_open(const char *path, bool writer, mc_err_t *err)
+void *jobcache_sqlite_open(const char *path, jobcache_handle_t which, mc_err_t *err)
 {
-    (void)writer;
+    (void)which;
     store_t *self = mc_calloc(1, sizeof *self);
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {

@@ -58,10 +58,11 @@ typedef struct {
 
 extern const jobcache_store_t jobcache_sqlite;
 extern const jobcache_store_t jobcache_pg;
-/* Open a store: a handle, the writer thread's (writer) or the loop's, or
-   NULL with err. */
-void *jobcache_sqlite_open(const char *path, bool writer, mc_err_t *err);
-void *jobcache_pg_open(const char *dsn, bool writer, mc_err_t *err);
+/* Open a store: a handle for the loop, the reader thread or the writer
+   thread, or NULL with err. */
+typedef enum { JOBCACHE_LOOP, JOBCACHE_READER, JOBCACHE_WRITER } jobcache_handle_t;
+void *jobcache_sqlite_open(const char *path, jobcache_handle_t which, mc_err_t *err);
+void *jobcache_pg_open(const char *dsn, jobcache_handle_t which, mc_err_t *err);
 
 /* The thread that commits the queue's batches (jobcache_writer.c), with a
    store handle of its own (closed when it stops). One batch at a time:

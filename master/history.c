@@ -197,28 +197,13 @@ void history_list(master_t *self, zframe_t *route, const mc_request_t *req, cons
     }
 }
 
-/* The ids of the minions whose return is among `returns`. */
-static zhashx_t *ids_of(const mc_strs_t *returns)
-{
-    zhashx_t *ids = zhashx_new();
-    for (size_t i = 0; i < returns->count; i++) {
-        mc_ret_t ret;
-        mc_err_t err;
-        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) == 0) {
-            zhashx_insert(ids, ret.id, (void *)1);
-            mc_ret_done(&ret);
-        }
-    }
-    return ids;
-}
-
 /* The returns that came while the read was out, from minions the job
    went to, and that it did not have join them. */
 static void add_arrived(const mc_reply_job_t *job, mc_strs_t *returns, const mc_strs_t *arrived)
 {
     if (!arrived->count)
         return;
-    zhashx_t *have = ids_of(returns);
+    zhashx_t *have = jobcache_return_ids(returns);
     zhashx_t *sent_to = jobcache_sent_to(job);
     for (size_t i = 0; i < arrived->count; i++) {
         mc_ret_t ret;
@@ -290,7 +275,7 @@ static void history_shown(history_read_t *h, mc_reply_job_t *stored, mc_strs_t *
         gone =
             clients_send(self, h->route, MC_KIND_RETURN, returns->items[i], returns->lens[i]) != 0;
     if (follow && !gone) {
-        zhashx_t *had = ids_of(returns);
+        zhashx_t *had = jobcache_return_ids(returns);
         follow_start(self, h->route, h->user, jid, mc_mono_ms() + stored->remaining_ms, expected,
                      &had);
         zhashx_destroy(&had);

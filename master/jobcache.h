@@ -117,6 +117,9 @@ int jobcache_show_read(jobcache_t *self, const char *jid, bool want_expires, job
    set (id -> 1), the caller's to destroy: returns from any other are not
    the job's. */
 zhashx_t *jobcache_sent_to(const mc_reply_job_t *job);
+/* The ids of the minions whose return is among returns (return messages),
+   as a set like jobcache_sent_to's. */
+zhashx_t *jobcache_return_ids(const mc_strs_t *returns);
 /* The bytes of returns that reads out and their clients hold copies of:
    take says whether `bytes` more may be held (not past 64 MiB, unless
    none is held); what was taken is given back with release. */

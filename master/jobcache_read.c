@@ -318,21 +318,6 @@ static void finish_list(read_t *r)
         free(r->list.jobs[--r->list.count].tgt);
 }
 
-/* The ids of the minions whose return is among the first n. */
-static zhashx_t *ids_in(const mc_strs_t *returns, size_t n)
-{
-    zhashx_t *ids = zhashx_new();
-    for (size_t i = 0; i < n; i++) {
-        mc_ret_t ret;
-        mc_err_t err;
-        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) != 0)
-            continue;
-        zhashx_insert(ids, ret.id, (void *)1);
-        mc_ret_done(&ret);
-    }
-    return ids;
-}
-
 /* The store's job, or else the queued one, with the queued returns the
    store did not have, of the minions the job went to (the stores leave
    out any other; so must this). */
@@ -350,7 +335,7 @@ static int finish_show(read_t *r, int64_t **expires)
         r->rc = 0;
     }
     if (r->queued_returns.count) {
-        zhashx_t *have = ids_in(&r->returns, r->returns.count);
+        zhashx_t *have = jobcache_return_ids(&r->returns);
         zhashx_t *sent_to = jobcache_sent_to(&r->job);
         for (size_t i = 0; i < r->queued_returns.count; i++) {
             const char *id = r->queued_ids.items[i];
@@ -364,6 +349,20 @@ static int finish_show(read_t *r, int64_t **expires)
     }
     *expires = r->want_expires && r->expires_rc == 0 ? &r->expires_us : NULL;
     return 0;
+}
+
+zhashx_t *jobcache_return_ids(const mc_strs_t *returns)
+{
+    zhashx_t *ids = zhashx_new();
+    for (size_t i = 0; i < returns->count; i++) {
+        mc_ret_t ret;
+        mc_err_t err;
+        if (mc_ret_decode(&ret, returns->items[i], returns->lens[i], &err) != 0)
+            continue;
+        zhashx_insert(ids, ret.id, (void *)1);
+        mc_ret_done(&ret);
+    }
+    return ids;
 }
 
 zhashx_t *jobcache_sent_to(const mc_reply_job_t *job)

@@ -137,14 +137,8 @@ jobcache_read_t *jobcache_reader_stop(jobcache_reader_t **prd, int timeout_ms)
     rd->stop = true;
     pthread_cond_broadcast(&rd->cond);
     pthread_mutex_unlock(&rd->lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until); /* pthread_timedjoin_np's clock */
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    /* pthread_timedjoin_np counts on the realtime clock. */
+    struct timespec until = jobcache_deadline(CLOCK_REALTIME, timeout_ms);
     bool hung = pthread_timedjoin_np(rd->thread, NULL, &until) != 0;
     /* What is done, then what was never started; the read the store
        holds, if it hangs, stays with the thread. */

@@ -7,6 +7,8 @@
 #ifndef MC_JOBCACHE_STORE_H
 #define MC_JOBCACHE_STORE_H
 
+#include <time.h>
+
 #include "jobcache.h"
 
 /* One queued write: a job, or a return. */
@@ -75,6 +77,8 @@ void *jobcache_pg_open(const char *dsn, jobcache_handle_t which, mc_err_t *err);
    store still holds the writer past that, stop sets *hung and leaves the
    thread, its handle and its batch to the process's exit. */
 typedef struct jobcache_writer jobcache_writer_t;
+/* timeout_ms from now on clock, for the threads' timed waits. */
+struct timespec jobcache_deadline(clockid_t clock, int timeout_ms);
 jobcache_writer_t *jobcache_writer_start(const jobcache_store_t *store, void *db, mc_err_t *err);
 int jobcache_writer_fd(jobcache_writer_t *w);
 bool jobcache_writer_busy(jobcache_writer_t *w);

@@ -46,8 +46,7 @@ struct jobcache_writer {
     int64_t prune_reported_ms; /* and that was last said then */
 };
 
-/* timeout_ms from now on clock. */
-static struct timespec deadline(clockid_t clock, int timeout_ms)
+struct timespec jobcache_deadline(clockid_t clock, int timeout_ms)
 {
     struct timespec t;
     clock_gettime(clock, &t);
@@ -128,7 +127,8 @@ static void *run(void *arg)
         while (!w->batch && !w->stop && !prune_due(w)) {
             if (w->keep_hours > 0) {
                 int64_t wait = w->next_prune_ms - mc_mono_ms();
-                struct timespec until = deadline(CLOCK_MONOTONIC, wait < 1000 ? 1000 : (int)wait);
+                struct timespec until =
+                    jobcache_deadline(CLOCK_MONOTONIC, wait < 1000 ? 1000 : (int)wait);
                 pthread_cond_timedwait(&w->cond, &w->lock, &until);
             } else {
                 pthread_cond_wait(&w->cond, &w->lock);
@@ -225,7 +225,7 @@ void jobcache_writer_submit(jobcache_writer_t *w, jobcache_item_t *batch)
 jobcache_item_t *jobcache_writer_take(jobcache_writer_t *w, int timeout_ms, int *rc, char *err,
                                       size_t cap)
 {
-    struct timespec until = deadline(CLOCK_MONOTONIC, timeout_ms);
+    struct timespec until = jobcache_deadline(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&w->lock);
     while (!w->done && w->batch && timeout_ms > 0 &&
            pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
@@ -255,7 +255,7 @@ jobcache_item_t *jobcache_writer_stop(jobcache_writer_t **pw, int timeout_ms, bo
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
     /* pthread_timedjoin_np counts on the realtime clock. */
-    struct timespec until = deadline(CLOCK_REALTIME, timeout_ms);
+    struct timespec until = jobcache_deadline(CLOCK_REALTIME, timeout_ms);
     if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
         /* A write the store has held that long: the thread, its handle
            and its batch stay as they are until the process exits. */

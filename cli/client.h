@@ -57,6 +57,12 @@ int client_open(client_t *c, const char *config_dir, mc_err_t *err);
 int client_open_at(client_t *c, void *ctx, const char *path, mc_err_t *err);
 void client_close(client_t *c);
 
+/* How long a request the master may answer only after a read of the job
+   history waits for its reply (jobs list, show and wait; a publish, which
+   for a jobs.kill may need its job's user from the history): the master
+   gives up on a store that does not answer after 11 s. */
+#define CLIENT_HISTORY_ASK_MS 30000
+
 /* Send a request and wait up to timeout_ms for its reply, whose bytes
    land in *reply (the caller frees them) for a typed decoder of
    proto/reply*.h, which turns a refusal (ok: false) into an MC_E_REFUSED

@@ -181,7 +181,7 @@ static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_
     msgpack_sbuffer_init(&sb);
     mc_request_job_pack(&sb, MC_REQ_JOBS_SHOW, jid);
     client_frame_t *body;
-    int rc = client_ask(&c, &sb, &body, 30000, &err);
+    int rc = client_ask(&c, &sb, &body, CLIENT_HISTORY_ASK_MS, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
         client_close(&c);

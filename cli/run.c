@@ -286,7 +286,7 @@ int cmd_run(const cli_opts_t *o, const client_target_t *target, const char *fun,
     else
         client_pack_publish(&sb, target, fun, argc, argv, o->timeout, g.user);
     client_frame_t *body;
-    int rc = client_ask(&g.c, &sb, &body, 10000, &err);
+    int rc = client_ask(&g.c, &sb, &body, CLIENT_HISTORY_ASK_MS, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);
@@ -384,7 +384,7 @@ int cmd_jobs_wait(const cli_opts_t *o, const char *jid)
     msgpack_sbuffer_init(&sb);
     mc_request_job_pack(&sb, MC_REQ_JOBS_WAIT, jid);
     client_frame_t *body;
-    int rc = client_ask(&g.c, &sb, &body, 30000, &err);
+    int rc = client_ask(&g.c, &sb, &body, CLIENT_HISTORY_ASK_MS, &err);
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
         fprintf(stderr, "mctl: %s\n", err.msg);

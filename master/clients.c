@@ -426,7 +426,7 @@ static void handle_minions(master_t *self, zframe_t *route, const mc_request_t *
 /* ---- requests ------------------------------------------------------------ */
 
 static void request_body(master_t *self, zframe_t *route, const void *data, size_t len,
-                         const caller_t *who, bool nested);
+                         const caller_t *who, bool nested, int64_t asked_us);
 
 /* A request made on behalf of a local user (mctl-api, once it has checked
    the user's password): only root and the master's own user, who may do
@@ -457,7 +457,7 @@ static void handle_as(master_t *self, zframe_t *route, const mc_request_t *req, 
         return;
     }
     snprintf(as.via, sizeof as.via, "%s", who->user);
-    request_body(self, route, req->as.req, req->as.req_len, &as, true);
+    request_body(self, route, req->as.req, req->as.req_len, &as, true, 0);
     self->outcome.delegated = true; /* the request inside has its line */
     clients_caller_done(&as);
 }
@@ -544,7 +544,7 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
 {
     if (!self->audit)
         return;
-    audit_rec_t rec = {.time_us = mc_wall_us(),
+    audit_rec_t rec = {.time_us = self->outcome.asked_us ? self->outcome.asked_us : mc_wall_us(),
                        .uid = who->uid,
                        .user = who->user,
                        .via = who->via[0] ? who->via : NULL,
@@ -617,10 +617,16 @@ static void audit_request(master_t *self, const caller_t *who, const mc_request_
    through have none (the copy's cp_start has it), and an as request that
    goes through has its inner request's line. */
 static void request_body(master_t *self, zframe_t *route, const void *data, size_t len,
-                         const caller_t *who, bool nested)
+                         const caller_t *who, bool nested, int64_t asked_us)
 {
     memset(&self->outcome, 0, sizeof self->outcome);
     self->outcome.decision = "allowed";
+    self->outcome.asked_us = asked_us;
+    request_raw_t outer = self->request;
+    self->request.data = data;
+    self->request.len = len;
+    self->request.who = who;
+    self->request.nested = nested;
     mc_request_t req;
     mc_err_t err;
     if (mc_request_decode(&req, data, len, &err) != 0) {
@@ -651,11 +657,26 @@ static void request_body(master_t *self, zframe_t *route, const void *data, size
     if (own_line && !self->outcome.deferred)
         audit_request(self, &me, &req);
     mc_request_done(&req);
+    self->request = outer;
 }
 
 void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who)
 {
-    request_body(self, route, zframe_data(body), zframe_size(body), who, false);
+    request_body(self, route, zframe_data(body), zframe_size(body), who, false, 0);
+}
+
+void clients_request_again(master_t *self, zframe_t *route, const void *data, size_t len,
+                           const caller_t *who, bool nested, int64_t asked_us)
+{
+    request_body(self, route, data, len, who, nested, asked_us);
+}
+
+void clients_caller_copy(caller_t *to, const caller_t *from)
+{
+    *to = *from;
+    to->groups = from->ngroups ? mc_calloc(from->ngroups, sizeof *to->groups) : NULL;
+    for (size_t i = 0; i < from->ngroups; i++)
+        to->groups[i] = mc_strdup(from->groups[i]);
 }
 
 void clients_caller_done(caller_t *who)

@@ -6,7 +6,11 @@
     wait on a job in flight here makes the client one of its waiters when
     the answer is back; the returns that came while the read was out are
     added to it first, so none falls between. One on a job held by no
-    master here is followed in the history (follow.c). */
+    master here is followed in the history (follow.c).
+
+    A jobs.kill by a user without @jobs, of a job not in flight here,
+    needs its job's user from the history too: the request is kept as it
+    came and runs again, with the answer, when it is back. */
 #include "master.h"
 
 #include <string.h>
@@ -34,6 +38,11 @@ typedef struct {
     zhashx_t *arrived_ids; /* whose (a minion sends a return again until stored) */
     size_t arrived_bytes;  /* held (jobcache_reads_take) */
     bool overflow;         /* more came than could be held */
+    /* A jobs.kill that waits for its job's user: the request as it came. */
+    char *raw;
+    size_t raw_len;
+    bool nested;
+    caller_t caller;
 } history_read_t;
 
 /* Whether who may ask for one more read (else the client is told). */
@@ -73,6 +82,24 @@ static history_read_t *history_read_new(master_t *self, zframe_t *route, mc_req_
     return h;
 }
 
+static void history_read_free(history_read_t *h)
+{
+    master_t *self = h->self;
+    zlistx_delete(self->history_reads, h->handle);
+    zframe_destroy(&h->route);
+    free(h->target);
+    free(h->fun);
+    free(h->filter_user);
+    if (self->cache)
+        jobcache_reads_release(self->cache, h->arrived_bytes);
+    mc_strs_free(&h->arrived);
+    zhashx_destroy(&h->arrived_ids);
+    free(h->raw);
+    if (h->raw)
+        clients_caller_done(&h->caller);
+    free(h);
+}
+
 /* The read's audit line, with the outcome of its answer, and its end. */
 static void history_read_end(history_read_t *h)
 {
@@ -96,16 +123,47 @@ static void history_read_end(history_read_t *h)
     /* Written: not request_body's to write (when the read could not even
        be asked for, in the same turn). */
     self->outcome.deferred = true;
-    zlistx_delete(self->history_reads, h->handle);
-    zframe_destroy(&h->route);
-    free(h->target);
-    free(h->fun);
-    free(h->filter_user);
-    if (self->cache)
-        jobcache_reads_release(self->cache, h->arrived_bytes);
-    mc_strs_free(&h->arrived);
-    zhashx_destroy(&h->arrived_ids);
-    free(h);
+    history_read_free(h);
+}
+
+/* A jobs.kill that waited for its job's user runs again with the answer
+   (publish_allowed reads it), and writes its own audit line. */
+static void kill_again(history_read_t *h, const char *user, const char *why)
+{
+    master_t *self = h->self;
+    self->kill_owner.jid = h->jid;
+    self->kill_owner.user = user;
+    self->kill_owner.why = why;
+    clients_request_again(self, h->route, h->raw, h->raw_len, &h->caller, h->nested, h->asked_us);
+    memset(&self->kill_owner, 0, sizeof self->kill_owner);
+    history_read_free(h);
+}
+
+static void owned(void *arg, const char *user, const mc_err_t *err)
+{
+    history_read_t *h = arg;
+    kill_again(h, user, user ? NULL : err->msg);
+}
+
+void history_kill_owner(master_t *self, zframe_t *route, const char *jid)
+{
+    const caller_t *who = self->request.who;
+    if (!history_room(self, route, who))
+        return;
+    history_read_t *h = history_read_new(self, route, MC_REQ_PUBLISH, who);
+    snprintf(h->jid, sizeof h->jid, "%s", jid);
+    h->raw = mc_malloc(self->request.len ? self->request.len : 1);
+    memcpy(h->raw, self->request.data, self->request.len);
+    h->raw_len = self->request.len;
+    h->nested = self->request.nested;
+    clients_caller_copy(&h->caller, who);
+    mc_err_t err;
+    if (jobcache_owner_read(self->cache, jid, owned, h, &err) != 0) {
+        /* Told at once: the request's line is written as any other's. */
+        self->outcome.deferred = false;
+        clients_reply_error(self, route, "%s", err.msg);
+        history_read_free(h);
+    }
 }
 
 /* The outcome of an answer starts as for a request of its own. */
@@ -140,6 +198,10 @@ void history_stop(master_t *self)
     /* A read the store still holds: its client is told, its line written. */
     for (history_read_t *h = self->history_reads ? zlistx_first(self->history_reads) : NULL; h;
          h = self->history_reads ? zlistx_first(self->history_reads) : NULL) {
+        if (h->raw) {
+            kill_again(h, NULL, "the master stopped before the job history answered");
+            continue;
+        }
         history_outcome_reset(self);
         clients_reply_error(self, h->route, "the master stopped before the job history answered");
         history_read_end(h);

@@ -24,7 +24,6 @@
 
 struct _jobcache_t {
     const jobcache_store_t *store;
-    void *db; /* the loop's handle: jobcache_job_user */
     jobcache_writer_t *writer;
     jobcache_reader_t *reader;    /* clients' reads (jobcache_read.c); NULL once stopped */
     size_t reads_held;            /* bytes of queued returns the reads out copied */
@@ -66,22 +65,17 @@ static void report_failure(jobcache_t *self, const char *what)
 
 typedef void *(open_fn)(const char *where, jobcache_handle_t which, mc_err_t *err);
 
-/* Three handles on the store: the loop's, the writer's and the reader's. */
+/* Two handles on the store, each a thread's: the writer's and the
+   reader's. The loop has none: it never waits on the store. */
 static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, const char *where,
                               mc_err_t *err)
 {
-    void *db = open(where, JOBCACHE_LOOP, err);
-    if (!db)
-        return NULL;
     void *wdb = open(where, JOBCACHE_WRITER, err);
-    if (!wdb) {
-        store->close(db);
+    if (!wdb)
         return NULL;
-    }
     jobcache_writer_t *writer = jobcache_writer_start(store, wdb, err);
     if (!writer) {
         store->close(wdb);
-        store->close(db);
         return NULL;
     }
     void *rdb = open(where, JOBCACHE_READER, err);
@@ -93,12 +87,10 @@ static jobcache_t *open_store(const jobcache_store_t *store, open_fn *open, cons
         int rc;
         char why[8];
         jobcache_writer_stop(&writer, CLOSE_WAIT_MS, &hung, &rc, why, sizeof why);
-        store->close(db);
         return NULL;
     }
     jobcache_t *self = mc_calloc(1, sizeof *self);
     self->store = store;
-    self->db = db;
     self->writer = writer;
     self->reader = reader;
     self->queued = zhashx_new();
@@ -255,7 +247,6 @@ void jobcache_close(jobcache_t **pself)
                  "send them again)",
                  open - kept);
     free_items(self->head);
-    self->store->close(self->db);
     zhashx_destroy(&self->queued);
     free(self->spill);
     free(self);
@@ -498,12 +489,6 @@ int jobcache_sync(jobcache_t *self, int timeout_ms)
                 return -1;
         }
     }
-}
-
-int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1])
-{
-    user[0] = '\0';
-    return self->store->job_user(self->db, jid, user);
 }
 
 void jobcache_keep_jobs(jobcache_t *self, int hours)

@@ -71,7 +71,7 @@ int jobcache_fd(jobcache_t *self);
    (jobcache_keep). */
 int jobcache_flush(jobcache_t *self);
 /* Wait, at most timeout_ms, until all that was queued before the call is
-   committed: for a stop, and for what reads on the loop. 0 when it
+   committed, for a stop. 0 when it
    is, -1 when a write failed, time ran out or a write is held by a store
    that hangs (then it does not wait). */
 int jobcache_sync(jobcache_t *self, int timeout_ms);
@@ -113,6 +113,12 @@ typedef void(jobcache_shown_fn)(void *arg, mc_reply_job_t *job, mc_strs_t *retur
                                 const int64_t *expires_us, const mc_err_t *err);
 int jobcache_show_read(jobcache_t *self, const char *jid, bool want_expires, jobcache_shown_fn *fn,
                        void *arg, mc_err_t *err);
+/* The user who ran a job (a jobs.kill by a user who may kill only their
+   own jobs, of a job not in flight here): user, or NULL with err when the
+   jid is unknown or the store failed. */
+typedef void(jobcache_owner_fn)(void *arg, const char *user, const mc_err_t *err);
+int jobcache_owner_read(jobcache_t *self, const char *jid, jobcache_owner_fn *fn, void *arg,
+                        mc_err_t *err);
 /* The ids a job went to (its minions but those it was not sent to), as a
    set (id -> 1), the caller's to destroy: returns from any other are not
    the job's. */
@@ -133,10 +139,6 @@ void jobcache_reads_done(jobcache_t *self);
    function never called). No read may be asked for after. */
 void jobcache_reads_stop(jobcache_t *self, int timeout_ms);
 
-/* The user who ran a job, read on the loop (jobs.kill by a user who may
-   kill only their own jobs, of a job not in flight here): 0, or -1 when
-   the jid is unknown. */
-int jobcache_job_user(jobcache_t *self, const char *jid, char user[MC_USER_MAX + 1]);
 /* Forget jobs older than hours (keep_jobs; 0 keeps them all): the
    writer's thread prunes at once, then once a minute (see
    jobcache_writer.c), never holding the loop up. */

@@ -9,18 +9,18 @@
    whole, as bytea.
 
     The connection gets pg.h's limits and must be UTF-8. The reads are the
-    reader thread's (clients' reads) and the loop's (a job's user for
-    jobs.kill), each on a connection of its own: each waits at most
-    PG_READS_DEADLINE_MS (pruning PG_PRUNE_DEADLINE_MS, connecting again
+    reader thread's (clients' reads of the history, and a job's user for
+    jobs.kill): each waits at most PG_READS_DEADLINE_MS (connecting again
     PG_CONNECT_DEADLINE_MS); the writer's thread waits as long as the
-    server takes (its queue says when it hangs). Pruning is one statement, by
-    one master at a time (an advisory lock).
+    server takes (its queue says when it hangs), but prunes within
+    PG_PRUNE_DEADLINE_MS. Pruning is one statement, by one master at a
+    time (an advisory lock).
 
-    The job cache opens two connections: the writer thread's
-    (jobcache_writer.c) for the writes, the loop's for reads and pruning (a
-    database that answers those slowly slows the loop; one that is slow to
-    take writes does not). When a connection breaks, its next call
-    reconnects: at once, then after 1, 2, 4 ... up to 30 s between
+    The job cache opens two connections, each a thread's: the writer's
+    (jobcache_writer.c) for the writes and pruning, the reader's
+    (jobcache_reader.c) for the reads. The loop has none, so a database
+    that answers slowly never slows it. When a connection breaks, its next
+    call reconnects: at once, then after 1, 2, 4 ... up to 30 s between
     attempts, while the writes wait in memory. */
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -93,17 +93,14 @@ void *jobcache_pg_open(const char *dsn, jobcache_handle_t which, mc_err_t *err)
     bool writer = which == JOBCACHE_WRITER;
     int deadline_ms = writer ? 0 : PG_READS_DEADLINE_MS;
     PGconn *conn = pg_connect(dsn, "job cache",
-                              writer                     ? "job cache (writes)"
-                              : which == JOBCACHE_READER ? "job cache (clients' reads)"
-                                                         : "job cache (reads)",
-                              err);
+                              writer ? "job cache (writes)" : "job cache (clients' reads)", err);
     if (!conn)
         return NULL;
     store_t *self = mc_calloc(1, sizeof *self);
     self->conn = conn;
     self->deadline_ms = deadline_ms;
     self->prune_batch = PRUNE_BATCH_MAX;
-    if (which == JOBCACHE_LOOP) /* once */
+    if (writer) /* once: it is opened first */
         mc_info("job cache: PostgreSQL database %s on %s", PQdb(self->conn),
                 PQhost(self->conn) ? PQhost(self->conn) : "the default socket");
     return self;
@@ -497,17 +494,18 @@ static int pg_job_expires(void *p, const char *jid, int64_t *expires_us)
     return rc;
 }
 
-static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
+static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1], mc_err_t *err)
 {
     const char *values[1] = {jid};
-    mc_err_t err;
-    PGresult *r = query(p, "SELECT \"user\" FROM jobs WHERE jid = $1", 1, values, &err);
+    PGresult *r = query(p, "SELECT \"user\" FROM jobs WHERE jid = $1", 1, values, err);
     if (!r)
         return -1;
     int rc = -1;
     if (PQntuples(r) == 1) {
         snprintf(user, MC_USER_MAX + 1, "%s", PQgetvalue(r, 0, 0));
         rc = 0;
+    } else {
+        mc_err_set(err, "no job %s in the job cache", jid);
     }
     PQclear(r);
     return rc;

@@ -1,7 +1,7 @@
 /*  jobcache_read - the reads of the history that clients ask for (jobs
-    list, show and wait, and the followers of jobs published elsewhere),
-    answered off the loop by the reader thread (jobcache_reader.c); see
-    jobcache.h.
+    list, show and wait, the followers of jobs published elsewhere, and
+    whose job a jobs.kill names), answered off the loop by the reader thread (jobcache_reader.c);
+   see jobcache.h.
 
     A read cannot see what is queued or being written. So when a read is
     asked for, the loop copies what the queue holds for it (the jobs that
@@ -24,7 +24,7 @@
    behind would each copy it. */
 #define READS_COPY_MAX ((size_t)64 << 20)
 
-typedef enum { READ_LIST, READ_SHOW } read_kind_t;
+typedef enum { READ_LIST, READ_SHOW, READ_OWNER } read_kind_t;
 
 typedef struct {
     jobcache_read_t base; /* first: the reader thread's part */
@@ -43,17 +43,20 @@ typedef struct {
     mc_strs_t returns;
     int expires_rc;
     int64_t expires_us;
+    char owner[MC_USER_MAX + 1];
     /* The queue when it was asked for. */
     mc_reply_jobs_list_t queued_jobs; /* the jobs that match q */
     bool has_queued_job;              /* jid, as queued */
     mc_reply_job_t queued_job;
     int64_t queued_expires_us;
+    char queued_owner[MC_USER_MAX + 1];   /* jid's user, as queued */
     mc_strs_t queued_returns, queued_ids; /* jid's, and whose */
     size_t *held;                         /* the job cache's count of bytes copied by reads out */
     size_t copied;                        /* of which this read's */
     /* Whom to tell. */
     jobcache_listed_fn *listed;
     jobcache_shown_fn *shown;
+    jobcache_owner_fn *owned;
     void *arg;
 } read_t;
 
@@ -90,6 +93,13 @@ static void run_show(const jobcache_store_t *store, void *db, jobcache_read_t *b
     r->rc = store->show(db, r->jid, &r->job, &r->returns, &r->err);
     if (r->rc == 0 && r->want_expires)
         r->expires_rc = store->job_expires(db, r->jid, &r->expires_us) == 0 ? 0 : -1;
+    r->ran = true;
+}
+
+static void run_owner(const jobcache_store_t *store, void *db, jobcache_read_t *base)
+{
+    read_t *r = (read_t *)base;
+    r->rc = store->job_user(db, r->jid, r->owner, &r->err);
     r->ran = true;
 }
 
@@ -218,6 +228,19 @@ static int copy_queued_job(jobcache_t *cache, read_t *r, mc_err_t *err)
     return 0;
 }
 
+/* The user of the job jid as queued, when it is. */
+static void copy_queued_owner(jobcache_t *cache, read_t *r)
+{
+    const jobcache_item_t *lists[2];
+    jobcache_queue_heads(cache, lists);
+    for (size_t l = 0; l < 2 && !r->has_queued_job; l++)
+        for (const jobcache_item_t *it = lists[l]; it && !r->has_queued_job; it = it->next)
+            if (it->is_job && strcmp(it->jid, r->jid) == 0) {
+                snprintf(r->queued_owner, sizeof r->queued_owner, "%s", it->user);
+                r->has_queued_job = true;
+            }
+}
+
 /* ---- asking ---------------------------------------------------------------- */
 
 bool jobcache_reads_take(jobcache_t *cache, size_t bytes)
@@ -284,6 +307,19 @@ int jobcache_show_read(jobcache_t *cache, const char *jid, bool want_expires, jo
         read_free(r);
         return -1;
     }
+    return submit(cache, r, err);
+}
+
+int jobcache_owner_read(jobcache_t *cache, const char *jid, jobcache_owner_fn *fn, void *arg,
+                        mc_err_t *err)
+{
+    read_t *r = mc_calloc(1, sizeof *r);
+    r->base.run = run_owner;
+    r->kind = READ_OWNER;
+    snprintf(r->jid, sizeof r->jid, "%s", jid);
+    r->owned = fn;
+    r->arg = arg;
+    copy_queued_owner(cache, r);
     return submit(cache, r, err);
 }
 
@@ -382,6 +418,15 @@ static void answer(read_t *r)
         if (r->ran && r->rc == 0)
             finish_list(r);
         r->listed(r->arg, r->ran && r->rc == 0 ? &r->list : NULL, r->ran ? &r->err : &stopping);
+        return;
+    }
+    if (r->kind == READ_OWNER) {
+        if (r->ran && r->rc == 0)
+            r->owned(r->arg, r->owner, NULL);
+        else if (r->ran && r->has_queued_job)
+            r->owned(r->arg, r->queued_owner, NULL);
+        else
+            r->owned(r->arg, NULL, r->ran ? &r->err : &stopping);
         return;
     }
     int64_t *expires = NULL;

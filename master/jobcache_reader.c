@@ -1,5 +1,6 @@
 /*  jobcache_reader - the job cache's reads for clients (jobs list, show,
-    wait, and the followers of jobs published elsewhere), off the master's
+    wait, the followers of jobs published elsewhere, and the user of the
+    job a jobs.kill names), off the master's
     loop: a thread with a store handle of its own runs them one at a time,
     in the order asked, and the loop takes back those done when an eventfd
     says so. A database that hangs holds up these reads (each up to the

@@ -312,19 +312,23 @@ static int sq_job_expires(void *p, const char *jid, int64_t *expires_us)
     return rc;
 }
 
-static int sq_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1])
+static int sq_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1], mc_err_t *err)
 {
     store_t *self = p;
     sqlite3_stmt *st;
     user[0] = '\0';
     if (sqlite3_prepare_v2(self->db, "SELECT user FROM jobs WHERE jid = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
+        SQLITE_OK) {
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
         return -1;
+    }
     sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
     int rc = -1;
     if (sqlite3_step(st) == SQLITE_ROW) {
         snprintf(user, MC_USER_MAX + 1, "%s", text(st, 0));
         rc = 0;
+    } else {
+        mc_err_set(err, "no job %s in the job cache", jid);
     }
     sqlite3_finalize(st);
     return rc;

@@ -52,7 +52,7 @@ typedef struct {
     void (*rollback)(void *db);
     int (*list)(void *db, const jobcache_query_t *q, mc_reply_jobs_list_t *out, mc_err_t *err);
     int (*show)(void *db, const char *jid, mc_reply_job_t *out, mc_strs_t *returns, mc_err_t *err);
-    int (*job_user)(void *db, const char *jid, char user[MC_USER_MAX + 1]);
+    int (*job_user)(void *db, const char *jid, char user[MC_USER_MAX + 1], mc_err_t *err);
     /* When a job's time is up (0: stored without); 1 when no such job. */
     int (*job_expires)(void *db, const char *jid, int64_t *expires_us);
     int (*prune)(void *db, int64_t before_us);
@@ -60,9 +60,9 @@ typedef struct {
 
 extern const jobcache_store_t jobcache_sqlite;
 extern const jobcache_store_t jobcache_pg;
-/* Open a store: a handle for the loop, the reader thread or the writer
-   thread, or NULL with err. */
-typedef enum { JOBCACHE_LOOP, JOBCACHE_READER, JOBCACHE_WRITER } jobcache_handle_t;
+/* Open a store: a handle for the reader thread or the writer thread (the
+   writer's is opened first), or NULL with err. */
+typedef enum { JOBCACHE_READER, JOBCACHE_WRITER } jobcache_handle_t;
 void *jobcache_sqlite_open(const char *path, jobcache_handle_t which, mc_err_t *err);
 void *jobcache_pg_open(const char *dsn, jobcache_handle_t which, mc_err_t *err);
 

@@ -58,14 +58,24 @@ typedef struct {
     char via[MC_USER_MAX + 1]; /* "" or, for an as request, the user that made it */
 } caller_t;
 
+/* The client request being handled, as it came: history.c keeps it when
+   it must wait for a read of the history, to run it again. */
+typedef struct {
+    const void *data;
+    size_t len;
+    const caller_t *who; /* before the ACL's rights are worked out */
+    bool nested;         /* inside an as request */
+} request_raw_t;
+
 /* What became of the client request being handled, for the audit log:
    set by the replies that refuse it and by the publish that runs it. */
 typedef struct {
     const char *decision; /* "allowed", "refused" or "error" */
     char reason[MC_REPLY_TEXT_MAX + 1];
     char jid[MC_JID_LEN + 1];
-    bool delegated; /* an as request's inner request was handled (and audited) */
-    bool deferred;  /* a read of the history: its line is written with its answer */
+    bool delegated;   /* an as request's inner request was handled (and audited) */
+    bool deferred;    /* a read of the history: its line is written with its answer */
+    int64_t asked_us; /* when it was made, for a request run again later (0: now) */
 } outcome_t;
 
 typedef struct callers callers_t;
@@ -77,12 +87,18 @@ typedef struct server {
     registry_t *registry;
     jobs_t *jobs;
     jobcache_t *cache;
-    zhashx_t *confirm_later;  /* minion id -> confirm_t: stored, not yet told */
-    int listeners;            /* listening sockets per TCP port (listen_tcp) */
-    zhashx_t *nodegroups;     /* name -> compound expression */
-    acl_t *acl;               /* publisher_acl */
-    audit_t *audit;           /* audit_log */
-    outcome_t outcome;        /* of the client request being handled */
+    zhashx_t *confirm_later; /* minion id -> confirm_t: stored, not yet told */
+    int listeners;           /* listening sockets per TCP port (listen_tcp) */
+    zhashx_t *nodegroups;    /* name -> compound expression */
+    acl_t *acl;              /* publisher_acl */
+    audit_t *audit;          /* audit_log */
+    outcome_t outcome;       /* of the client request being handled */
+    request_raw_t request;   /* the client request being handled, as it came */
+    /* While a jobs.kill that waited for the history runs again: its job's
+       user as the history says, or NULL and why it could not say. */
+    struct {
+        const char *jid, *user, *why;
+    } kill_owner;
     unsigned long client_gid; /* client_group: may use the client socket */
     char client_group_name[64];
     zsock_t *zap, *reg, *pub, *pull, *client;
@@ -125,6 +141,11 @@ void history_wait(master_t *self, zframe_t *route, const mc_request_t *req, cons
 /* A return for jid came: the jobs wait reads out for it add it to their
    answer (it may be stored after the read and queued no more). */
 void history_arrived(master_t *self, const char *jid, const char *id, const void *raw, size_t len);
+/* jobs.kill of jid, by a user without @jobs, and the job not in flight
+   here: the request being handled (self->request) waits for its job's
+   user from the history, read off the loop, and runs again with it in
+   self->kill_owner; or the client is told at once why it cannot. */
+void history_kill_owner(master_t *self, zframe_t *route, const char *jid);
 /* Answer the reads of the history out, and stop the reader (at a stop,
    while the client socket is open). */
 void history_stop(master_t *self);
@@ -154,6 +175,12 @@ int clients_caller(master_t *self, caller_t *who, unsigned long uid, unsigned lo
 void clients_caller_done(caller_t *who);
 /* One request body from the local user who. */
 void clients_request(master_t *self, zframe_t *route, zframe_t *body, const caller_t *who);
+/* A request kept while it waited (history_kill_owner) runs again as it
+   came, its audit line dated asked_us. */
+void clients_request_again(master_t *self, zframe_t *route, const void *data, size_t len,
+                           const caller_t *who, bool nested, int64_t asked_us);
+/* A copy of who that owns its strings (clients_caller_done). */
+void clients_caller_copy(caller_t *to, const caller_t *from);
 /* [kind][data] to one client: 0, or -1 when it has gone. */
 int clients_send(master_t *self, zframe_t *route, const char *kind, const void *data, size_t len);
 void clients_reply(master_t *self, zframe_t *route, msgpack_sbuffer *sb);

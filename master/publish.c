@@ -235,7 +235,8 @@ void publish_settle(const char *id, void *arg)
 }
 
 /* Whether the caller may run fun with these arguments on every minion r
-   reaches; when not, the client has been told why. */
+   reaches; when not, the client has been told why (or will be: a jobs.kill
+   that waits for its job's user from the history runs again then). */
 bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const resolved_t *r,
                      const char **ids, const char *fun, const msgpack_object *arg,
                      const msgpack_object *kwarg)
@@ -265,17 +266,24 @@ bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const
         char owner[MC_USER_MAX + 1] = "", jid_arg[MC_JID_LEN + 1] = "";
         if (which && which->type == MSGPACK_OBJECT_STR && which->via.str.size == MC_JID_LEN)
             memcpy(jid_arg, which->via.str.ptr, MC_JID_LEN);
-        /* Its user from the job in flight here, else from the history
-           (on the loop: a job of another master, or one done). */
+        /* Its user: from the job in flight here; else (a job of another
+           master, or one done) from the history, read off the loop: the
+           request waits for it and runs again with the answer. */
         const job_t *job = jobs_find(self->jobs, jid_arg);
-        if (job)
+        bool valid = mc_jid_valid(jid_arg, strlen(jid_arg));
+        const char *unknown = NULL;
+        if (job) {
             snprintf(owner, sizeof owner, "%s", job->user);
-        else if (mc_jid_valid(jid_arg, strlen(jid_arg)))
-            jobcache_sync(self->cache, JOBCACHE_SYNC_MS);
-        if (!mc_jid_valid(jid_arg, strlen(jid_arg)) ||
-            (!job && jobcache_job_user(self->cache, jid_arg, owner) != 0) ||
-            strcmp(owner, who->user)) {
-            snprintf(why, sizeof why, "user %s may kill only its own jobs", who->user);
+        } else if (valid && self->kill_owner.jid && strcmp(self->kill_owner.jid, jid_arg) == 0) {
+            snprintf(owner, sizeof owner, "%s", self->kill_owner.user ? self->kill_owner.user : "");
+            unknown = self->kill_owner.why;
+        } else if (valid) {
+            history_kill_owner(self, route, jid_arg);
+            return false;
+        }
+        if (!valid || strcmp(owner, who->user)) {
+            snprintf(why, sizeof why, "user %s may kill only its own jobs%s%s", who->user,
+                     unknown ? ": " : "", unknown ? unknown : "");
             allowed = false;
         }
     }

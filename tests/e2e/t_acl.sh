@@ -128,6 +128,8 @@ test_expect_success 'the history is each user.s own, and names the user the kern
     python3 -c "import json,sys; u={j[\"user\"] for j in json.load(open(\"mine.json\"))}; sys.exit(u != {\"mctl_alice\"})" &&
     refused mctl_alice "user mctl_alice may not list the jobs of root" jobs list --user root &&
     refused mctl_alice "user mctl_alice may kill only its own jobs" web1 jobs.kill "$rootjid" &&
+    refused mctl_alice "may kill only its own jobs: no job 20200101000000000001 in the job cache" \
+        web1 jobs.kill 20200101000000000001 &&
     { st=0; as mctl_alice web1 jobs.kill "$alicejid" > out.txt 2> err.txt || st=$?; } &&
     cat out.txt err.txt && test $st != 77 && grep -q "is not running here" out.txt
 '
@@ -177,13 +179,20 @@ import json,sys
 out = [json.loads(l) for l in open(sys.argv[1])]
 json.dump(out, open(sys.argv[2], \"w\"))" "$T/log/audit.log" "$1"
 }
-# audit_has FILE PYTHON-CONDITION: some record r of FILE makes it true.
+# audit_has FILE PYTHON-CONDITION [N]: some record r of FILE makes it
+# true (exactly N of them, when N is given).
 audit_has() {
     python3 -c "
 import json,sys
+def holds(r):
+    try:
+        return eval(sys.argv[2], {}, {\"r\": r})
+    except KeyError:
+        return False
 recs = json.load(open(sys.argv[1]))
-sys.exit(0 if any(eval(sys.argv[2], {}, {\"r\": r}) for r in recs) else 1)" "$@" ||
-        { echo "no record where: $2"; return 1; }
+n = sum(1 for r in recs if holds(r))
+sys.exit(0 if (n == int(sys.argv[3]) if len(sys.argv) > 3 else n > 0) else 1)" "$@" ||
+        { echo "not ${3:-some} records where: $2"; return 1; }
 }
 # all_answer N: mctl "*" test.ping gets N answers.
 all_answer() {
@@ -198,6 +207,8 @@ test_expect_success 'the audit log: a line per request, the kernel.s user, what 
     audit_has a.json "r[\"user\"] == \"mctl_eve\" and r[\"decision\"] == \"refused\" and \"blacklist\" in r[\"reason\"]" &&
     audit_has a.json "r[\"user\"] == \"mctl_alice\" and r[\"request\"] == \"key_list\" and r[\"decision\"] == \"refused\"" &&
     audit_has a.json "r[\"user\"] == \"mctl_alice\" and r[\"request\"] == \"jobs_show\" and r[\"jid\"] == \"$(cat rootjid)\" and r[\"decision\"] == \"refused\"" &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r.get(\"function\") == \"jobs.kill\" and r[\"args\"] == [\"$(cat rootjid)\"]" 1 &&
+    audit_has a.json "r[\"user\"] == \"mctl_alice\" and r.get(\"function\") == \"jobs.kill\" and r[\"args\"] == [\"$(cat rootjid)\"] and r[\"decision\"] == \"refused\" and \"only its own jobs\" in r[\"reason\"]" &&
     audit_has a.json "r[\"user\"] == \"mctl_alice\" and r.get(\"jid\") == \"$(cat liejid)\" and r[\"decision\"] == \"allowed\"" &&
     audit_has a.json "r[\"user\"] == \"root\" and r[\"uid\"] == 0 and r[\"request\"] == \"publish\"" &&
     ! audit_has a.json "r[\"user\"] == \"mctl_out\"" &&

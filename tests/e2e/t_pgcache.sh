@@ -16,7 +16,10 @@ history_is() { query_is "SELECT count(*) FROM jobs" "$1"; }
 
 test_expect_success 'set-up: a PostgreSQL server of its own, a master on it, two minions' '
     pg_setup &&
-    start_master "master_job_cache: postgres" "postgres_dsn: \"$DSN\"" &&
+    { getent group mctlpg > /dev/null || groupadd mctlpg; } &&
+    { id -u mctl_pgk > /dev/null 2>&1 || useradd -M -N -g mctlpg -s /usr/sbin/nologin mctl_pgk; } &&
+    start_master "master_job_cache: postgres" "postgres_dsn: \"$DSN\"" \
+        "client_group: mctlpg" "publisher_acl:" "  mctl_pgk:" "    - jobs.kill" &&
     grep -q "created schema version 3" "$T/log/master" &&
     start_and_accept pg1 pg2
 '
@@ -230,13 +233,15 @@ test_expect_success 'a database that hangs a write: the history is behind, a mas
 server_pids() {
     pm=$(head -n 1 "$PGDIR/data/postmaster.pid") && echo "$pm $(pgrep -d " " -P "$pm")"
 }
-# A jobs list asked for as the server hangs (its exit status in $list_st;
-# $list_waited is 1 when it was still waiting after the pings),
-# and pings for 8 s meanwhile ($n, $slow over 1 s, $slowest ms): the list
-# waits on the server, the pings must not wait on the list. The server
-# runs again whatever they gave.
+# pings_while_hung [COMMAND...]: a request (jobs list unless COMMAND,
+# which runs mctl) made as the server hangs (its exit status in $list_st;
+# $list_waited is 1 when it was still waiting after the pings), and pings
+# for 8 s meanwhile ($n, $slow over 1 s, $slowest ms): the request waits
+# on the server, the pings must not wait on it. The server runs again
+# whatever they gave.
 pings_while_hung() {
-    timeout 30 "$BIN/mctl" jobs list -n 1 > list.txt 2> list.err &
+    if [ $# = 0 ]; then set -- "$BIN/mctl" jobs list -n 1; fi
+    timeout 30 "$@" > list.txt 2> list.err &
     lister=$!
     end=$((SECONDS + 8)) && n=0 && slow=0 && slowest=0 && failed=0
     while [ $SECONDS -lt $end ]; do
@@ -288,6 +293,21 @@ test_expect_success 'a user with 32 reads of the history out on a frozen server 
     kill -CONT $PG_STOPPED && PG_STOPPED= &&
     cat more.out && test "$st" = 0 &&
     wait_until 60 mctl jobs list -n 1
+'
+
+# A jobs.kill by a user without @jobs, of a job not in flight here, takes
+# the job's user from the history: on a frozen server it waits off the
+# loop, and everyone else's jobs go on.
+test_expect_success 'a jobs.kill that needs the history waits on a frozen server, jobs go on' '
+    wait_until 20 mctl -t 3 --gather-timeout 1 "*" test.ping &&
+    PG_STOPPED=$(server_pids) && kill -STOP $PG_STOPPED &&
+    pings_while_hung setpriv --reuid=mctl_pgk --regid=mctlpg --init-groups \
+        "$BIN/mctl" pg1 jobs.kill 20200101000000000001 &&
+    echo "figure: $n pings in 8 s while a jobs.kill waits on the server, the slowest $slowest ms" &&
+    test "$failed" = 0 && test "$n" -ge 3 && test "$slowest" -lt 2000 &&
+    test "$list_waited" = 1 &&
+    cat list.txt list.err && test "$list_st" = 77 &&
+    grep -q "user mctl_pgk may kill only its own jobs: " list.err
 '
 
 test_expect_success 'bad settings: postgres without a dsn, and a database that is not there' '

@@ -13,6 +13,7 @@
     came and runs again, with the answer, when it is back. */
 #include "master.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 /* Reads of one user out at once: the reader runs them one at a time, and
@@ -40,7 +41,7 @@ typedef struct {
     bool overflow;         /* more came than could be held */
     /* A jobs.kill that waits for its job's user: the request as it came. */
     char *raw;
-    size_t raw_len;
+    size_t raw_len; /* held (jobcache_reads_take) */
     bool nested;
     caller_t caller;
 } history_read_t;
@@ -91,12 +92,13 @@ static void history_read_free(history_read_t *h)
     free(h->fun);
     free(h->filter_user);
     if (self->cache)
-        jobcache_reads_release(self->cache, h->arrived_bytes);
+        jobcache_reads_release(self->cache, h->arrived_bytes + h->raw_len);
     mc_strs_free(&h->arrived);
     zhashx_destroy(&h->arrived_ids);
-    free(h->raw);
-    if (h->raw)
+    if (h->raw) {
         clients_caller_done(&h->caller);
+        free(h->raw);
+    }
     free(h);
 }
 
@@ -127,10 +129,21 @@ static void history_read_end(history_read_t *h)
 }
 
 /* A jobs.kill that waited for its job's user runs again with the answer
-   (publish_allowed reads it), and writes its own audit line. */
+   (publish_allowed reads it: user; or NULL, and why it could not say, or
+   no why when there is no such job), and writes its own audit line. An
+   answer that came too late (KILL_OWNER_WAIT_MS) is taken as none. */
 static void kill_again(history_read_t *h, const char *user, const char *why)
 {
     master_t *self = h->self;
+    char late[160];
+    int64_t waited_ms = (mc_wall_us() - h->asked_us) / 1000;
+    if (waited_ms > KILL_OWNER_WAIT_MS) {
+        snprintf(late, sizeof late,
+                 "the job history took %" PRId64 " ms to answer, past the %d s a client waits",
+                 waited_ms, KILL_OWNER_WAIT_MS / 1000);
+        user = NULL;
+        why = late;
+    }
     self->kill_owner.jid = h->jid;
     self->kill_owner.user = user;
     self->kill_owner.why = why;
@@ -142,7 +155,7 @@ static void kill_again(history_read_t *h, const char *user, const char *why)
 static void owned(void *arg, const char *user, const mc_err_t *err)
 {
     history_read_t *h = arg;
-    kill_again(h, user, user ? NULL : err->msg);
+    kill_again(h, user, user || !err ? NULL : err->msg);
 }
 
 void history_kill_owner(master_t *self, zframe_t *route, const char *jid)
@@ -150,6 +163,13 @@ void history_kill_owner(master_t *self, zframe_t *route, const char *jid)
     const caller_t *who = self->request.who;
     if (!history_room(self, route, who))
         return;
+    /* The kept request counts with the copies the reads out hold. */
+    if (!jobcache_reads_take(self->cache, self->request.len)) {
+        clients_reply_error(self, route,
+                            "the job history's reads hold too much now (is the store slow?); "
+                            "try again");
+        return;
+    }
     history_read_t *h = history_read_new(self, route, MC_REQ_PUBLISH, who);
     snprintf(h->jid, sizeof h->jid, "%s", jid);
     h->raw = mc_malloc(self->request.len ? self->request.len : 1);

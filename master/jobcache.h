@@ -15,11 +15,11 @@
     does not hold up the loop's writes. A write held more than 10 s counts
     as failing, like one refused. A return is confirmed to its minion only
     once committed (jobcache_on_stored). Pruning (keep_jobs) is the
-    writer's too. Clients' reads (jobs list, show, wait, and the followers
-    of jobs published elsewhere) are run by a reader thread with its own
-    connection (jobcache_reader.c), so a slow or hung database holds up
-    those reads, never the loop. The schema carries a version (PRAGMA
-    user_version, or mctl_schema in PostgreSQL) and is migrated on open. */
+    writer's too. Clients' reads (jobs list, show, wait, the followers of
+    jobs published elsewhere, and the user of the job a jobs.kill names) are run by a reader thread
+   with its own connection (jobcache_reader.c), so a slow or hung database holds up those reads,
+   never the loop. The schema carries a version (PRAGMA user_version, or mctl_schema in PostgreSQL)
+   and is migrated on open. */
 #ifndef MC_JOBCACHE_H
 #define MC_JOBCACHE_H
 
@@ -114,8 +114,8 @@ typedef void(jobcache_shown_fn)(void *arg, mc_reply_job_t *job, mc_strs_t *retur
 int jobcache_show_read(jobcache_t *self, const char *jid, bool want_expires, jobcache_shown_fn *fn,
                        void *arg, mc_err_t *err);
 /* The user who ran a job (a jobs.kill by a user who may kill only their
-   own jobs, of a job not in flight here): user, or NULL with err when the
-   jid is unknown or the store failed. */
+   own jobs, of a job not in flight here): user; NULL and err NULL when
+   there is no such job; NULL with err when the store failed. */
 typedef void(jobcache_owner_fn)(void *arg, const char *user, const mc_err_t *err);
 int jobcache_owner_read(jobcache_t *self, const char *jid, jobcache_owner_fn *fn, void *arg,
                         mc_err_t *err);

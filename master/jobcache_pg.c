@@ -500,12 +500,10 @@ static int pg_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1], mc_
     PGresult *r = query(p, "SELECT \"user\" FROM jobs WHERE jid = $1", 1, values, err);
     if (!r)
         return -1;
-    int rc = -1;
+    int rc = 1;
     if (PQntuples(r) == 1) {
         snprintf(user, MC_USER_MAX + 1, "%s", PQgetvalue(r, 0, 0));
         rc = 0;
-    } else {
-        mc_err_set(err, "no job %s in the job cache", jid);
     }
     PQclear(r);
     return rc;

@@ -1,7 +1,7 @@
 /*  jobcache_read - the reads of the history that clients ask for (jobs
     list, show and wait, the followers of jobs published elsewhere, and
-    whose job a jobs.kill names), answered off the loop by the reader thread (jobcache_reader.c);
-   see jobcache.h.
+    whose job a jobs.kill names), answered off the loop by the reader
+    thread (jobcache_reader.c); see jobcache.h.
 
     A read cannot see what is queued or being written. So when a read is
     asked for, the loop copies what the queue holds for it (the jobs that
@@ -423,8 +423,10 @@ static void answer(read_t *r)
     if (r->kind == READ_OWNER) {
         if (r->ran && r->rc == 0)
             r->owned(r->arg, r->owner, NULL);
-        else if (r->ran && r->has_queued_job)
+        else if (r->has_queued_job)
             r->owned(r->arg, r->queued_owner, NULL);
+        else if (r->ran && r->rc > 0)
+            r->owned(r->arg, NULL, NULL);
         else
             r->owned(r->arg, NULL, r->ran ? &r->err : &stopping);
         return;

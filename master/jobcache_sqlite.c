@@ -323,12 +323,15 @@ static int sq_job_user(void *p, const char *jid, char user[MC_USER_MAX + 1], mc_
         return -1;
     }
     sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
-    int rc = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         snprintf(user, MC_USER_MAX + 1, "%s", text(st, 0));
         rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 1;
     } else {
-        mc_err_set(err, "no job %s in the job cache", jid);
+        mc_err_set(err, "job cache: %s", sqlite3_errmsg(self->db));
+        rc = -1;
     }
     sqlite3_finalize(st);
     return rc;

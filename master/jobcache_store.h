@@ -52,6 +52,7 @@ typedef struct {
     void (*rollback)(void *db);
     int (*list)(void *db, const jobcache_query_t *q, mc_reply_jobs_list_t *out, mc_err_t *err);
     int (*show)(void *db, const char *jid, mc_reply_job_t *out, mc_strs_t *returns, mc_err_t *err);
+    /* The user who ran a job: 0; 1 when no such job; -1 with err. */
     int (*job_user)(void *db, const char *jid, char user[MC_USER_MAX + 1], mc_err_t *err);
     /* When a job's time is up (0: stored without); 1 when no such job. */
     int (*job_expires)(void *db, const char *jid, int64_t *expires_us);

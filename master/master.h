@@ -33,9 +33,14 @@
 /* Why a minion did not get a job when it has no connection to the master. */
 #define NOT_CONNECTED "not connected"
 
-/* How long a client request that reads the history back (jobs show,
-   list, wait) waits for the writes queued before it. */
+/* How long a stop waits for the writes queued before it. */
 #define JOBCACHE_SYNC_MS 5000
+
+/* A jobs.kill that waited for its job's user from the history is sent
+   only if the answer came within this long: later, its client may have
+   given up (mctl-api waits 10 s for a reply, mctl 30 s), and a kill it
+   was told failed must not land. */
+#define KILL_OWNER_WAIT_MS 10000
 
 /* A minion hears that its returns are stored with its next job, or after
    this long (well inside the minion's resend interval), or once this many
@@ -131,6 +136,30 @@ void callers_name(callers_t *self, caller_t *who, int64_t now_ms);
    CALLERS_TTL_MS ago: false when there is no such user. */
 bool callers_ids(callers_t *self, const char *user, unsigned long *uid, unsigned long *gid,
                  int64_t now_ms);
+
+/* ---- listen.c ------------------------------------------------------------ */
+
+/* A CURVE server socket of type, its connections admitted by ZAP in
+   domain, not yet listening: a connection takes the socket's options as
+   they are at bind time. NULL when libzmq cannot make one. */
+zsock_t *listen_curve_socket(master_t *self, int type, const char *domain, int maxmsgsize);
+/* TCP keepalive and a retransmission limit, so that a connection whose
+   host is gone is closed within about alive_s. */
+void listen_dead_peer_guard(zsock_t *s, int alive_s);
+/* s listening on interface:port (self->listeners sockets of its own when
+   the interface is an address); -1 with err. */
+int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err);
+
+/* ---- keyreq.c ------------------------------------------------------------ */
+
+/* The handlers of key list, key finger, master_key, key preseed and key
+   accept/reject/delete. */
+void keyreq_list(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+void keyreq_finger(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+void keyreq_master_key(master_t *self, zframe_t *route, const mc_request_t *req,
+                       const caller_t *who);
+void keyreq_preseed(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
+void keyreq_change(master_t *self, zframe_t *route, const mc_request_t *req, const caller_t *who);
 
 /* ---- history.c ---------------------------------------------------------- */
 

@@ -31,7 +31,8 @@
    - Pruning, once a minute in the job cache writer's thread (not the
      loop's): 3 s (the server ends it after 2.5 s itself), so that the
      writes are not held up long either.
-   - The job cache's reads for a user (jobs list, show, wait): 11 s, one
+   - The job cache's reads for a user (jobs list, show, wait, and the
+     user of the job a jobs.kill names): 11 s, one
      more than the server's own statement_timeout, so that a slow read is
      ended by the server and the connection stays.
    - Connecting again: 5 s, by the master's clock (a connect_timeout in

@@ -271,19 +271,24 @@ bool publish_allowed(master_t *self, zframe_t *route, const caller_t *who, const
            request waits for it and runs again with the answer. */
         const job_t *job = jobs_find(self->jobs, jid_arg);
         bool valid = mc_jid_valid(jid_arg, strlen(jid_arg));
-        const char *unknown = NULL;
+        bool none = false;
         if (job) {
             snprintf(owner, sizeof owner, "%s", job->user);
         } else if (valid && self->kill_owner.jid && strcmp(self->kill_owner.jid, jid_arg) == 0) {
+            if (!self->kill_owner.user && self->kill_owner.why) {
+                clients_reply_error(self, route, "cannot tell whose job %s is: %s; not killed",
+                                    jid_arg, self->kill_owner.why);
+                return false;
+            }
             snprintf(owner, sizeof owner, "%s", self->kill_owner.user ? self->kill_owner.user : "");
-            unknown = self->kill_owner.why;
+            none = !self->kill_owner.user;
         } else if (valid) {
             history_kill_owner(self, route, jid_arg);
             return false;
         }
         if (!valid || strcmp(owner, who->user)) {
             snprintf(why, sizeof why, "user %s may kill only its own jobs%s%s", who->user,
-                     unknown ? ": " : "", unknown ? unknown : "");
+                     none ? ": there is no job " : "", none ? jid_arg : "");
             allowed = false;
         }
     }

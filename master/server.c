@@ -40,19 +40,16 @@
     history that the job cache's reader thread has done (another eventfd);
     once a second it confirms what waited, expires jobs and asks for the
     reads of clients following jobs in the history (follow.c). The handlers live in clients.c,
-   publish.c and minions.c, around the state in master.h. */
+   publish.c and minions.c, around the state in master.h; the TCP sockets are made in listen.c. */
 #include "server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -128,164 +125,6 @@ static void on_signal(master_t *self)
 /* ---- set-up ------------------------------------------------------------- */
 
 #define MASTER_IO_THREADS_MAX 8
-
-/* A CURVE server socket, not yet listening: a connection takes the
-   socket's options as they are at bind time. */
-static zsock_t *curve_socket(master_t *self, int type, const char *domain, int maxmsgsize)
-{
-    zsock_t *s = zsock_new(type);
-    if (!s)
-        return NULL;
-    zsock_set_zap_domain(s, domain);
-    zsock_set_curve_server(s, 1);
-    zsock_set_curve_secretkey_bin(s, self->curve.sec);
-    zsock_set_curve_publickey_bin(s, self->curve.pub);
-    zsock_set_maxmsgsize(s, maxmsgsize);
-    zsock_set_linger(s, 1000);
-    zsock_set_rcvtimeo(s, 0); /* the loop drains it (server_run) */
-    zsock_set_sndhwm(s, 100000);
-    zsock_set_rcvhwm(s, 100000);
-    if (type == ZMQ_ROUTER)
-        zsock_set_router_mandatory(s, 1);
-    return s;
-}
-
-/* A minion's connection whose host is gone (powered off, cut from the
-   network) is closed by the kernel: TCP keepalive probes an idle one
-   after alive_s (the kernel takes at most 32767 s), and data left
-   unacknowledged for alive_s (at least 30 s: a slow link is not a dead
-   one) ends one that is sending. Not ZMTP heartbeats: libzmq 4.3 keeps one timer per
-   heartbeating connection and cancels it by walking all of its io
-   thread's timers, so their cost grows with the square of the minions
-   (most of an idle master's CPU at 8,000). A minion that is there but
-   silent (a hung process) is not present anyway: presence also needs its
-   heartbeats within minion_alive_interval (minions.c). */
-static void dead_peer_guard(zsock_t *s, int alive_s)
-{
-    int idle_s = alive_s < 32767 ? alive_s : 32767;
-    int probe_s = idle_s / 6 > 1 ? idle_s / 6 : 1;
-    zsock_set_tcp_keepalive(s, 1);
-    zsock_set_tcp_keepalive_idle(s, idle_s);
-    zsock_set_tcp_keepalive_intvl(s, probe_s);
-    zsock_set_tcp_keepalive_cnt(s, 3);
-    zsock_set_tcp_maxrt(s, (alive_s > 30 ? alive_s : 30) * 1000);
-}
-
-/* A listening socket of the master's own, in the port's SO_REUSEPORT
-   group; -1 with errno. */
-static int reuseport_listener(const struct sockaddr_storage *addr, socklen_t len, int backlog)
-{
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1, zero = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-        (addr->ss_family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) ||
-        bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, backlog) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-/* Whether nobody listens on the address: a plain socket (not in any
-   SO_REUSEPORT group) binds it. Keeps a second master off the port. */
-static int port_free(const struct sockaddr_storage *addr, socklen_t len)
-{
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (addr->ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    int rc = bind(fd, (const struct sockaddr *)addr, len);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
-/* The port's listeners. libzmq accepts one connection each time a
-   listener wakes its io thread, and a restarted master's minions all
-   reconnect at once: with an interface given as an address, the master
-   opens `self->listeners` sockets of its own on the port (SO_REUSEPORT;
-   the kernel spreads new connections over them, each with its own accept
-   queue) and hands each to libzmq (ZMQ_USE_FD), as many as io threads. Any
-   other interface (a name, `*`) is libzmq's to resolve, with one
-   listener. Only a process of the master's own uid could join the
-   SO_REUSEPORT group (the kernel's rule); port_free keeps another master
-   from doing so. */
-static int listen_tcp(master_t *self, zsock_t *s, int port, mc_err_t *err)
-{
-    const char *iface = self->cfg->interface;
-    bool v6 = strchr(iface, ':') != NULL;
-    if (!s) {
-        mc_err_set(err, "cannot create a socket: %s", zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    if (v6)
-        zsock_set_ipv6(s, 1);
-    /* Minions reconnecting all at once (a master restart) must not find
-       the accept queue full: a dropped SYN costs each a second or more.
-       The kernel caps it at net.core.somaxconn. */
-    int backlog = self->cfg->max_minions < 4096 ? self->cfg->max_minions : 4096;
-    backlog = backlog < 100 ? 100 : backlog;
-    zsock_set_backlog(s, backlog);
-    struct sockaddr_storage addr = {0};
-    socklen_t len = 0;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
-    if (inet_pton(AF_INET, iface, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        len = sizeof *a4;
-    } else if (inet_pton(AF_INET6, iface, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        len = sizeof *a6;
-    }
-    if (!len) {
-        if (zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port) < 0) {
-            mc_err_set(err, "cannot listen on %s port %d: %s", iface, port,
-                       zmq_strerror(zmq_errno()));
-            return -1;
-        }
-        return 0;
-    }
-    if (port_free(&addr, len) != 0) {
-        mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, strerror(errno));
-        return -1;
-    }
-    for (int i = 0; i < self->listeners; i++) {
-        int fd = reuseport_listener(&addr, len, backlog);
-        if (fd < 0) {
-            mc_err_set(err, "cannot listen on %s port %d: %s", iface, port, strerror(errno));
-            return -1;
-        }
-        /* libzmq places each listener on an io thread of its choosing.
-           Pinning listener i and its connections to thread i
-           (ZMQ_AFFINITY) was tried: a restart under 8,000 minions took
-           64 s against 48-51 s without. */
-        int none = -1;
-        void *z = zsock_resolve(s);
-        int rc = zmq_setsockopt(z, ZMQ_USE_FD, &fd, sizeof fd) == 0
-                     ? zsock_bind(s, v6 ? "tcp://[%s]:%d" : "tcp://%s:%d", iface, port)
-                     : -1;
-        zmq_setsockopt(z, ZMQ_USE_FD, &none, sizeof none);
-        if (rc < 0) {
-            mc_err_set(err, "cannot listen on %s port %d: %s", iface, port,
-                       zmq_strerror(zmq_errno()));
-            close(fd);
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* client_group, by name, or the master's primary group. */
 static int resolve_client_group(master_t *self, mc_err_t *err)
@@ -525,22 +364,22 @@ static int setup(master_t *self, mc_err_t *err)
     self->zap = zap_new(err);
     if (!self->zap)
         return -1;
-    self->reg = curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_REGISTER, MC_MAX_SMALL_MSG);
+    self->reg = listen_curve_socket(self, ZMQ_ROUTER, ZAP_DOMAIN_REGISTER, MC_MAX_SMALL_MSG);
     if (listen_tcp(self, self->reg, cfg->auth_port, err) != 0)
         return -1;
     /* Subscriptions are small; every one is passed up (VERBOSER), so that
        each connection's subscription and its end can be counted. */
-    self->pub = curve_socket(self, ZMQ_XPUB, ZAP_DOMAIN_MINION, MC_MAX_SMALL_MSG);
+    self->pub = listen_curve_socket(self, ZMQ_XPUB, ZAP_DOMAIN_MINION, MC_MAX_SMALL_MSG);
     if (self->pub) {
         zsock_set_sndhwm(self->pub, cfg->pub_hwm + PUB_HWM_MARGIN);
         zsock_set_xpub_verboser(self->pub, 1);
-        dead_peer_guard(self->pub, cfg->minion_alive_interval);
+        listen_dead_peer_guard(self->pub, cfg->minion_alive_interval);
     }
     if (listen_tcp(self, self->pub, cfg->publish_port, err) != 0)
         return -1;
-    self->pull = curve_socket(self, ZMQ_PULL, ZAP_DOMAIN_MINION, MC_MAX_RETURN_MSG);
+    self->pull = listen_curve_socket(self, ZMQ_PULL, ZAP_DOMAIN_MINION, MC_MAX_RETURN_MSG);
     if (self->pull)
-        dead_peer_guard(self->pull, cfg->minion_alive_interval);
+        listen_dead_peer_guard(self->pull, cfg->minion_alive_interval);
     if (listen_tcp(self, self->pull, cfg->ret_port, err) != 0)
         return -1;
     if (open_client_socket(self, err) != 0)

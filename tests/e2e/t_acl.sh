@@ -128,7 +128,7 @@ test_expect_success 'the history is each user.s own, and names the user the kern
     python3 -c "import json,sys; u={j[\"user\"] for j in json.load(open(\"mine.json\"))}; sys.exit(u != {\"mctl_alice\"})" &&
     refused mctl_alice "user mctl_alice may not list the jobs of root" jobs list --user root &&
     refused mctl_alice "user mctl_alice may kill only its own jobs" web1 jobs.kill "$rootjid" &&
-    refused mctl_alice "may kill only its own jobs: no job 20200101000000000001 in the job cache" \
+    refused mctl_alice "may kill only its own jobs: there is no job 20200101000000000001" \
         web1 jobs.kill 20200101000000000001 &&
     { st=0; as mctl_alice web1 jobs.kill "$alicejid" > out.txt 2> err.txt || st=$?; } &&
     cat out.txt err.txt && test $st != 77 && grep -q "is not running here" out.txt

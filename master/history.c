@@ -139,7 +139,8 @@ static void kill_again(history_read_t *h, const char *user, const char *why)
     int64_t waited_ms = (mc_wall_us() - h->asked_us) / 1000;
     if (waited_ms > KILL_OWNER_WAIT_MS) {
         snprintf(late, sizeof late,
-                 "the job history took %" PRId64 " ms to answer, past the %d s a client waits",
+                 "the job history took %" PRId64
+                 " ms to answer, more than the %d s a kill may wait",
                  waited_ms, KILL_OWNER_WAIT_MS / 1000);
         user = NULL;
         why = late;

@@ -276,19 +276,29 @@ static char *dup_or_null(const char *s)
     return s ? mc_strdup(s) : NULL;
 }
 
+/* A read of kind, run by run in the reader thread, for whom to tell. */
+static read_t *read_new(read_kind_t kind,
+                        void (*run)(const jobcache_store_t *, void *, jobcache_read_t *),
+                        const char *jid, void *arg)
+{
+    read_t *r = mc_calloc(1, sizeof *r);
+    r->base.run = run;
+    r->kind = kind;
+    snprintf(r->jid, sizeof r->jid, "%s", jid ? jid : "");
+    r->arg = arg;
+    return r;
+}
+
 int jobcache_list_read(jobcache_t *cache, const jobcache_query_t *q, jobcache_listed_fn *fn,
                        void *arg, mc_err_t *err)
 {
-    read_t *r = mc_calloc(1, sizeof *r);
-    r->base.run = run_list;
-    r->kind = READ_LIST;
+    read_t *r = read_new(READ_LIST, run_list, NULL, arg);
     r->q = *q;
     r->q.fun = r->fun = dup_or_null(q->fun);
     r->q.target = r->target = dup_or_null(q->target);
     r->q.before = r->before = dup_or_null(q->before);
     r->q.user = r->user = dup_or_null(q->user);
     r->listed = fn;
-    r->arg = arg;
     copy_queued_jobs(cache, r);
     return submit(cache, r, err);
 }
@@ -296,13 +306,9 @@ int jobcache_list_read(jobcache_t *cache, const jobcache_query_t *q, jobcache_li
 int jobcache_show_read(jobcache_t *cache, const char *jid, bool want_expires, jobcache_shown_fn *fn,
                        void *arg, mc_err_t *err)
 {
-    read_t *r = mc_calloc(1, sizeof *r);
-    r->base.run = run_show;
-    r->kind = READ_SHOW;
-    snprintf(r->jid, sizeof r->jid, "%s", jid);
+    read_t *r = read_new(READ_SHOW, run_show, jid, arg);
     r->want_expires = want_expires;
     r->shown = fn;
-    r->arg = arg;
     if (copy_queued_job(cache, r, err) != 0) {
         read_free(r);
         return -1;
@@ -313,12 +319,8 @@ int jobcache_show_read(jobcache_t *cache, const char *jid, bool want_expires, jo
 int jobcache_owner_read(jobcache_t *cache, const char *jid, jobcache_owner_fn *fn, void *arg,
                         mc_err_t *err)
 {
-    read_t *r = mc_calloc(1, sizeof *r);
-    r->base.run = run_owner;
-    r->kind = READ_OWNER;
-    snprintf(r->jid, sizeof r->jid, "%s", jid);
+    read_t *r = read_new(READ_OWNER, run_owner, jid, arg);
     r->owned = fn;
-    r->arg = arg;
     copy_queued_owner(cache, r);
     return submit(cache, r, err);
 }

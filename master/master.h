@@ -40,7 +40,7 @@
    only if the answer came within this long: later, its client may have
    given up (mctl-api waits 10 s for a reply, mctl 30 s), and a kill it
    was told failed must not land. */
-#define KILL_OWNER_WAIT_MS 10000
+#define KILL_OWNER_WAIT_MS 8000
 
 /* A minion hears that its returns are stored with its next job, or after
    this long (well inside the minion's resend interval), or once this many

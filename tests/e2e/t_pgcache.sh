@@ -298,11 +298,11 @@ test_expect_success 'a user with 32 reads of the history out on a frozen server 
 # A jobs.kill by a user without @jobs, of a job not in flight here, takes
 # the job's user from the history: on a frozen server it waits off the
 # loop, and everyone else's jobs go on. Its answer depends on when the
-# server runs again (within 10 s: there is no such job; later: it cannot
-# tell), never a kill; its audit line is one, dated when it was asked. (A
-# master restarted first: one whose key list lost the server in the test
-# before tries to connect again, and those tries cost its loop 50 ms a turn
-# while the server hangs.)
+# server runs again (within 8 s: there is no such job; later: it cannot
+# tell), never a kill; its audit line is one, dated when it was asked. A
+# ping may be slow on a loaded machine, never the read's 11 s (15.7 s with
+# the loop reading), hence 5 s. (The master is restarted first, as for the
+# hang above, so that the reads of the test before are not this one's.)
 kill_lines() {
     python3 -c "
 import json,sys
@@ -318,7 +318,7 @@ test_expect_success 'a jobs.kill that needs the history waits on a frozen server
     pings_while_hung setpriv --reuid=mctl_pgk --regid=mctlpg --init-groups \
         "$BIN/mctl" pg1 jobs.kill 20200101000000000001 &&
     echo "figure: $n pings in 8 s while a jobs.kill waits on the server, the slowest $slowest ms" &&
-    test "$failed" = 0 && test "$n" -ge 3 && test "$slowest" -lt 2000 &&
+    test "$failed" = 0 && test "$n" -ge 3 && test "$slowest" -lt 5000 &&
     test "$list_waited" = 1 &&
     cat list.txt list.err && test "$list_st" != 0 && test "$list_st" != 124 &&
     grep -qE "user mctl_pgk may kill only its own jobs: there is no job|cannot tell whose job" list.err &&

@@ -169,8 +169,11 @@ static int jobs_list(const cli_opts_t *o, int limit, const char *fun, const char
 static int fetch_job(const cli_opts_t *o, const char *verb, const char *jid, mc_reply_job_t *job,
                      client_t *conn)
 {
-    if (!mc_jid_valid(jid, strlen(jid)))
-        return cli_usage_error("jobs %s: '%s' is not a job id (20 digits)", verb, jid);
+    if (!mc_jid_valid(jid, strlen(jid))) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "jobs %s", verb);
+        return cli_sub_usage_error(sub, "'%s' is not a job id (20 digits)", jid);
+    }
     client_t c;
     mc_err_t err;
     if (client_open(&c, o->config_dir, &err) != 0) {
@@ -330,8 +333,9 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
         case 'n':
             limit = (int)strtol(optarg, &end, 10);
             if (*end || limit < 1 || limit > MC_JOBS_LIMIT_MAX)
-                return cli_usage_error("--limit: expected a number from 1 to %d, got '%s'",
-                                       MC_JOBS_LIMIT_MAX, optarg);
+                return cli_sub_usage_error("jobs",
+                                           "--limit: expected a number from 1 to %d, got '%s'",
+                                           MC_JOBS_LIMIT_MAX, optarg);
             break;
         case 'f':
             fun = optarg;
@@ -341,25 +345,28 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
             break;
         case 'u':
             if (strlen(optarg) > MC_USER_MAX)
-                return cli_usage_error("--user: a user name has at most %d characters",
-                                       MC_USER_MAX);
+                return cli_sub_usage_error("jobs", "--user: a user name has at most %d characters",
+                                           MC_USER_MAX);
             user = optarg;
             break;
         case 'B':
             if (!mc_jid_valid(optarg, strlen(optarg)))
-                return cli_usage_error("--before: expected a job id (20 digits), got '%s'", optarg);
+                return cli_sub_usage_error(
+                    "jobs", "--before: expected a job id (20 digits), got '%s'", optarg);
             before = optarg;
             break;
         case 's':
             since = parse_since(optarg);
             if (since < 0)
-                return cli_usage_error("--since: expected 'YYYY-MM-DD[ HH:MM[:SS]]' or an age "
-                                       "like 12h, got '%s'",
-                                       optarg);
+                return cli_sub_usage_error("jobs",
+                                           "--since: expected 'YYYY-MM-DD[ HH:MM[:SS]]' or an age "
+                                           "like 12h, got '%s'",
+                                           optarg);
             break;
         case 'o':
             if (output_parse(optarg, &o.out) != 0)
-                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
+                return cli_sub_usage_error("jobs", "--out: expected txt, json or yaml, got '%s'",
+                                           optarg);
             break;
         case 1001:
             o.static_out = true;
@@ -385,25 +392,26 @@ int cmd_jobs(const cli_opts_t *opts, int argc, char **argv)
     int rest = argc - optind;
     if (strcmp(action, "list") == 0) {
         if (o.out == OUT_YAML)
-            return cli_usage_error("jobs list: --out yaml is for show and wait (txt or json here)");
+            return cli_sub_usage_error("jobs list",
+                                       "--out yaml is for show and wait (txt or json here)");
         if (rest)
-            return cli_usage_error("jobs list: unexpected argument '%s'", argv[optind]);
+            return cli_sub_usage_error("jobs list", "unexpected argument '%s'", argv[optind]);
         return jobs_list(&o, limit, fun, target, user, since, before);
     }
     if (strcmp(action, "show") == 0) {
         if (rest != 1)
-            return cli_usage_error("jobs show: name one job id");
+            return cli_sub_usage_error("jobs show", "name one job id");
         return jobs_show(&o, argv[optind]);
     }
     if (strcmp(action, "wait") == 0) {
         if (rest != 1)
-            return cli_usage_error("jobs wait: name one job id");
+            return cli_sub_usage_error("jobs wait", "name one job id");
         return cmd_jobs_wait(&o, argv[optind]);
     }
     if (strcmp(action, "kill") == 0) {
         if (rest != 1)
-            return cli_usage_error("jobs kill: name one job id");
+            return cli_sub_usage_error("jobs kill", "name one job id");
         return jobs_kill(&o, argv[optind]);
     }
-    return cli_usage_error("unknown jobs command '%s' (list, show, wait, kill)", action);
+    return cli_sub_usage_error("jobs", "unknown command '%s' (list, show, wait, kill)", action);
 }

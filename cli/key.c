@@ -265,7 +265,8 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
             break;
         case 'o':
             if (output_parse(optarg, &o.out) != 0)
-                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
+                return cli_sub_usage_error("key", "--out: expected txt, json or yaml, got '%s'",
+                                           optarg);
             break;
         case 'h':
             key_usage(stdout);
@@ -279,28 +280,30 @@ int cmd_key(const cli_opts_t *opts, int argc, char **argv)
     int n = argc - optind;
     char **ids = argv + optind;
     static char *star[] = {"*"};
+    char sub[32];
+    snprintf(sub, sizeof sub, "key %s", action);
     if (o.out == OUT_YAML && strcmp(action, "list") != 0)
-        return cli_usage_error("key %s: --out yaml is for key list (txt or json here)", action);
+        return cli_sub_usage_error(sub, "--out yaml is for key list (txt or json here)");
     for (int i = 0; i < n; i++)
         if (!ids[i][0])
-            return cli_usage_error("key %s: empty minion id", action);
+            return cli_sub_usage_error(sub, "empty minion id");
     if (strcmp(action, "list") == 0) {
         if (n)
-            return cli_usage_error("key list takes no ids");
+            return cli_sub_usage_error(sub, "takes no minion ids");
         return key_list(&o);
     }
     if (strcmp(action, "finger") == 0)
         return all ? key_finger(&o, 1, star) : key_finger(&o, n, ids);
     bool is_delete = strcmp(action, "delete") == 0;
     if (strcmp(action, "accept") != 0 && strcmp(action, "reject") != 0 && !is_delete)
-        return cli_usage_error("unknown key command '%s' (list, accept, reject, delete, finger)",
-                               action);
+        return cli_sub_usage_error(
+            "key", "unknown command '%s' (list, accept, reject, delete, finger)", action);
     if ((all || (is_delete && all_delete)) && n == 0) {
         n = 1;
         ids = star;
     }
     if (n == 0)
-        return cli_usage_error("key %s: name the minion id(s), or %s for all", action,
-                               is_delete ? "-D" : "-A");
+        return cli_sub_usage_error(sub, "name the minion id(s), or %s for all",
+                                   is_delete ? "-D" : "-A");
     return key_change(&o, action, n, ids, inc_rej, inc_acc, yes);
 }

@@ -37,7 +37,8 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
             return EXIT_OK;
         case 'o':
             if (output_parse(optarg, &o.out) != 0)
-                return cli_usage_error("--out: expected txt, json or yaml, got '%s'", optarg);
+                return cli_sub_usage_error("status", "--out: expected txt, json or yaml, got '%s'",
+                                           optarg);
             break;
         default:
             common = cli_common_option(&o, opt, optarg);
@@ -46,7 +47,7 @@ int cmd_status(const cli_opts_t *opts, int argc, char **argv)
         }
     }
     if (optind < argc)
-        return cli_usage_error("status: unexpected argument '%s'", argv[optind]);
+        return cli_sub_usage_error("status", "unexpected argument '%s'", argv[optind]);
     client_t c;
     mc_err_t err;
     if (client_open(&c, o.config_dir, &err) != 0) {

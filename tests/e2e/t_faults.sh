@@ -253,6 +253,16 @@ unknown_option_said() {
         grep -q "^mctl${1:+ $1}: unrecognized option .--bogus-option." err.txt &&
         grep -q "^Try .$2 --help. for more information.$" err.txt || { cat err.txt; return 1; }
 }
+# bad_argument_said WORDS MESSAGE HELP: mctl WORDS exits 64 with MESSAGE
+# and a line pointing at HELP --help (a command that takes it).
+bad_argument_said() {
+    local st=0
+    # shellcheck disable=SC2086 # the words of a command (and of HELP)
+    mctl $1 > out.txt 2> err.txt || st=$?
+    test "$st" = 64 && test ! -s out.txt && test "$(wc -l < err.txt)" = 2 &&
+        grep -q "^$2" err.txt && grep -q "^Try .$3 --help. for more information.$" err.txt &&
+        mctl ${3#mctl} --help > /dev/null || { cat err.txt; return 1; }
+}
 test_expect_success 'usage errors exit 64 with a message' '
     { mctl > /dev/null 2>&1; test $? = 64; } &&
     { mctl "*" 2> err.txt; test $? = 64; } && grep -q "missing FUNCTION" err.txt &&
@@ -265,7 +275,11 @@ test_expect_success 'usage errors exit 64 with a message' '
     unknown_option_said "key accept" "mctl key" &&
     unknown_option_said status "mctl status" &&
     unknown_option_said cp "mctl cp" &&
-    unknown_option_said deploy "mctl deploy"
+    unknown_option_said deploy "mctl deploy" &&
+    bad_argument_said "jobs kill nonsense" "mctl: jobs kill: .nonsense. is not a job id" "mctl jobs kill" &&
+    bad_argument_said "jobs frob" "mctl: jobs: unknown command .frob." "mctl jobs" &&
+    bad_argument_said "key list m1" "mctl: key list: takes no minion ids" "mctl key list" &&
+    bad_argument_said "status extra" "mctl: status: unexpected argument .extra." "mctl status"
 '
 
 test_expect_success 'an unreachable master is one clear line and exit 69' '

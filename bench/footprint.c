@@ -13,7 +13,9 @@
                       of the master all M answer test.ping again
       floor           the peak RSS of ../shared/floor's master with the same
                       minions and rounds, run alone after the fleet stops,
-                      and the master's RSS after the rounds divided by it
+                      and the master's RSS after the rounds divided by it;
+                      then the same for the floor with a ZAP handler
+                      (mctl-floor-zap, floor_zap.c), as mctl's master has
       binaries        the size of the stripped mctl, mctl-master and
                       mctl-minion
 
@@ -169,6 +171,19 @@ int main(int argc, char **argv)
                    (double)master_kib / (double)floor_kib);
         else
             printf("%-46s %9s\n", label, "(the floor did not run)");
+    }
+    /* The same floor with a ZAP handler (floor_zap.c), as mctl's master
+       has one: what ZAP's pipe per connection costs. */
+    char zap_bin[700];
+    snprintf(zap_bin, sizeof zap_bin, "%s/mctl-floor-zap", f.bin);
+    if (rounds > 0 && access(zap_bin, X_OK) == 0) {
+        long zap_kib = bench_floor_peak_rss_kib(zap_bin, minions, rounds, floor_port);
+        snprintf(label, sizeof label, "the same with a ZAP handler, peak RSS");
+        if (zap_kib > 0)
+            printf("%-46s %9.2f MiB   ratio: master %.2fx\n", label, zap_kib / 1024.0,
+                   (double)master_kib / (double)zap_kib);
+        else
+            printf("%-46s %9s\n", label, "(it did not run)");
     }
 
     static const char *const bins[] = {"mctl", "mctl-master", "mctl-minion"};
